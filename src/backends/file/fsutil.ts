@@ -1,0 +1,106 @@
+import { constants, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { StoreDataError } from '../../core/errors.js';
+
+const POSIX = process.platform !== 'win32';
+
+function refuse(message: string): never {
+  throw new StoreDataError(message);
+}
+
+/** Like ssh with an unprotected key: refuse a symlink, another owner, or group/world access. */
+function checkPrivate(p: string, st: import('node:fs').Stats, what: string, dir: boolean): void {
+  if (st.isSymbolicLink()) refuse(`${what} ${p} is a symbolic link; refusing to use it. Replace it with a real ${dir ? 'directory' : 'file'}`);
+  if (dir ? !st.isDirectory() : !st.isFile()) refuse(`${what} ${p} is not a ${dir ? 'directory' : 'regular file'}`);
+  if (!POSIX) return;
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    refuse(`${what} ${p} belongs to another user (uid ${st.uid}); refusing to use it`);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8);
+    refuse(`${what} ${p} is accessible by other users (mode ${mode}); fix it with: chmod ${dir ? '700' : '600'} '${p}'`);
+  }
+}
+
+async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
+  try {
+    return await fs.lstat(p);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Creates the directory (and parents) as 0700 whatever the umask; checks an existing one. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  const st = await lstatOrNull(dir);
+  if (st) return checkPrivate(dir, st, 'directory', true);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (POSIX) await fs.chmod(dir, 0o700);
+}
+
+/** Checks an existing directory is private; returns false when it does not exist. */
+export async function checkPrivateDir(dir: string): Promise<boolean> {
+  const st = await lstatOrNull(dir);
+  if (!st) return false;
+  checkPrivate(dir, st, 'directory', true);
+  return true;
+}
+
+/**
+ * Reads a private file without following a symlink; null when it does not exist. The check and the read use
+ * the same descriptor (O_NOFOLLOW), so the file cannot be swapped in between.
+ */
+export async function readPrivateFile(p: string, what: string): Promise<string | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(p, constants.O_RDONLY | (POSIX ? constants.O_NOFOLLOW : 0));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') refuse(`${what} ${p} is a symbolic link; refusing to use it. Replace it with a real file`);
+    throw new StoreDataError(`cannot read ${what} ${p} (${code ?? 'error'}); check its permissions`, { cause: error });
+  }
+  try {
+    checkPrivate(p, await handle.stat(), what, false);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  if (!POSIX) return;
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces a file atomically: a new 0600 temp file beside it, written and fsynced, renamed over the target,
+ * then the directory fsynced so the rename itself survives a crash. Readers see the old or the new file,
+ * never half of one.
+ */
+export async function writeFileAtomic(target: string, data: string): Promise<void> {
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    try {
+      if (POSIX) await handle.chmod(0o600);
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, target);
+  } catch (error) {
+    await fs.rm(tmp, { force: true });
+    throw error;
+  }
+  await fsyncDir(dir);
+}

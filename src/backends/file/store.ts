@@ -1,0 +1,146 @@
+import { StoreDataError } from '../../core/errors.js';
+import { isValidStoredName } from '../../core/names.js';
+import { isTokenType, type TokenRecord } from '../../core/tokens.js';
+import { KEY_SOURCES, type KeySource } from '../../secrets/master-key.js';
+
+/** The local store: one JSON document per account, schema-versioned and validated on every load. */
+export const STORE_FORMAT = 'tokenctl-store';
+export const STORE_VERSION = 1;
+
+export interface StoredToken extends TokenRecord {
+  /** HMAC of the value under a key derived from the master key: identifies a value without revealing it. */
+  fingerprint: string;
+  /** The sealed value; null once the token is deleted (a deleted token's value is never served again). */
+  secret: string | null;
+}
+
+export interface StoredAccount {
+  id: string;
+  name: string;
+  createdAt: string;
+  signingKey: {
+    kid: string;
+    alg: 'EdDSA';
+    publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+    /** Sealed PKCS#8 PEM. */
+    privateKey: string;
+  };
+}
+
+export interface StoreDocument {
+  format: typeof STORE_FORMAT;
+  version: typeof STORE_VERSION;
+  keySource: KeySource;
+  keyCheck: string;
+  account: StoredAccount;
+  tokens: StoredToken[];
+}
+
+type Json = Record<string, unknown>;
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const SEALED = /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+class Invalid extends Error {}
+
+function obj(v: unknown, at: string): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Invalid(`${at} is not an object`);
+  return v as Json;
+}
+function str(o: Json, key: string, at: string, re?: RegExp): string {
+  const v = o[key];
+  if (typeof v !== 'string' || (re && !re.test(v))) throw new Invalid(`${at}.${key} is missing or malformed`);
+  return v;
+}
+function isoOrNull(o: Json, key: string, at: string): string | null {
+  return o[key] === null ? null : str(o, key, at, ISO);
+}
+
+function validateToken(v: unknown, at: string): StoredToken {
+  const o = obj(v, at);
+  const type = str(o, 'type', at);
+  if (!isTokenType(type)) throw new Invalid(`${at}.type is not a token type`);
+  const name = str(o, 'name', at);
+  if (!isValidStoredName(name)) throw new Invalid(`${at}.name is not a valid token name`);
+  const token: StoredToken = {
+    id: str(o, 'id', at, ID),
+    name,
+    type,
+    createdAt: str(o, 'createdAt', at, ISO),
+    activatesAt: str(o, 'activatesAt', at, ISO),
+    deletedAt: isoOrNull(o, 'deletedAt', at),
+    lastUsedAt: isoOrNull(o, 'lastUsedAt', at),
+    masked: str(o, 'masked', at, /^[A-Za-z0-9_]{1,16}…[A-Za-z0-9_-]{4}$/),
+    fingerprint: str(o, 'fingerprint', at, /^[A-Za-z0-9_-]{43}$/),
+    secret: o.secret === null ? null : str(o, 'secret', at, SEALED),
+  };
+  if (token.deletedAt === null && token.secret === null) throw new Invalid(`${at} is live but has no value`);
+  return token;
+}
+
+/** Parses and validates a store document; anything unexpected is a data error and nothing is changed. */
+export function parseStore(text: string, where: string): StoreDocument {
+  try {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new Invalid('it is not valid JSON (truncated or corrupt?)');
+    }
+    const o = obj(raw, 'store');
+    if (o.format !== STORE_FORMAT) throw new Invalid('it is not a tokenctl store');
+    if (o.version !== STORE_VERSION) {
+      throw new Invalid(`its schema version ${JSON.stringify(o.version)} is not supported by this tokenctl (expects ${STORE_VERSION}); upgrade tokenctl`);
+    }
+    const keySource = str(o, 'keySource', 'store');
+    if (!(KEY_SOURCES as readonly string[]).includes(keySource)) throw new Invalid('store.keySource is unknown');
+    const a = obj(o.account, 'store.account');
+    const k = obj(a.signingKey, 'store.account.signingKey');
+    const jwk = obj(k.publicJwk, 'store.account.signingKey.publicJwk');
+    if (k.alg !== 'EdDSA' || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new Invalid('store.account.signingKey is not an Ed25519 key');
+    const account: StoredAccount = {
+      id: str(a, 'id', 'store.account', ID),
+      name: str(a, 'name', 'store.account'),
+      createdAt: str(a, 'createdAt', 'store.account', ISO),
+      signingKey: {
+        kid: str(k, 'kid', 'store.account.signingKey', ID),
+        alg: 'EdDSA',
+        publicJwk: { kty: 'OKP', crv: 'Ed25519', x: str(jwk, 'x', 'store.account.signingKey.publicJwk', /^[A-Za-z0-9_-]{43}$/) },
+        privateKey: str(k, 'privateKey', 'store.account.signingKey', SEALED),
+      },
+    };
+    if (!isValidStoredName(account.name)) throw new Invalid('store.account.name is not a valid name');
+    if (!Array.isArray(o.tokens)) throw new Invalid('store.tokens is not a list');
+    const tokens = o.tokens.map((t, i) => validateToken(t, `store.tokens[${i}]`));
+    if (new Set(tokens.map((t) => t.id)).size !== tokens.length) throw new Invalid('store.tokens has duplicate ids');
+    return {
+      format: STORE_FORMAT,
+      version: STORE_VERSION,
+      keySource: keySource as KeySource,
+      keyCheck: str(o, 'keyCheck', 'store', /^[A-Za-z0-9_-]{43}$/),
+      account,
+      tokens,
+    };
+  } catch (error) {
+    if (!(error instanceof Invalid)) throw error;
+    throw new StoreDataError(`the token store ${where} is unreadable: ${error.message}. It was left untouched; restore it from a backup`);
+  }
+}
+
+export function serializeStore(doc: StoreDocument): string {
+  return JSON.stringify(doc, null, 2) + '\n';
+}
+
+export function toRecord(t: StoredToken): TokenRecord {
+  return {
+    id: t.id,
+    name: t.name,
+    type: t.type,
+    createdAt: t.createdAt,
+    activatesAt: t.activatesAt,
+    deletedAt: t.deletedAt,
+    lastUsedAt: t.lastUsedAt,
+    masked: t.masked,
+  };
+}

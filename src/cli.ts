@@ -1,0 +1,89 @@
+import { Command, CommanderError } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { createDeps, type Deps } from './deps.js';
+import { EXIT_CODES, TokenctlError } from './core/errors.js';
+import { redactTokenLike, safeText } from './ui/sanitize.js';
+import { registerInit } from './commands/init.js';
+import { registerCreate } from './commands/create.js';
+import { registerList } from './commands/list.js';
+import { registerGet } from './commands/get.js';
+import { registerRename } from './commands/rename.js';
+import { registerDelete } from './commands/delete.js';
+
+export function buildProgram(deps: Deps): Command {
+  const program = new Command('tokenctl')
+    .description("Manage your account's API access tokens safely")
+    .version(pkg.version, '-V, --version')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE)', deps.env.TOKENCTL_PROFILE || 'default')
+    .option('--debug', 'show stack traces on errors')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => deps.io.out(s),
+      writeErr: (s) => deps.io.err(s),
+      outputError: (s, write) => write(redactTokenLike(safeText(s.replace(/\n$/, ''))) + '\n'),
+    });
+  registerInit(program, deps);
+  registerCreate(program, deps);
+  registerList(program, deps);
+  registerGet(program, deps);
+  registerRename(program, deps);
+  registerDelete(program, deps);
+  return program;
+}
+
+function describeError(error: unknown, debug: boolean): string {
+  if (error instanceof TokenctlError) {
+    const detail = debug && error.cause instanceof Error ? `\n${error.cause.stack ?? error.cause.message}` : '';
+    return `error: ${redactTokenLike(safeText(error.message))}${debug ? `\n${error.stack ?? ''}` : ''}${detail}`;
+  }
+  // Unexpected errors can carry anything in their message; show it only when asked.
+  const name = error instanceof Error ? error.name : typeof error;
+  if (!debug) return `error: unexpected internal error (${name}); this is a bug. Run again with --debug for details and report it`;
+  return `error: unexpected internal error\n${redactTokenLike(error instanceof Error ? (error.stack ?? error.message) : String(error))}`;
+}
+
+/** Runs one command line; returns the exit code. Never exits the process (main does). */
+export async function runCli(argv: readonly string[], deps: Deps): Promise<number> {
+  const debug = argv.includes('--debug') || deps.env.TOKENCTL_DEBUG === '1';
+  try {
+    const program = buildProgram(deps);
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return EXIT_CODES.usage;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_CODES.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are successes; every other commander error is a usage error (already printed).
+      return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+    }
+    deps.io.err(describeError(error, debug) + '\n');
+    return error instanceof TokenctlError ? error.exitCode : EXIT_CODES.internal;
+  }
+}
+
+async function flush(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableNeedDrain) await new Promise((resolve) => stream.once('drain', resolve));
+}
+
+/** The process entry point: the only place that exits. */
+export async function main(): Promise<void> {
+  let code: number;
+  try {
+    const deps = createDeps(process.env);
+    process.once('SIGINT', () => {
+      process.stderr.write('\ncancelled\n');
+      process.exit(EXIT_CODES.cancelled);
+    });
+    code = await runCli(process.argv.slice(2), deps);
+  } catch (error) {
+    process.stderr.write(describeError(error, process.argv.includes('--debug')) + '\n');
+    code = error instanceof TokenctlError ? error.exitCode : EXIT_CODES.internal;
+  }
+  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  process.exit(code);
+}

@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { CancelledError, UsageError } from '../core/errors.js';
+import { formatDuration, formatInstant } from '../core/format.js';
+import { isDeletePhrase, isLastActiveOfType, toTokenView, POLICY } from '../core/tokens.js';
+import { renderJson } from '../ui/render.js';
+import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
+
+export function registerDelete(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('delete')
+    .alias('rm')
+    .description(`delete a token (asks you to type "${POLICY.deletePhrase}")`)
+    .argument('<name|id>', 'the token')
+    .option('--confirm <phrase>', `confirm without a prompt by passing the exact phrase "${POLICY.deletePhrase}"`)
+    .action(async (ref: string, opts: { confirm?: string }, self: Command) => {
+      const globals = globalsOf(self);
+      if (opts.confirm !== undefined && !isDeletePhrase(opts.confirm)) {
+        throw new UsageError(`--confirm must be exactly "${POLICY.deletePhrase}"; nothing was deleted`);
+      }
+      if (opts.confirm === undefined && !deps.io.stdinIsTTY) {
+        throw new UsageError(`deleting needs confirmation and there is no terminal to ask on; pass --confirm "${POLICY.deletePhrase}"`);
+      }
+      const backend = await deps.backend(globals);
+      const token = await backend.find(ref);
+      let phrase = opts.confirm;
+      if (phrase === undefined) {
+        const now = deps.clock.now();
+        const v = toTokenView(token, now);
+        info(deps, `About to delete ${describeToken(v)}: ${v.status}, created ${formatInstant(v.createdAt)}, value ${v.masked}`);
+        info(deps, v.lastUsedAt ? `Last used ${formatInstant(v.lastUsedAt)}.` : 'Last used: unknown (this backend does not see token use).');
+        if (isLastActiveOfType(await backend.list(), token, now)) {
+          warn(deps, `this is the last active ${v.type} token: systems that depend on it will fail once it is rejected`);
+        }
+        info(deps, `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`);
+        phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`);
+        if (!isDeletePhrase(phrase)) throw new CancelledError('confirmation phrase did not match; nothing was deleted');
+      }
+      const deleted = await backend.delete(token.id, phrase);
+      const view = toTokenView(deleted, deps.clock.now());
+      if (globals.json) deps.io.out(renderJson(view));
+      success(deps, `Deleted ${describeToken(view)}. Calls made with it are rejected from ${formatInstant(view.rejectedAt!)}.`);
+    });
+  examples(cmd, ['tokenctl delete old-ci', `tokenctl delete old-ci --confirm "${POLICY.deletePhrase}"   # scripts, no prompt`]);
+}

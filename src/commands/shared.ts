@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import type { Deps, GlobalOptions } from '../deps.js';
+import { UsageError } from '../core/errors.js';
+import type { TokenView } from '../core/tokens.js';
+import { safeText } from '../ui/sanitize.js';
+
+export function globalsOf(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as { json?: boolean; profile?: string; debug?: boolean };
+  return { json: Boolean(o.json), profile: o.profile ?? 'default', debug: Boolean(o.debug) };
+}
+
+export function info(deps: Deps, message: string): void {
+  deps.io.err(`${message}\n`);
+}
+
+export function success(deps: Deps, message: string): void {
+  deps.io.err(`${deps.io.style.green('✓')} ${message}\n`);
+}
+
+export function warn(deps: Deps, message: string): void {
+  deps.io.err(`${deps.io.style.yellow('warning:')} ${message}\n`);
+}
+
+/** Never prompt without a terminal: fail with the flag to pass instead. */
+export function requireInteractive(deps: Deps, what: string, flag: string): void {
+  if (!deps.io.stdinIsTTY) throw new UsageError(`${what} and there is no terminal to ask on; pass ${flag}`);
+}
+
+/** "s2s token 'ci' (tok_…)", safe for the terminal. */
+export function describeToken(t: Pick<TokenView, 'type' | 'name' | 'id'>): string {
+  return `${t.type} token '${safeText(t.name)}' (${t.id})`;
+}
+
+/** Adds the examples block every command's --help ends with. */
+export function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}

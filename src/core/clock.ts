@@ -1,0 +1,39 @@
+/** Time comes from here, never from Date.now() inside the core, so every rule is testable. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** A clock that starts at `start` and runs on in real time (TOKENCTL_NOW semantics). */
+export function offsetClock(start: Date, realNow: () => number = Date.now): Clock {
+  const startedAt = realNow();
+  return { now: () => new Date(start.getTime() + (realNow() - startedAt)) };
+}
+
+/** A clock that only moves when a test moves it. */
+export interface ManualClock extends Clock {
+  set(at: Date | string): void;
+  advance(ms: number): void;
+}
+
+export function manualClock(at: Date | string): ManualClock {
+  let t = new Date(at).getTime();
+  return {
+    now: () => new Date(t),
+    set: (d) => {
+      t = new Date(d).getTime();
+    },
+    advance: (ms) => {
+      t += ms;
+    },
+  };
+}
+
+/** Parses an ISO-8601 instant with an explicit zone; returns null when it is not one. */
+export function parseInstant(text: string): Date | null {
+  const trimmed = text.trim();
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(trimmed)) return null;
+  const d = new Date(trimmed.length === 10 ? `${trimmed}T00:00:00Z` : trimmed);
+  return Number.isNaN(d.getTime()) ? null : d;
+}

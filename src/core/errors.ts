@@ -1,0 +1,107 @@
+/**
+ * Every failure a user can meet is one of these. Each error has a kind, and the kinds map to exit codes in
+ * ONE table (EXIT_CODES). Messages say what happened and what to do next, and never contain a token value.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  pending: 5,
+  policy: 6,
+  permission: 7,
+  unavailable: 8,
+  data: 9,
+  cancelled: 10,
+} as const;
+
+export type ErrorKind = Exclude<keyof typeof EXIT_CODES, 'ok'>;
+
+export class TokenctlError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+    this.name = new.target.name;
+  }
+  get exitCode(): number {
+    return EXIT_CODES[this.kind];
+  }
+}
+
+export class UsageError extends TokenctlError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+export class TokenNotFoundError extends TokenctlError {
+  constructor(message: string) {
+    super('notFound', message);
+  }
+}
+
+export class StoreNotInitialisedError extends TokenctlError {
+  constructor(where: string) {
+    super('notFound', `no account is set up in ${where}; create one with: tokenctl init`);
+  }
+}
+
+export class TokenLimitReachedError extends TokenctlError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
+
+export class NameTakenError extends TokenctlError {
+  constructor(name: string) {
+    super('conflict', `a token named '${name}' already exists; choose another name (names ignore case)`);
+  }
+}
+
+export class AlreadyInitialisedError extends TokenctlError {
+  constructor(where: string) {
+    super('conflict', `an account already exists in ${where}; use it as it is, or pick another --profile`);
+  }
+}
+
+export class TokenPendingError extends TokenctlError {
+  constructor(message: string) {
+    super('pending', message);
+  }
+}
+
+export class PolicyViolationError extends TokenctlError {
+  constructor(message: string) {
+    super('policy', message);
+  }
+}
+
+export class PermissionDeniedError extends TokenctlError {
+  constructor(message: string) {
+    super('permission', message);
+  }
+}
+
+export class BackendUnavailableError extends TokenctlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unavailable', message, options);
+  }
+}
+
+export class StoreDataError extends TokenctlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('data', message, options);
+  }
+}
+
+export class CancelledError extends TokenctlError {
+  constructor(message = 'cancelled; nothing was changed') {
+    super('cancelled', message);
+  }
+}
+
+export function exitCodeFor(error: unknown): number {
+  return error instanceof TokenctlError ? error.exitCode : EXIT_CODES.internal;
+}

@@ -1,0 +1,218 @@
+import { NameTakenError, TokenLimitReachedError, TokenNotFoundError, TokenPendingError, UsageError } from './errors.js';
+import { formatDuration, formatInstant } from './format.js';
+import { looksLikeTokenValue, nameKey, normalizeTokenName } from './names.js';
+
+export const TOKEN_TYPES = ['api', 'onelink', 's2s'] as const;
+export type TokenType = (typeof TOKEN_TYPES)[number];
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** The spec's limits, in one place. */
+export const POLICY = {
+  /** "Admins can create a maximum of two tokens for each type"; deleted tokens do not count. */
+  maxLivePerType: 2,
+  /** "A new token becomes available for use only after 30 minutes, until which it's pending." */
+  pendingMs: 30 * MINUTE,
+  /** "it takes up to 30 minutes to fully reject all calls" after deletion. */
+  drainMs: 30 * MINUTE,
+  /** "It's recommended to replace tokens every 180 days." */
+  staleAfterDays: 180,
+  /** "You must confirm deleting the token by typing 'Delete token'." */
+  deletePhrase: 'Delete token',
+  dayMs: DAY,
+} as const;
+
+export const TYPE_LABELS: Record<TokenType, string> = {
+  api: 'API token (JWT)',
+  onelink: 'OneLink API token',
+  s2s: 'S2S token',
+};
+
+/** What a backend stores and returns about a token: facts only, never the value, never a status. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  type: TokenType;
+  createdAt: string;
+  activatesAt: string;
+  deletedAt: string | null;
+  lastUsedAt: string | null;
+  masked: string;
+}
+
+export type TokenStatus = 'pending' | 'active' | 'draining' | 'revoked';
+
+/** The stable JSON shape of a token (CONTRACT.md): add fields, never rename. */
+export interface TokenView {
+  id: string;
+  name: string;
+  type: TokenType;
+  status: TokenStatus;
+  stale: boolean;
+  createdAt: string;
+  activatesAt: string;
+  deletedAt: string | null;
+  rejectedAt: string | null;
+  ageDays: number;
+  rotateBy: string;
+  lastUsedAt: string | null;
+  masked: string;
+}
+
+export function isTokenType(value: string): value is TokenType {
+  return (TOKEN_TYPES as readonly string[]).includes(value);
+}
+
+export function parseTokenType(value: string): TokenType {
+  const v = value.trim().toLowerCase();
+  if (!isTokenType(v)) throw new UsageError(`unknown token type '${value}'; use one of: ${TOKEN_TYPES.join(', ')}`);
+  return v;
+}
+
+const ms = (iso: string) => Date.parse(iso);
+
+export function rejectedAtOf(t: Pick<TokenRecord, 'deletedAt'>): string | null {
+  return t.deletedAt === null ? null : new Date(ms(t.deletedAt) + POLICY.drainMs).toISOString();
+}
+
+/** Status is derived from timestamps and the clock, never stored. */
+export function tokenStatus(t: TokenRecord, now: Date): TokenStatus {
+  const n = now.getTime();
+  if (t.deletedAt !== null) return n < ms(t.deletedAt) + POLICY.drainMs ? 'draining' : 'revoked';
+  return n < ms(t.activatesAt) ? 'pending' : 'active';
+}
+
+export function isLive(t: TokenRecord): boolean {
+  return t.deletedAt === null;
+}
+
+export function ageDays(t: TokenRecord, now: Date): number {
+  return Math.max(0, Math.floor((now.getTime() - ms(t.createdAt)) / DAY));
+}
+
+export function isStale(t: TokenRecord, now: Date, maxAgeDays: number = POLICY.staleAfterDays): boolean {
+  return isLive(t) && now.getTime() - ms(t.createdAt) >= maxAgeDays * DAY;
+}
+
+export function rotateByOf(t: TokenRecord): string {
+  return new Date(ms(t.createdAt) + POLICY.staleAfterDays * DAY).toISOString();
+}
+
+export function toTokenView(t: TokenRecord, now: Date): TokenView {
+  return {
+    id: t.id,
+    name: t.name,
+    type: t.type,
+    status: tokenStatus(t, now),
+    stale: isStale(t, now),
+    createdAt: t.createdAt,
+    activatesAt: t.activatesAt,
+    deletedAt: t.deletedAt,
+    rejectedAt: rejectedAtOf(t),
+    ageDays: ageDays(t, now),
+    rotateBy: rotateByOf(t),
+    lastUsedAt: t.lastUsedAt,
+    masked: t.masked,
+  };
+}
+
+/** Sorted for display: by type, then creation time (a stable sort keeps the backend's order on ties). */
+export function sortTokens<T extends Pick<TokenRecord, 'type' | 'createdAt'>>(tokens: readonly T[]): T[] {
+  return [...tokens].sort((a, b) => TOKEN_TYPES.indexOf(a.type) - TOKEN_TYPES.indexOf(b.type) || a.createdAt.localeCompare(b.createdAt));
+}
+
+/**
+ * Finds a live token by id or by name (names ignore case). Deleted tokens are never resolved by name: they
+ * are gone from the listing, and their values must not be retrievable.
+ */
+export function resolveToken(tokens: readonly TokenRecord[], ref: string): TokenRecord {
+  const wanted = ref.trim();
+  if (wanted === '') throw new UsageError('give a token name or id');
+  if (looksLikeTokenValue(wanted)) {
+    throw new UsageError(
+      'that argument looks like a token value, not a name or id; never pass values on the command line (it stays in shell history). To identify a value: tokenctl verify < file',
+    );
+  }
+  const byId = tokens.find((t) => t.id === wanted);
+  if (byId && isLive(byId)) return byId;
+  const key = nameKey(wanted);
+  const byName = tokens.find((t) => isLive(t) && nameKey(t.name) === key);
+  if (byName) return byName;
+  if (byId) {
+    throw new TokenNotFoundError(`token ${byId.id} was deleted at ${byId.deletedAt}; see it with: tokenctl list --all`);
+  }
+  throw new TokenNotFoundError(`no token named or with id '${wanted}'; see your tokens with: tokenctl list`);
+}
+
+function assertNameFree(tokens: readonly TokenRecord[], name: string, exceptId?: string): void {
+  const key = nameKey(name);
+  if (tokens.some((t) => isLive(t) && t.id !== exceptId && nameKey(t.name) === key)) throw new NameTakenError(name);
+}
+
+export interface NewTokenInput {
+  id: string;
+  type: TokenType;
+  name: string;
+  masked: string;
+  /** The account's first token is usable at once (spec: "By default, an API token is generated"). */
+  activeImmediately?: boolean;
+}
+
+/**
+ * The rules for creating a token: a valid, unused name and a free slot of that type. Returns the record to
+ * store. Pure: the caller supplies the id, the masked value and the time.
+ */
+export function planCreateToken(tokens: readonly TokenRecord[], input: NewTokenInput, now: Date): TokenRecord {
+  const name = normalizeTokenName(input.name);
+  const live = tokens.filter((t) => isLive(t) && t.type === input.type);
+  if (live.length >= POLICY.maxLivePerType) {
+    const names = sortTokens(live)
+      .map((t) => `'${t.name}'`)
+      .join(' and ');
+    throw new TokenLimitReachedError(
+      `type ${input.type} already has ${POLICY.maxLivePerType} live tokens (${names}); ` +
+        `delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
+    );
+  }
+  assertNameFree(tokens, name);
+  const createdAt = now.toISOString();
+  return {
+    id: input.id,
+    name,
+    type: input.type,
+    createdAt,
+    activatesAt: input.activeImmediately ? createdAt : new Date(now.getTime() + POLICY.pendingMs).toISOString(),
+    deletedAt: null,
+    lastUsedAt: null,
+    masked: input.masked,
+  };
+}
+
+export function planRenameToken(tokens: readonly TokenRecord[], token: TokenRecord, newName: string): TokenRecord {
+  const name = normalizeTokenName(newName);
+  assertNameFree(tokens, name, token.id);
+  return { ...token, name };
+}
+
+export function isDeletePhrase(text: string | undefined): boolean {
+  return text === POLICY.deletePhrase;
+}
+
+export function planDeleteToken(token: TokenRecord, now: Date): TokenRecord {
+  return { ...token, deletedAt: now.toISOString() };
+}
+
+/** True when deleting `token` leaves its type with no active token: dependent systems will fail. */
+export function isLastActiveOfType(tokens: readonly TokenRecord[], token: TokenRecord, now: Date): boolean {
+  return !tokens.some((t) => t.id !== token.id && t.type === token.type && tokenStatus(t, now) === 'active');
+}
+
+/** A pending token is not usable yet, so its value is refused unless explicitly allowed. */
+export function assertRetrievable(token: TokenRecord, now: Date, allowPending = false): void {
+  if (allowPending || tokenStatus(token, now) !== 'pending') return;
+  throw new TokenPendingError(
+    `token '${token.name}' is pending until ${formatInstant(token.activatesAt)} (in ${formatDuration(Date.parse(token.activatesAt) - now.getTime())}) ` +
+      'and cannot be used yet; wait, or pass --allow-pending to retrieve it now',
+  );
+}

@@ -1,0 +1,59 @@
+import { offsetClock, parseInstant, systemClock, type Clock } from './core/clock.js';
+import { UsageError } from './core/errors.js';
+import type { TokenBackend } from './backends/token-backend.js';
+import { profileDir, tokenctlHome } from './config/paths.js';
+import { processIO, type IO } from './ui/io.js';
+import { inquirerPrompter, type Prompter } from './ui/prompter.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  json: boolean;
+  profile: string;
+  debug: boolean;
+}
+
+/**
+ * Everything a command may touch, in one object. Expensive things are functions, so `tokenctl --help` never
+ * opens a store, a keychain or a prompt library. Tests pass their own.
+ */
+export interface Deps {
+  io: IO;
+  env: Env;
+  clock: Clock;
+  prompter(): Prompter;
+  backend(globals: GlobalOptions): Promise<TokenBackend>;
+}
+
+/** TOKENCTL_NOW: an ISO-8601 instant taken as "now" at start; the clock runs on from it. */
+export function clockFromEnv(env: Env): Clock {
+  const at = env.TOKENCTL_NOW;
+  if (at === undefined || at === '') return systemClock;
+  const start = parseInstant(at);
+  if (!start) throw new UsageError(`TOKENCTL_NOW='${at.slice(0, 40)}' is not an ISO-8601 instant; use e.g. 2026-01-31T12:00:00Z`);
+  return offsetClock(start);
+}
+
+export function createDeps(env: Env): Deps {
+  const io = processIO(env);
+  let clock: Clock | undefined;
+  const deps: Deps = {
+    io,
+    env,
+    get clock() {
+      return (clock ??= clockFromEnv(env));
+    },
+    prompter: inquirerPrompter,
+    async backend(globals) {
+      const { FileBackend } = await import('./backends/file/file-backend.js');
+      return new FileBackend({
+        dir: profileDir(tokenctlHome(env), globals.profile),
+        clock: deps.clock,
+        env,
+        warn: (message) => io.err(`${io.style.yellow('warning:')} ${message}\n`),
+      });
+    },
+  };
+  return deps;
+}

@@ -1,0 +1,70 @@
+import { BackendUnavailableError } from '../core/errors.js';
+
+/** The OS keychain, through @napi-rs/keyring, loaded only when a command needs a secret from it. */
+export interface Keychain {
+  get(account: string): Promise<string | null>;
+  set(account: string, secret: string): Promise<void>;
+  delete(account: string): Promise<boolean>;
+}
+
+export const KEYCHAIN_SERVICE = 'tokenctl';
+const DEFAULT_TIMEOUT_MS = 5_000;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * A cheap check before loading the native binding: on Linux the Secret Service lives on the D-Bus session
+ * bus, so without one there is no keychain (and probing would only wait for a timeout).
+ * TOKENCTL_KEYCHAIN=off disables the keychain everywhere.
+ */
+export function keychainMayExist(env: Env, platform: NodeJS.Platform = process.platform): boolean {
+  if (env.TOKENCTL_KEYCHAIN === 'off') return false;
+  if (platform === 'linux') return Boolean(env.DBUS_SESSION_BUS_ADDRESS);
+  return platform === 'darwin' || platform === 'win32';
+}
+
+function timeoutMs(env: Env): number {
+  const n = Number(env.TOKENCTL_KEYCHAIN_TIMEOUT_MS);
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_TIMEOUT_MS;
+}
+
+async function withTimeout<T>(ms: number, what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new BackendUnavailableError(`the OS keychain did not answer within ${ms} ms while ${what}; unlock it, or set TOKENCTL_MASTER_KEY`));
+    }, ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([run(controller.signal), timeout]);
+  } catch (cause) {
+    if (cause instanceof BackendUnavailableError) throw cause;
+    throw new BackendUnavailableError(
+      `the OS keychain failed while ${what} (${cause instanceof Error ? cause.message : String(cause)}); unlock it, or set TOKENCTL_MASTER_KEY`,
+      { cause },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function openKeychain(env: Env): Promise<Keychain> {
+  const ms = timeoutMs(env);
+  let mod: typeof import('@napi-rs/keyring');
+  try {
+    mod = await import('@napi-rs/keyring');
+  } catch (cause) {
+    throw new BackendUnavailableError('the OS keychain binding could not be loaded; set TOKENCTL_MASTER_KEY instead', { cause });
+  }
+  // Pinned to the Secret Service on Linux: unpinned, the kernel keyring may be chosen and a lookup can
+  // silently return nothing.
+  const entry = (account: string) => new mod.AsyncEntry(KEYCHAIN_SERVICE, account, { linux: { store: 'secret-service' } });
+  return {
+    get: (account) => withTimeout(ms, 'reading the master key', (signal) => entry(account).getPassword(signal)),
+    set: (account, secret) => withTimeout(ms, 'saving the master key', (signal) => entry(account).setPassword(secret, signal)),
+    delete: (account) => withTimeout(ms, 'removing a key', (signal) => entry(account).deleteCredential(signal)),
+  };
+}
