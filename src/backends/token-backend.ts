@@ -44,4 +44,9 @@ export interface TokenBackend {
   rename(ref: string, newName: string): Promise<TokenRecord>;
   /** `confirmation` must be the spec's phrase; backends check it again (defense in depth). */
   delete(ref: string, confirmation: string): Promise<TokenRecord>;
+  /**
+   * Which token of this account has exactly this value (deleted ones included)? Matched by keyed
+   * fingerprint, so nothing is revealed; null when none. Offline format checks are the caller's.
+   */
+  identify(value: string): Promise<TokenRecord | null>;
 }

@@ -141,6 +141,16 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
       await h.backend.create({ type: 's2s', name: 'old' });
     });
 
+    it('identifies a value by fingerprint, deleted tokens included, and nothing else', async () => {
+      await h.initAccount();
+      const { token, value } = await h.backend.create({ type: 's2s', name: 'ident' });
+      expect((await h.backend.identify(value))?.id).toBe(token.id);
+      await h.backend.delete('ident', 'Delete token');
+      expect((await h.backend.identify(value))?.deletedAt).not.toBeNull();
+      expect(await h.backend.identify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBeNull();
+      expect(await h.backend.identify('not a token')).toBeNull();
+    });
+
     it('never puts a value in the metadata it lists', async () => {
       await h.initAccount();
       const { value } = await h.backend.create({ type: 'onelink', name: 'ol' });

@@ -176,6 +176,14 @@ export class FileBackend implements TokenBackend {
     return { token: toRecord(token), value };
   }
 
+  async identify(value: string) {
+    const doc = await this.load();
+    const sealer = await this.sealer(doc);
+    const fp = sealer.fingerprint(value);
+    const found = doc.tokens.find((t) => t.fingerprint === fp);
+    return found ? toRecord(found) : null;
+  }
+
   async rename(ref: string, newName: string) {
     return this.transact((doc) => {
       const token = resolveToken(doc.tokens, ref);
