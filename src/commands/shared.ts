@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import type { Deps, GlobalOptions } from '../deps.js';
 import { UsageError } from '../core/errors.js';
+import { validateProfileName } from '../config/paths.js';
 import type { TokenView } from '../core/tokens.js';
 import { safeText } from '../ui/sanitize.js';
 
 export function globalsOf(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as { json?: boolean; profile?: string; debug?: boolean };
-  return { json: Boolean(o.json), profile: o.profile ?? 'default', debug: Boolean(o.debug) };
+  return { json: Boolean(o.json), profile: validateProfileName(o.profile ?? 'default'), debug: Boolean(o.debug) };
 }
 
 export function info(deps: Deps, message: string): void {

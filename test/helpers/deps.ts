@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { FileBackend } from '../../src/backends/file/file-backend.js';
+import { runCli } from '../../src/cli.js';
+import { manualClock, type ManualClock } from '../../src/core/clock.js';
+import { CancelledError } from '../../src/core/errors.js';
+import type { Deps } from '../../src/deps.js';
+import { captureIO } from '../../src/ui/io.js';
+import type { Prompter } from '../../src/ui/prompter.js';
+import { newMasterKeyB64 } from './env.js';
+
+/** Scripted answers for prompts. Any prompt the test did not expect fails the test (strict fake). */
+export type Answer = string | { cancel: true };
+
+export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[] } {
+  const asked: string[] = [];
+  const next = (message: string): string => {
+    asked.push(message);
+    const a = answers.shift();
+    if (a === undefined) throw new Error(`unexpected prompt: ${message}`);
+    if (typeof a !== 'string') throw new CancelledError('cancelled (Ctrl-C); nothing was changed');
+    return a;
+  };
+  return {
+    asked,
+    select: async (message, choices) => {
+      const a = next(message);
+      if (!choices.some((c) => c.value === a)) throw new Error(`answer ${a} is not a choice of ${message}`);
+      return a as never;
+    },
+    input: async (message, validate) => {
+      const a = next(message);
+      const ok = validate ? validate(a) : true;
+      if (ok !== true) throw new Error(`validation rejected '${a}': ${ok}`);
+      return a;
+    },
+  };
+}
+
+export interface TestCli {
+  clock: ManualClock;
+  env: Record<string, string>;
+  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[] }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
+}
+
+/** In-process CLI over a real file backend in a temp dir, with a manual clock. */
+export function testCli(home: string, start = '2026-06-01T12:00:00.000Z'): TestCli {
+  const clock = manualClock(start);
+  const env = { TOKENCTL_HOME: home, TOKENCTL_MASTER_KEY: newMasterKeyB64(), TOKENCTL_KEYCHAIN: 'off' };
+  return {
+    clock,
+    env,
+    async run(argv, opts = {}) {
+      const io = captureIO({ tty: opts.tty ?? false });
+      const prompter = scriptedPrompter([...(opts.answers ?? [])]);
+      const deps: Deps = {
+        io,
+        env,
+        clock,
+        prompter: () => prompter,
+        backend: async (g) =>
+          new FileBackend({ dir: path.join(home, 'profiles', g.profile), clock, env, warn: (m) => io.err(`warning: ${m}\n`) }),
+      };
+      const code = await runCli(argv, deps);
+      return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
+    },
+  };
+}
