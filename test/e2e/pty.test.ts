@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { BIN, ROOT, runBin } from '../helpers/bin.js';
+import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
+
+const PTY = path.join(ROOT, 'test', 'helpers', 'pty_run.py');
+
+/** Runs tokenctl in a real pseudo-terminal, typing `steps` at its prompts. */
+function inPty(args: string[], steps: { expect: string; send: string }[], env: Record<string, string>) {
+  const r = spawnSync('python3', [PTY, JSON.stringify(steps), '--', process.execPath, BIN, ...args], {
+    env: { ...env, PATH: process.env.PATH!, TERM: 'xterm' },
+    encoding: 'utf8',
+    timeout: 40_000,
+  });
+  return { code: r.status, screen: r.stdout, stderr: r.stderr };
+}
+
+async function account() {
+  const home = tempHome();
+  const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64() });
+  await runBin(['init'], { env });
+  await runBin(['create', '--type', 's2s', '--name', 'events'], { env });
+  const count = async () => JSON.parse((await runBin(['list', '--json'], { env })).stdout).length as number;
+  return { env, count };
+}
+
+describe('typed confirmation through a real pseudo-terminal', () => {
+  it('deletes only after the exact phrase is typed', async () => {
+    const { env, count } = await account();
+    const r = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: 'Delete token\r' }], env);
+    expect(r.code, r.screen + r.stderr).toBe(0);
+    expect(r.screen).toMatch(/About to delete s2s token 'events'/);
+    expect(r.screen).toMatch(/Deleted s2s token 'events'/);
+    expect(await count()).toBe(1);
+  });
+
+  it('cancels with exit 10 on any other answer, and on Ctrl-C', async () => {
+    const { env, count } = await account();
+    const wrong = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: 'delete token\r' }], env);
+    expect(wrong.code, wrong.screen + wrong.stderr).toBe(10);
+    expect(wrong.screen).toMatch(/did not match; nothing was deleted/);
+    const ctrlC = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: '\u0003' }], env);
+    expect(ctrlC.code, ctrlC.screen + ctrlC.stderr).toBe(10);
+    expect(await count()).toBe(2);
+  });
+
+  it('asks for the type and name of a new token on a terminal', async () => {
+    const { env } = await account();
+    const r = inPty(
+      ['create'],
+      [
+        { expect: 'Token type', send: '\u001b[B\r' }, // arrow down: onelink
+        { expect: 'Token name', send: 'campaigns\r' },
+      ],
+      env,
+    );
+    expect(r.code, r.screen + r.stderr).toBe(0);
+    expect(r.screen).toMatch(/tctl_ol_\w{34}/);
+    expect(r.screen).toMatch(/Created onelink token 'campaigns'/);
+  });
+});
