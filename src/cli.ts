@@ -9,6 +9,10 @@ import { registerList } from './commands/list.js';
 import { registerGet } from './commands/get.js';
 import { registerRename } from './commands/rename.js';
 import { registerDelete } from './commands/delete.js';
+import { registerExec } from './commands/exec.js';
+import { registerScan } from './commands/scan.js';
+import { registerCompletion } from './commands/completion.js';
+import { CommandExit } from './commands/shared.js';
 
 export function buildProgram(deps: Deps): Command {
   const program = new Command('tokenctl')
@@ -23,7 +27,8 @@ export function buildProgram(deps: Deps): Command {
     .configureOutput({
       writeOut: (s) => deps.io.out(s),
       writeErr: (s) => deps.io.err(s),
-      outputError: (s, write) => write(redactTokenLike(safeText(s.replace(/\n$/, ''))) + '\n'),
+      // Line by line: commander's messages span lines ("(Did you mean list?)"), and safeText would escape the breaks.
+      outputError: (s, write) => write(s.replace(/\n$/, '').split('\n').map((line) => redactTokenLike(safeText(line))).join('\n') + '\n'),
     });
   registerInit(program, deps);
   registerCreate(program, deps);
@@ -31,6 +36,9 @@ export function buildProgram(deps: Deps): Command {
   registerGet(program, deps);
   registerRename(program, deps);
   registerDelete(program, deps);
+  registerExec(program, deps);
+  registerScan(program, deps);
+  registerCompletion(program, deps);
   return program;
 }
 
@@ -57,6 +65,7 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_CODES.ok;
   } catch (error) {
+    if (error instanceof CommandExit) return error.exitCode;
     if (error instanceof CommanderError) {
       // Help and version are successes; every other commander error is a usage error (already printed).
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;

@@ -36,3 +36,14 @@ export function describeToken(t: Pick<TokenView, 'type' | 'name' | 'id'>): strin
 export function examples(cmd: Command, lines: string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 }
+
+/**
+ * Ends a command with this exit code and no message of its own (exec passes on its child's status this way).
+ * runCli returns the code as it is.
+ */
+export class CommandExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'CommandExit';
+  }
+}

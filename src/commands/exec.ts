@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { UsageError } from '../core/errors.js';
+import { safeText } from '../ui/sanitize.js';
+import { defaultVariableFor, parseTokenBinding } from '../exec/env.js';
+import { CommandExit, examples, globalsOf } from './shared.js';
+
+interface ExecOptions {
+  token: string[];
+  mask?: boolean;
+  allowPending?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerExec(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('exec')
+    .description("run a command with token values in its environment (never on its command line); exits with the command's code")
+    .argument('<command...>', 'the command and its arguments, after --')
+    .requiredOption('--token <name|id[=VAR]>', 'a token to pass, as VAR (default TOKENCTL_<NAME>); repeat for more', collect, [])
+    .option('--mask', "replace every token value in the command's stdout and stderr with ***")
+    .option('--allow-pending', 'also pass tokens that are still pending')
+    .action(async (argv: string[], opts: ExecOptions, self: Command) => {
+      const [command, ...args] = argv;
+      if (command === undefined || command === '') throw new UsageError('give the command to run after --, e.g.: tokenctl exec --token ci -- ./deploy.sh');
+      const bindings = opts.token.map(parseTokenBinding);
+      if (bindings.length === 0) throw new UsageError('pass at least one --token <name|id>[=VAR]');
+      const backend = await deps.backend(globalsOf(self));
+
+      // Resolve every token before starting anything: a missing or pending token means the command never runs.
+      const extra: Record<string, string> = {};
+      const values: string[] = [];
+      for (const binding of bindings) {
+        const { token, value } = await backend.reveal(binding.ref, { allowPending: opts.allowPending });
+        const variable = binding.variable ?? defaultVariableFor(token.name);
+        if (variable in extra) {
+          throw new UsageError(`two tokens would both be passed as ${variable}; name the variables: --token <name>=VAR`);
+        }
+        extra[variable] = value;
+        values.push(value);
+      }
+
+      const { runChild } = await import('../exec/run.js');
+      const outcome = await runChild({ command, args, env: { ...deps.env, ...extra }, maskValues: opts.mask ? values : undefined });
+      if (outcome.kind === 'failed') {
+        const why = outcome.reason === 'not-found' ? 'command not found' : `cannot run it (${outcome.errno ?? 'error'})`;
+        deps.io.err(`error: ${safeText(command)}: ${why}\n`);
+      }
+      if (outcome.code !== 0) throw new CommandExit(outcome.code);
+    });
+  examples(cmd, [
+    'tokenctl exec --token ci-deploy -- ./deploy.sh',
+    'tokenctl exec --token events-prod=S2S_TOKEN --mask -- npm run post-events',
+    'tokenctl exec --token default=API_TOKEN -- sh -c \'curl -H "Authorization: Bearer $API_TOKEN" https://api.example.com/v1/me\'',
+  ]);
+}

@@ -1,0 +1,80 @@
+import { Option, type Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { PolicyViolationError, UsageError } from '../core/errors.js';
+import type { TokenRecord } from '../core/tokens.js';
+import { examples, globalsOf, info, warn } from './shared.js';
+
+export const SCAN_FORMATS = ['table', 'json', 'sarif'] as const;
+
+interface ScanOptions {
+  staged?: boolean;
+  stdin?: boolean;
+  format?: (typeof SCAN_FORMATS)[number];
+}
+
+export function registerScan(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('scan')
+    .description('find leaked tokenctl tokens in files, staged changes or stdin; exits 6 when any is found')
+    .argument('[paths...]', 'files and directories to scan (default: the current directory)')
+    .option('--staged', 'scan what is staged in git (for a pre-commit hook) instead of the working tree')
+    .option('--stdin', 'scan standard input')
+    .addOption(new Option('--format <format>', 'output format (default: table; json with --json)').choices(SCAN_FORMATS))
+    .action(async (paths: string[], opts: ScanOptions, self: Command) => {
+      const globals = globalsOf(self);
+      if (opts.stdin && (opts.staged || paths.length > 0)) throw new UsageError('--stdin scans standard input only; drop the paths and --staged');
+      const format = opts.format ?? (globals.json ? 'json' : 'table');
+      const cwd = process.cwd();
+      const [{ filesUnder, stagedFiles }, { scanInputs }, report] = await Promise.all([
+        import('../scan/sources.js'),
+        import('../scan/scan.js'),
+        import('../scan/report.js'),
+      ]);
+      const hooks = { skipped: (file: string, why: string) => warn(deps, `skipped ${file}: ${why}`) };
+      const inputs = opts.stdin
+        ? (async function* () {
+            yield { file: report.STDIN_LABEL, text: await deps.io.readStdin() };
+          })()
+        : opts.staged
+          ? stagedFiles(paths, cwd, hooks)
+          : filesUnder(paths.length > 0 ? paths : ['.'], cwd, hooks);
+
+      // Which findings are live tokens of this account: by keyed fingerprint, so nothing is revealed. No
+      // account (or an unreachable one) makes the answer "unknown"; it never fails the scan.
+      let backendUsable = true;
+      let backend: Awaited<ReturnType<Deps['backend']>> | undefined;
+      const identify = async (value: string): Promise<TokenRecord | null | 'unknown'> => {
+        if (!backendUsable) return 'unknown';
+        try {
+          backend ??= await deps.backend(globals);
+          return await backend.identify(value);
+        } catch {
+          backendUsable = false;
+          return 'unknown';
+        }
+      };
+      const { findings, scanned } = await scanInputs(inputs, identify, () => deps.clock.now());
+
+      if (format === 'sarif') deps.io.out(report.renderSarif(findings, { version: program.version() ?? '0.0.0', cwd }));
+      else if (format === 'json') deps.io.out(JSON.stringify(findings, null, 2) + '\n');
+      else if (findings.length > 0) deps.io.out(deps.io.stdoutIsTTY ? await report.renderFindingTable(findings) : report.renderFindingLines(findings));
+
+      const what = opts.stdin ? 'standard input' : `${scanned} ${opts.staged ? 'staged ' : ''}file${scanned === 1 ? '' : 's'}`;
+      if (findings.length === 0) {
+        info(deps, `No tokenctl tokens found in ${what}.`);
+        return;
+      }
+      const live = findings.filter((f) => f.live === 'yes').length;
+      const unknown = findings.some((f) => f.live === 'unknown');
+      throw new PolicyViolationError(
+        `found ${findings.length} tokenctl token${findings.length === 1 ? '' : 's'} in ${what}` +
+          (unknown ? '' : ` (${live} live token${live === 1 ? '' : 's'} of this account)`) +
+          '; remove them from the files, and replace every token that may have been exposed: tokenctl rotate <name>',
+      );
+    });
+  examples(cmd, [
+    'tokenctl scan .',
+    'tokenctl scan --staged          # in .git/hooks/pre-commit',
+    'tokenctl scan --format sarif > tokenctl.sarif',
+  ]);
+}

@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { TYPE_LABELS, TOKEN_TYPES, type TokenStatus, type TokenType } from '../core/tokens.js';
+import { safeText } from '../ui/sanitize.js';
+
+/** "yes": a live (not deleted) token of the current account; "no": not one; "unknown": no account to ask. */
+export type Liveness = 'yes' | 'no' | 'unknown';
+
+/** One leaked token, as printed: never the value, only its masked form. Stable JSON shape (add, never rename). */
+export interface Finding {
+  file: string;
+  line: number;
+  column: number;
+  /** The column just after the value (SARIF's convention). */
+  endColumn: number;
+  type: TokenType;
+  masked: string;
+  live: Liveness;
+  /** The matching token of the current account (deleted ones too), when there is one. */
+  token: { id: string; name: string; status: TokenStatus } | null;
+}
+
+export const STDIN_LABEL = '<stdin>';
+
+export function livenessText(f: Finding): string {
+  if (f.live === 'unknown') return 'unknown (no account to check against)';
+  if (!f.token) return 'not a token of this account';
+  const who = `'${safeText(f.token.name)}' (${f.token.id}, ${f.token.status})`;
+  return f.live === 'yes' ? `LIVE token of this account: ${who}` : `deleted token of this account: ${who}`;
+}
+
+/** One line per finding, compiler style (`file:line:column: ...`), which editors and CI logs link. */
+export function renderFindingLines(findings: readonly Finding[]): string {
+  return findings.map((f) => `${safeText(f.file)}:${f.line}:${f.column}: ${f.type} token ${f.masked} - ${livenessText(f)}\n`).join('');
+}
+
+export async function renderFindingTable(findings: readonly Finding[]): Promise<string> {
+  const { default: Table } = await import('cli-table3');
+  const table = new Table({ head: ['FILE', 'LINE', 'COL', 'TYPE', 'VALUE', 'LIVE'], style: { head: [], border: [] } });
+  for (const f of findings) table.push([safeText(f.file), f.line, f.column, f.type, f.masked, livenessText(f)]);
+  return table.toString() + '\n';
+}
+
+const ruleId = (type: TokenType) => `tokenctl/${type}-token`;
+
+function artifactUri(file: string, cwd: string): { uri: string; uriBaseId?: string } {
+  if (file === STDIN_LABEL) return { uri: 'stdin' };
+  if (path.isAbsolute(file)) return { uri: pathToFileURL(file).href };
+  return { uri: file.split(path.sep).map(encodeURIComponent).join('/'), uriBaseId: '%SRCROOT%' };
+}
+
+/** SARIF 2.1.0, as GitHub code scanning reads it. */
+export function renderSarif(findings: readonly Finding[], meta: { version: string; cwd: string }): string {
+  const sarif = {
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [
+      {
+        tool: {
+          driver: {
+            name: 'tokenctl',
+            semanticVersion: meta.version,
+            rules: TOKEN_TYPES.map((type) => ({
+              id: ruleId(type),
+              name: `Leaked${type[0]!.toUpperCase()}${type.slice(1)}Token`,
+              shortDescription: { text: `Leaked tokenctl ${TYPE_LABELS[type]}` },
+              fullDescription: {
+                text: `A tokenctl ${TYPE_LABELS[type]} is in the scanned content. Anyone who reads it can act as your account: delete the token (or rotate it: tokenctl rotate <name>) and remove it from the history.`,
+              },
+              help: {
+                text: 'Replace the token safely: tokenctl rotate <name>. Then remove the value from the file and from version control history. Keep values out of code: use tokenctl exec or your CI secret store.',
+              },
+              defaultConfiguration: { level: 'error' },
+              properties: { tags: ['security', 'secret'], precision: 'very-high', 'security-severity': '9.0' },
+            })),
+          },
+        },
+        columnKind: 'utf16CodeUnits',
+        originalUriBaseIds: { '%SRCROOT%': { uri: pathToFileURL(meta.cwd + path.sep).href } },
+        results: findings.map((f) => ({
+          ruleId: ruleId(f.type),
+          ruleIndex: TOKEN_TYPES.indexOf(f.type),
+          level: 'error',
+          message: { text: `Leaked ${TYPE_LABELS[f.type]} ${f.masked}: ${livenessText(f)}` },
+          locations: [
+            {
+              physicalLocation: {
+                artifactLocation: artifactUri(f.file, meta.cwd),
+                region: { startLine: f.line, startColumn: f.column, endLine: f.line, endColumn: f.endColumn },
+              },
+            },
+          ],
+          properties: { live: f.live, tokenId: f.token?.id ?? null },
+        })),
+      },
+    ],
+  };
+  return JSON.stringify(sarif, null, 2) + '\n';
+}

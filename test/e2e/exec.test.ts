@@ -1,0 +1,141 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+
+beforeAll(assertBuilt);
+
+const node = process.execPath;
+const later = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+
+/** Waits until `text` shows up on a stream, so a signal is sent only once the child is ready for it. */
+function waitFor(stream: NodeJS.ReadableStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    stream.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(text)) resolve();
+    });
+  });
+}
+
+describe('exec', () => {
+  it("passes values only through the environment and exits with the child's code", async () => {
+    const { env, defaultValue } = await newAccount();
+    const s2s = await createToken(env, 's2s', 'Events prod-1');
+    const script = `process.stdout.write(JSON.stringify({ argv: process.argv, a: process.env.TOKENCTL_DEFAULT, b: process.env.S2S, c: process.env.TOKENCTL_EVENTS_PROD_1 })); process.exit(7)`;
+    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'Events prod-1=S2S', '--allow-pending', '--', node, '-e', script], { env });
+    expect(r.code).toBe(7);
+    const seen = JSON.parse(r.stdout) as { argv: string[]; a: string; b: string; c?: string };
+    expect(seen.a).toBe(defaultValue);
+    expect(seen.b).toBe(s2s);
+    expect(seen.c).toBeUndefined();
+    expect(JSON.stringify(seen.argv)).not.toContain(defaultValue);
+    expect(JSON.stringify(seen.argv)).not.toContain(s2s);
+    expect(r.stderr).toBe('');
+
+    const ok = await runTokenctl(['exec', '--token', 'default', '--', node, '-e', 'process.exit(0)'], { env });
+    expect(ok.code).toBe(0);
+  });
+
+  it('passes stdin through to the child', async () => {
+    const { env } = await newAccount();
+    const r = await runTokenctl(['exec', '--token', 'default', '--', node, '-e', 'process.stdin.pipe(process.stdout)'], {
+      env,
+      input: 'line one\nline two\n',
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('line one\nline two\n');
+  });
+
+  it('forwards a signal the child handles, and exits with its code', async () => {
+    const { env } = await newAccount();
+    const script = `process.on('SIGTERM', () => { console.log('child got SIGTERM'); process.exit(42); }); console.log('ready'); setInterval(() => {}, 1000);`;
+    const child = startTokenctl(['exec', '--token', 'default', '--', node, '-e', script], { env });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(child.stdout!, 'ready');
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(out).toContain('child got SIGTERM');
+    expect(code).toBe(42);
+  });
+
+  it('exits with 128+signal when the child is killed by a signal, and Ctrl-C reaches the child', async () => {
+    const { env } = await newAccount();
+    const plain = startTokenctl(['exec', '--token', 'default', '--', node, '-e', `console.log('ready'); setInterval(() => {}, 1000);`], { env });
+    await waitFor(plain.stdout!, 'ready');
+    plain.kill('SIGTERM');
+    expect(await new Promise((resolve) => plain.on('close', (c) => resolve(c)))).toBe(128 + 15);
+
+    const script = `process.on('SIGINT', () => { console.log('child got SIGINT'); process.exit(3); }); console.log('ready'); setInterval(() => {}, 1000);`;
+    const interrupted = startTokenctl(['exec', '--token', 'default', '--', node, '-e', script], { env });
+    let out = '';
+    interrupted.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(interrupted.stdout!, 'ready');
+    interrupted.kill('SIGINT');
+    // Not tokenctl's own "cancelled" (10): the child decides.
+    expect(await new Promise((resolve) => interrupted.on('close', (c) => resolve(c)))).toBe(3);
+    expect(out).toContain('child got SIGINT');
+  });
+
+  it('--mask replaces values in stdout and stderr, also when a value is split across writes', async () => {
+    const { env, defaultValue } = await newAccount();
+    const s2s = await createToken(env, 's2s', 'events');
+    const script = `
+      const v = process.env.TOKENCTL_DEFAULT, w = process.env.TOKENCTL_EVENTS;
+      const half = v.length >> 1;
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      (async () => {
+        process.stdout.write('before ' + v.slice(0, half));
+        process.stderr.write('err ' + w.slice(0, 5));
+        await sleep(150);
+        process.stdout.write(v.slice(half) + ' after\\n');
+        process.stderr.write(w.slice(5) + ' end\\n');
+        await sleep(50);
+        for (const c of w) process.stdout.write(c);
+        process.stdout.write('\\nbinary-safe: ' + Buffer.from([0xe2, 0x82, 0xac]).toString() + '\\n');
+      })();`;
+    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--mask', '--', node, '-e', script], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('before *** after\n***\nbinary-safe: €\n');
+    expect(r.stderr).toBe('err *** end\n');
+    for (const v of [defaultValue, s2s]) {
+      for (const part of [v.slice(0, 12), v.slice(-12)]) expect(r.stdout + r.stderr).not.toContain(part);
+    }
+  });
+
+  it('refuses pending, missing and deleted tokens without running anything', async () => {
+    const { env } = await newAccount();
+    await createToken(env, 'onelink', 'fresh');
+    const marker = path.join(tempDir(), 'ran');
+    const cmd = ['--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
+    const pending = await runTokenctl(['exec', '--token', 'fresh', ...cmd], { env });
+    expect(pending.code).toBe(5);
+    const missing = await runTokenctl(['exec', '--token', 'default', '--token', 'nope', ...cmd], { env });
+    expect(missing.code).toBe(3);
+    expect(existsSync(marker)).toBe(false);
+
+    const active = await runTokenctl(['exec', '--token', 'fresh', ...cmd], { env: { ...env, TOKENCTL_NOW: later(31) } });
+    expect(active.code).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+
+    expect((await runTokenctl(['delete', 'fresh', '--confirm', 'Delete token'], { env })).code).toBe(0);
+    const deletedMarker = path.join(tempDir(), 'ran-after-delete');
+    const deleted = await runTokenctl(['exec', '--token', 'fresh', '--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(deletedMarker)}, 'x')`], { env });
+    expect(deleted.code).toBe(3);
+    expect(existsSync(deletedMarker)).toBe(false);
+  });
+
+  it('reports usage errors and a command that cannot be found', async () => {
+    const { env } = await newAccount();
+    expect((await runTokenctl(['exec', '--', 'true'], { env })).code).toBe(2);
+    expect((await runTokenctl(['exec', '--token', 'default'], { env })).code).toBe(2);
+    expect((await runTokenctl(['exec', '--token', 'default=1BAD', '--', 'true'], { env })).code).toBe(2);
+    const clash = await runTokenctl(['exec', '--token', 'default=X', '--token', 'default=X', '--', 'true'], { env });
+    expect(clash.code).toBe(2);
+    const notFound = await runTokenctl(['exec', '--token', 'default', '--', 'no-such-command-tokenctl-test'], { env });
+    expect(notFound.code).toBe(127);
+    expect(notFound.stderr).toMatch(/command not found/);
+  });
+});
