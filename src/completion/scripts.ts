@@ -42,7 +42,7 @@ export function bashScript(spec: CompletionSpec): string {
   for (const o of spec.globals) push(null, o);
   for (const c of spec.commands) for (const o of c.options) push(c.name, o);
 
-  const optionCases = spec.commands.map((c) => `      ${c.name}) COMPREPLY=( $(compgen -W ${sq([...allFlags(c.options), ...allFlags(spec.globals)].join(' '))} -- "$cur") ) ;;`);
+  const optionCases = spec.commands.map((c) => `      ${c.name}) COMPREPLY=( $(compgen -W ${sq([...new Set([...allFlags(c.options), ...allFlags(spec.globals)])].join(' '))} -- "$cur") ) ;;`);
   const argCases = spec.commands
     .filter((c) => c.firstArg !== 'none')
     .map((c) => `      ${c.name}) ${bashValue(c.firstArg, p)} ;;`);
@@ -152,7 +152,7 @@ export function zshScript(spec: CompletionSpec): string {
   for (const c of spec.commands) for (const o of c.options) push(c.name, o);
   const commands = spec.commands.map((c) => sq(`${c.name}:${oneLine(c.description).replace(/:/g, '\\:')}`));
   const optionCases = spec.commands.map(
-    (c: CommandSpec) => `      (${c.name}) opts=(${[...c.options, ...spec.globals].flatMap(zshDescribe).join(' ')}) ;;`,
+    (c: CommandSpec) => `      (${c.name}) opts=(${[...c.options, ...spec.globals.filter((g) => !g.flags.includes('--help'))].flatMap(zshDescribe).join(' ')}) ;;`,
   );
   const argCases = spec.commands.filter((c) => c.firstArg !== 'none').map((c) => `      (${c.name}) ${zshValue(c.firstArg, p)} ;;`);
   const execs = spec.commands.filter((c) => c.runsCommand).map((c) => c.name);

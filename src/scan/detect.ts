@@ -70,8 +70,12 @@ export function detectTokens(text: string): Detection[] {
     if (check.ok) found.push({ type: check.type, value: m[0], index: m.index, masked: maskValue(check.type, m[0]) });
   }
   if (text.includes('eyJ')) {
-    for (const m of text.matchAll(JWT_CANDIDATE)) {
+    // On a rejected candidate, search again from the next character, not after it: stray "eyJ" text right
+    // before a real token would otherwise swallow the token's start and hide it.
+    const re = new RegExp(JWT_CANDIDATE.source, 'g');
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       if (isApiTokenShape(m[0])) found.push({ type: 'api', value: m[0], index: m.index, masked: maskValue('api', m[0]) });
+      else re.lastIndex = m.index + 1;
     }
   }
   if (found.length === 0) return [];

@@ -1,0 +1,167 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { accountEnv, assertBuilt, BIN, createToken, newAccount, runTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+
+beforeAll(assertBuilt);
+
+const has = (shell: string) => spawnSync(shell, ['--version']).status === 0;
+
+/** A `tokenctl` on PATH that runs the built binary, as an installed one would. */
+function shimPath(env: Record<string, string>): Record<string, string> {
+  const bin = path.join(tempDir(), 'bin');
+  mkdirSync(bin);
+  writeFileSync(path.join(bin, 'tokenctl'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
+  chmodSync(path.join(bin, 'tokenctl'), 0o755);
+  return { ...env, PATH: `${bin}:${env.PATH}` };
+}
+
+async function accountWithNames() {
+  const { env, home } = await newAccount();
+  await createToken(env, 's2s', 'ci deploy');
+  await createToken(env, 'onelink', 'reporting');
+  const shell = shimPath(env);
+  const script = (sh: string) => {
+    const r = spawnSync('tokenctl', ['completion', sh], { env: shell, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const file = path.join(home, `completion.${sh}`);
+    writeFileSync(file, r.stdout);
+    return file;
+  };
+  return { env: shell, home, script };
+}
+
+describe('bash completion', () => {
+  it('loads in real bash and completes commands, options, types and token names', async () => {
+    const { env, home, script } = await accountWithNames();
+    const file = script('bash');
+    const complete = (...words: string[]) => {
+      const r = spawnSync(
+        'bash',
+        ['--norc', '--noprofile', '-c', `source ${JSON.stringify(file)} || exit 99; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _tokenctl; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', ...words],
+        { env, encoding: 'utf8' },
+      );
+      expect(r.status).toBe(0);
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    expect(spawnSync('bash', ['--norc', '-c', `source ${JSON.stringify(file)} && complete -p tokenctl`], { env, encoding: 'utf8' }).stdout).toContain('-F _tokenctl tokenctl');
+    expect(complete('tokenctl', 'l')).toEqual(['list']);
+    expect(complete('tokenctl', '')).toEqual(expect.arrayContaining(['get', 'exec', 'scan', 'completion']));
+    expect(complete('tokenctl', '')).not.toContain('__complete');
+    expect(complete('tokenctl', 'get', '').sort()).toEqual(['ci\\ deploy', 'default', 'reporting']);
+    expect(complete('tokenctl', 'get', 'ci')).toEqual(['ci\\ deploy']);
+    expect(complete('tokenctl', 'exec', '--token', 'r')).toEqual(['reporting']);
+    expect(complete('tokenctl', 'get', 'default', '')).toEqual([]);
+    expect(complete('tokenctl', 'create', '--type', '')).toEqual(['api', 'onelink', 's2s']);
+    expect(complete('tokenctl', 'scan', '--format', '')).toEqual(['table', 'json', 'sarif']);
+    expect(complete('tokenctl', 'completion', '')).toEqual(['bash', 'zsh', 'fish']);
+    expect(complete('tokenctl', 'get', '--')).toEqual(expect.arrayContaining(['--allow-pending', '--output-file', '--no-newline', '--json']));
+    expect(complete('tokenctl', 'exec', '--token', 'default', '--', 'nod')).toContain('node');
+
+    // --profile on the line selects the profile whose names are offered
+    const other = accountEnv(home, { TOKENCTL_PROFILE: 'other' });
+    expect((await runTokenctl(['--profile', 'other', 'init', '--no-default-token'], { env: { ...other, TOKENCTL_MASTER_KEY: env.TOKENCTL_MASTER_KEY! } })).code).toBe(0);
+    expect(complete('tokenctl', '--profile', 'other', 'get', '')).toEqual([]);
+    expect(complete('tokenctl', '--profile', 'default', 'get', 'rep')).toEqual(['reporting']);
+  });
+});
+
+describe.skipIf(!has('zsh'))('zsh completion', () => {
+  it('loads with compinit and completes a token name in an interactive zsh', async () => {
+    const { env, home, script } = await accountWithNames();
+    const file = script('zsh');
+    const zenv = { ...env, HOME: home, ZDOTDIR: home };
+    const loaded = spawnSync('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -D; source ${JSON.stringify(file)}; print -r -- $_comps[tokenctl]`], { env: zenv, encoding: 'utf8' });
+    expect(loaded.stdout.trim()).toBe('_tokenctl');
+
+    // A real interactive zsh on a pseudo-terminal (zsh/zpty): type, press Tab, read the line back.
+    const driver = `
+      zmodload zsh/zpty || exit 98
+      zpty z 'zsh -f -i'
+      zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source ${file}; unsetopt beep'
+      zpty -w -n z $'tokenctl get ci\\t'
+      out=''
+      for i in {1..100}; do
+        zpty -r -t z chunk && out+=$chunk
+        [[ $out == *'ci\\ deploy'* ]] && break
+        sleep 0.1
+      done
+      zpty -d z
+      print -r -- $out`;
+    const r = spawnSync('zsh', ['-f', '-c', driver], { env: zenv, encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toContain('tokenctl get ci\\ deploy');
+  });
+});
+
+describe.skipIf(!has('fish'))('fish completion', () => {
+  it('loads in real fish and completes commands, types and token names', async () => {
+    const { env, home, script } = await accountWithNames();
+    const file = script('fish');
+    const complete = (line: string) => {
+      const r = spawnSync('fish', ['--no-config', '-c', `source ${file}; complete -C '${line}'`], { env: { ...env, HOME: home }, encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      return r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]);
+    };
+    expect(complete('tokenctl get ')).toEqual(['ci deploy', 'default', 'reporting']);
+    expect(complete('tokenctl exec --token de')).toEqual(['default']);
+    expect(complete('tokenctl create --type ')).toEqual(['api', 'onelink', 's2s']);
+    expect(complete('tokenctl sc')).toEqual(['scan']);
+    expect(complete('tokenctl get default ')).toEqual([]);
+  });
+});
+
+describe('__complete', () => {
+  it('prints names only, and nothing at all (exit 0) on any error', async () => {
+    const { env } = await newAccount();
+    await createToken(env, 'api', 'second');
+    const ok = await runTokenctl(['__complete', 'tokens'], { env });
+    expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, 'default\nsecond\n', '']);
+    expect((await runTokenctl(['__complete', 'profiles'], { env })).stdout).toBe('default\n');
+
+    const empty = tempDir();
+    for (const args of [['__complete', 'tokens'], ['__complete', 'tokens', '--profile', '../bad'], ['__complete', 'nonsense'], ['__complete', 'profiles']]) {
+      const r = await runTokenctl(args, { env: accountEnv(empty) });
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']);
+    }
+    const profileDir = path.join(empty, 'profiles', 'default');
+    mkdirSync(profileDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(profileDir, 'store.json'), '{ not json', { mode: 0o600 });
+    const corrupt = await runTokenctl(['__complete', 'tokens'], { env: accountEnv(empty) });
+    expect([corrupt.code, corrupt.stdout, corrupt.stderr]).toEqual([0, '', '']);
+  });
+});
+
+describe('help and typos', () => {
+  it('suggests the command a typo was meant to be', async () => {
+    const env = accountEnv(tempDir());
+    const r = await runTokenctl(['lst'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'lst'\n\(Did you mean (one of )?list/);
+    expect(r.stderr).not.toContain('\\u000a');
+    const opt = await runTokenctl(['get', 'default', '--output-fil', 'x'], { env });
+    expect(opt.code).toBe(2);
+    expect(opt.stderr).toMatch(/Did you mean --output-file/);
+  });
+
+  it('ends every command help with 2-3 examples', async () => {
+    const env = accountEnv(tempDir());
+    const top = await runTokenctl(['--help'], { env });
+    const commands = top.stdout
+      .split('\nCommands:\n')[1]!
+      .split('\n')
+      .map((l) => /^ {2}([a-z][\w-]*)/.exec(l)?.[1])
+      .filter((c): c is string => c !== undefined && c !== 'help');
+    expect(commands).toEqual(expect.arrayContaining(['get', 'exec', 'scan', 'completion']));
+    for (const name of commands) {
+      const r = await runTokenctl([name, '--help'], { env });
+      expect(r.code, name).toBe(0);
+      const tail = r.stdout.trimEnd().split('\nExamples:\n')[1];
+      expect(tail, `${name} --help has an Examples block at the end`).toBeDefined();
+      const lines = tail!.split('\n');
+      expect(lines.every((l) => l.startsWith('  $ tokenctl ') || l.startsWith('  $ ')), name).toBe(true);
+      expect(lines.length, name).toBeGreaterThanOrEqual(2);
+      expect(lines.length, name).toBeLessThanOrEqual(3);
+    }
+  });
+});
