@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { createDeps, type Deps } from './deps.js';
+import { defaultProfileName } from './config/profiles-read.js';
 import { EXIT_CODES, TokenctlError } from './core/errors.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { registerInit } from './commands/init.js';
@@ -9,6 +10,10 @@ import { registerList } from './commands/list.js';
 import { registerGet } from './commands/get.js';
 import { registerRename } from './commands/rename.js';
 import { registerDelete } from './commands/delete.js';
+import { registerRotate } from './commands/rotate.js';
+import { registerAudit } from './commands/audit.js';
+import { registerLog } from './commands/log.js';
+import { registerVerify } from './commands/verify.js';
 import { registerExec } from './commands/exec.js';
 import { registerScan } from './commands/scan.js';
 import { registerCompletion } from './commands/completion.js';
@@ -19,7 +24,7 @@ export function buildProgram(deps: Deps): Command {
     .description("Manage your account's API access tokens safely")
     .version(pkg.version, '-V, --version')
     .option('--json', 'machine-readable output on stdout')
-    .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE)', deps.env.TOKENCTL_PROFILE || 'default')
+    .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE; default: the one chosen with `tokenctl profile use`)', defaultProfileName(deps.env))
     .option('--debug', 'show stack traces on errors')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -36,6 +41,10 @@ export function buildProgram(deps: Deps): Command {
   registerGet(program, deps);
   registerRename(program, deps);
   registerDelete(program, deps);
+  registerRotate(program, deps);
+  registerAudit(program, deps);
+  registerLog(program, deps);
+  registerVerify(program, deps);
   registerExec(program, deps);
   registerScan(program, deps);
   registerCompletion(program, deps);

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { offsetClock, parseInstant, systemClock, type Clock } from './core/clock.js';
 import { UsageError } from './core/errors.js';
 import type { TokenBackend } from './backends/token-backend.js';
@@ -24,6 +25,13 @@ export interface Deps {
   clock: Clock;
   prompter(): Prompter;
   backend(globals: GlobalOptions): Promise<TokenBackend>;
+  /** Waiting (rotate --wait); tests move their clock instead. */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Test hook for crash-safety tests: TOKENCTL_CRASH_AFTER=<step> kills the process (SIGKILL) right after that
+   * step of a rotation was recorded, as a power cut would.
+   */
+  crashPoint(step: string): void;
 }
 
 /** TOKENCTL_NOW: an ISO-8601 instant taken as "now" at start; the clock runs on from it. */
@@ -33,6 +41,15 @@ export function clockFromEnv(env: Env): Clock {
   const start = parseInstant(at);
   if (!start) throw new UsageError(`TOKENCTL_NOW='${at.slice(0, 40)}' is not an ISO-8601 instant; use e.g. 2026-01-31T12:00:00Z`);
   return offsetClock(start);
+}
+
+/** Who is acting, for the local audit trail: the OS user. */
+export function osActor(): string {
+  try {
+    return `os:${os.userInfo().username}`;
+  } catch {
+    return `os:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 export function createDeps(env: Env): Deps {
@@ -45,12 +62,21 @@ export function createDeps(env: Env): Deps {
       return (clock ??= clockFromEnv(env));
     },
     prompter: inquirerPrompter,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    crashPoint: (step) => {
+      if (env.TOKENCTL_CRASH_AFTER === step) process.kill(process.pid, 'SIGKILL');
+    },
     async backend(globals) {
+      // A token service when TOKENCTL_SERVER is set (CI) or the profile was saved by `tokenctl login`.
+      const { httpBackendFor } = await import('./backends/http/select.js');
+      const remote = httpBackendFor(env, globals.profile);
+      if (remote) return remote;
       const { FileBackend } = await import('./backends/file/file-backend.js');
       return new FileBackend({
         dir: profileDir(tokenctlHome(env), globals.profile),
         clock: deps.clock,
         env,
+        actor: osActor(),
         warn: (message) => io.err(`${io.style.yellow('warning:')} ${message}\n`),
       });
     },

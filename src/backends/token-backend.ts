@@ -1,4 +1,6 @@
 import type { TokenRecord, TokenType } from '../core/tokens.js';
+import type { RotationRecord } from '../core/rotation.js';
+import type { AuditEvent } from '../core/audit.js';
 
 /**
  * The one interface every backend implements (the local encrypted file store, the HTTP client). Both pass the
@@ -31,6 +33,21 @@ export interface CreateInput {
   name: string;
 }
 
+export interface RotationStart {
+  rotation: RotationRecord;
+  old: TokenRecord;
+  replacement: RevealedToken;
+}
+
+export type AuditVerification = { ok: true; events: number; lastAt: string | null } | { ok: false; line: number; reason: string };
+
+/** The account's public signing keys (a JWK set), to verify API tokens offline. */
+export interface AccountKeys {
+  accountId: string;
+  issuer: string;
+  keys: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' }[];
+}
+
 export interface TokenBackend {
   /** Where the tokens live, for messages ("/home/me/.config/tokenctl/profiles/default"). */
   readonly location: string;
@@ -49,4 +66,18 @@ export interface TokenBackend {
    * fingerprint, so nothing is revealed; null when none. Offline format checks are the caller's.
    */
   identify(value: string): Promise<TokenRecord | null>;
+
+  // Rotation journal (core/rotation.ts): each step is one atomic change, recorded in the audit trail.
+  rotations(): Promise<RotationRecord[]>;
+  /** Checks a slot is free, creates the replacement and records the journal entry, atomically. */
+  startRotation(ref: string, input: { newName?: string }): Promise<RotationStart>;
+  markRotationDelivered(rotationId: string, delivery: 'stdout' | 'exec'): Promise<RotationRecord>;
+  /** Deletes the old token once the replacement is active, and closes the journal entry, atomically. */
+  completeRotation(rotationId: string, confirmation: string): Promise<{ rotation: RotationRecord; old: TokenRecord }>;
+  abandonRotation(rotationId: string, reason: string): Promise<RotationRecord>;
+
+  // The audit trail: every change and retrieval, chained so that tampering is detected.
+  auditEvents(): Promise<AuditEvent[]>;
+  verifyAuditTrail(): Promise<AuditVerification>;
+  accountKeys(): Promise<AccountKeys>;
 }

@@ -10,6 +10,8 @@ export interface Sealer {
   seal(plaintext: string, context: string): string;
   open(sealed: string, context: string): string;
   fingerprint(value: string): string;
+  /** MAC for the audit trail's chain: editing a line needs the master key to go unnoticed. */
+  mac(text: string): string;
   readonly keyCheck: string;
 }
 
@@ -24,6 +26,7 @@ export function createSealer(masterKey: Buffer): Sealer {
   const encKey = derive(masterKey, 'store encryption');
   const fpKey = derive(masterKey, 'fingerprint');
   const checkKey = derive(masterKey, 'key check');
+  const auditKey = derive(masterKey, 'audit trail');
   return {
     seal(plaintext, context) {
       const iv = randomBytes(12);
@@ -52,6 +55,9 @@ export function createSealer(masterKey: Buffer): Sealer {
     },
     fingerprint(value) {
       return createHmac('sha256', fpKey).update(value, 'utf8').digest('base64url');
+    },
+    mac(text) {
+      return createHmac('sha256', auditKey).update(text, 'utf8').digest('base64url');
     },
     keyCheck: createHmac('sha256', checkKey).update('tokenctl key check').digest('base64url'),
   };

@@ -4,6 +4,8 @@ import { CancelledError } from '../core/errors.js';
 export interface Prompter {
   select<T extends string>(message: string, choices: { name: string; value: T; description?: string }[]): Promise<T>;
   input(message: string, validate?: (value: string) => string | true): Promise<string>;
+  /** Hidden input (nothing echoed), for pasting a token value. */
+  secret(message: string): Promise<string>;
 }
 
 function isPromptExit(error: unknown): boolean {
@@ -32,6 +34,11 @@ export function inquirerPrompter(): Prompter {
       cancellable(async () => {
         const { input } = await import('@inquirer/prompts');
         return input({ message, validate }, context);
+      }),
+    secret: (message) =>
+      cancellable(async () => {
+        const { password } = await import('@inquirer/prompts');
+        return password({ message, mask: false }, context);
       }),
   };
 }

@@ -60,7 +60,7 @@ describe('file store: nothing lost', () => {
     await backend.rename('a', 'b');
     await backend.delete('b', 'Delete token');
     expect(() => JSON.parse(readFileSync(store, 'utf8'))).not.toThrow();
-    expect(readdirSync(dir).sort()).toEqual(['store.json']);
+    expect(readdirSync(dir).sort()).toEqual(['audit.log', 'store.json']);
   });
 
   it('refuses a second init (conflict) without touching the store', async () => {
@@ -127,7 +127,7 @@ describe('file store: nothing leaked', () => {
     const doc = JSON.parse(readFileSync(store, 'utf8'));
     const [v, iv, ct] = doc.tokens[0].secret.split('.');
     const bytes = Buffer.from(ct, 'base64url');
-    bytes[3] ^= 0x20;
+    bytes[3] = bytes[3]! ^ 0x20;
     doc.tokens[0].secret = [v, iv, bytes.toString('base64url')].join('.');
     writeFileSync(store, JSON.stringify(doc));
     expect(await kindOf(backend.reveal('default'))).toMatch(/^data: .*tampered/);

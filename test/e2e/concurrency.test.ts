@@ -27,7 +27,7 @@ describe('concurrent processes on one store', () => {
     const tokens = JSON.parse(list.stdout);
     expect(tokens).toHaveLength(2);
     expect(new Set(ok.map((r) => r.stdout.trim())).size).toBe(2);
-    expect(readdirSync(path.join(home, 'profiles', 'default')).sort()).toEqual(['store.json']);
+    expect(readdirSync(path.join(home, 'profiles', 'default')).sort()).toEqual(['audit.log', 'store.json']);
   });
 
   it('recovers a lock left behind by a process that died', async () => {

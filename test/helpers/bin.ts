@@ -24,8 +24,8 @@ export function runBin(args: string[], opts: { env: Record<string, string>; inpu
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`tokenctl ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 20_000} ms (hung?)\n${stderr}`));

@@ -33,13 +33,14 @@ export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[
       if (ok !== true) throw new Error(`validation rejected '${a}': ${ok}`);
       return a;
     },
+    secret: async (message) => next(message),
   };
 }
 
 export interface TestCli {
   clock: ManualClock;
   env: Record<string, string>;
-  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[] }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
+  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
 }
 
 /** In-process CLI over a real file backend in a temp dir, with a manual clock. */
@@ -58,7 +59,12 @@ export function testCli(home: string, start = '2026-06-01T12:00:00.000Z'): TestC
         clock,
         prompter: () => prompter,
         backend: async (g) =>
-          new FileBackend({ dir: path.join(home, 'profiles', g.profile), clock, env, warn: (m) => io.err(`warning: ${m}\n`) }),
+          new FileBackend({ dir: path.join(home, 'profiles', g.profile), clock, env, actor: 'os:tester', warn: (m) => io.err(`warning: ${m}\n`) }),
+        // Waiting moves the test's clock instead of the wall clock.
+        sleep: async (ms) => clock.advance(ms),
+        crashPoint: (step) => {
+          if (opts.crashAfter === step) throw new Error(`simulated crash after ${step}`);
+        },
       };
       const code = await runCli(argv, deps);
       return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };

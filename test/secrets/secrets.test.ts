@@ -52,7 +52,7 @@ describe('sealing at rest', () => {
     expect(() => sealer.open(sealed, 'acc:tok_2')).toThrow(StoreDataError);
     const [v, iv, ct] = sealed.split('.');
     const flipped = Buffer.from(ct!, 'base64url');
-    flipped[0] ^= 1;
+    flipped[0] = flipped[0]! ^ 1;
     expect(() => sealer.open(`${v}.${iv}.${flipped.toString('base64url')}`, 'acc:tok_1')).toThrow(/integrity/);
     expect(() => createSealer(newMasterKey()).open(sealed, 'acc:tok_1')).toThrow(StoreDataError);
   });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Clock } from '../../core/clock.js';
-import { AlreadyInitialisedError, StoreDataError, StoreNotInitialisedError, UsageError } from '../../core/errors.js';
+import { AlreadyInitialisedError, StoreDataError, StoreNotInitialisedError, TokenNotFoundError, UsageError } from '../../core/errors.js';
 import { normalizeTokenName } from '../../core/names.js';
 import {
   assertRetrievable,
@@ -10,42 +10,75 @@ import {
   planRenameToken,
   resolveToken,
   POLICY,
+  type TokenRecord,
   type TokenType,
 } from '../../core/tokens.js';
+import { tokenRef, type AuditEntry, type AuditEvent } from '../../core/audit.js';
+import {
+  assertCanComplete,
+  assertRotationSlot,
+  deriveReplacementName,
+  findUnfinishedRotation,
+  RotationError,
+  type RotationRecord,
+} from '../../core/rotation.js';
 import { createMasterKey, loadMasterKey, type MasterKeyContext } from '../../secrets/master-key.js';
 import { maskValue, mintOpaqueToken, randomBase62 } from '../../secrets/opaque.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
-import { generateSigningKey, mintApiToken } from '../../secrets/jwt.js';
-import type { CreateInput, InitInput, InitResult, RevealedToken, TokenBackend } from '../token-backend.js';
+import { generateSigningKey, issuerFor, mintApiToken } from '../../secrets/jwt.js';
+import type {
+  AccountKeys,
+  AuditVerification,
+  CreateInput,
+  InitInput,
+  InitResult,
+  RevealedToken,
+  RotationStart,
+  TokenBackend,
+} from '../token-backend.js';
 import { checkPrivateDir, ensurePrivateDir, readPrivateFile, writeFileAtomic } from './fsutil.js';
 import { acquireLock, type LockOptions } from './lock.js';
+import { appendAuditEvents, readAuditEvents, verifyAuditLog } from './audit-log.js';
 import { parseStore, serializeStore, toRecord, STORE_FORMAT, STORE_VERSION, type StoreDocument, type StoredToken } from './store.js';
 
 export interface FileBackendOptions {
-  /** The account's directory (one per profile): store.json, its lock, and the key file when one is used. */
+  /** The account's directory (one per profile): store.json, its lock, audit.log, and the key file if used. */
   dir: string;
   clock: Clock;
   env: Record<string, string | undefined>;
   warn(message: string): void;
+  /** Who is acting, for the audit trail (e.g. "os:alice"). */
+  actor?: string;
   lock?: LockOptions;
   openKeychain?: MasterKeyContext['openKeychain'];
 }
 
 export const newTokenId = () => `tok_${randomBase62(16)}`;
 const newAccountId = () => `acc_${randomBase62(16)}`;
+const newRotationId = () => `rot_${randomBase62(16)}`;
 
-/** The embedded default backend: an encrypted JSON document per account, changed atomically under a lock. */
+interface Change<T> {
+  result: T;
+  events: AuditEntry[];
+}
+
+/**
+ * The embedded default backend: an encrypted JSON document per account, changed atomically under a lock, with
+ * every change and every retrieval recorded first in a chained audit trail (fail closed).
+ */
 export class FileBackend implements TokenBackend {
   readonly location: string;
   private readonly storePath: string;
   private readonly lockPath: string;
   private readonly keyFile: string;
+  private readonly logPath: string;
 
   constructor(private readonly opts: FileBackendOptions) {
     this.location = opts.dir;
     this.storePath = path.join(opts.dir, 'store.json');
     this.lockPath = path.join(opts.dir, 'store.lock');
     this.keyFile = path.join(opts.dir, 'master.key');
+    this.logPath = path.join(opts.dir, 'audit.log');
   }
 
   private keyContext(accountId: string): MasterKeyContext {
@@ -76,15 +109,27 @@ export class FileBackend implements TokenBackend {
     return sealer;
   }
 
-  /** Read-modify-write under the lock; the change is written atomically or not at all. */
-  private async transact<T>(change: (doc: StoreDocument) => Promise<T> | T): Promise<T> {
-    await this.load(); // fail fast (not initialised, unsafe permissions) before waiting for the lock
+  private async commit(doc: StoreDocument, sealer: Sealer, events: AuditEntry[]): Promise<void> {
+    // The trail first: a change that cannot be recorded is not made.
+    doc.auditHead = await appendAuditEvents(this.logPath, doc.auditHead, events, {
+      mac: (t) => sealer.mac(t),
+      at: this.opts.clock.now().toISOString(),
+      actor: this.opts.actor ?? 'unknown',
+    });
+    await writeFileAtomic(this.storePath, serializeStore(doc));
+  }
+
+  /** Read-modify-write under the lock; recorded in the trail, then written atomically, or not at all. */
+  private async transact<T>(change: (doc: StoreDocument, sealer: Sealer) => Promise<Change<T>> | Change<T>): Promise<T> {
+    // Fail fast (not initialised, unsafe permissions), and fetch the key before taking the lock: a keychain may
+    // be slow, the lock must not be.
+    const sealer = await this.sealer(await this.load());
     const lock = await acquireLock(this.lockPath, this.opts.lock);
     try {
       const doc = await this.load();
-      const result = await change(doc);
+      const { result, events } = await change(doc, sealer);
       await lock.assertHeld();
-      await writeFileAtomic(this.storePath, serializeStore(doc));
+      await this.commit(doc, sealer, events);
       return result;
     } finally {
       await lock.release();
@@ -98,7 +143,7 @@ export class FileBackend implements TokenBackend {
     return mintApiToken({ kid: key.kid, privatePkcs8Pem: pem }, { accountId: doc.account.id, tokenId: id, issuedAt: this.opts.clock.now(), notBefore: activatesAt });
   }
 
-  private async addToken(doc: StoreDocument, sealer: Sealer, input: CreateInput, activeImmediately: boolean): Promise<RevealedToken> {
+  private async addToken(doc: StoreDocument, sealer: Sealer, input: CreateInput, activeImmediately: boolean): Promise<Change<RevealedToken>> {
     const now = this.opts.clock.now();
     const id = newTokenId();
     // Validate (limit, name) before minting: minting an API token needs the signing key.
@@ -108,7 +153,22 @@ export class FileBackend implements TokenBackend {
     const record = planCreateToken(doc.tokens, { id, type: input.type, name: input.name, masked: maskValue(input.type, value), activeImmediately }, now);
     const stored: StoredToken = { ...record, fingerprint: sealer.fingerprint(value), secret: sealer.seal(value, `${doc.account.id}:${id}`) };
     doc.tokens.push(stored);
-    return { token: toRecord(stored), value };
+    return { result: { token: toRecord(stored), value }, events: [{ action: 'token.create', token: tokenRef(stored), fingerprint: stored.fingerprint, detail: null }] };
+  }
+
+  private openValue(doc: StoreDocument, sealer: Sealer, token: StoredToken): string {
+    if (token.secret === null) throw new TokenNotFoundError(`token ${token.id} was deleted; its value is gone`);
+    const value = sealer.open(token.secret, `${doc.account.id}:${token.id}`);
+    if (sealer.fingerprint(value) !== token.fingerprint) {
+      throw new StoreDataError(`the value of token ${token.id} does not match its fingerprint (tampered store); nothing was printed`);
+    }
+    return value;
+  }
+
+  private stored(doc: StoreDocument, id: string): StoredToken {
+    const t = doc.tokens.find((x) => x.id === id);
+    if (!t) throw new StoreDataError(`the store refers to token ${id}, which it does not contain; restore it from a backup`);
+    return t;
   }
 
   async init(input: InitInput): Promise<InitResult> {
@@ -139,10 +199,21 @@ export class FileBackend implements TokenBackend {
           },
         },
         tokens: [],
+        rotations: [],
+        auditHead: null,
       };
-      const tokens = input.defaultToken ? [(await this.addToken(doc, sealer, { type: 'api', name: 'default' }, true)).token] : [];
+      const events: AuditEntry[] = [{ action: 'account.init', token: null, fingerprint: null, detail: { account: accountId, name: accountName } }];
+      const tokens: TokenRecord[] = [];
+      if (input.defaultToken) {
+        const created = await this.addToken(doc, sealer, { type: 'api', name: 'default' }, true);
+        tokens.push(created.result.token);
+        events.push(...created.events);
+      }
       await lock.assertHeld();
-      await writeFileAtomic(this.storePath, serializeStore(doc));
+      // A trail left by an earlier account in this directory does not belong to this one.
+      const { rm } = await import('node:fs/promises');
+      await rm(this.logPath, { force: true });
+      await this.commit(doc, sealer, events);
       return { account: { id: accountId, name: accountName, createdAt: doc.account.createdAt }, tokens };
     } finally {
       await lock.release();
@@ -158,22 +229,17 @@ export class FileBackend implements TokenBackend {
   }
 
   async create(input: CreateInput): Promise<RevealedToken> {
-    // The key is fetched before taking the lock: a keychain may be slow, the lock must not be.
-    const sealer = await this.sealer(await this.load());
-    return this.transact((doc) => this.addToken(doc, sealer, input, false));
+    return this.transact((doc, sealer) => this.addToken(doc, sealer, input, false));
   }
 
   async reveal(ref: string, options: { allowPending?: boolean } = {}): Promise<RevealedToken> {
-    const doc = await this.load();
-    const token = resolveToken(doc.tokens, ref) as StoredToken;
-    assertRetrievable(token, this.opts.clock.now(), options.allowPending);
-    const sealer = await this.sealer(doc);
-    // resolveToken only returns live tokens, and every live token has a sealed value (validated on load).
-    const value = sealer.open(token.secret!, `${doc.account.id}:${token.id}`);
-    if (sealer.fingerprint(value) !== token.fingerprint) {
-      throw new StoreDataError(`the value of token ${token.id} does not match its fingerprint (tampered store); nothing was printed`);
-    }
-    return { token: toRecord(token), value };
+    return this.transact((doc, sealer) => {
+      const token = resolveToken(doc.tokens, ref);
+      assertRetrievable(token, this.opts.clock.now(), options.allowPending);
+      const stored = this.stored(doc, token.id);
+      const value = this.openValue(doc, sealer, stored);
+      return { result: { token: toRecord(stored), value }, events: [{ action: 'token.reveal', token: tokenRef(stored), fingerprint: stored.fingerprint, detail: null }] };
+    });
   }
 
   async identify(value: string) {
@@ -187,21 +253,124 @@ export class FileBackend implements TokenBackend {
   async rename(ref: string, newName: string) {
     return this.transact((doc) => {
       const token = resolveToken(doc.tokens, ref);
+      const from = token.name;
       const renamed = planRenameToken(doc.tokens, token, newName);
-      const stored = doc.tokens.find((t) => t.id === token.id)!;
+      const stored = this.stored(doc, token.id);
       stored.name = renamed.name;
-      return toRecord(stored);
+      return { result: toRecord(stored), events: [{ action: 'token.rename', token: tokenRef(stored), fingerprint: null, detail: { from, to: renamed.name } }] };
     });
+  }
+
+  private deleteStored(stored: StoredToken): AuditEntry {
+    stored.deletedAt = planDeleteToken(stored, this.opts.clock.now()).deletedAt;
+    stored.secret = null;
+    return { action: 'token.delete', token: tokenRef(stored), fingerprint: stored.fingerprint, detail: null };
   }
 
   async delete(ref: string, confirmation: string) {
     if (!isDeletePhrase(confirmation)) throw new UsageError(`deleting needs the exact confirmation phrase "${POLICY.deletePhrase}"`);
     return this.transact((doc) => {
       const token = resolveToken(doc.tokens, ref);
-      const stored = doc.tokens.find((t) => t.id === token.id)!;
-      stored.deletedAt = planDeleteToken(token, this.opts.clock.now()).deletedAt;
-      stored.secret = null;
-      return toRecord(stored);
+      const stored = this.stored(doc, token.id);
+      const event = this.deleteStored(stored);
+      return { result: toRecord(stored), events: [event] };
     });
+  }
+
+  // ---- rotation journal -------------------------------------------------------------------------------
+
+  async rotations(): Promise<RotationRecord[]> {
+    return (await this.load()).rotations;
+  }
+
+  async startRotation(ref: string, input: { newName?: string }): Promise<RotationStart> {
+    return this.transact(async (doc, sealer) => {
+      const now = this.opts.clock.now();
+      const old = resolveToken(doc.tokens, ref);
+      const open = findUnfinishedRotation(doc.rotations, old.id);
+      if (open) throw new RotationError('conflict', `token '${old.name}' already has an unfinished rotation (${open.id}); continue it with: tokenctl rotate ${old.name} --resume`);
+      assertRotationSlot(doc.tokens, old, now);
+      const name = input.newName ?? deriveReplacementName(doc.tokens, old.name, now);
+      const created = await this.addToken(doc, sealer, { type: old.type, name }, false);
+      const rotation: RotationRecord = {
+        id: newRotationId(),
+        oldTokenId: old.id,
+        newTokenId: created.result.token.id,
+        type: old.type,
+        state: 'started',
+        startedAt: now.toISOString(),
+        deliveredAt: null,
+        completedAt: null,
+        delivery: null,
+        note: null,
+      };
+      doc.rotations.push(rotation);
+      return {
+        result: { rotation, old, replacement: created.result },
+        events: [...created.events, { action: 'rotation.start', token: tokenRef(old), fingerprint: null, detail: { rotation: rotation.id, replacement: rotation.newTokenId } }],
+      };
+    });
+  }
+
+  async markRotationDelivered(rotationId: string, delivery: 'stdout' | 'exec'): Promise<RotationRecord> {
+    return this.transact((doc) => {
+      const r = this.rotation(doc, rotationId);
+      if (r.state === 'started') {
+        r.state = 'delivered';
+        r.delivery = delivery;
+        r.deliveredAt = this.opts.clock.now().toISOString();
+      }
+      const replacement = this.stored(doc, r.newTokenId);
+      return { result: { ...r }, events: [{ action: 'rotation.deliver', token: tokenRef(replacement), fingerprint: replacement.fingerprint, detail: { rotation: r.id, via: delivery } }] };
+    });
+  }
+
+  async completeRotation(rotationId: string, confirmation: string): Promise<{ rotation: RotationRecord; old: TokenRecord }> {
+    if (!isDeletePhrase(confirmation)) throw new UsageError(`completing a rotation deletes the old token and needs the exact phrase "${POLICY.deletePhrase}"`);
+    return this.transact((doc) => {
+      const r = this.rotation(doc, rotationId);
+      const replacement = doc.tokens.find((t) => t.id === r.newTokenId);
+      assertCanComplete(r, replacement, this.opts.clock.now());
+      const old = this.stored(doc, r.oldTokenId);
+      const events: AuditEntry[] = old.deletedAt === null ? [this.deleteStored(old)] : [];
+      r.state = 'completed';
+      r.completedAt = this.opts.clock.now().toISOString();
+      events.push({ action: 'rotation.complete', token: tokenRef(old), fingerprint: null, detail: { rotation: r.id, replacement: r.newTokenId } });
+      return { result: { rotation: { ...r }, old: toRecord(old) }, events };
+    });
+  }
+
+  async abandonRotation(rotationId: string, reason: string): Promise<RotationRecord> {
+    return this.transact((doc) => {
+      const r = this.rotation(doc, rotationId);
+      r.state = 'abandoned';
+      r.note = reason;
+      return { result: { ...r }, events: [{ action: 'rotation.abandon', token: tokenRef(this.stored(doc, r.oldTokenId)), fingerprint: null, detail: { rotation: r.id, reason } }] };
+    });
+  }
+
+  private rotation(doc: StoreDocument, id: string): RotationRecord {
+    const r = doc.rotations.find((x) => x.id === id);
+    if (!r) throw new TokenNotFoundError(`no rotation ${id} in this account`);
+    return r;
+  }
+
+  // ---- audit trail and verification ---------------------------------------------------------------------
+
+  async auditEvents(): Promise<AuditEvent[]> {
+    await this.load();
+    return readAuditEvents(this.logPath);
+  }
+
+  async verifyAuditTrail(): Promise<AuditVerification> {
+    const doc = await this.load();
+    const sealer = await this.sealer(doc);
+    return verifyAuditLog(this.logPath, (t) => sealer.mac(t), doc.auditHead);
+  }
+
+  async accountKeys(): Promise<AccountKeys> {
+    const doc = await this.load();
+    const k = doc.account.signingKey;
+    return { accountId: doc.account.id, issuer: issuerFor(doc.account.id), keys: [{ ...k.publicJwk, kid: k.kid, alg: 'EdDSA', use: 'sig' }] };
   }
 }

@@ -2,6 +2,8 @@ import { StoreDataError } from '../../core/errors.js';
 import { isValidStoredName } from '../../core/names.js';
 import { isTokenType, type TokenRecord } from '../../core/tokens.js';
 import { KEY_SOURCES, type KeySource } from '../../secrets/master-key.js';
+import { ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
+import type { ChainHead } from './audit-log.js';
 
 /** The local store: one JSON document per account, schema-versioned and validated on every load. */
 export const STORE_FORMAT = 'tokenctl-store';
@@ -34,6 +36,10 @@ export interface StoreDocument {
   keyCheck: string;
   account: StoredAccount;
   tokens: StoredToken[];
+  /** The rotation journal (see core/rotation.ts). */
+  rotations: RotationRecord[];
+  /** The last event of the audit trail, so a trail cut short is detected. */
+  auditHead: ChainHead | null;
 }
 
 type Json = Record<string, unknown>;
@@ -55,6 +61,28 @@ function str(o: Json, key: string, at: string, re?: RegExp): string {
 }
 function isoOrNull(o: Json, key: string, at: string): string | null {
   return o[key] === null ? null : str(o, key, at, ISO);
+}
+
+function validateRotation(v: unknown, at: string): RotationRecord {
+  const o = obj(v, at);
+  const type = str(o, 'type', at);
+  const state = str(o, 'state', at);
+  const delivery = o.delivery;
+  if (!isTokenType(type)) throw new Invalid(`${at}.type is not a token type`);
+  if (!(ROTATION_STATES as readonly string[]).includes(state)) throw new Invalid(`${at}.state is unknown`);
+  if (delivery !== null && delivery !== 'stdout' && delivery !== 'exec') throw new Invalid(`${at}.delivery is unknown`);
+  return {
+    id: str(o, 'id', at, ID),
+    oldTokenId: str(o, 'oldTokenId', at, ID),
+    newTokenId: str(o, 'newTokenId', at, ID),
+    type,
+    state: state as RotationRecord['state'],
+    startedAt: str(o, 'startedAt', at, ISO),
+    deliveredAt: isoOrNull(o, 'deliveredAt', at),
+    completedAt: isoOrNull(o, 'completedAt', at),
+    delivery,
+    note: o.note === null ? null : str(o, 'note', at),
+  };
 }
 
 function validateToken(v: unknown, at: string): StoredToken {
@@ -114,6 +142,14 @@ export function parseStore(text: string, where: string): StoreDocument {
     if (!Array.isArray(o.tokens)) throw new Invalid('store.tokens is not a list');
     const tokens = o.tokens.map((t, i) => validateToken(t, `store.tokens[${i}]`));
     if (new Set(tokens.map((t) => t.id)).size !== tokens.length) throw new Invalid('store.tokens has duplicate ids');
+    if (!Array.isArray(o.rotations)) throw new Invalid('store.rotations is not a list');
+    const rotations = o.rotations.map((r, i) => validateRotation(r, `store.rotations[${i}]`));
+    let auditHead: ChainHead | null = null;
+    if (o.auditHead !== null) {
+      const h = obj(o.auditHead, 'store.auditHead');
+      if (!Number.isInteger(h.seq) || (h.seq as number) < 1) throw new Invalid('store.auditHead.seq is malformed');
+      auditHead = { seq: h.seq as number, mac: str(h, 'mac', 'store.auditHead', /^[A-Za-z0-9_-]{43}$/) };
+    }
     return {
       format: STORE_FORMAT,
       version: STORE_VERSION,
@@ -121,6 +157,8 @@ export function parseStore(text: string, where: string): StoreDocument {
       keyCheck: str(o, 'keyCheck', 'store', /^[A-Za-z0-9_-]{43}$/),
       account,
       tokens,
+      rotations,
+      auditHead,
     };
   } catch (error) {
     if (!(error instanceof Invalid)) throw error;

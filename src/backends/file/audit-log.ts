@@ -1,0 +1,151 @@
+import { constants, promises as fs } from 'node:fs';
+import { StoreDataError } from '../../core/errors.js';
+import type { AuditEntry, AuditEvent } from '../../core/audit.js';
+import { AUDIT_ACTIONS } from '../../core/audit.js';
+
+/**
+ * The local audit trail: one JSON line per event, append-only, each line chained to the one before by a MAC
+ * under a key derived from the master key. Editing, deleting or reordering a line breaks the chain; the store
+ * records the last (seq, mac), so cutting lines off the end is detected too.
+ */
+export interface ChainHead {
+  seq: number;
+  mac: string;
+}
+
+interface ChainedLine extends AuditEvent {
+  prev: string;
+  mac: string;
+}
+
+const GENESIS = 'genesis';
+
+/** The exact text a line's MAC covers: every field but the MAC, in a fixed order. */
+function macInput(e: AuditEvent, prev: string): string {
+  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.token, e.fingerprint, e.detail, prev]);
+}
+
+function toLine(e: AuditEvent, prev: string, mac: (t: string) => string): ChainedLine {
+  return { ...e, prev, mac: mac(macInput(e, prev)) };
+}
+
+function parseLine(text: string): ChainedLine | null {
+  try {
+    const o = JSON.parse(text) as ChainedLine;
+    if (typeof o !== 'object' || o === null || !Number.isInteger(o.seq) || typeof o.mac !== 'string' || typeof o.prev !== 'string') return null;
+    if (!(AUDIT_ACTIONS as readonly string[]).includes(o.action) || typeof o.at !== 'string' || typeof o.actor !== 'string') return null;
+    return o;
+  } catch {
+    return null;
+  }
+}
+
+function eventOf(l: ChainedLine): AuditEvent {
+  return { seq: l.seq, at: l.at, actor: l.actor, action: l.action, token: l.token, fingerprint: l.fingerprint, detail: l.detail };
+}
+
+async function readLines(logPath: string): Promise<string[]> {
+  let text: string;
+  try {
+    const handle = await fs.open(logPath, constants.O_RDONLY | (process.platform === 'win32' ? 0 : constants.O_NOFOLLOW));
+    try {
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw new StoreDataError(`cannot read the audit trail ${logPath} (${code ?? 'error'})`, { cause: error });
+  }
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+export type VerifyResult = { ok: true; events: number; lastAt: string | null } | { ok: false; line: number; reason: string };
+
+/** Checks every line's MAC and its link to the one before, then that the store's head is in the chain. */
+export function verifyChain(lines: readonly string[], mac: (t: string) => string, head: ChainHead | null): VerifyResult {
+  let prev = GENESIS;
+  let last: ChainedLine | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const line = parseLine(lines[i]!);
+    const n = i + 1;
+    if (!line) return { ok: false, line: n, reason: 'not a valid audit event (edited or corrupt)' };
+    if (line.seq !== n) return { ok: false, line: n, reason: `sequence number ${line.seq} where ${n} was expected (a line was deleted, inserted or moved)` };
+    if (line.prev !== prev) return { ok: false, line: n, reason: 'does not follow the line before it (a line was deleted, inserted or moved)' };
+    if (line.mac !== mac(macInput(eventOf(line), line.prev))) return { ok: false, line: n, reason: 'its content does not match its MAC (the line was edited)' };
+    prev = line.mac;
+    last = line;
+  }
+  if (head) {
+    if (!last || last.seq < head.seq) {
+      return { ok: false, line: lines.length + 1, reason: `the trail ends at event ${last?.seq ?? 0} but the store records event ${head.seq} (lines were cut off the end)` };
+    }
+    const atHead = parseLine(lines[head.seq - 1]!);
+    if (atHead?.mac !== head.mac) return { ok: false, line: head.seq, reason: 'is not the event the store recorded (the trail was replaced)' };
+  }
+  return { ok: true, events: lines.length, lastAt: last?.at ?? null };
+}
+
+export async function readAuditEvents(logPath: string): Promise<AuditEvent[]> {
+  const lines = await readLines(logPath);
+  return lines.map((text, i) => {
+    const line = parseLine(text);
+    if (!line) throw new StoreDataError(`the audit trail ${logPath} has an unreadable line ${i + 1}; check it with: tokenctl log --verify`);
+    return eventOf(line);
+  });
+}
+
+export async function verifyAuditLog(logPath: string, mac: (t: string) => string, head: ChainHead | null): Promise<VerifyResult> {
+  return verifyChain(await readLines(logPath), mac, head);
+}
+
+/**
+ * Appends events (fsynced) and returns the new head. Called under the store lock BEFORE the store is written:
+ * if the trail cannot be written, the change is refused (fail closed).
+ */
+export async function appendAuditEvents(
+  logPath: string,
+  head: ChainHead | null,
+  entries: readonly AuditEntry[],
+  ctx: { mac: (t: string) => string; at: string; actor: string },
+): Promise<ChainHead | null> {
+  if (entries.length === 0) return head;
+  const lines = await readLines(logPath);
+  // Continue from the real end of the trail: a crash between appending and writing the store leaves
+  // authentic events after the store's head; they stay. A trail shorter than the head was cut: refuse.
+  let tail: ChainHead | null = null;
+  if (lines.length > 0) {
+    const last = parseLine(lines.at(-1)!);
+    if (!last || last.seq !== lines.length || last.mac !== ctx.mac(macInput(eventOf(last), last.prev))) {
+      throw new StoreDataError(`the audit trail ${logPath} is damaged at its last line; nothing was changed. Check it with: tokenctl log --verify`);
+    }
+    tail = { seq: last.seq, mac: last.mac };
+  }
+  if ((head?.seq ?? 0) > (tail?.seq ?? 0) || (head && parseLine(lines[head.seq - 1]!)?.mac !== head.mac)) {
+    throw new StoreDataError(`the audit trail ${logPath} does not match the store (cut, deleted or replaced); nothing was changed. Check it with: tokenctl log --verify`);
+  }
+  let prev = tail?.mac ?? GENESIS;
+  let seq = tail?.seq ?? 0;
+  let text = '';
+  for (const entry of entries) {
+    seq += 1;
+    const line = toLine({ seq, at: ctx.at, actor: ctx.actor, ...entry }, prev, ctx.mac);
+    text += JSON.stringify(line) + '\n';
+    prev = line.mac;
+  }
+  try {
+    const handle = await fs.open(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (process.platform === 'win32' ? 0 : constants.O_NOFOLLOW), 0o600);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (cause) {
+    throw new StoreDataError(`cannot write the audit trail ${logPath}; the change was refused (every change must be recorded)`, { cause });
+  }
+  return { seq, mac: prev };
+}

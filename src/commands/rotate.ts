@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { BackendUnavailableError, CancelledError, TokenNotFoundError, UsageError } from '../core/errors.js';
+import { formatDuration, formatInstant } from '../core/format.js';
+import { findUnfinishedRotation, RotationError, type RotationRecord } from '../core/rotation.js';
+import { isDeletePhrase, isLive, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
+import type { TokenBackend } from '../backends/token-backend.js';
+import { renderJson } from '../ui/render.js';
+import { safeText } from '../ui/sanitize.js';
+import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
+
+interface RotateOptions {
+  name?: string;
+  exec?: string;
+  wait?: boolean;
+  resume?: boolean;
+  confirm?: string;
+}
+
+/** Runs the --exec command through the shell with the value in its environment, never in its arguments. */
+function deliverByExec(command: string, value: string, token: TokenRecord, env: Record<string, string | undefined>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, {
+      shell: true,
+      // Its output goes to our stderr: our stdout is for results only.
+      stdio: ['ignore', 2, 'inherit'],
+      env: { ...env, TOKENCTL_TOKEN: value, TOKENCTL_TOKEN_ID: token.id, TOKENCTL_TOKEN_NAME: token.name, TOKENCTL_TOKEN_TYPE: token.type },
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function waitUntilActive(deps: Deps, token: TokenRecord): Promise<void> {
+  const target = Date.parse(token.activatesAt);
+  const tty = deps.io.stderrIsTTY;
+  const spinner = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
+  let frame = 0;
+  let lastLine = -Infinity;
+  for (;;) {
+    const left = target - deps.clock.now().getTime();
+    if (left <= 0) break;
+    const text = `waiting for '${safeText(token.name)}' to become active at ${formatInstant(token.activatesAt)}: ${formatDuration(left)} left`;
+    if (tty) deps.io.err(`\r\u001b[2K${spinner[frame++ % spinner.length]} ${text}`);
+    else if (lastLine - left >= 60_000 || lastLine === -Infinity) {
+      deps.io.err(`${text}\n`);
+      lastLine = left;
+    }
+    await deps.sleep(Math.min(tty ? 1_000 : 5_000, left));
+  }
+  if (tty) deps.io.err('\r\u001b[2K');
+}
+
+/** Finds the token and its unfinished rotation, if any, whether the reference names the old or the new token. */
+async function locate(backend: TokenBackend, ref: string): Promise<{ token: TokenRecord | null; rotation: RotationRecord | null; error: unknown }> {
+  const [tokens, rotations] = await Promise.all([backend.list(), backend.rotations()]);
+  try {
+    const token = resolveToken(tokens, ref);
+    return { token, rotation: findUnfinishedRotation(rotations, token.id), error: null };
+  } catch (error) {
+    return { token: null, rotation: null, error };
+  }
+}
+
+export function registerRotate(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('rotate')
+    .description('replace a token safely: create the new one, deliver it, wait until it is active, then delete the old one')
+    .argument('<name|id>', 'the token to replace (or the replacement of an unfinished rotation)')
+    .option('--name <new>', 'name of the replacement (default: <name>-<YYYYMMDD>)')
+    .option('--exec <cmd>', 'deliver the new value to this shell command, in $TOKENCTL_TOKEN (never in its arguments)')
+    .option('--wait', 'wait until the replacement is active, then finish')
+    .option('--resume', 'continue an unfinished rotation')
+    .option('--confirm <phrase>', `confirm deleting the old token without a prompt: "${POLICY.deletePhrase}"`)
+    .action(async (ref: string, opts: RotateOptions, self: Command) => {
+      const globals = globalsOf(self);
+      if (opts.confirm !== undefined && !isDeletePhrase(opts.confirm)) {
+        throw new UsageError(`--confirm must be exactly "${POLICY.deletePhrase}"; nothing was changed`);
+      }
+      const backend = await deps.backend(globals);
+      const found = await locate(backend, ref);
+      if (!found.token) throw found.error;
+      let rotation = found.rotation;
+      let old: TokenRecord;
+      let value: string | undefined;
+      let jsonPrinted = false;
+
+      if (rotation) {
+        const tokens = await backend.list();
+        old = tokens.find((t) => t.id === rotation!.oldTokenId)!;
+        const replacement = tokens.find((t) => t.id === rotation!.newTokenId);
+        info(deps, `Resuming rotation ${rotation.id} of '${safeText(old.name)}' (${rotation.state}) → '${safeText(replacement?.name ?? rotation.newTokenId)}'`);
+        if (opts.name !== undefined) warn(deps, `--name is ignored: the replacement of this rotation already exists`);
+        if (!replacement || !isLive(replacement)) {
+          await backend.abandonRotation(rotation.id, 'the replacement token was deleted');
+          throw new RotationError('conflict', `the replacement of this rotation was deleted, so the rotation was abandoned; start a new one with: tokenctl rotate ${old.name}`);
+        }
+      } else {
+        if (opts.resume) {
+          throw new TokenNotFoundError(`token '${found.token.name}' has no unfinished rotation; start one with: tokenctl rotate ${found.token.name}`);
+        }
+        old = found.token;
+        const started = await backend.startRotation(old.id, { newName: opts.name });
+        rotation = started.rotation;
+        value = started.replacement.value;
+        success(deps, `Step 1/3: created the replacement ${describeToken(started.replacement.token)} (rotation ${rotation.id})`);
+        deps.crashPoint('started');
+      }
+
+      // Step 2: deliver the new value, once; an interrupted delivery is repeated on resume.
+      if (rotation.state === 'started') {
+        const replacement = value === undefined ? await backend.reveal(rotation.newTokenId, { allowPending: true }) : null;
+        value ??= replacement!.value;
+        const newToken = replacement?.token ?? (await backend.find(rotation.newTokenId));
+        if (opts.exec !== undefined) {
+          info(deps, `Step 2/3: delivering the new value to: ${safeText(opts.exec)}`);
+          const code = await deliverByExec(opts.exec, value, newToken, deps.env);
+          if (code !== 0) {
+            throw new BackendUnavailableError(
+              `the --exec command exited with ${code}; the rotation stopped with both tokens kept. Fix it, then run: tokenctl rotate ${old.name} --resume --exec '…'`,
+            );
+          }
+        } else {
+          // Printed before it is recorded as delivered: a crash in between prints it again on resume (at least
+          // once), never not at all. Under --json this run's one document is printed here, with the value.
+          const delivered: RotationRecord = { ...rotation, state: 'delivered', delivery: 'stdout', deliveredAt: deps.clock.now().toISOString() };
+          if (globals.json) {
+            const now = deps.clock.now();
+            deps.io.out(renderJson({ rotation: delivered, old: toTokenView(old, now), replacement: toTokenView(newToken, now), value }));
+            jsonPrinted = true;
+          } else {
+            deps.io.out(`${value}\n`);
+            info(deps, 'Step 2/3: the new value is on stdout: put it in place in the systems that use the old token.');
+          }
+        }
+        rotation = await backend.markRotationDelivered(rotation.id, opts.exec !== undefined ? 'exec' : 'stdout');
+        deps.crashPoint('delivered');
+      }
+
+      // Step 3: the old token is never deleted before the new one is active.
+      let replacement = await backend.find(rotation.newTokenId);
+      // --json: one document per run, the journal as it stands (printed at delivery when the value was).
+      const report = (r: RotationRecord, oldNow: TokenRecord) => {
+        if (!globals.json || jsonPrinted) return;
+        const now = deps.clock.now();
+        deps.io.out(renderJson({ rotation: r, old: toTokenView(oldNow, now), replacement: toTokenView(replacement, now) }));
+      };
+      if (tokenStatus(replacement, deps.clock.now()) === 'pending') {
+        if (!opts.wait) {
+          const left = formatDuration(Date.parse(replacement.activatesAt) - deps.clock.now().getTime());
+          info(
+            deps,
+            `Step 3/3 later: '${safeText(replacement.name)}' becomes active at ${formatInstant(replacement.activatesAt)} (in ${left}). ` +
+              `Then finish with: tokenctl rotate ${safeText(old.name)} --resume`,
+          );
+          report(rotation, old);
+          return;
+        }
+        await waitUntilActive(deps, replacement);
+        replacement = await backend.find(rotation.newTokenId);
+      }
+
+      let phrase = opts.confirm;
+      if (phrase === undefined) {
+        if (!deps.io.stdinIsTTY) {
+          throw new UsageError(
+            `'${old.name}' can now be deleted, which needs confirmation and there is no terminal to ask on; run: tokenctl rotate ${old.name} --resume --confirm "${POLICY.deletePhrase}"`,
+          );
+        }
+        info(deps, `'${safeText(replacement.name)}' is active. Deleting ${describeToken(old)}: calls made with it keep working for ${formatDuration(POLICY.drainMs)}, then fail.`);
+        phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`);
+        if (!isDeletePhrase(phrase)) throw new CancelledError(`confirmation phrase did not match; '${old.name}' was kept. Finish later with: tokenctl rotate ${old.name} --resume`);
+      }
+      const done = await backend.completeRotation(rotation.id, phrase);
+      deps.crashPoint('completed');
+      success(
+        deps,
+        `Rotated: '${safeText(replacement.name)}' is active; '${safeText(done.old.name)}' is deleted and rejected from ${formatInstant(toTokenView(done.old, deps.clock.now()).rejectedAt ?? deps.clock.now().toISOString())}.`,
+      );
+      report(done.rotation, done.old);
+    });
+  examples(cmd, [
+    'tokenctl rotate ci-deploy                      # prints the new value; finish later with --resume',
+    "tokenctl rotate ci-deploy --exec 'vault kv put secret/ci token=\"$TOKENCTL_TOKEN\"' --wait --confirm \"Delete token\"",
+    'tokenctl rotate ci-deploy --resume',
+  ]);
+}
+

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { TokenNotFoundError, UsageError } from '../core/errors.js';
+import { toTokenView, type TokenRecord } from '../core/tokens.js';
+import type { TokenBackend } from '../backends/token-backend.js';
+import { checkOpaqueToken } from '../secrets/opaque.js';
+import { API_TOKEN_TYP } from '../secrets/jwt.js';
+import { renderJson } from '../ui/render.js';
+import { safeText } from '../ui/sanitize.js';
+import { examples, globalsOf } from './shared.js';
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+function unknown(reason: string): never {
+  throw new TokenNotFoundError(`unknown: ${reason}`);
+}
+
+/** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
+async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
+  const { decodeProtectedHeader, decodeJwt, jwtVerify, importJWK } = await import('jose');
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let claims: ReturnType<typeof decodeJwt>;
+  try {
+    header = decodeProtectedHeader(value);
+    claims = decodeJwt(value);
+  } catch {
+    throw new UsageError('this is not a well-formed JWT (mistyped or truncated?)');
+  }
+  if (header.alg !== 'EdDSA') unknown(`algorithm '${String(header.alg).slice(0, 20)}' is not accepted (only EdDSA)`);
+  if (header.typ !== API_TOKEN_TYP) unknown(`the token type header is not '${API_TOKEN_TYP}'`);
+  const keys = await backend.accountKeys();
+  const jwk = keys.keys.find((k) => k.kid === header.kid);
+  if (!jwk) unknown('it was not signed by a key of this account (unknown kid)');
+  // nbf is checked separately (a token not yet active is pending, not forged): verify as of its activation.
+  const nbf = typeof claims.nbf === 'number' ? claims.nbf * 1000 : 0;
+  try {
+    await jwtVerify(value, await importJWK(jwk, 'EdDSA'), {
+      algorithms: ['EdDSA'],
+      typ: API_TOKEN_TYP,
+      issuer: keys.issuer,
+      subject: keys.accountId,
+      requiredClaims: ['jti', 'iat', 'nbf'],
+      currentDate: new Date(Math.max(Date.now(), nbf)),
+    });
+  } catch {
+    unknown("its signature or claims do not verify against this account's keys");
+  }
+}
+
+export function registerVerify(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('verify')
+    .description('read a token from stdin and say which token it is and its status, or that it is unknown')
+    .action(async (_opts: unknown, self: Command) => {
+      const globals = globalsOf(self);
+      const raw = deps.io.stdinIsTTY ? await deps.prompter().secret('Paste the token (input is hidden)') : await deps.io.readStdin();
+      const value = raw.trim();
+      if (value === '') throw new UsageError('no token on stdin; pipe it in: tokenctl verify < token.txt');
+      const backend = await deps.backend(globals);
+      if (value.startsWith('tctl_')) {
+        const check = checkOpaqueToken(value);
+        if (!check.ok) {
+          throw new UsageError(
+            check.reason === 'checksum'
+              ? 'checksum mismatch: this token was mistyped or altered (checked offline, nothing was looked up)'
+              : 'malformed tokenctl token: wrong length or characters (mistyped or truncated?)',
+          );
+        }
+      } else if (JWT_SHAPE.test(value)) {
+        await checkJwt(backend, value);
+      } else {
+        throw new UsageError('this is not a tokenctl token (expected tctl_… or an API JWT)');
+      }
+      const token: TokenRecord | null = await backend.identify(value);
+      if (!token) unknown('no token of this account has this value');
+      const view = toTokenView(token, deps.clock.now());
+      if (globals.json) deps.io.out(renderJson(view));
+      else deps.io.out(`${view.id}\t${safeText(view.name)}\t${view.type}\t${view.status}${view.stale ? '\tstale' : ''}\n`);
+    });
+  examples(cmd, ['tokenctl verify < leaked.txt', "grep -o 'tctl_s2s_[A-Za-z0-9]*' app.log | head -1 | tokenctl verify --json"]);
+}

@@ -1,0 +1,136 @@
+import { ageDays, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
+import { isUnfinished, type RotationRecord } from './rotation.js';
+
+/** An entry of the audit trail: who did what to which token, when. Never a value: only its fingerprint. */
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: string;
+  action: AuditAction;
+  token: { id: string; name: string; type: TokenType } | null;
+  /** Keyed fingerprint (HMAC) of the value involved, when one is. */
+  fingerprint: string | null;
+  detail: Record<string, string> | null;
+}
+
+export const AUDIT_ACTIONS = [
+  'account.init',
+  'token.create',
+  'token.reveal',
+  'token.rename',
+  'token.delete',
+  'rotation.start',
+  'rotation.deliver',
+  'rotation.complete',
+  'rotation.abandon',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** What a change asks the trail to record; the backend adds seq, time, actor and the chain. */
+export type AuditEntry = Pick<AuditEvent, 'action' | 'token' | 'fingerprint' | 'detail'>;
+
+export function tokenRef(t: TokenRecord): AuditEvent['token'] {
+  return { id: t.id, name: t.name, type: t.type };
+}
+
+// ---- the security review ----------------------------------------------------------------------------
+
+export type Severity = 'critical' | 'warning' | 'info';
+export type FindingKind = 'stale' | 'rotation-unfinished' | 'soon-stale' | 'pending' | 'draining' | 'never-retrieved';
+
+export interface Finding {
+  severity: Severity;
+  kind: FindingKind;
+  tokenId: string;
+  name: string;
+  type: TokenType;
+  ageDays: number;
+  /** When the token turns (or turned) stale under the review's policy. */
+  staleAt: string | null;
+  message: string;
+  action: string;
+}
+
+export interface AuditOptions {
+  asOf: Date;
+  maxAgeDays: number;
+  withinDays: number;
+}
+
+export interface AuditReport {
+  asOf: string;
+  maxAgeDays: number;
+  withinDays: number;
+  liveTokens: number;
+  stale: number;
+  verdict: string;
+  ok: boolean;
+  findings: Finding[];
+}
+
+const DAY = POLICY.dayMs;
+const RANK: Record<FindingKind, number> = { stale: 0, 'rotation-unfinished': 1, 'soon-stale': 2, pending: 3, draining: 4, 'never-retrieved': 5 };
+
+/**
+ * Reviews an account at `asOf`: stale and soon-stale tokens, pending and draining ones, unfinished
+ * rotations, and tokens never retrieved (known from the trail). Sorted by urgency. Pure.
+ */
+export function reviewTokens(
+  tokens: readonly TokenRecord[],
+  rotations: readonly RotationRecord[],
+  events: readonly AuditEvent[] | null,
+  o: AuditOptions,
+): AuditReport {
+  const at = o.asOf.getTime();
+  // A review "as of" a date sees the account as it was then: tokens created later do not exist yet, and
+  // tokens deleted later were still live.
+  const existing = tokens.filter((t) => Date.parse(t.createdAt) <= at);
+  const liveAt = (t: TokenRecord) => t.deletedAt === null || Date.parse(t.deletedAt) > at;
+  const live = existing.filter(liveAt);
+  const findings: Finding[] = [];
+  const base = (t: TokenRecord) => {
+    const staleAt = new Date(Date.parse(t.createdAt) + o.maxAgeDays * DAY);
+    return { tokenId: t.id, name: t.name, type: t.type, ageDays: ageDays(t, o.asOf), staleAt: staleAt.toISOString(), staleMs: staleAt.getTime() };
+  };
+  const retrieved = events ? new Set(events.filter((e) => e.action === 'token.reveal' && e.token).map((e) => e.token!.id)) : null;
+
+  for (const t of live) {
+    const b = base(t);
+    const { staleMs, ...rest } = b;
+    if (at >= staleMs) {
+      findings.push({ ...rest, severity: 'critical', kind: 'stale', message: `${b.ageDays} days old (limit ${o.maxAgeDays})`, action: `tokenctl rotate ${t.name}` });
+    } else if (at >= staleMs - o.withinDays * DAY) {
+      const left = Math.ceil((staleMs - at) / DAY);
+      findings.push({ ...rest, severity: 'warning', kind: 'soon-stale', message: `turns stale in ${left} day${left === 1 ? '' : 's'}`, action: `tokenctl rotate ${t.name}` });
+    }
+    if (at < Date.parse(t.activatesAt)) {
+      findings.push({ ...rest, severity: 'info', kind: 'pending', message: `pending until ${t.activatesAt}`, action: 'put it in place before it activates' });
+    }
+    if (retrieved && !retrieved.has(t.id) && t.lastUsedAt === null) {
+      findings.push({ ...rest, severity: 'info', kind: 'never-retrieved', message: 'never retrieved and never seen in use', action: `check whether it is needed; if not: tokenctl delete ${t.name}` });
+    }
+  }
+  for (const t of existing) {
+    if (!liveAt(t) && tokenStatus(t, o.asOf) === 'draining') {
+      const { staleMs: _, ...rest } = base(t);
+      findings.push({ ...rest, severity: 'info', kind: 'draining', message: `deleted; calls are rejected from ${new Date(Date.parse(t.deletedAt) + POLICY.drainMs).toISOString()}`, action: 'none' });
+    }
+  }
+  for (const r of rotations.filter(isUnfinished)) {
+    const old = tokens.find((t) => t.id === r.oldTokenId);
+    if (!old) continue;
+    const { staleMs: _, ...rest } = base(old);
+    findings.push({ ...rest, severity: 'warning', kind: 'rotation-unfinished', message: `rotation ${r.id} stopped at '${r.state}'`, action: `tokenctl rotate ${old.name} --resume` });
+  }
+  findings.sort((a, b) => RANK[a.kind] - RANK[b.kind] || b.ageDays - a.ageDays || a.name.localeCompare(b.name));
+
+  const stale = findings.filter((f) => f.kind === 'stale').length;
+  const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const verdict =
+    stale > 0
+      ? `FAIL: ${stale} stale token${stale === 1 ? '' : 's'} (older than ${o.maxAgeDays} days)${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}; rotate ${stale === 1 ? 'it' : 'them'} now`
+      : warnings > 0
+        ? `WARN: no stale tokens, ${warnings} warning${warnings === 1 ? '' : 's'}`
+        : `OK: no stale tokens among ${live.length} live token${live.length === 1 ? '' : 's'}`;
+  return { asOf: o.asOf.toISOString(), maxAgeDays: o.maxAgeDays, withinDays: o.withinDays, liveTokens: live.length, stale, verdict, ok: stale === 0, findings };
+}

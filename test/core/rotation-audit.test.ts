@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { TokenctlError } from '../../src/core/errors.js';
+import { assertCanComplete, assertRotationSlot, deriveReplacementName, findUnfinishedRotation, type RotationRecord } from '../../src/core/rotation.js';
+import { reviewTokens, type AuditEvent } from '../../src/core/audit.js';
+import { planCreateToken, planDeleteToken, type TokenRecord } from '../../src/core/tokens.js';
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+function token(tokens: TokenRecord[], type: TokenRecord['type'], name: string, createdAt = T0, active = true): TokenRecord {
+  const t = planCreateToken(tokens, { id: `tok_${name}`, type, name, masked: 'x…abcd', activeImmediately: active }, createdAt);
+  tokens.push(t);
+  return t;
+}
+
+function rotation(over: Partial<RotationRecord> = {}): RotationRecord {
+  return { id: 'rot_1', oldTokenId: 'tok_a', newTokenId: 'tok_b', type: 's2s', state: 'started', startedAt: T0.toISOString(), deliveredAt: null, completedAt: null, delivery: null, note: null, ...over };
+}
+
+function kind(fn: () => unknown): string {
+  try {
+    fn();
+    return 'none';
+  } catch (e) {
+    if (e instanceof TokenctlError) return e.kind;
+    throw e;
+  }
+}
+
+describe('rotation rules', () => {
+  it('derives a dated, unique replacement name within 64 characters', () => {
+    const tokens: TokenRecord[] = [];
+    token(tokens, 's2s', 'ci');
+    expect(deriveReplacementName(tokens, 'ci', T0)).toBe('ci-20260101');
+    token(tokens, 'api', 'ci-20260101');
+    expect(deriveReplacementName(tokens, 'ci', T0)).toBe('ci-20260101-2');
+    expect(deriveReplacementName(tokens, 'ci-20250301', T0)).toBe('ci-20260101-2');
+    expect([...deriveReplacementName([], 'x'.repeat(64), T0)]).toHaveLength(64);
+  });
+
+  it('needs a free slot, and names the token to delete first (the pending one if any)', () => {
+    const tokens: TokenRecord[] = [];
+    const a = token(tokens, 's2s', 'a');
+    expect(kind(() => assertRotationSlot(tokens, a, T0))).toBe('none');
+    token(tokens, 's2s', 'b', T0, false);
+    expect(() => assertRotationSlot(tokens, a, T0)).toThrow(/Delete 'b' first \(it is still pending/);
+    expect(kind(() => assertRotationSlot(tokens, a, T0))).toBe('conflict');
+    expect(() => assertRotationSlot(tokens, a, at(31 * MIN))).toThrow(/Delete 'b' first \(it is the other live token/);
+  });
+
+  it('never lets the old token go before the replacement is active', () => {
+    const tokens: TokenRecord[] = [];
+    const b = token(tokens, 's2s', 'b', T0, false);
+    expect(kind(() => assertCanComplete(rotation({ state: 'delivered' }), b, at(29 * MIN)))).toBe('pending');
+    expect(kind(() => assertCanComplete(rotation({ state: 'started' }), b, at(30 * MIN)))).toBe('conflict');
+    expect(kind(() => assertCanComplete(rotation({ state: 'delivered' }), planDeleteToken(b, T0), at(30 * MIN)))).toBe('conflict');
+    expect(kind(() => assertCanComplete(rotation({ state: 'delivered' }), b, at(30 * MIN)))).toBe('none');
+  });
+
+  it('finds the unfinished rotation of a token from either end', () => {
+    const rs = [rotation({ id: 'rot_done', state: 'completed' }), rotation({ id: 'rot_open', state: 'delivered' })];
+    expect(findUnfinishedRotation(rs, 'tok_a')?.id).toBe('rot_open');
+    expect(findUnfinishedRotation(rs, 'tok_b')?.id).toBe('rot_open');
+    expect(findUnfinishedRotation(rs, 'tok_c')).toBeNull();
+  });
+});
+
+describe('security review', () => {
+  function account() {
+    const tokens: TokenRecord[] = [];
+    token(tokens, 'api', 'old-api', T0);
+    token(tokens, 'api', 'newer-api', at(100 * DAY));
+    token(tokens, 's2s', 'fresh', at(200 * DAY), false);
+    const gone = token(tokens, 'onelink', 'gone', at(10 * DAY));
+    tokens[3] = planDeleteToken(gone, at(200 * DAY));
+    return tokens;
+  }
+  const reveal = (id: string): AuditEvent => ({ seq: 1, at: T0.toISOString(), actor: 'os:x', action: 'token.reveal', token: { id, name: id, type: 'api' }, fingerprint: 'f', detail: null });
+
+  it('reports stale, soon-stale, pending, draining, unfinished rotations and never-retrieved tokens, by urgency', () => {
+    const report = reviewTokens(account(), [rotation({ oldTokenId: 'tok_newer-api', newTokenId: 'tok_x' })], [reveal('tok_old-api')], {
+      asOf: at(200 * DAY + 10 * MIN),
+      maxAgeDays: 180,
+      withinDays: 90,
+    });
+    expect(report.findings.map((f) => `${f.kind}:${f.name}`)).toEqual([
+      'stale:old-api',
+      'rotation-unfinished:newer-api',
+      'soon-stale:newer-api',
+      'pending:fresh',
+      'draining:gone',
+      'never-retrieved:newer-api', // older first within a kind
+      'never-retrieved:fresh',
+    ]);
+    expect(report).toMatchObject({ stale: 1, ok: false, liveTokens: 3 });
+    expect(report.verdict).toMatch(/^FAIL: 1 stale token/);
+    expect(report.findings[0]).toMatchObject({ severity: 'critical', ageDays: 200, action: 'tokenctl rotate old-api' });
+    expect(report.findings.find((f) => f.kind === 'soon-stale')?.message).toBe('turns stale in 80 days');
+  });
+
+  it('is measured at --as-of with --max-age-days, and ignores tokens created later', () => {
+    const r = reviewTokens(account(), [], null, { asOf: at(50 * DAY), maxAgeDays: 30, withinDays: 0 });
+    expect(r.findings.map((f) => `${f.kind}:${f.name}`)).toEqual(['stale:old-api', 'stale:gone']);
+    expect(r.liveTokens).toBe(2);
+    const ok = reviewTokens(account(), [], null, { asOf: at(1 * DAY), maxAgeDays: 180, withinDays: 30 });
+    expect(ok.verdict).toBe('OK: no stale tokens among 1 live token');
+    expect(ok.ok).toBe(true);
+  });
+});
