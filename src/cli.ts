@@ -17,6 +17,10 @@ import { registerVerify } from './commands/verify.js';
 import { registerExec } from './commands/exec.js';
 import { registerScan } from './commands/scan.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerServe } from './commands/serve.js';
+import { registerServer } from './commands/server.js';
+import { registerLogin } from './commands/login.js';
+import { registerProfile } from './commands/profile.js';
 import { CommandExit } from './commands/shared.js';
 
 export function buildProgram(deps: Deps): Command {
@@ -48,6 +52,10 @@ export function buildProgram(deps: Deps): Command {
   registerExec(program, deps);
   registerScan(program, deps);
   registerCompletion(program, deps);
+  registerServe(program, deps);
+  registerServer(program, deps);
+  registerLogin(program, deps);
+  registerProfile(program, deps);
   return program;
 }
 

@@ -1,0 +1,304 @@
+import {
+  BackendUnavailableError,
+  EXIT_CODES,
+  PermissionDeniedError,
+  StoreDataError,
+  TokenctlError,
+  TokenNotFoundError,
+  UsageError,
+  type ErrorKind,
+} from '../../core/errors.js';
+import { isTokenType, type TokenRecord } from '../../core/tokens.js';
+import type { AuditEvent } from '../../core/audit.js';
+import type { RotationRecord } from '../../core/rotation.js';
+import type {
+  AccountKeys,
+  AuditVerification,
+  CreateInput,
+  InitInput,
+  InitResult,
+  RevealedToken,
+  RotationStart,
+  TokenBackend,
+} from '../token-backend.js';
+
+export interface HttpBackendOptions {
+  /** The service's base URL, e.g. http://127.0.0.1:8787 (validated by parseServerUrl). */
+  baseUrl: string;
+  /** The admin credential, fetched on first use (keychain, file or environment); undefined: not logged in. */
+  credential: () => Promise<string | undefined>;
+  /** How to log in again, for messages ("tokenctl login --server URL --profile staging"). */
+  loginHint: string;
+  timeoutMs?: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
+
+const KINDS = new Set<string>(Object.keys(EXIT_CODES).filter((k) => k !== 'ok'));
+
+/** Validates a service URL. Plain http is only for loopback: a credential must not cross a network in clear. */
+export function parseServerUrl(text: string, env: Record<string, string | undefined> = {}): string {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    throw new UsageError(`'${text.slice(0, 100)}' is not a URL; use e.g. https://tokens.example.com or http://127.0.0.1:8787`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`the server URL must start with https:// (or http:// on this machine)`);
+  if (url.username || url.password) throw new UsageError('put no credentials in the server URL; tokenctl login asks for them');
+  if (url.search || url.hash) throw new UsageError('the server URL takes no query string or fragment');
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+  if (url.protocol === 'http:' && !loopback && env.TOKENCTL_ALLOW_INSECURE_HTTP !== '1') {
+    throw new UsageError(
+      `refusing plain http to ${url.host}: the admin credential would cross the network unencrypted. Use https://, or set TOKENCTL_ALLOW_INSECURE_HTTP=1 on a network you trust`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+const str = (x: unknown) => typeof x === 'string';
+const strOrNull = (x: unknown) => x === null || typeof x === 'string';
+
+/**
+ * The backend for a token service (tokenctl serve, or any service implementing api/openapi.yaml). Every rule is
+ * the server's (it runs the same core); this client maps HTTP answers back to the same typed errors, so every
+ * command prints the same messages and exits with the same codes on both backends.
+ */
+export class HttpBackend implements TokenBackend {
+  readonly location: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: HttpBackendOptions) {
+    this.location = opts.baseUrl;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
+  }
+
+  private unreadable(): StoreDataError {
+    return new StoreDataError(`the token service at ${this.location} sent an answer this tokenctl does not understand; check the URL points at a tokenctl service`);
+  }
+
+  private toRecord(x: unknown): TokenRecord {
+    if (
+      !isRecord(x) ||
+      !str(x.id) ||
+      !str(x.name) ||
+      !str(x.type) ||
+      !isTokenType(x.type as string) ||
+      !str(x.createdAt) ||
+      !str(x.activatesAt) ||
+      !strOrNull(x.deletedAt) ||
+      !strOrNull(x.lastUsedAt) ||
+      !str(x.masked)
+    ) {
+      throw this.unreadable();
+    }
+    return {
+      id: x.id as string,
+      name: x.name as string,
+      type: x.type as TokenRecord['type'],
+      createdAt: x.createdAt as string,
+      activatesAt: x.activatesAt as string,
+      deletedAt: x.deletedAt as string | null,
+      lastUsedAt: x.lastUsedAt as string | null,
+      masked: x.masked as string,
+    };
+  }
+
+  private revealed(body: unknown): RevealedToken {
+    if (!isRecord(body) || !str(body.value)) throw this.unreadable();
+    return { token: this.toRecord(body.token), value: body.value as string };
+  }
+
+  private one(body: unknown): TokenRecord {
+    if (!isRecord(body)) throw this.unreadable();
+    return this.toRecord(body.token);
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const credential = await this.opts.credential();
+    if (!credential) {
+      throw new TokenNotFoundError(`not logged in to the token service at ${this.location}; log in with: ${this.opts.loginHint}`);
+    }
+    const url = `${this.location}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${credential}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        // A redirect could carry the credential elsewhere: never follow one.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (cause) {
+      throw this.unreachable(cause);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (cause) {
+      throw this.unreachable(cause);
+    }
+    let parsed: unknown = undefined;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (response.ok) {
+      if (parsed === undefined) throw this.unreadable();
+      return parsed;
+    }
+    throw this.errorFrom(response, parsed);
+  }
+
+  private unreachable(cause: unknown): BackendUnavailableError {
+    const name = cause instanceof Error ? cause.name : '';
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return new BackendUnavailableError(`the token service at ${this.location} did not answer within ${Math.round(this.timeoutMs / 1000)} s; try again later`, { cause });
+    }
+    const code = (cause as { cause?: { code?: string } })?.cause?.code;
+    return new BackendUnavailableError(
+      `cannot reach the token service at ${this.location}${code ? ` (${code})` : ''}; check the URL and that the service is running (tokenctl serve)`,
+      { cause },
+    );
+  }
+
+  private errorFrom(response: Response, body: unknown): TokenctlError {
+    const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
+    const kind = error && typeof error.kind === 'string' && KINDS.has(error.kind) ? (error.kind as ErrorKind) : undefined;
+    const serverMessage = error && typeof error.message === 'string' ? error.message.slice(0, 500) : undefined;
+    const status = response.status;
+    if (status === 401) {
+      return new PermissionDeniedError(`the token service at ${this.location} did not accept the credential; log in again with: ${this.opts.loginHint}`);
+    }
+    if (status === 403) return new PermissionDeniedError(serverMessage ?? 'only admins may manage tokens');
+    if (status === 429) {
+      const wait = response.headers.get('retry-after');
+      return new PermissionDeniedError(`too many failed authentication attempts at ${this.location}${wait ? `; retry after ${wait} s` : ''}`);
+    }
+    if (status >= 300 && status < 400) {
+      return new BackendUnavailableError(`the token service at ${this.location} answered with a redirect (HTTP ${status}); use the final URL`);
+    }
+    if (status >= 500) {
+      return new BackendUnavailableError(`the token service at ${this.location} failed (HTTP ${status})${serverMessage ? `: ${serverMessage}` : ''}`);
+    }
+    if (kind && serverMessage) return new TokenctlError(kind, serverMessage);
+    if (status === 404) return new TokenNotFoundError(serverMessage ?? `not found at ${this.location}`);
+    if (status === 409) return new TokenctlError('conflict', serverMessage ?? 'conflict');
+    return new UsageError(serverMessage ?? `the token service rejected the request (HTTP ${status})`);
+  }
+
+  async init(_input: InitInput): Promise<InitResult> {
+    throw new UsageError(
+      `accounts on a token service are created on the server: tokenctl server init --data <dir> --account <name>; then log in with: ${this.opts.loginHint}`,
+    );
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    const body = await this.request('GET', '/v1/tokens');
+    if (!isRecord(body) || !Array.isArray(body.tokens)) throw this.unreadable();
+    return body.tokens.map((t) => this.toRecord(t));
+  }
+
+  async find(ref: string): Promise<TokenRecord> {
+    return this.one(await this.request('GET', `/v1/tokens/${encodeURIComponent(ref)}`));
+  }
+
+  async create(input: CreateInput): Promise<RevealedToken> {
+    return this.revealed(await this.request('POST', '/v1/tokens', { type: input.type, name: input.name }));
+  }
+
+  async reveal(ref: string, options: { allowPending?: boolean } = {}): Promise<RevealedToken> {
+    return this.revealed(await this.request('POST', `/v1/tokens/${encodeURIComponent(ref)}/reveal`, { allowPending: options.allowPending === true }));
+  }
+
+  async rename(ref: string, newName: string): Promise<TokenRecord> {
+    return this.one(await this.request('PATCH', `/v1/tokens/${encodeURIComponent(ref)}`, { name: newName }));
+  }
+
+  async delete(ref: string, confirmation: string): Promise<TokenRecord> {
+    return this.one(await this.request('DELETE', `/v1/tokens/${encodeURIComponent(ref)}`, { confirmation }));
+  }
+
+  async identify(value: string): Promise<TokenRecord | null> {
+    const body = await this.request('POST', '/v1/identify', { value });
+    if (!isRecord(body) || !('token' in body)) throw this.unreadable();
+    return body.token === null ? null : this.toRecord(body.token);
+  }
+
+  // ---- rotation journal, audit trail, keys ---------------------------------------------------------------
+
+  private rotationOf(x: unknown): RotationRecord {
+    if (!isRecord(x) || !str(x.id) || !str(x.oldTokenId) || !str(x.newTokenId) || !str(x.state) || !str(x.startedAt)) throw this.unreadable();
+    return x as unknown as RotationRecord;
+  }
+
+  private oneRotation(body: unknown): RotationRecord {
+    if (!isRecord(body)) throw this.unreadable();
+    return this.rotationOf(body.rotation);
+  }
+
+  async rotations(): Promise<RotationRecord[]> {
+    const body = await this.request('GET', '/v1/rotations');
+    if (!isRecord(body) || !Array.isArray(body.rotations)) throw this.unreadable();
+    return body.rotations.map((r) => this.rotationOf(r));
+  }
+
+  async startRotation(ref: string, input: { newName?: string }): Promise<RotationStart> {
+    const body = await this.request('POST', '/v1/rotations', { ref, ...(input.newName === undefined ? {} : { newName: input.newName }) });
+    if (!isRecord(body)) throw this.unreadable();
+    return { rotation: this.rotationOf(body.rotation), old: this.toRecord(body.old), replacement: this.revealed(body.replacement) };
+  }
+
+  async markRotationDelivered(rotationId: string, delivery: 'stdout' | 'exec'): Promise<RotationRecord> {
+    return this.oneRotation(await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/deliver`, { delivery }));
+  }
+
+  async completeRotation(rotationId: string, confirmation: string): Promise<{ rotation: RotationRecord; old: TokenRecord }> {
+    const body = await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/complete`, { confirmation });
+    if (!isRecord(body)) throw this.unreadable();
+    return { rotation: this.rotationOf(body.rotation), old: this.toRecord(body.old) };
+  }
+
+  async abandonRotation(rotationId: string, reason: string): Promise<RotationRecord> {
+    return this.oneRotation(await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/abandon`, { reason }));
+  }
+
+  async auditEvents(): Promise<AuditEvent[]> {
+    const body = await this.request('GET', '/v1/audit/events');
+    if (!isRecord(body) || !Array.isArray(body.events) || !body.events.every((e) => isRecord(e) && typeof e.seq === 'number' && str(e.action))) {
+      throw this.unreadable();
+    }
+    return body.events as AuditEvent[];
+  }
+
+  async verifyAuditTrail(): Promise<AuditVerification> {
+    const body = await this.request('GET', '/v1/audit/verify');
+    if (!isRecord(body) || typeof body.ok !== 'boolean') throw this.unreadable();
+    return body as unknown as AuditVerification;
+  }
+
+  async accountKeys(): Promise<AccountKeys> {
+    const body = await this.request('GET', '/v1/account/keys');
+    if (!isRecord(body) || !str(body.accountId) || !str(body.issuer) || !Array.isArray(body.keys)) throw this.unreadable();
+    return body as unknown as AccountKeys;
+  }
+
+  /** Who the credential belongs to (login checks it with this). */
+  async whoami(): Promise<{ principal: { id: string; name: string; role: string }; account: { id: string; name: string; createdAt: string } }> {
+    const body = await this.request('GET', '/v1/whoami');
+    if (!isRecord(body) || !isRecord(body.principal) || !isRecord(body.account) || !str(body.principal.role) || !str(body.account.name)) {
+      throw this.unreadable();
+    }
+    return body as never;
+  }
+}

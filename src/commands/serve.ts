@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { UsageError } from '../core/errors.js';
+import { examples } from './shared.js';
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text) || !Number.isInteger(n) || n > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not '${text.slice(0, 20)}'`);
+  return n;
+}
+
+export function registerServe(program: Command, deps: Deps): void {
+  const cmd = program
+    .command('serve')
+    .description('run the token service (HTTP API, introspection, JWKS) on a data directory made with `tokenctl server init`')
+    .requiredOption('--data <dir>', 'the service data directory')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', '8787')
+    .option('--log-level <level>', `request log level on stdout: ${LOG_LEVELS.join(', ')}`, 'info')
+    .action(async (opts: { data: string; host: string; port: string; logLevel: string }) => {
+      const port = parsePort(opts.port);
+      if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
+      // The server (fastify, SQLite) loads only here: every other command stays fast.
+      const { runService } = await import('../server/service.js');
+      await runService({
+        dataDir: opts.data,
+        host: opts.host,
+        port,
+        logLevel: opts.logLevel as LogLevel,
+        clock: deps.clock,
+        env: deps.env,
+        log: (line) => deps.io.out(line),
+        notice: (line) => deps.io.err(`${line}\n`),
+      });
+    });
+  examples(cmd, [
+    'tokenctl server init --data /var/lib/tokenctl > admin.key',
+    'tokenctl serve --data /var/lib/tokenctl',
+    'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
+  ]);
+}

@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import type { Deps } from '../deps.js';
+import { UsageError } from '../core/errors.js';
+import { toTokenView } from '../core/tokens.js';
+import { renderJson } from '../ui/render.js';
+import { safeText } from '../ui/sanitize.js';
+import { examples, globalsOf, success, warn } from './shared.js';
+
+const ROLES = ['admin', 'user', 'partner', 'service'] as const;
+
+/** `tokenctl server ...`: administration of a token service's data directory, on the service's machine. */
+export function registerServer(program: Command, deps: Deps): void {
+  const server = program.command('server').description("administer a token service's data directory (run on the service's machine)");
+
+  const init = server
+    .command('init')
+    .description('create an account (and its first admin) in a service data directory; prints the admin credential alone on stdout')
+    .requiredOption('--data <dir>', 'the service data directory (created 0700 if missing)')
+    .option('--account <name>', 'account name', 'default')
+    .option('--admin-name <name>', 'name of the first admin principal', 'admin')
+    .option('--no-default-token', 'do not create the default API token')
+    .action(async (opts: { data: string; account: string; adminName: string; defaultToken: boolean }, self: Command) => {
+      const globals = globalsOf(self);
+      const { openDataDir } = await import('../server/data-dir.js');
+      const store = await openDataDir(opts.data, deps.env, { create: true });
+      try {
+        const now = deps.clock.now();
+        const r = await store.createAccount({ name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, now);
+        if (globals.json) {
+          deps.io.out(
+            renderJson({
+              account: r.account,
+              principal: { id: r.admin.id, name: r.admin.name, role: r.admin.role },
+              credential: r.credential,
+              tokens: r.tokens.map((t) => toTokenView(t, now)),
+            }),
+          );
+        } else {
+          deps.io.out(`${r.credential}\n`);
+        }
+        success(deps, `Created account '${safeText(r.account.name)}' (${r.account.id}) with admin '${safeText(r.admin.name)}' in ${opts.data}`);
+        for (const t of r.tokens) success(deps, `API token '${safeText(t.name)}' is active.`);
+        warn(deps, 'the admin credential is shown only once (on stdout): store it now, e.g. in a password manager');
+        deps.io.err('Next: tokenctl serve --data <dir>, then on an admin machine: tokenctl login --server <url>\n');
+      } finally {
+        store.close();
+      }
+    });
+  examples(init, ['tokenctl server init --data /var/lib/tokenctl --account acme > admin.key', 'tokenctl serve --data /var/lib/tokenctl']);
+
+  const add = server
+    .command('add-principal')
+    .description('add a principal (admin, user, partner or service) to an account; prints its credential alone on stdout')
+    .requiredOption('--data <dir>', 'the service data directory')
+    .requiredOption('--account <name>', 'the account')
+    .requiredOption('--role <role>', `role: ${ROLES.join(', ')} (admins manage tokens; services may only introspect)`)
+    .requiredOption('--name <name>', 'a name for the principal, unique in the account')
+    .action(async (opts: { data: string; account: string; role: string; name: string }, self: Command) => {
+      const globals = globalsOf(self);
+      const role = opts.role.trim().toLowerCase();
+      if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
+      const { openDataDir } = await import('../server/data-dir.js');
+      const store = await openDataDir(opts.data, deps.env, { create: false });
+      try {
+        const { principal, credential } = store.addPrincipal(opts.account, role as (typeof ROLES)[number], opts.name, deps.clock.now());
+        deps.io.out(globals.json ? renderJson({ principal: { id: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`);
+        success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);
+        warn(deps, 'the credential is shown only once (on stdout): hand it over securely');
+      } finally {
+        store.close();
+      }
+    });
+  examples(add, [
+    'tokenctl server add-principal --data /var/lib/tokenctl --account acme --role service --name api-gateway > gateway.key',
+    'tokenctl server add-principal --data /var/lib/tokenctl --account acme --role admin --name alice',
+  ]);
+}

@@ -1,0 +1,49 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { keychainMayExist, openKeychain, type Keychain } from '../secrets/keychain.js';
+import { credentialFile, keychainAccountFor, type CredentialStore, type Env } from './profiles-read.js';
+
+/**
+ * A profile's admin credential: in the OS keychain where one answers, else in a 0600 file under TOKENCTL_HOME
+ * (and the user is told where). Never in config.json, never on the command line.
+ */
+export interface CredentialContext {
+  env: Env;
+  warn(message: string): void;
+  openKeychain?: (env: Env) => Promise<Keychain>;
+}
+
+export async function saveCredential(ctx: CredentialContext, profile: string, credential: string): Promise<{ store: CredentialStore; where: string }> {
+  if (keychainMayExist(ctx.env)) {
+    try {
+      const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
+      await keychain.set(keychainAccountFor(profile), credential);
+      if ((await keychain.get(keychainAccountFor(profile))) === credential) {
+        await fs.rm(credentialFile(ctx.env, profile), { force: true });
+        return { store: 'keychain', where: 'the OS keychain' };
+      }
+      ctx.warn('the OS keychain did not return the credential it was given; falling back to a file');
+    } catch (error) {
+      ctx.warn(`the OS keychain is not usable (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
+  const file = credentialFile(ctx.env, profile);
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') await fs.chmod(path.dirname(file), 0o700);
+  await writeFileAtomic(file, credential + '\n');
+  ctx.warn(
+    `no OS keychain available: the credential was saved in ${file} (mode 0600). Anyone who can read that file can manage ` +
+      'your tokens; on shared machines prefer an OS keychain, or TOKENCTL_SERVER with TOKENCTL_ADMIN_KEY from a secret store',
+  );
+  return { store: 'file', where: file };
+}
+
+export async function loadCredential(ctx: Omit<CredentialContext, 'warn'>, profile: string, store: CredentialStore): Promise<string | undefined> {
+  if (store === 'keychain') {
+    const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
+    return (await keychain.get(keychainAccountFor(profile))) ?? undefined;
+  }
+  const text = await readPrivateFile(credentialFile(ctx.env, profile), 'credential file');
+  return text === null ? undefined : text.trim() || undefined;
+}

@@ -1,0 +1,36 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { tokenctlHome } from './paths.js';
+import { CONFIG_FILE, readProfileConfig, type Env, type ServerProfile } from './profiles-read.js';
+
+/**
+ * Writes profiles with `conf` (atomic writes, mode 0600). Only login and `profile use` load this module; every
+ * other command reads the file with profiles-read.ts.
+ */
+async function openConf(env: Env) {
+  const home = tokenctlHome(env);
+  await fs.mkdir(home, { recursive: true, mode: 0o700 });
+  const { default: Conf } = await import('conf');
+  return new Conf<{ currentProfile?: string; profiles: Record<string, ServerProfile> }>({
+    cwd: home,
+    configName: path.basename(CONFIG_FILE, '.json'),
+    configFileMode: 0o600,
+    accessPropertiesByDotNotation: false,
+    clearInvalidConfig: false,
+    defaults: { profiles: {} },
+  });
+}
+
+export async function saveServerProfile(env: Env, name: string, profile: ServerProfile): Promise<void> {
+  readProfileConfig(env); // refuse to overwrite a file we cannot parse
+  const conf = await openConf(env);
+  conf.set('profiles', { ...conf.get('profiles'), [name]: profile });
+  if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+}
+
+export async function setCurrentProfile(env: Env, name: string): Promise<void> {
+  readProfileConfig(env);
+  const conf = await openConf(env);
+  conf.set('currentProfile', name);
+  if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+}

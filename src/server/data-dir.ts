@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { StoreNotInitialisedError } from '../core/errors.js';
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { parseMasterKey } from '../secrets/master-key.js';
+import { newMasterKey } from '../secrets/seal.js';
+import { DB_FILE, ServerStore } from './store.js';
+
+type Env = Record<string, string | undefined>;
+
+export const SERVER_KEY_FILE = 'server.key';
+
+/**
+ * The service's data directory (0700): the SQLite database and, unless TOKENCTL_SERVER_KEY supplies it, the
+ * 0600 key file that seals token values and signing keys. Back both up; the database alone is useless.
+ */
+export async function openDataDir(dir: string, env: Env, options: { create: boolean }): Promise<ServerStore> {
+  const root = path.resolve(dir);
+  const dbExists = existsSync(path.join(root, DB_FILE));
+  if (!options.create && !dbExists) {
+    throw new StoreNotInitialisedError(`${root} (no token service data there; create it with: tokenctl server init --data ${root})`);
+  }
+  await ensurePrivateDir(root);
+  return ServerStore.open(root, await masterKey(root, env, options.create && !dbExists));
+}
+
+async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buffer> {
+  if (env.TOKENCTL_SERVER_KEY) return parseMasterKey(env.TOKENCTL_SERVER_KEY, 'TOKENCTL_SERVER_KEY');
+  const file = path.join(dir, SERVER_KEY_FILE);
+  const text = await readPrivateFile(file, 'server key file');
+  if (text !== null) return parseMasterKey(text, `the server key file ${file}`);
+  if (!mayCreate) {
+    throw new StoreNotInitialisedError(`${dir} (the server key file ${file} is missing; restore it or set TOKENCTL_SERVER_KEY)`);
+  }
+  const key = newMasterKey();
+  await writeFileAtomic(file, key.toString('base64') + '\n');
+  return key;
+}

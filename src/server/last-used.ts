@@ -1,0 +1,55 @@
+import type { ServerStore } from './store.js';
+
+/**
+ * Introspection records when a token was last used, but not with a write per call: times are collected in
+ * memory and written in one transaction on a timer and at shutdown. Readers overlay what is not flushed yet.
+ */
+export class LastUsedRecorder {
+  private pending = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: ServerStore,
+    private readonly onError: (error: unknown) => void,
+    flushEveryMs = 5_000,
+  ) {
+    if (flushEveryMs > 0) {
+      this.timer = setInterval(() => this.flush(), flushEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  record(tokenId: string, at: Date): void {
+    const iso = at.toISOString();
+    const before = this.pending.get(tokenId);
+    if (before === undefined || before < iso) this.pending.set(tokenId, iso);
+  }
+
+  /** The unflushed time for a token, if any. */
+  peek(tokenId: string): string | undefined {
+    return this.pending.get(tokenId);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      this.store.recordLastUsed(batch);
+    } catch (error) {
+      // Keep the batch for the next attempt (a busy database, say), newest time winning.
+      for (const [id, at] of batch) if (!this.pending.has(id) || this.pending.get(id)! < at) this.pending.set(id, at);
+      this.onError(error);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+}

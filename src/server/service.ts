@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { buildServerApp } from './app.js';
+import { openDataDir } from './data-dir.js';
+
+export interface ServiceOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  clock: Clock;
+  env: Record<string, string | undefined>;
+  /** Structured request logs (JSON lines). */
+  log(line: string): void;
+  /** Human messages (where it listens, shutdown). */
+  notice(line: string): void;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** `tokenctl serve`: runs until SIGTERM or SIGINT, then finishes in-flight requests and flushes last-used times. */
+export async function runService(o: ServiceOptions): Promise<void> {
+  const store = await openDataDir(o.dataDir, o.env, { create: false });
+  try {
+    const app = await buildServerApp({ store, clock: o.clock, logStream: { write: o.log }, logLevel: o.logLevel });
+    await app.listen({ host: o.host, port: o.port });
+    const address = app.server.address();
+    const port = address && typeof address === 'object' ? address.port : o.port;
+    const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+    o.notice(`tokenctl token service listening on http://${host}:${port} (data: ${path.resolve(o.dataDir)}); stop with Ctrl-C or SIGTERM`);
+    if (!LOOPBACK.test(o.host)) {
+      o.notice(`warning: listening on ${o.host}, beyond this machine: put a TLS-terminating proxy in front, or credentials cross the network in clear`);
+    }
+    const signal = await new Promise<string>((resolve) => {
+      // The CLI treats Ctrl-C as "cancel a prompt"; for a server it means "shut down cleanly".
+      process.removeAllListeners('SIGINT');
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    o.notice(`${signal}: finishing in-flight requests and writing last-used times...`);
+    await app.close();
+    o.notice('stopped');
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { manualClock, type ManualClock } from '../../src/core/clock.js';
+import { buildServerApp, type ServerAppOptions } from '../../src/server/app.js';
+import { openDataDir } from '../../src/server/data-dir.js';
+import type { ServerStore } from '../../src/server/store.js';
+import type { Role } from '../../src/server/credentials.js';
+
+export interface TestServer {
+  url: string;
+  app: FastifyInstance;
+  store: ServerStore;
+  clock: ManualClock;
+  dataDir: string;
+  logs: string[];
+  /** Creates an account; returns its admin credential. */
+  initAccount(opts?: { name?: string; defaultToken?: boolean }): Promise<{ credential: string; accountId: string }>;
+  addPrincipal(account: string, role: Role, name: string): string;
+  close(): Promise<void>;
+}
+
+/** The real service, in-process, on 127.0.0.1 port 0, with a clock the test moves. */
+export async function startTestServer(options: Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock } = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tokenctl-server-test-'));
+  const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
+  const store = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
+  const logs: string[] = [];
+  const app = await buildServerApp({
+    logStream: { write: (line) => void logs.push(line) },
+    logLevel: 'info',
+    authLimit: { maxFailures: 1000 },
+    ...options,
+    store,
+    clock,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    app,
+    store,
+    clock,
+    dataDir,
+    logs,
+    async initAccount(opts = {}) {
+      const r = await store.createAccount({ name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true }, clock.now());
+      return { credential: r.credential, accountId: r.account.id };
+    },
+    addPrincipal: (account, role, name) => store.addPrincipal(account, role, name, clock.now()).credential,
+    async close() {
+      await app.close();
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
