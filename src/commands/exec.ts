@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { safeText } from '../ui/sanitize.js';
 import { defaultVariableFor, parseTokenBinding } from '../exec/env.js';
+import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { CommandExit, examples, globalsOf } from './shared.js';
 
 interface ExecOptions {
@@ -41,8 +42,17 @@ export function registerExec(program: Command, deps: Deps): void {
         values.push(value);
       }
 
+      // Under GitHub Actions the runner masks the values in the log from now on, whatever the command prints.
+      if (isGitHubActions(deps.env)) for (const value of values) deps.io.err(githubAddMaskCommand(value));
+
       const { runChild } = await import('../exec/run.js');
-      const outcome = await runChild({ command, args, env: { ...deps.env, ...extra }, maskValues: opts.mask ? values : undefined });
+      const outcome = await runChild({
+        command,
+        args,
+        env: { ...deps.env, ...extra },
+        maskValues: opts.mask ? values : undefined,
+        interactive: deps.io.stdinIsTTY || deps.io.stdoutIsTTY || deps.io.stderrIsTTY,
+      });
       if (outcome.kind === 'failed') {
         const why = outcome.reason === 'not-found' ? 'command not found' : `cannot run it (${outcome.errno ?? 'error'})`;
         deps.io.err(`error: ${safeText(command)}: ${why}\n`);

@@ -14,6 +14,8 @@ export interface RunChildOptions {
   env: Record<string, string | undefined>;
   /** Values to replace with *** in the child's stdout and stderr; none means the streams are inherited. */
   maskValues?: readonly string[];
+  /** Running on a terminal: terminal-generated signals reach the child directly and are not forwarded. */
+  interactive?: boolean;
 }
 
 export type ChildOutcome =
@@ -57,6 +59,9 @@ export async function runChild(options: RunChildOptions): Promise<ChildOutcome> 
     stdio: mask ? ['inherit', 'pipe', 'pipe'] : 'inherit',
   });
   const forward = (signal: NodeJS.Signals) => {
+    // Ctrl-C and Ctrl-\ on a terminal already reach the child (the kernel signals the whole foreground process
+    // group); sending them again would make a program that treats a second Ctrl-C as "abort now" abort.
+    if (options.interactive && (signal === 'SIGINT' || signal === 'SIGQUIT')) return;
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   for (const s of FORWARDED) process.on(s, forward);

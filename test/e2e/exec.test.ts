@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+import { assertBuilt, BIN, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
 
 beforeAll(assertBuilt);
 
@@ -36,6 +37,17 @@ describe('exec', () => {
 
     const ok = await runTokenctl(['exec', '--token', 'default', '--', node, '-e', 'process.exit(0)'], { env });
     expect(ok.code).toBe(0);
+  });
+
+  it('registers every value for masking under GitHub Actions before the command starts', async () => {
+    const { env, defaultValue } = await newAccount();
+    const s2s = await createToken(env, 's2s', 'events');
+    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--', node, '-e', 'console.error("child")'], {
+      env: { ...env, GITHUB_ACTIONS: 'true' },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`::add-mask::${defaultValue}\n::add-mask::${s2s}\nchild\n`);
+    expect(r.stdout).toBe('');
   });
 
   it('passes stdin through to the child', async () => {
@@ -77,6 +89,22 @@ describe('exec', () => {
     // Not tokenctl's own "cancelled" (10): the child decides.
     expect(await new Promise((resolve) => interrupted.on('close', (c) => resolve(c)))).toBe(3);
     expect(out).toContain('child got SIGINT');
+  });
+
+  // `script` runs tokenctl on a real pseudo-terminal; typing Ctrl-C there signals the whole foreground group.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)('on a terminal, Ctrl-C reaches the child once and tokenctl exits with its code', async () => {
+    const { env } = await newAccount();
+    const counter = path.join(tempDir(), 'count.js');
+    writeFileSync(counter, `let n = 0; process.on('SIGINT', () => n++); console.log('ready'); setTimeout(() => { console.log('sigints=' + n); process.exit(n); }, 2000);`);
+    const term = spawn('script', ['-qec', `${node} ${BIN} exec --token default -- ${node} ${counter}; echo "rc=$?"`, '/dev/null'], { env: { ...env, SHELL: '/bin/bash' } });
+    let out = '';
+    term.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(term.stdout!, 'ready');
+    term.stdin!.write('\x03');
+    await new Promise((resolve) => term.on('close', resolve));
+    expect(out).toContain('sigints=1');
+    expect(out).toContain('rc=1');
   });
 
   it('--mask replaces values in stdout and stderr, also when a value is split across writes', async () => {
