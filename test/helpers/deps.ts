@@ -40,7 +40,7 @@ export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[
 export interface TestCli {
   clock: ManualClock;
   env: Record<string, string>;
-  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
+  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string; stdin?: string }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
 }
 
 /** In-process CLI over a real file backend in a temp dir, with a manual clock. */
@@ -51,7 +51,7 @@ export function testCli(home: string, start = '2026-06-01T12:00:00.000Z'): TestC
     clock,
     env,
     async run(argv, opts = {}) {
-      const io = captureIO({ tty: opts.tty ?? false });
+      const io = captureIO({ tty: opts.tty ?? false, stdin: opts.stdin });
       const prompter = scriptedPrompter([...(opts.answers ?? [])]);
       const deps: Deps = {
         io,
