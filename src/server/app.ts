@@ -154,7 +154,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
         .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
     }
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/.exec(header) : null;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/i.exec(header) : null;
     const principal = match ? store.authenticate(match[1]!) : null;
     if (!principal) {
       limiter.recordFailure(ip);
@@ -212,7 +212,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
     if (status < 500) {
       // Parser errors can quote the body (and so a value): say what kind of problem it was, not what was sent.
-      const message = error instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'request body is not valid JSON' : `bad request (${fe.code ?? status})`;
+      const message = error instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'request body is not valid JSON' : `bad request (${fe.code ?? status})`;
       return reply.code(status).send(errorBody('usage', message));
     }
     request.log.error({ err: error }, 'request failed');

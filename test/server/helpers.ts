@@ -16,6 +16,8 @@ export interface TestServer {
   clock: ManualClock;
   dataDir: string;
   logs: string[];
+  /** The server master key (base64), so tests can read what the service sealed. */
+  serverKey: string;
   /** Creates an account; returns its admin credential. */
   initAccount(opts?: { name?: string; defaultToken?: boolean }): Promise<{ credential: string; accountId: string }>;
   addPrincipal(account: string, role: Role, name: string): string;
@@ -26,7 +28,8 @@ export interface TestServer {
 export async function startTestServer(options: Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tokenctl-server-test-'));
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
-  const store = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
+  const serverKey = randomBytes(32).toString('base64');
+  const store = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true });
   const logs: string[] = [];
   const app = await buildServerApp({
     logStream: { write: (line) => void logs.push(line) },
@@ -46,6 +49,7 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
     clock,
     dataDir,
     logs,
+    serverKey,
     async initAccount(opts = {}) {
       const r = await store.createAccount({ name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true }, clock.now());
       return { credential: r.credential, accountId: r.account.id };
@@ -57,4 +61,36 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** fetch with a credential; returns status, headers and the raw and parsed body. */
+export async function call(
+  server: { url: string },
+  method: string,
+  url: string,
+  opts: { credential?: string; authorization?: string; json?: unknown; form?: Record<string, string>; raw?: string; contentType?: string } = {},
+): Promise<{ status: number; headers: Headers; text: string; body: any }> {
+  const headers: Record<string, string> = {};
+  if (opts.authorization !== undefined) headers.authorization = opts.authorization;
+  else if (opts.credential !== undefined) headers.authorization = `Bearer ${opts.credential}`;
+  let body: string | undefined;
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  } else if (opts.form !== undefined) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(opts.form).toString();
+  } else if (opts.raw !== undefined) {
+    headers['content-type'] = opts.contentType ?? 'application/json';
+    body = opts.raw;
+  }
+  const response = await fetch(`${server.url}${url}`, { method, headers, body });
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, body: parsed };
 }
