@@ -32,7 +32,7 @@ function renderTable(report: AuditReport, style: Deps['io']['style']): string {
 
 function renderMarkdown(report: AuditReport): string {
   const cell = (s: string) => safeText(s).replace(/\|/g, '\\|');
-  const rows = report.findings.map((f) => `| ${f.severity} | ${f.kind} | ${cell(f.name)} | ${f.type} | ${f.ageDays} | ${cell(f.message)} | \`${cell(f.action)}\` |`);
+  const rows = report.findings.map((f) => `| ${f.severity} | ${f.kind} | ${cell(f.name)} | ${f.type} | ${f.ageDays} | ${cell(f.message)} | ${f.action === 'none' ? '—' : `\`${cell(f.action)}\``} |`);
   return [
     `## Token security review (${report.asOf.slice(0, 10)})`,
     '',

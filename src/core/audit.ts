@@ -1,4 +1,5 @@
 import { ageDays, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
+import { formatInstant } from './format.js';
 import { isUnfinished, type RotationRecord } from './rotation.js';
 
 /** An entry of the audit trail: who did what to which token, when. Never a value: only its fingerprint. */
@@ -92,7 +93,10 @@ export function reviewTokens(
     const staleAt = new Date(Date.parse(t.createdAt) + o.maxAgeDays * DAY);
     return { tokenId: t.id, name: t.name, type: t.type, ageDays: ageDays(t, o.asOf), staleAt: staleAt.toISOString(), staleMs: staleAt.getTime() };
   };
-  const retrieved = events ? new Set(events.filter((e) => e.action === 'token.reveal' && e.token).map((e) => e.token!.id)) : null;
+  // A value reaches someone when it is printed at creation, retrieved, or delivered by a rotation.
+  const handedOut = (e: AuditEvent) =>
+    e.action === 'token.reveal' || e.action === 'rotation.deliver' || (e.action === 'token.create' && e.detail?.delivered === 'yes');
+  const retrieved = events ? new Set(events.filter((e) => e.token && handedOut(e)).map((e) => e.token!.id)) : null;
 
   for (const t of live) {
     const b = base(t);
@@ -104,16 +108,16 @@ export function reviewTokens(
       findings.push({ ...rest, severity: 'warning', kind: 'soon-stale', message: `turns stale in ${left} day${left === 1 ? '' : 's'}`, action: `tokenctl rotate ${t.name}` });
     }
     if (at < Date.parse(t.activatesAt)) {
-      findings.push({ ...rest, severity: 'info', kind: 'pending', message: `pending until ${t.activatesAt}`, action: 'put it in place before it activates' });
+      findings.push({ ...rest, severity: 'info', kind: 'pending', message: `pending until ${formatInstant(t.activatesAt)}`, action: 'put it in place before it activates' });
     }
     if (retrieved && !retrieved.has(t.id) && t.lastUsedAt === null) {
-      findings.push({ ...rest, severity: 'info', kind: 'never-retrieved', message: 'never retrieved and never seen in use', action: `check whether it is needed; if not: tokenctl delete ${t.name}` });
+      findings.push({ ...rest, severity: 'info', kind: 'never-retrieved', message: 'its value was never handed out (not shown, retrieved or delivered) and it was never seen in use', action: `check whether it is needed; if not: tokenctl delete ${t.name}` });
     }
   }
   for (const t of existing) {
     if (!liveAt(t) && tokenStatus(t, o.asOf) === 'draining') {
       const { staleMs: _, ...rest } = base(t);
-      findings.push({ ...rest, severity: 'info', kind: 'draining', message: `deleted; calls are rejected from ${new Date(Date.parse(t.deletedAt) + POLICY.drainMs).toISOString()}`, action: 'none' });
+      findings.push({ ...rest, severity: 'info', kind: 'draining', message: `deleted; calls are rejected from ${formatInstant(new Date(Date.parse(t.deletedAt!) + POLICY.drainMs).toISOString())}`, action: 'none' });
     }
   }
   for (const r of rotations.filter(isUnfinished)) {

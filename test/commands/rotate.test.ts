@@ -181,7 +181,7 @@ describe('audit', () => {
     const json = JSON.parse((await cli.run(['audit', '--format', 'json', '--within', '90'])).stdout);
     expect(json).toMatchObject({ maxAgeDays: 180, withinDays: 90, ok: true });
     const kinds = json.findings.map((f: { kind: string; name: string }) => `${f.kind}:${f.name}`);
-    expect(kinds).toEqual(['soon-stale:ci', 'soon-stale:default', 'pending:links', 'never-retrieved:default', 'never-retrieved:links']);
+    expect(kinds).toEqual(['soon-stale:ci', 'soon-stale:default', 'pending:links', 'never-retrieved:default']);
     const csv = (await cli.run(['audit', '--format', 'csv', '--within', '90'])).stdout.trim().split('\n');
     expect(csv).toHaveLength(kinds.length + 1);
     expect(csv[0]).toBe('severity,kind,name,type,tokenId,ageDays,staleAt,message,action');

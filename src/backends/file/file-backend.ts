@@ -143,7 +143,8 @@ export class FileBackend implements TokenBackend {
     return mintApiToken({ kid: key.kid, privatePkcs8Pem: pem }, { accountId: doc.account.id, tokenId: id, issuedAt: this.opts.clock.now(), notBefore: activatesAt });
   }
 
-  private async addToken(doc: StoreDocument, sealer: Sealer, input: CreateInput, activeImmediately: boolean): Promise<Change<RevealedToken>> {
+  /** `delivered`: whether the caller hands the value out now (create prints it; init and rotations do not). */
+  private async addToken(doc: StoreDocument, sealer: Sealer, input: CreateInput, activeImmediately: boolean, delivered: boolean): Promise<Change<RevealedToken>> {
     const now = this.opts.clock.now();
     const id = newTokenId();
     // Validate (limit, name) before minting: minting an API token needs the signing key.
@@ -153,7 +154,7 @@ export class FileBackend implements TokenBackend {
     const record = planCreateToken(doc.tokens, { id, type: input.type, name: input.name, masked: maskValue(input.type, value), activeImmediately }, now);
     const stored: StoredToken = { ...record, fingerprint: sealer.fingerprint(value), secret: sealer.seal(value, `${doc.account.id}:${id}`) };
     doc.tokens.push(stored);
-    return { result: { token: toRecord(stored), value }, events: [{ action: 'token.create', token: tokenRef(stored), fingerprint: stored.fingerprint, detail: null }] };
+    return { result: { token: toRecord(stored), value }, events: [{ action: 'token.create', token: tokenRef(stored), fingerprint: stored.fingerprint, detail: { delivered: delivered ? 'yes' : 'no' } }] };
   }
 
   private openValue(doc: StoreDocument, sealer: Sealer, token: StoredToken): string {
@@ -205,7 +206,7 @@ export class FileBackend implements TokenBackend {
       const events: AuditEntry[] = [{ action: 'account.init', token: null, fingerprint: null, detail: { account: accountId, name: accountName } }];
       const tokens: TokenRecord[] = [];
       if (input.defaultToken) {
-        const created = await this.addToken(doc, sealer, { type: 'api', name: 'default' }, true);
+        const created = await this.addToken(doc, sealer, { type: 'api', name: 'default' }, true, false);
         tokens.push(created.result.token);
         events.push(...created.events);
       }
@@ -229,7 +230,7 @@ export class FileBackend implements TokenBackend {
   }
 
   async create(input: CreateInput): Promise<RevealedToken> {
-    return this.transact((doc, sealer) => this.addToken(doc, sealer, input, false));
+    return this.transact((doc, sealer) => this.addToken(doc, sealer, input, false, true));
   }
 
   async reveal(ref: string, options: { allowPending?: boolean } = {}): Promise<RevealedToken> {
@@ -291,7 +292,7 @@ export class FileBackend implements TokenBackend {
       if (open) throw new RotationError('conflict', `token '${old.name}' already has an unfinished rotation (${open.id}); continue it with: tokenctl rotate ${old.name} --resume`);
       assertRotationSlot(doc.tokens, old, now);
       const name = input.newName ?? deriveReplacementName(doc.tokens, old.name, now);
-      const created = await this.addToken(doc, sealer, { type: old.type, name }, false);
+      const created = await this.addToken(doc, sealer, { type: old.type, name }, false, false);
       const rotation: RotationRecord = {
         id: newRotationId(),
         oldTokenId: old.id,
