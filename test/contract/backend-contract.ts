@@ -151,6 +151,61 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
       expect(await h.backend.identify('not a token')).toBeNull();
     });
 
+    it('rotates through a journal: slot check, replacement, delivery, completion only once active', async () => {
+      await h.initAccount();
+      await h.backend.create({ type: 's2s', name: 'ci' });
+      h.clock.advance(30 * MIN);
+      const start = await h.backend.startRotation('ci', {});
+      expect(start.old.name).toBe('ci');
+      expect(start.replacement.token.type).toBe('s2s');
+      expect(checkOpaqueToken(start.replacement.value)).toEqual({ ok: true, type: 's2s' });
+      expect(start.rotation).toMatchObject({ state: 'started', oldTokenId: start.old.id, newTokenId: start.replacement.token.id });
+      await expectError(h.backend.startRotation('ci', {}), 'conflict', /unfinished rotation/);
+      expect((await h.backend.rotations()).map((r) => r.id)).toEqual([start.rotation.id]);
+      await expectError(h.backend.completeRotation(start.rotation.id, 'Delete token'), 'pending');
+      const delivered = await h.backend.markRotationDelivered(start.rotation.id, 'stdout');
+      expect(delivered).toMatchObject({ state: 'delivered', delivery: 'stdout' });
+      await expectError(h.backend.completeRotation(start.rotation.id, 'Delete token'), 'pending', /never deleted before/);
+      h.clock.advance(30 * MIN);
+      await expectError(h.backend.completeRotation(start.rotation.id, 'delete'), 'usage');
+      const done = await h.backend.completeRotation(start.rotation.id, 'Delete token');
+      expect(done.rotation.state).toBe('completed');
+      expect(done.old.deletedAt).not.toBeNull();
+      expect((await h.backend.list()).filter((t) => t.deletedAt === null && t.type === 's2s').map((t) => t.id)).toEqual([start.replacement.token.id]);
+    });
+
+    it('refuses to start a rotation without a free slot, changing nothing', async () => {
+      await h.initAccount();
+      await h.backend.create({ type: 'api', name: 'second' });
+      await expectError(h.backend.startRotation('default', {}), 'conflict', /Delete 'second' first/);
+      expect(await h.backend.rotations()).toEqual([]);
+      expect(await h.backend.list()).toHaveLength(2);
+    });
+
+    it('records changes and retrievals in a verifiable audit trail, never values', async () => {
+      await h.initAccount();
+      const { value } = await h.backend.create({ type: 'onelink', name: 'links' });
+      await h.backend.reveal('default');
+      await h.backend.rename('links', 'links-2');
+      await h.backend.delete('links-2', 'Delete token');
+      const events = await h.backend.auditEvents();
+      const actions = events.map((e) => e.action).filter((a) => a !== 'account.init');
+      expect(actions).toEqual(['token.create', 'token.create', 'token.reveal', 'token.rename', 'token.delete']);
+      expect(events.every((e) => typeof e.actor === 'string' && e.actor.length > 0)).toBe(true);
+      expect(JSON.stringify(events)).not.toContain(value);
+      expect(await h.backend.verifyAuditTrail()).toMatchObject({ ok: true });
+    });
+
+    it('publishes the public key that signs its API tokens', async () => {
+      await h.initAccount();
+      const { value } = await h.backend.reveal('default');
+      const header = JSON.parse(Buffer.from(value.split('.')[0]!, 'base64url').toString());
+      const payload = JSON.parse(Buffer.from(value.split('.')[1]!, 'base64url').toString());
+      const keys = await h.backend.accountKeys();
+      expect(keys.keys.map((k) => k.kid)).toContain(header.kid);
+      expect(keys).toMatchObject({ accountId: payload.sub, issuer: payload.iss });
+    });
+
     it('never puts a value in the metadata it lists', async () => {
       await h.initAccount();
       const { value } = await h.backend.create({ type: 'onelink', name: 'ol' });
