@@ -132,6 +132,12 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
 
   app.decorateRequest('principal', null);
+  // Every route, for the test that keeps api/openapi.yaml complete.
+  const routes: { method: string; url: string }[] = [];
+  app.decorate('apiRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
   app.addSchema(tokenViewSchema);
   app.addSchema(errorSchema);
   app.addSchema(rotationSchema);
@@ -359,5 +365,6 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
 declare module 'fastify' {
   interface FastifyInstance {
     flushLastUsed(): void;
+    apiRoutes: { method: string; url: string }[];
   }
 }
