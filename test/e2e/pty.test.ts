@@ -45,6 +45,20 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(await count()).toBe(2);
   });
 
+  it('rotate asks for the same typed phrase before deleting the old token', async () => {
+    const home = tempHome();
+    const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64(), TOKENCTL_NOW: '2026-02-01T10:00:00Z' });
+    await runBin(['init'], { env });
+    expect((await runBin(['rotate', 'default', '--name', 'next'], { env })).code).toBe(0);
+    const later = { ...env, TOKENCTL_NOW: '2026-02-01T10:31:00Z' };
+    const wrong = inPty(['rotate', 'default', '--resume'], [{ expect: 'Type "Delete token"', send: 'no\r' }], later);
+    expect(wrong.code, wrong.screen).toBe(10);
+    expect(wrong.screen).toMatch(/'default' was kept/);
+    const r = inPty(['rotate', 'default', '--resume'], [{ expect: 'Type "Delete token"', send: 'Delete token\r' }], later);
+    expect(r.code, r.screen + r.stderr).toBe(0);
+    expect(r.screen).toMatch(/Rotated: 'next' is active; 'default' is deleted/);
+  });
+
   it('asks for the type and name of a new token on a terminal', async () => {
     const { env } = await account();
     const r = inPty(
