@@ -6,6 +6,7 @@ import { formatDuration, formatInstant } from '../core/format.js';
 import { findUnfinishedRotation, RotationError, type RotationRecord } from '../core/rotation.js';
 import { isDeletePhrase, isLive, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
+import { childEnvironment } from '../secrets/child-env.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
@@ -25,7 +26,7 @@ function deliverByExec(command: string, value: string, token: TokenRecord, env: 
       shell: true,
       // Its output goes to our stderr: our stdout is for results only.
       stdio: ['ignore', 2, 'inherit'],
-      env: { ...env, TOKENCTL_TOKEN: value, TOKENCTL_TOKEN_ID: token.id, TOKENCTL_TOKEN_NAME: token.name, TOKENCTL_TOKEN_TYPE: token.type },
+      env: childEnvironment(env, { TOKENCTL_TOKEN: value, TOKENCTL_TOKEN_ID: token.id, TOKENCTL_TOKEN_NAME: token.name, TOKENCTL_TOKEN_TYPE: token.type }),
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));

@@ -75,10 +75,11 @@ describe('rotate', () => {
   it('--exec hands the value to the command in its environment, never in its arguments', async () => {
     const { cli, home } = await accountWithCi();
     const out = path.join(home, 'delivered.txt');
-    const r = await cli.run(['rotate', 'ci', '--exec', `printf '%s|%s|%s|%s' "$TOKENCTL_TOKEN" "$TOKENCTL_TOKEN_NAME" "$TOKENCTL_TOKEN_TYPE" "$TOKENCTL_TOKEN_ID" > '${out}'`]);
+    const r = await cli.run(['rotate', 'ci', '--exec', `printf '%s|%s|%s|%s|%s' "$TOKENCTL_TOKEN" "$TOKENCTL_TOKEN_NAME" "$TOKENCTL_TOKEN_TYPE" "$TOKENCTL_TOKEN_ID" "$TOKENCTL_MASTER_KEY" > '${out}'`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
-    const [value, name, type, id] = readFileSync(out, 'utf8').split('|');
+    const [value, name, type, id, masterKey] = readFileSync(out, 'utf8').split('|');
+    expect(masterKey).toBe(''); // tokenctl's own credentials never reach the child
     expect(value).toMatch(/^tctl_s2s_/);
     expect([name, type]).toEqual(['ci-20260301', 's2s']);
     expect(id).toMatch(/^tok_/);
