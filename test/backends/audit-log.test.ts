@@ -97,3 +97,20 @@ describe('audit trail', () => {
     expect(await s.backend.verifyAuditTrail()).toMatchObject({ ok: true, events: 8 });
   });
 });
+
+describe('a new account in a directory with an old trail', () => {
+  it('keeps the old trail aside instead of deleting it or chaining onto it', async () => {
+    const home = tempHome();
+    const dir = path.join(home, 'profiles', 'default');
+    const env = { TOKENCTL_MASTER_KEY: newMasterKeyB64(), TOKENCTL_KEYCHAIN: 'off' };
+    const warnings: string[] = [];
+    const backend = new FileBackend({ dir, clock: manualClock('2026-04-01T00:00:00.000Z'), env, warn: (m) => warnings.push(m) });
+    await backend.init({ accountName: 'first', defaultToken: true });
+    const { rmSync, readdirSync } = await import('node:fs');
+    rmSync(path.join(dir, 'store.json'));
+    await backend.init({ accountName: 'second', defaultToken: true });
+    expect(readdirSync(dir).filter((f) => f.startsWith('audit.log.orphaned-'))).toHaveLength(1);
+    expect(warnings.join('\n')).toMatch(/kept as .*audit\.log\.orphaned-/);
+    expect(await backend.verifyAuditTrail()).toMatchObject({ ok: true, events: 2 });
+  });
+});

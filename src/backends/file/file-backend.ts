@@ -211,9 +211,11 @@ export class FileBackend implements TokenBackend {
         events.push(...created.events);
       }
       await lock.assertHeld();
-      // A trail left by an earlier account in this directory does not belong to this one.
-      const { rm } = await import('node:fs/promises');
-      await rm(this.logPath, { force: true });
+      // A trail left by an earlier account in this directory does not belong to this one: keep it aside.
+      const { rename } = await import('node:fs/promises');
+      const aside = `${this.logPath}.orphaned-${Date.now()}`;
+      const moved = await rename(this.logPath, aside).then(() => true, () => false);
+      if (moved) this.opts.warn(`an audit trail without a store was found and kept as ${aside}`);
       await this.commit(doc, sealer, events);
       return { account: { id: accountId, name: accountName, createdAt: doc.account.createdAt }, tokens };
     } finally {
