@@ -13,6 +13,8 @@ export interface OptionSpec {
 
 export interface CommandSpec {
   name: string;
+  /** Other names the command answers to (`ls` for `list`): recognised, not offered. */
+  aliases: string[];
   description: string;
   options: OptionSpec[];
   /** What the first positional argument is. */
@@ -37,7 +39,7 @@ function valueOf(option: Option): ValueKind | undefined {
   if (long === '--type') return { words: [...TOKEN_TYPES] };
   if (long === '--token') return 'tokens';
   if (long === '--profile') return 'profiles';
-  if (/file|path|dir/.test(long)) return 'files';
+  if (/file|path|dir/.test(long) || /<[^>]*(file|path|dir)[^>]*>/.test(option.flags)) return 'files';
   // "output format: table, json, csv (default: ...)" -> the listed words.
   const listed = /format[s]?:?\s+([a-z0-9]+(?:\s*(?:,|\||or)\s*[a-z0-9]+)+)/i.exec(option.description);
   if (long === '--format' && listed) return { words: listed[1]!.split(/\s*(?:,|\||or)\s*/).filter(Boolean) };
@@ -64,20 +66,38 @@ function firstArgOf(cmd: Command, shells: readonly string[]): ValueKind {
   return 'none';
 }
 
+const visible = (cmd: Command) => cmd.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden);
+
+/** A group's options are its own and its commands' (one level: `profile use`, `server init`). */
+function groupOptions(cmd: Command): OptionSpec[] {
+  const seen = new Set<string>();
+  return [cmd, ...visible(cmd)].flatMap(optionSpecs).filter((o) => {
+    const key = o.flags.join(' ');
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
+
 /** Reads commands and options from the program itself, so completion never drifts from the CLI. */
 export function completionSpec(program: Command): CompletionSpec {
   const help = { flags: ['-h', '--help'], description: 'display help' };
-  return {
-    program: program.name(),
-    globals: [...optionSpecs(program), help],
-    commands: program.commands
-      .filter((c) => !(c as Command & { _hidden?: boolean })._hidden)
-      .map((c) => ({
-        name: c.name(),
-        description: c.description(),
-        options: [...optionSpecs(c), help],
-        firstArg: firstArgOf(c, SHELLS),
-        runsCommand: c.name() === 'exec',
-      })),
-  };
+  const commands: CommandSpec[] = visible(program).map((c) => {
+    const subs = visible(c);
+    return {
+      name: c.name(),
+      aliases: c.aliases(),
+      description: c.description(),
+      options: [...groupOptions(c), help],
+      firstArg: subs.length > 0 ? { words: subs.map((s) => s.name()) } : firstArgOf(c, SHELLS),
+      runsCommand: c.name() === 'exec',
+    };
+  });
+  commands.push({
+    name: 'help',
+    aliases: [],
+    description: 'display help for a command',
+    options: [],
+    firstArg: { words: commands.map((c) => c.name) },
+    runsCommand: false,
+  });
+  return { program: program.name(), globals: [...optionSpecs(program), help], commands };
 }

@@ -51,6 +51,8 @@ describe('bash completion', () => {
     expect(complete('tokenctl', '')).not.toContain('__complete');
     expect(complete('tokenctl', 'get', '').sort()).toEqual(['ci\\ deploy', 'default', 'reporting']);
     expect(complete('tokenctl', 'get', 'ci')).toEqual(['ci\\ deploy']);
+    expect(complete('tokenctl', 'rm', 'rep')).toEqual(['reporting']); // an alias of delete
+    expect(complete('tokenctl', 'help', 'sc')).toEqual(['scan']);
     expect(complete('tokenctl', 'exec', '--token', 'r')).toEqual(['reporting']);
     expect(complete('tokenctl', 'get', 'default', '')).toEqual([]);
     expect(complete('tokenctl', 'create', '--type', '')).toEqual(['api', 'onelink', 's2s']);
@@ -108,6 +110,7 @@ describe.skipIf(!has('fish'))('fish completion', () => {
     expect(complete('tokenctl create --type ')).toEqual(['api', 'onelink', 's2s']);
     expect(complete('tokenctl sc')).toEqual(['scan']);
     expect(complete('tokenctl get default ')).toEqual([]);
+    expect(complete('tokenctl rm rep')).toEqual(['reporting']);
   });
 });
 
