@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { looksLikeTokenValue } from '../core/names.js';
 
 /** One `--token <name|id>[=VAR]`. */
 export interface TokenBinding {
@@ -15,6 +16,9 @@ export function parseTokenBinding(spec: string): TokenBinding {
   const ref = spec.slice(0, eq);
   const variable = spec.slice(eq + 1);
   if (ref.trim() === '') throw new UsageError('--token needs a token name or id before "="; e.g. --token ci-deploy=API_TOKEN');
+  if (looksLikeTokenValue(variable) || looksLikeTokenValue(ref)) {
+    throw new UsageError('--token takes a token name or id, never a value (it would stay in shell history); e.g. --token ci-deploy=API_TOKEN');
+  }
   if (!ENV_NAME.test(variable)) {
     throw new UsageError(`'${variable.replace(/[^\x20-\x7e]/g, '?').slice(0, 64)}' is not a valid environment variable name; use letters, digits and _ (not starting with a digit)`);
   }
