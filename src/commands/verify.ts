@@ -3,8 +3,6 @@ import type { Deps } from '../deps.js';
 import { TokenNotFoundError, UsageError } from '../core/errors.js';
 import { toTokenView, type TokenRecord } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
-import { checkOpaqueToken } from '../secrets/opaque.js';
-import { API_TOKEN_TYP } from '../secrets/jwt.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import { examples, globalsOf } from './shared.js';
@@ -17,7 +15,7 @@ function unknown(reason: string): never {
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
 async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
-  const { decodeProtectedHeader, decodeJwt, jwtVerify, importJWK } = await import('jose');
+  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP }] = await Promise.all([import('jose'), import('../secrets/jwt.js')]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
   try {
@@ -58,6 +56,7 @@ export function registerVerify(program: Command, deps: Deps): void {
       if (value === '') throw new UsageError('no token on stdin; pipe it in: tokenctl verify < token.txt');
       const backend = await deps.backend(globals);
       if (value.startsWith('tctl_')) {
+        const { checkOpaqueToken } = await import('../secrets/opaque.js');
         const check = checkOpaqueToken(value);
         if (!check.ok) {
           throw new UsageError(
