@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// Introspection benchmark: requests per second and latency percentiles of POST /v1/introspect on `tokenctl
+// serve` (the built binary), with 50 keep-alive connections on loopback, beside a bare node:http hello-world
+// measured the same way in the same run; prints the ratio. Both servers run in their own process; the load comes
+// from this process. Bounded in time (default 5 s per case after 1 s of warm-up). Run on demand, after
+// `npm run build`:  node bench/introspect.mjs [--seconds 5] [--connections 50]
+import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'tokenctl.js');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const seconds = Math.min(arg('--seconds', 5), 60);
+const connections = Math.min(arg('--connections', 50), 200);
+
+const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-bench-introspect-'));
+const data = path.join(home, 'data');
+const env = { ...process.env, TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off', NO_COLOR: '1' };
+const children = [];
+
+function tk(args) {
+  const r = spawnSync(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`setup failed: tokenctl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Starts a server process and resolves with its port once it says where it listens. */
+function startProcess(args, extraEnv, pattern) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      err += d;
+      const m = pattern.exec(err);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
+    setTimeout(() => reject(new Error(`server did not start: ${err}`)), 15_000).unref();
+  });
+}
+
+const stop = (child) =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+
+function request(agent, port, { method, path: p, headers, body }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** `connections` concurrent keep-alive loops for `ms`; returns req/s and latency percentiles. */
+async function load(port, spec, ms, check) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies = [];
+  let errors = 0;
+  const until = performance.now() + ms;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        try {
+          const r = await request(agent, port, spec);
+          if (!check(r)) errors++;
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), n: latencies.length, errors };
+}
+
+/** wrk (C, from Debian's package) when installed: the load generator then costs the servers far less CPU. */
+const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+
+function wrkLoad(port, spec, secs) {
+  const script = path.join(home, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  const lua = [`wrk.method = ${JSON.stringify(spec.method)}`, `wrk.body = ${JSON.stringify(spec.body ?? '')}`];
+  for (const [k, v] of Object.entries(spec.headers)) lua.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  writeFileSync(script, lua.join('\n') + '\n', { mode: 0o600 });
+  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', script, `http://127.0.0.1:${port}${spec.path}`], {
+    encoding: 'utf8',
+    timeout: (secs + 30) * 1000,
+  });
+  const out = r.stdout ?? '';
+  const ms = (text) => (text.endsWith('us') ? parseFloat(text) / 1000 : text.endsWith('ms') ? parseFloat(text) : parseFloat(text) * 1000);
+  const pick = (re) => re.exec(out)?.[1];
+  const n = Number(pick(/(\d+) requests in/) ?? NaN);
+  const errors = Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0) + Number((/Socket errors: .*?(\d+)/.exec(out) ?? [0, 0])[1]);
+  return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)), p50: ms(pick(/50%\s+([\d.]+\w+)/) ?? 'NaN'), p99: ms(pick(/99%\s+([\d.]+\w+)/) ?? 'NaN'), n, errors };
+}
+
+async function measure(name, port, spec, check) {
+  const check1 = await request(new http.Agent(), port, spec);
+  if (!check(check1)) throw new Error(`${name}: unexpected answer ${check1.status} ${check1.text.slice(0, 100)}`);
+  let r;
+  if (hasWrk) {
+    wrkLoad(port, spec, 1); // warm-up (JIT, connections)
+    r = wrkLoad(port, spec, seconds);
+  } else {
+    await load(port, spec, 1000, check); // warm-up (JIT, connections)
+    r = await load(port, spec, seconds * 1000, check);
+  }
+  console.log(
+    `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   (${r.n} requests, ${r.errors} errors)`,
+  );
+  return r;
+}
+
+try {
+  // An account with an active API token (the default) and an s2s token made active by creating it "a day ago".
+  const admin = tk(['server', 'init', '--data', data, '--account', 'bench']);
+  const service = tk(['server', 'add-principal', '--data', data, '--account', 'bench', '--role', 'service', '--name', 'gateway']);
+  const listening = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
+  const past = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'silent'], { TOKENCTL_NOW: new Date(Date.now() - 86_400_000).toISOString() }, listening);
+  const auth = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+  const agent = new http.Agent({ keepAlive: false });
+  const s2s = JSON.parse((await request(agent, past.port, { method: 'POST', path: '/v1/tokens', headers: auth, body: JSON.stringify({ type: 's2s', name: 'bench' }) })).text).value;
+  await stop(past.child);
+
+  const hello = await startProcess(
+    ['-e', "const s=require('node:http').createServer((q,r)=>{r.setHeader('content-type','application/json');r.end('{\"hello\":\"world\"}')});s.keepAliveTimeout=5000;s.listen(0,'127.0.0.1',()=>process.stderr.write('port '+s.address().port+'\\n'))"],
+    {},
+    /port (\d+)/,
+  );
+  const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
+  const jwt = JSON.parse((await request(agent, serve.port, { method: 'POST', path: '/v1/tokens/default/reveal', headers: auth, body: '{}' })).text).value;
+
+  const introspect = (token) => ({
+    method: 'POST',
+    path: '/v1/introspect',
+    headers: { authorization: `Bearer ${service}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  const active = (r) => r.status === 200 && r.text.startsWith('{"active":true');
+
+  console.log(
+    `node ${process.version}, ${connections} connections, ${seconds} s per case, loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
+  );
+  const bare = await measure('node:http hello-world', hello.port, { method: 'GET', path: '/', headers: {} }, (r) => r.status === 200);
+  const opaque = await measure('introspect s2s (opaque)', serve.port, introspect(s2s), active);
+  const api = await measure('introspect api (JWT, EdDSA verify)', serve.port, introspect(jwt), active);
+  console.log('');
+  for (const [name, r] of [['s2s', opaque], ['api', api]]) {
+    const ratio = r.rps / bare.rps;
+    console.log(
+      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'})`,
+    );
+  }
+  await Promise.all([stop(hello.child), stop(serve.child)]);
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+}
