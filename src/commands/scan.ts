@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
-import { PolicyViolationError, UsageError } from '../core/errors.js';
+import { PolicyViolationError, TokenctlError, UsageError } from '../core/errors.js';
+import { redactTokenLike } from '../ui/sanitize.js';
 import type { TokenRecord } from '../core/tokens.js';
 import { examples, globalsOf, info, warn } from './shared.js';
 
@@ -48,8 +49,10 @@ export function registerScan(program: Command, deps: Deps): void {
         try {
           backend ??= await deps.backend(globals);
           return await backend.identify(value);
-        } catch {
+        } catch (error) {
           backendUsable = false;
+          const why = error instanceof TokenctlError ? redactTokenLike(error.message) : 'the account could not be read';
+          warn(deps, `cannot tell whether the tokens found belong to your account (${why}); they are reported as unknown`);
           return 'unknown';
         }
       };

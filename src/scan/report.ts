@@ -23,7 +23,7 @@ export interface Finding {
 export const STDIN_LABEL = '<stdin>';
 
 export function livenessText(f: Finding): string {
-  if (f.live === 'unknown') return 'unknown (no account to check against)';
+  if (f.live === 'unknown') return 'unknown (no account could be checked)';
   if (!f.token) return 'not a token of this account';
   const who = `'${safeText(f.token.name)}' (${f.token.id}, ${f.token.status})`;
   return f.live === 'yes' ? `LIVE token of this account: ${who}` : `deleted token of this account: ${who}`;
