@@ -5,7 +5,7 @@ import { parseTokenType, toTokenView, type TokenRecord } from '../core/tokens.js
 import { redactTokenLike } from '../ui/sanitize.js';
 import { FailedAuthLimiter, type AuthLimiterOptions } from './auth-limiter.js';
 import type { Role } from './credentials.js';
-import { introspect, SigningKeyCache } from './introspect.js';
+import { introspect, SigningKeyCache, VerifiedTokenCache } from './introspect.js';
 import { LastUsedRecorder } from './last-used.js';
 import { readOpenApiDocument } from './openapi.js';
 import { auditEventSchema, errorSchema, rotationSchema, routeSchemas, tokenViewSchema } from './schemas.js';
@@ -97,6 +97,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit });
   const keys = new SigningKeyCache(store);
+  const verifiedTokens = new VerifiedTokenCache();
   const app = Fastify({
     logger: options.logStream
       ? {
@@ -148,47 +149,51 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  const logRequests = Boolean(options.logStream) && ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');
+  // Callback-style hooks (no promise per request): introspection is a hot path.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
     const roles = request.routeOptions.config.roles;
-    if (!roles) return;
+    if (!roles) return done();
     const ip = request.ip;
     const wait = limiter.retryAfterSeconds(ip);
     if (wait > 0) {
-      return reply
+      reply
         .code(429)
         .header('retry-after', String(wait))
         .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
+      return;
     }
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/i.exec(header) : null;
     const principal = match ? store.authenticate(match[1]!) : null;
     if (!principal) {
       limiter.recordFailure(ip);
-      return reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
+      reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
+      return;
     }
     request.principal = principal;
     if (!roles.includes(principal.role)) {
-      return reply.code(403).send(errorBody('permission', forbiddenMessage(principal.role, roles)));
+      reply.code(403).send(errorBody('permission', forbiddenMessage(principal.role, roles)));
+      return;
     }
+    done();
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
-    return payload;
-  });
-
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? null,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        principal: request.principal?.id ?? null,
-      },
-      'request',
-    );
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (logRequests) {
+      request.log.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+          principal: request.principal?.id ?? null,
+        },
+        'request',
+      );
+    }
+    done();
   });
 
   app.addHook('onClose', async () => recorder.stop());
@@ -352,7 +357,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   // ---- introspection for resource servers (RFC 7662) ----------------------------------------------------
   app.post<{ Body: { token: string } }>('/v1/introspect', { schema: routeSchemas.introspect, config: { roles: INTROSPECTORS } }, async (request) => {
     const now = clock.now();
-    const { response, tokenId } = await introspect(store, keys, request.body.token, account(request), now);
+    const { response, tokenId } = introspect(store, keys, verifiedTokens, request.body.token, account(request), now);
     if (tokenId) recorder.record(tokenId, now);
     return response;
   });

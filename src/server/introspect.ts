@@ -1,5 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { rejectedAtOf, tokenStatus, type TokenRecord } from '../core/tokens.js';
 import { API_TOKEN_TYP, issuerFor } from '../secrets/jwt.js';
 import { checkOpaqueToken } from '../secrets/opaque.js';
@@ -54,29 +53,87 @@ export class SigningKeyCache {
   }
 }
 
-/** Verifies an API token's signature and header before the store is even asked. */
-async function verifiedApiTokenAccount(value: string, keys: SigningKeyCache, now: Date): Promise<{ accountId: string; jti: string } | null> {
-  let header: ReturnType<typeof decodeProtectedHeader>;
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+function decodeJson(part: string): Record<string, unknown> | null {
+  if (!B64URL.test(part)) return null;
   try {
-    header = decodeProtectedHeader(value);
+    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }
-  if (header.alg !== 'EdDSA' || header.typ !== API_TOKEN_TYP || typeof header.kid !== 'string') return null;
+}
+
+/**
+ * Verifies an API token (compact JWS) before the store is asked: exactly alg EdDSA (so `none` and HS256 with the
+ * public key as secret are refused before any key is touched), typ at+jwt, no `crit`, a known kid, an Ed25519
+ * signature valid under that kid's key, then iss/sub of the key's account, a jti, and nbf not in the future.
+ * Done with node:crypto's one-shot verify, synchronously: WebCrypto (which jose uses) costs several times more
+ * per call on the introspection hot path. The exact value must then also be one the service issued.
+ */
+export function verifyApiToken(value: string, keys: SigningKeyCache, now: Date): { accountId: string; jti: string } | null {
+  const claims = verifySignedClaims(value, keys);
+  return claims && claimsValidAt(claims, now) ? { accountId: claims.accountId, jti: claims.jti } : null;
+}
+
+interface VerifiedClaims {
+  accountId: string;
+  jti: string;
+  nbf: number;
+  exp: number | null;
+}
+
+function claimsValidAt(c: VerifiedClaims, now: Date): boolean {
+  return c.nbf * 1000 <= now.getTime() && (c.exp === null || c.exp * 1000 > now.getTime());
+}
+
+/** Everything but the time checks, which depend on when the token is presented. */
+function verifySignedClaims(value: string, keys: SigningKeyCache): VerifiedClaims | null {
+  const parts = value.split('.');
+  if (parts.length !== 3) return null;
+  const [h, p, s] = parts as [string, string, string];
+  const header = decodeJson(h);
+  if (!header || header.alg !== 'EdDSA' || header.typ !== API_TOKEN_TYP || typeof header.kid !== 'string' || 'crit' in header) return null;
   const key = keys.get(header.kid);
-  if (!key) return null;
+  if (!key || !B64URL.test(s)) return null;
+  const signature = Buffer.from(s, 'base64url');
+  if (signature.length !== 64) return null;
+  let valid: boolean;
   try {
-    const { payload } = await jwtVerify(value, key.key, {
-      algorithms: ['EdDSA'],
-      typ: API_TOKEN_TYP,
-      issuer: issuerFor(key.accountId),
-      subject: key.accountId,
-      currentDate: now,
-      requiredClaims: ['jti', 'iat', 'nbf'],
-    });
-    return typeof payload.jti === 'string' ? { accountId: key.accountId, jti: payload.jti } : null;
+    valid = cryptoVerify(null, Buffer.from(`${h}.${p}`, 'ascii'), key.key, signature);
   } catch {
     return null;
+  }
+  if (!valid) return null;
+  const claims = decodeJson(p);
+  if (!claims || claims.iss !== issuerFor(key.accountId) || claims.sub !== key.accountId || typeof claims.jti !== 'string') return null;
+  if (typeof claims.iat !== 'number' || typeof claims.nbf !== 'number') return null;
+  if (claims.exp !== undefined && typeof claims.exp !== 'number') return null;
+  return { accountId: key.accountId, jti: claims.jti, nbf: claims.nbf, exp: typeof claims.exp === 'number' ? claims.exp : null };
+}
+
+/**
+ * Signature checks of API tokens already verified, by keyed fingerprint of the exact value: resource servers
+ * present the same token again and again, and an Ed25519 verification costs far more than the rest of an
+ * introspection. A verified string stays verified (a kid's key never changes); time checks run every call.
+ * Bounded: the oldest entry goes first.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, VerifiedClaims | null>();
+  constructor(private readonly max = 10_000) {}
+
+  verify(fingerprint: string, value: string, keys: SigningKeyCache, now: Date): { accountId: string; jti: string } | null {
+    let claims = this.entries.get(fingerprint);
+    if (claims === undefined) {
+      claims = verifySignedClaims(value, keys);
+      // Failures are not cached: an unknown kid may become known when an account is added.
+      if (claims) {
+        if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+        this.entries.set(fingerprint, claims);
+      }
+    }
+    return claims && claimsValidAt(claims, now) ? { accountId: claims.accountId, jti: claims.jti } : null;
   }
 }
 
@@ -84,22 +141,24 @@ async function verifiedApiTokenAccount(value: string, keys: SigningKeyCache, now
  * Which token of the caller's account is this value, and may it be used now? Pending tokens are inactive until
  * they activate; deleted ones stay active while they drain (30 minutes, per the spec), then are revoked.
  */
-export async function introspect(
+export function introspect(
   store: ServerStore,
   keys: SigningKeyCache,
+  verified: VerifiedTokenCache,
   value: string,
   callerAccountId: string,
   now: Date,
-): Promise<{ response: IntrospectionResponse; tokenId?: string }> {
+): { response: IntrospectionResponse; tokenId?: string } {
   if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return { response: INACTIVE };
+  const fingerprint = store.fingerprint(value);
   let expectedAccount: string;
   let expectedId: string | undefined;
   let expectedType: TokenRecord['type'] | undefined;
   if (value.startsWith('eyJ')) {
-    const verified = await verifiedApiTokenAccount(value, keys, now);
-    if (!verified) return { response: INACTIVE };
-    expectedAccount = verified.accountId;
-    expectedId = verified.jti;
+    const ok = verified.verify(fingerprint, value, keys, now);
+    if (!ok) return { response: INACTIVE };
+    expectedAccount = ok.accountId;
+    expectedId = ok.jti;
   } else {
     // Prefix, length and checksum are checked offline: a mistyped value never reaches the database.
     const check = checkOpaqueToken(value);
@@ -107,7 +166,7 @@ export async function introspect(
     expectedAccount = callerAccountId;
     expectedType = check.type;
   }
-  const match = store.matchValue(value);
+  const match = store.matchFingerprint(fingerprint);
   if (!match || match.accountId !== callerAccountId || match.accountId !== expectedAccount) return { response: INACTIVE };
   if (expectedId !== undefined && match.token.id !== expectedId) return { response: INACTIVE };
   if (expectedType !== undefined && match.token.type !== expectedType) return { response: INACTIVE };

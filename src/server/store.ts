@@ -644,9 +644,18 @@ export class ServerStore {
 
   // ---- introspection ------------------------------------------------------------------------------------
 
+  /** The keyed fingerprint (HMAC under the server key) tokens are found by. */
+  fingerprint(value: string): string {
+    return this.sealer.fingerprint(value);
+  }
+
   /** Any token with exactly this value (deleted ones included), whatever its account. */
   matchValue(value: string): TokenMatch | null {
-    const row = this.stmt.tokenByFingerprint.get(this.sealer.fingerprint(value));
+    return this.matchFingerprint(this.sealer.fingerprint(value));
+  }
+
+  matchFingerprint(fingerprint: string): TokenMatch | null {
+    const row = this.stmt.tokenByFingerprint.get(fingerprint);
     return row ? { token: toRecord(row), accountId: row.account_id } : null;
   }
 
