@@ -92,13 +92,22 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
   }
 }
 
+/** Streams whose reader went away (EPIPE, `tokenctl ... | head -1`): they never drain, so nothing to wait for. */
+const brokenStreams = new WeakSet<NodeJS.WriteStream>();
+
 async function flush(stream: NodeJS.WriteStream): Promise<void> {
-  if (stream.writableNeedDrain) await new Promise((resolve) => stream.once('drain', resolve));
+  // Waiting on a broken stream would leave an empty event loop: the process would end with code 0.
+  if (!stream.writableNeedDrain || brokenStreams.has(stream)) return;
+  await new Promise((resolve) => {
+    stream.once('drain', resolve);
+    stream.once('error', resolve);
+  });
 }
 
 /** The process entry point: the only place that exits. */
 export async function main(): Promise<void> {
   let code: number;
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => brokenStreams.add(stream));
   try {
     const deps = createDeps(process.env);
     process.once('SIGINT', () => {

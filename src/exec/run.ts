@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { Transform, type Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { StreamMasker } from './masker.js';
 
 /**
@@ -38,12 +38,42 @@ function maskingStream(masker: StreamMasker): Transform {
   });
 }
 
-/** Pipes without ending the target (process.stdout must stay open), resolving when everything was written. */
-async function forwardMasked(source: NodeJS.ReadableStream, target: Writable, masker: StreamMasker): Promise<void> {
+/**
+ * Pipes without ending the target (process.stdout must stay open), resolving when everything was written. When
+ * the target breaks (`tokenctl exec --mask -- yes | head -1`), the child gets SIGPIPE, as it would have without
+ * tokenctl in between, and its end is closed.
+ */
+async function forwardMasked(source: Readable, target: Writable, masker: StreamMasker, onBroken: () => void): Promise<void> {
   const transform = maskingStream(masker);
+  let broken = false;
+  const onError = () => {
+    broken = true;
+    onBroken();
+    source.destroy();
+    transform.destroy();
+  };
+  target.on('error', onError);
   source.pipe(transform);
-  for await (const chunk of transform) {
-    if (!target.write(chunk as Buffer)) await new Promise((resolve) => target.once('drain', resolve));
+  try {
+    for await (const chunk of transform) {
+      if (broken) break;
+      if (!target.write(chunk as Buffer)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            target.off('drain', done);
+            target.off('error', done);
+            resolve();
+          };
+          target.on('drain', done);
+          target.on('error', done);
+        });
+      }
+    }
+  } catch {
+    // the transform was destroyed because the target broke
+  } finally {
+    // After a failure the listener stays, so a late EPIPE is not an unhandled error.
+    if (!broken) target.off('error', onError);
   }
 }
 
@@ -69,13 +99,17 @@ export async function runChild(options: RunChildOptions): Promise<ChildOutcome> 
   const copies: Promise<void>[] = [];
   if (mask) {
     const values = options.maskValues!;
-    copies.push(forwardMasked(child.stdout!, process.stdout, new StreamMasker(values)));
-    copies.push(forwardMasked(child.stderr!, process.stderr, new StreamMasker(values)));
+    // Like a shell pipeline: a reader that went away ends the writer with SIGPIPE.
+    const broken = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE');
+    };
+    copies.push(forwardMasked(child.stdout!, process.stdout, new StreamMasker(values), broken));
+    copies.push(forwardMasked(child.stderr!, process.stderr, new StreamMasker(values), broken));
   }
 
   try {
     const outcome = await new Promise<ChildOutcome>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
+      child.on('error', (error: NodeJS.ErrnoException) => {
         if (child.pid !== undefined) return; // an error after start (e.g. kill failed); 'exit' still comes
         if (error.code === 'ENOENT') resolve({ kind: 'failed', reason: 'not-found', code: 127, errno: error.code });
         else if (error.code === 'EACCES' || error.code === 'EISDIR') resolve({ kind: 'failed', reason: 'not-executable', code: 126, errno: error.code });

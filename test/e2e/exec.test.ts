@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, BIN, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
@@ -130,6 +130,17 @@ describe('exec', () => {
     expect(r.stderr).toBe('err *** end\n');
     for (const v of [defaultValue, s2s]) {
       for (const part of [v.slice(0, 12), v.slice(-12)]) expect(r.stdout + r.stderr).not.toContain(part);
+    }
+  });
+
+  it('--mask behaves like a pipe when the reader goes away: the command gets SIGPIPE, tokenctl exits 141 quietly', async () => {
+    const { env } = await newAccount();
+    const errFile = path.join(tempDir(), 'err.txt');
+    for (let i = 0; i < 3; i++) {
+      const line = `${JSON.stringify(node)} ${JSON.stringify(BIN)} exec --token default --mask -- yes 2>${JSON.stringify(errFile)} | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+      const r = spawnSync('bash', ['-c', line], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(r.stdout.trim()).toBe('141');
+      expect(readFileSync(errFile, 'utf8')).toBe('');
     }
   });
 
