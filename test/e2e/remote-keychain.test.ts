@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { BIN, runBin } from '../helpers/bin.js';
+import { tempHome } from '../helpers/env.js';
+import { keychainMayExist, openKeychain } from '../../src/secrets/keychain.js';
+import { keychainAccountFor } from '../../src/config/profiles-read.js';
+
+/**
+ * `tokenctl login` with the real OS keychain (gnome-keyring's Secret Service in CI, see .ci/run). Skips where
+ * there is none, unless TOKENCTL_REQUIRE_KEYCHAIN=1 (CI), which turns the skip into a failure.
+ */
+async function probe(): Promise<string | null> {
+  if (!keychainMayExist(process.env)) return 'no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS unset)';
+  try {
+    const kc = await openKeychain({ ...process.env, TOKENCTL_KEYCHAIN_TIMEOUT_MS: '3000' });
+    await kc.set('tokenctl-test-probe-login', 'x');
+    const back = await kc.get('tokenctl-test-probe-login');
+    await kc.delete('tokenctl-test-probe-login');
+    return back === 'x' ? null : 'the keychain did not return what was stored';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const unavailable = await probe();
+const required = process.env.TOKENCTL_REQUIRE_KEYCHAIN === '1';
+
+describe('login stores the credential in the real OS keychain', () => {
+  if (unavailable && required) {
+    it('is required here (TOKENCTL_REQUIRE_KEYCHAIN=1) but not available', () => {
+      throw new Error(`no usable OS keychain: ${unavailable}`);
+    });
+    return;
+  }
+
+  it.skipIf(unavailable !== null)(`keeps it out of files${unavailable ? ` (skipped: ${unavailable})` : ''}`, async () => {
+    const home = tempHome();
+    const env: Record<string, string> = { TOKENCTL_HOME: home, NO_COLOR: '1' };
+    for (const k of ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR']) if (process.env[k]) env[k] = process.env[k]!;
+    const data = path.join(home, 'data');
+    const admin = (await runBin(['server', 'init', '--data', data], { env })).stdout.trim();
+    const child = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', '0'], { env: { PATH: process.env.PATH!, HOME: home, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const profile = `kc-${randomBytes(4).toString('hex')}`;
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let err = '';
+        child.stderr!.setEncoding('utf8').on('data', (d) => {
+          err += d;
+          const m = /listening on (\S+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', () => reject(new Error(err)));
+      });
+      const login = await runBin(['login', '--server', url, '--profile', profile], { env, input: admin });
+      expect(login.code, login.stderr).toBe(0);
+      expect(login.stderr).toMatch(/credential in the OS keychain/);
+      expect(existsSync(path.join(home, 'credentials', profile))).toBe(false);
+      const kc = await openKeychain(process.env);
+      expect(await kc.get(keychainAccountFor(profile))).toBe(admin);
+      const list = await runBin(['--profile', profile, 'list', '--json'], { env });
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout)[0].name).toBe('default');
+    } finally {
+      child.kill('SIGTERM');
+      await (await openKeychain(process.env)).delete(keychainAccountFor(profile)).catch(() => false);
+    }
+  });
+});
