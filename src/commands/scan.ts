@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
-import { PolicyViolationError, TokenctlError, UsageError } from '../core/errors.js';
-import { redactTokenLike } from '../ui/sanitize.js';
-import type { TokenRecord } from '../core/tokens.js';
+import { PolicyViolationError, UsageError } from '../core/errors.js';
+import { safeText } from '../ui/sanitize.js';
 import { examples, globalsOf, info, warn } from './shared.js';
 
 export const SCAN_FORMATS = ['table', 'json', 'sarif'] as const;
@@ -26,12 +25,12 @@ export function registerScan(program: Command, deps: Deps): void {
       if (opts.stdin && (opts.staged || paths.length > 0)) throw new UsageError('--stdin scans standard input only; drop the paths and --staged');
       const format = opts.format ?? (globals.json ? 'json' : 'table');
       const cwd = process.cwd();
-      const [{ filesUnder, stagedFiles }, { scanInputs }, report] = await Promise.all([
+      const [{ filesUnder, stagedFiles }, { accountIdentifier, scanInputs }, report] = await Promise.all([
         import('../scan/sources.js'),
         import('../scan/scan.js'),
         import('../scan/report.js'),
       ]);
-      const hooks = { skipped: (file: string, why: string) => warn(deps, `skipped ${file}: ${why}`) };
+      const hooks = { skipped: (file: string, why: string) => warn(deps, `skipped ${safeText(file)}: ${why}`) };
       const inputs = opts.stdin
         ? (async function* () {
             yield { file: report.STDIN_LABEL, text: await deps.io.readStdin() };
@@ -42,20 +41,10 @@ export function registerScan(program: Command, deps: Deps): void {
 
       // Which findings are live tokens of this account: by keyed fingerprint, so nothing is revealed. No
       // account (or an unreachable one) makes the answer "unknown"; it never fails the scan.
-      let backendUsable = true;
-      let backend: Awaited<ReturnType<Deps['backend']>> | undefined;
-      const identify = async (value: string): Promise<TokenRecord | null | 'unknown'> => {
-        if (!backendUsable) return 'unknown';
-        try {
-          backend ??= await deps.backend(globals);
-          return await backend.identify(value);
-        } catch (error) {
-          backendUsable = false;
-          const why = error instanceof TokenctlError ? redactTokenLike(error.message) : 'the account could not be read';
-          warn(deps, `cannot tell whether the tokens found belong to your account (${why}); they are reported as unknown`);
-          return 'unknown';
-        }
-      };
+      const identify = accountIdentifier(
+        () => deps.backend(globals),
+        (why) => warn(deps, `cannot tell whether the tokens found belong to your account (${why}); they are reported as unknown`),
+      );
       const { findings, scanned } = await scanInputs(inputs, identify, () => deps.clock.now());
 
       if (format === 'sarif') deps.io.out(report.renderSarif(findings, { version: program.version() ?? '0.0.0', cwd }));

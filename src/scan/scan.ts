@@ -1,5 +1,8 @@
+import { TokenctlError } from '../core/errors.js';
 import type { TokenRecord } from '../core/tokens.js';
 import { isLive, tokenStatus } from '../core/tokens.js';
+import type { TokenBackend } from '../backends/token-backend.js';
+import { redactTokenLike } from '../ui/sanitize.js';
 import { detectTokens } from './detect.js';
 import type { Finding, Liveness } from './report.js';
 import type { ScanInput } from './sources.js';
@@ -47,4 +50,24 @@ export async function scanInputs(inputs: AsyncIterable<ScanInput>, identify: Ide
     findings.push({ ...r.finding, live, token });
   }
   return { findings, scanned };
+}
+
+/**
+ * Asks the backend, opened on first use; the first failure (no account, store locked, service unreachable) is
+ * reported once and every later answer is "unknown".
+ */
+export function accountIdentifier(open: () => Promise<TokenBackend>, onUnavailable: (why: string) => void): Identify {
+  let backend: Promise<TokenBackend> | undefined;
+  let usable = true;
+  return async (value) => {
+    if (!usable) return 'unknown';
+    try {
+      backend ??= open();
+      return await (await backend).identify(value);
+    } catch (error) {
+      if (usable) onUnavailable(error instanceof TokenctlError ? redactTokenLike(error.message) : 'the account could not be read');
+      usable = false;
+      return 'unknown';
+    }
+  };
 }
