@@ -1,0 +1,103 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli.js';
+import { createDeps, type Deps } from '../../src/deps.js';
+import { captureIO } from '../../src/ui/io.js';
+import { scriptedPrompter, type Answer } from '../helpers/deps.js';
+import { tempHome } from '../helpers/env.js';
+import { startTestServer, type TestServer } from './helpers.js';
+
+let server: TestServer;
+afterEach(async () => server?.close());
+
+/** The real CLI in-process, with the real backend selection (profiles, TOKENCTL_SERVER), against a real server. */
+async function run(env: Record<string, string>, argv: string[], opts: { tty?: boolean; stdin?: string; answers?: Answer[] } = {}) {
+  const io = captureIO({ tty: opts.tty ?? false, stdin: opts.stdin });
+  const prompter = scriptedPrompter([...(opts.answers ?? [])]);
+  const base = createDeps(env);
+  const deps: Deps = { ...base, io, clock: server.clock, prompter: () => prompter, backend: base.backend };
+  const code = await runCli(argv, deps);
+  return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
+}
+
+describe('login, profiles and CI variables (in-process, real server)', () => {
+  it('logs in from a hidden prompt on a terminal, or from stdin; never saves a rejected credential', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const home = tempHome();
+    const env = { TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off' };
+
+    const wrong = await run(env, ['login', '--server', server.url], { stdin: 'tctl_key_' + 'Z'.repeat(40) });
+    expect(wrong.code).toBe(7);
+    expect(existsSync(path.join(home, 'config.json'))).toBe(false);
+    expect(existsSync(path.join(home, 'credentials', 'default'))).toBe(false);
+
+    const empty = await run(env, ['login', '--server', server.url], { stdin: '' });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/no credential given/);
+
+    const tty = await run(env, ['login', '--server', server.url, '--profile', 'work'], { tty: true, answers: [credential] });
+    expect(tty.code, tty.stderr).toBe(0);
+    expect(tty.asked).toEqual([`Admin credential for ${server.url} (input hidden)`]);
+    expect(tty.stdout).toBe('');
+    expect(tty.stderr).not.toContain(credential);
+    expect(readFileSync(path.join(home, 'credentials', 'work'), 'utf8').trim()).toBe(credential);
+
+    const piped = await run(env, ['--json', 'login', '--server', `${server.url}/`], { stdin: `${credential}\n` });
+    expect(piped.code).toBe(0);
+    expect(JSON.parse(piped.stdout)).toMatchObject({ profile: 'default', server: server.url, principal: { role: 'admin' }, credentialStore: 'file' });
+    expect(piped.stdout).not.toContain(credential);
+
+    const listed = await run(env, ['--profile', 'work', 'list', '--json']);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).map((t: { name: string }) => t.name)).toEqual(['default']);
+  });
+
+  it('refuses plain http beyond this machine, URLs with credentials, and a credential passed as an argument', async () => {
+    server = await startTestServer();
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_KEYCHAIN: 'off' };
+    const remoteHttp = await run(env, ['login', '--server', 'http://tokens.example.com'], { stdin: 'tctl_key_x' });
+    expect(remoteHttp.code).toBe(2);
+    expect(remoteHttp.stderr).toMatch(/refusing plain http/);
+    expect((await run(env, ['login', '--server', 'https://me:pw@tokens.example.com'], { stdin: 'x' })).code).toBe(2);
+    expect((await run(env, ['login', '--server', 'ftp://x'], { stdin: 'x' })).code).toBe(2);
+    const argv = await run(env, ['login', '--server', server.url, 'tctl_key_' + 'A'.repeat(40)], { stdin: '' });
+    expect(argv.code).toBe(2);
+    expect(argv.stderr).not.toContain('A'.repeat(40));
+  });
+
+  it('TOKENCTL_SERVER needs TOKENCTL_ADMIN_KEY, and init points at server init', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const home = tempHome();
+    const missing = await run({ TOKENCTL_HOME: home, TOKENCTL_SERVER: server.url }, ['list']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/TOKENCTL_ADMIN_KEY is not/);
+    const ci = { TOKENCTL_HOME: home, TOKENCTL_SERVER: server.url, TOKENCTL_ADMIN_KEY: credential };
+    const init = await run(ci, ['init']);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toMatch(/tokenctl server init --data/);
+    const created = await run(ci, ['create', '--type', 'onelink', '--name', 'links']);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^tctl_ol_\w+\n$/);
+  });
+
+  it('profile use makes the choice stick; TOKENCTL_PROFILE and --profile still win', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const home = tempHome();
+    const env = { TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off' };
+    expect((await run(env, ['login', '--server', server.url, '--profile', 'svc'], { stdin: credential })).code).toBe(0);
+    const before = await run(env, ['list']);
+    expect(before.code).toBe(3); // the local default profile has no store
+    expect((await run(env, ['profile', 'use', 'svc'])).code).toBe(0);
+    expect((await run(env, ['list', '--json'])).code).toBe(0);
+    expect((await run({ ...env, TOKENCTL_PROFILE: 'default' }, ['list'])).code).toBe(3);
+    expect((await run(env, ['--profile', 'default', 'list'])).code).toBe(3);
+    const listed = await run(env, ['profile', 'list']);
+    expect(listed.stdout).toMatch(/^\* svc\tserver\thttp:\/\/127\.0\.0\.1:\d+ \(account acme, as admin\)\n$/);
+    const bad = await run(env, ['profile', 'use', '../etc']);
+    expect(bad.code).toBe(2);
+  });
+});
