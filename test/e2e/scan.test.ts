@@ -178,6 +178,11 @@ describe('scan', () => {
       region: { startLine: 2, startColumn: 5, endLine: 2, endColumn: 5 + value.length },
     });
     expect(result.message.text).toContain(`tctl_s2s_…${value.slice(-4)}`);
+
+    writeFileSync(path.join(dir, 'conf dir', 'app.env'), '# config\nS2S=from-the-vault\n');
+    const clean = await runTokenctl(['scan', '--format', 'sarif'], { env: accountEnv(dir), cwd: dir });
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout).runs[0].results).toEqual([]);
   });
 
   const hasGit = spawnSync('git', ['--version']).status === 0;
