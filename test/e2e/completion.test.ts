@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { accountEnv, assertBuilt, BIN, createToken, newAccount, runTokenctl, tempDir } from '../exec/tokenctl-bin.js';
@@ -77,22 +77,28 @@ describe.skipIf(!has('zsh'))('zsh completion', () => {
     const loaded = spawnSync('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -D; source ${JSON.stringify(file)}; print -r -- $_comps[tokenctl]`], { env: zenv, encoding: 'utf8' });
     expect(loaded.stdout.trim()).toBe('_tokenctl');
 
-    // A real interactive zsh on a pseudo-terminal (zsh/zpty): type, press Tab, read the line back.
-    const driver = `
-      zmodload zsh/zpty || exit 98
-      zpty z 'zsh -f -i'
-      zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source ${file}; unsetopt beep'
-      zpty -w -n z $'tokenctl get ci\\t'
-      out=''
-      for i in {1..100}; do
-        zpty -r -t z chunk && out+=$chunk
-        [[ $out == *'ci\\ deploy'* ]] && break
-        sleep 0.1
-      done
-      zpty -d z
-      print -r -- $out`;
-    const r = spawnSync('zsh', ['-f', '-c', driver], { env: zenv, encoding: 'utf8', timeout: 30_000 });
-    expect(r.stdout).toContain('tokenctl get ci\\ deploy');
+    // A real interactive zsh on a pseudo-terminal (zsh/zpty): type, press Tab, read the line back. Both ways
+    // of installing: sourced after compinit, and as an autoloaded _tokenctl in $fpath.
+    const fpathDir = path.join(home, 'zfunc');
+    mkdirSync(fpathDir);
+    writeFileSync(path.join(fpathDir, '_tokenctl'), readFileSync(file));
+    for (const setup of [`autoload -U compinit; compinit -u -D; source ${file}`, `fpath=(${fpathDir} $fpath); autoload -U compinit; compinit -u -D`]) {
+      const driver = `
+        zmodload zsh/zpty || exit 98
+        zpty z 'zsh -f -i'
+        zpty -w z 'PS1="> "; ${setup}; unsetopt beep'
+        zpty -w -n z $'tokenctl get ci\\t'
+        out=''
+        for i in {1..100}; do
+          zpty -r -t z chunk && out+=$chunk
+          [[ $out == *'ci\\ deploy'* ]] && break
+          sleep 0.1
+        done
+        zpty -d z
+        print -r -- $out`;
+      const r = spawnSync('zsh', ['-f', '-c', driver], { env: zenv, encoding: 'utf8', timeout: 30_000 });
+      expect(r.stdout, setup).toContain('tokenctl get ci\\ deploy');
+    }
   });
 });
 
