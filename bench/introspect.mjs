@@ -6,7 +6,7 @@
 // `npm run build`:  node bench/introspect.mjs [--seconds 5] [--connections 50]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,19 +114,29 @@ function wrkLoad(port, spec, secs) {
   return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)), p50: ms(pick(/50%\s+([\d.]+\w+)/) ?? 'NaN'), p99: ms(pick(/99%\s+([\d.]+\w+)/) ?? 'NaN'), n, errors };
 }
 
-async function measure(name, port, spec, check) {
+/** CPU seconds (user + system) a process has used, from /proc (Linux); null elsewhere. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
+
+async function measure(name, port, spec, check, pid) {
   const check1 = await request(new http.Agent(), port, spec);
   if (!check(check1)) throw new Error(`${name}: unexpected answer ${check1.status} ${check1.text.slice(0, 100)}`);
   let r;
-  if (hasWrk) {
-    wrkLoad(port, spec, 1); // warm-up (JIT, connections)
-    r = wrkLoad(port, spec, seconds);
-  } else {
-    await load(port, spec, 1000, check); // warm-up (JIT, connections)
-    r = await load(port, spec, seconds * 1000, check);
-  }
+  if (hasWrk) wrkLoad(port, spec, 1); // warm-up (JIT, connections)
+  else await load(port, spec, 1000, check);
+  const cpu0 = cpuSeconds(pid);
+  r = hasWrk ? wrkLoad(port, spec, seconds) : await load(port, spec, seconds * 1000, check);
+  const cpu1 = cpuSeconds(pid);
+  // Server CPU per request: what the server itself spends, much less sensitive to other load on the machine.
+  r.cpuUs = cpu0 === null || cpu1 === null ? NaN : ((cpu1 - cpu0) / r.n) * 1e6;
   console.log(
-    `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   (${r.n} requests, ${r.errors} errors)`,
+    `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
   );
   return r;
 }
@@ -161,14 +171,15 @@ try {
   console.log(
     `node ${process.version}, ${connections} connections, ${seconds} s per case, loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
   );
-  const bare = await measure('node:http hello-world', hello.port, { method: 'GET', path: '/', headers: {} }, (r) => r.status === 200);
-  const opaque = await measure('introspect s2s (opaque)', serve.port, introspect(s2s), active);
-  const api = await measure('introspect api (JWT, EdDSA verify)', serve.port, introspect(jwt), active);
+  const bare = await measure('node:http hello-world', hello.port, { method: 'GET', path: '/', headers: {} }, (r) => r.status === 200, hello.child.pid);
+  const opaque = await measure('introspect s2s (opaque)', serve.port, introspect(s2s), active, serve.child.pid);
+  const api = await measure('introspect api (JWT, EdDSA verify)', serve.port, introspect(jwt), active, serve.child.pid);
   console.log('');
   for (const [name, r] of [['s2s', opaque], ['api', api]]) {
     const ratio = r.rps / bare.rps;
     console.log(
-      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'})`,
+      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'}); ` +
+        `CPU per request ${(bare.cpuUs / r.cpuUs).toFixed(2)}x of the bare server's`,
     );
   }
   await Promise.all([stop(hello.child), stop(serve.child)]);

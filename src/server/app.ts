@@ -132,12 +132,43 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   });
   const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
 
+  /** The authentication and role check of one route; callback-style (no promise per request). */
+  const authenticate = (roles: readonly Role[]) =>
+    function authenticateRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+      const ip = request.ip;
+      const wait = limiter.retryAfterSeconds(ip);
+      if (wait > 0) {
+        reply
+          .code(429)
+          .header('retry-after', String(wait))
+          .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
+        return;
+      }
+      const header = request.headers.authorization;
+      const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/i.exec(header) : null;
+      const principal = match ? store.authenticate(match[1]!) : null;
+      if (!principal) {
+        limiter.recordFailure(ip);
+        reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
+        return;
+      }
+      request.principal = principal;
+      if (!roles.includes(principal.role)) {
+        reply.code(403).send(errorBody('permission', forbiddenMessage(principal.role, roles)));
+        return;
+      }
+      done();
+    };
+
   app.decorateRequest('principal', null);
   // Every route, for the test that keeps api/openapi.yaml complete.
   const routes: { method: string; url: string }[] = [];
   app.decorate('apiRoutes', routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    // Routes that declare roles get the authentication hook of their own (no per-request lookup of the config).
+    const roles = r.config?.roles;
+    if (roles) r.onRequest = [authenticate(roles), ...[r.onRequest ?? []].flat()] as typeof r.onRequest;
   });
   app.addSchema(tokenViewSchema);
   app.addSchema(errorSchema);
@@ -151,32 +182,8 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
 
   const logRequests = Boolean(options.logStream) && ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');
   // Callback-style hooks (no promise per request): introspection is a hot path.
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  app.addHook('onRequest', (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
-    const roles = request.routeOptions.config.roles;
-    if (!roles) return done();
-    const ip = request.ip;
-    const wait = limiter.retryAfterSeconds(ip);
-    if (wait > 0) {
-      reply
-        .code(429)
-        .header('retry-after', String(wait))
-        .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
-      return;
-    }
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/i.exec(header) : null;
-    const principal = match ? store.authenticate(match[1]!) : null;
-    if (!principal) {
-      limiter.recordFailure(ip);
-      reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
-      return;
-    }
-    request.principal = principal;
-    if (!roles.includes(principal.role)) {
-      reply.code(403).send(errorBody('permission', forbiddenMessage(principal.role, roles)));
-      return;
-    }
     done();
   });
 
