@@ -53,6 +53,11 @@ describe('bash completion', () => {
     expect(complete('tokenctl', 'get', 'ci')).toEqual(['ci\\ deploy']);
     expect(complete('tokenctl', 'rm', 'rep')).toEqual(['reporting']); // an alias of delete
     expect(complete('tokenctl', 'help', 'sc')).toEqual(['scan']);
+    mkdirSync(path.join(home, 'scan-me'));
+    const inHome = (...words: string[]) =>
+      spawnSync('bash', ['--norc', '--noprofile', '-c', `cd ${JSON.stringify(home)}; source ${JSON.stringify(file)}; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _tokenctl; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', ...words], { env, encoding: 'utf8' }).stdout.trim();
+    expect(inHome('tokenctl', 'scan', 'scan-m')).toBe('scan-me');
+    expect(inHome('tokenctl', 'scan', 'scan-me', 'scan-m')).toBe('scan-me'); // paths repeat
     expect(complete('tokenctl', 'exec', '--token', 'r')).toEqual(['reporting']);
     expect(complete('tokenctl', 'get', 'default', '')).toEqual([]);
     expect(complete('tokenctl', 'create', '--type', '')).toEqual(['api', 'onelink', 's2s']);
