@@ -3,6 +3,7 @@ import { offsetClock, parseInstant, systemClock, type Clock } from './core/clock
 import { UsageError } from './core/errors.js';
 import type { TokenBackend } from './backends/token-backend.js';
 import { profileDir, tokenctlHome } from './config/paths.js';
+import { readProfileConfig } from './config/profiles-read.js';
 import { processIO, type IO } from './ui/io.js';
 import { inquirerPrompter, type Prompter } from './ui/prompter.js';
 
@@ -68,9 +69,11 @@ export function createDeps(env: Env): Deps {
     },
     async backend(globals) {
       // A token service when TOKENCTL_SERVER is set (CI) or the profile was saved by `tokenctl login`.
-      const { httpBackendFor } = await import('./backends/http/select.js');
-      const remote = httpBackendFor(env, globals.profile);
-      if (remote) return remote;
+      if (env.TOKENCTL_SERVER || readProfileConfig(env).profiles[globals.profile]) {
+        const { httpBackendFor } = await import('./backends/http/select.js');
+        const remote = httpBackendFor(env, globals.profile);
+        if (remote) return remote;
+      }
       const { FileBackend } = await import('./backends/file/file-backend.js');
       return new FileBackend({
         dir: profileDir(tokenctlHome(env), globals.profile),
