@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import { safeText } from '../ui/sanitize.js';
 import { defaultVariableFor, parseTokenBinding } from '../exec/env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
+import { childEnvironment } from '../secrets/child-env.js';
 import { CommandExit, examples, globalsOf } from './shared.js';
 
 interface ExecOptions {
@@ -49,7 +50,8 @@ export function registerExec(program: Command, deps: Deps): void {
       const outcome = await runChild({
         command,
         args,
-        env: { ...deps.env, ...extra },
+        // tokenctl's own credentials stay behind: the command gets the tokens it was given, nothing more.
+        env: childEnvironment(deps.env, extra),
         maskValues: opts.mask ? values : undefined,
         interactive: deps.io.stdinIsTTY || deps.io.stdoutIsTTY || deps.io.stderrIsTTY,
       });

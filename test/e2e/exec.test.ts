@@ -24,10 +24,12 @@ describe('exec', () => {
   it("passes values only through the environment and exits with the child's code", async () => {
     const { env, defaultValue } = await newAccount();
     const s2s = await createToken(env, 's2s', 'Events prod-1');
-    const script = `process.stdout.write(JSON.stringify({ argv: process.argv, a: process.env.TOKENCTL_DEFAULT, b: process.env.S2S, c: process.env.TOKENCTL_EVENTS_PROD_1 })); process.exit(7)`;
+    const script = `process.stdout.write(JSON.stringify({ argv: process.argv, a: process.env.TOKENCTL_DEFAULT, b: process.env.S2S, c: process.env.TOKENCTL_EVENTS_PROD_1, key: process.env.TOKENCTL_MASTER_KEY, home: process.env.TOKENCTL_HOME })); process.exit(7)`;
     const r = await runTokenctl(['exec', '--token', 'default', '--token', 'Events prod-1=S2S', '--allow-pending', '--', node, '-e', script], { env });
     expect(r.code).toBe(7);
-    const seen = JSON.parse(r.stdout) as { argv: string[]; a: string; b: string; c?: string };
+    const seen = JSON.parse(r.stdout) as { argv: string[]; a: string; b: string; c?: string; key?: string; home?: string };
+    expect(seen.key).toBeUndefined(); // tokenctl's own credential stays behind
+    expect(seen.home).toBe(env.TOKENCTL_HOME);
     expect(seen.a).toBe(defaultValue);
     expect(seen.b).toBe(s2s);
     expect(seen.c).toBeUndefined();
