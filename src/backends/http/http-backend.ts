@@ -8,7 +8,7 @@ import {
   UsageError,
   type ErrorKind,
 } from '../../core/errors.js';
-import { isTokenType, type TokenRecord } from '../../core/tokens.js';
+import { isTokenType, resolveToken, type TokenRecord } from '../../core/tokens.js';
 import type { AuditEvent } from '../../core/audit.js';
 import type { RotationRecord } from '../../core/rotation.js';
 import type {
@@ -197,6 +197,16 @@ export class HttpBackend implements TokenBackend {
     return new UsageError(serverMessage ?? `the token service rejected the request (HTTP ${status})`);
   }
 
+  /**
+   * The URL path of a token. A name of exactly "." or ".." cannot travel as a path segment (URLs resolve dot
+   * segments, even percent-encoded), so such a name is resolved to its id first, with the same core rule.
+   */
+  private async tokenPath(ref: string, suffix = ''): Promise<string> {
+    const wanted = ref.trim();
+    const id = wanted === '.' || wanted === '..' ? resolveToken(await this.list(), wanted).id : ref;
+    return `/v1/tokens/${encodeURIComponent(id)}${suffix}`;
+  }
+
   async init(_input: InitInput): Promise<InitResult> {
     throw new UsageError(
       `accounts on a token service are created on the server: tokenctl server init --data <dir> --account <name>; then log in with: ${this.opts.loginHint}`,
@@ -210,7 +220,7 @@ export class HttpBackend implements TokenBackend {
   }
 
   async find(ref: string): Promise<TokenRecord> {
-    return this.one(await this.request('GET', `/v1/tokens/${encodeURIComponent(ref)}`));
+    return this.one(await this.request('GET', await this.tokenPath(ref)));
   }
 
   async create(input: CreateInput): Promise<RevealedToken> {
@@ -218,15 +228,15 @@ export class HttpBackend implements TokenBackend {
   }
 
   async reveal(ref: string, options: { allowPending?: boolean } = {}): Promise<RevealedToken> {
-    return this.revealed(await this.request('POST', `/v1/tokens/${encodeURIComponent(ref)}/reveal`, { allowPending: options.allowPending === true }));
+    return this.revealed(await this.request('POST', await this.tokenPath(ref, '/reveal'), { allowPending: options.allowPending === true }));
   }
 
   async rename(ref: string, newName: string): Promise<TokenRecord> {
-    return this.one(await this.request('PATCH', `/v1/tokens/${encodeURIComponent(ref)}`, { name: newName }));
+    return this.one(await this.request('PATCH', await this.tokenPath(ref), { name: newName }));
   }
 
   async delete(ref: string, confirmation: string): Promise<TokenRecord> {
-    return this.one(await this.request('DELETE', `/v1/tokens/${encodeURIComponent(ref)}`, { confirmation }));
+    return this.one(await this.request('DELETE', await this.tokenPath(ref), { confirmation }));
   }
 
   async identify(value: string): Promise<TokenRecord | null> {
