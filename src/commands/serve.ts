@@ -20,7 +20,8 @@ export function registerServe(program: Command, deps: Deps): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', '8787')
     .option('--log-level <level>', `request log level on stdout: ${LOG_LEVELS.join(', ')}`, 'info')
-    .action(async (opts: { data: string; host: string; port: string; logLevel: string }) => {
+    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed')
+    .action(async (opts: { data: string; host: string; port: string; logLevel: string; trustProxy?: string }) => {
       const port = parsePort(opts.port);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
       // The server (fastify, SQLite) loads only here: every other command stays fast.
@@ -30,6 +31,10 @@ export function registerServe(program: Command, deps: Deps): void {
         host: opts.host,
         port,
         logLevel: opts.logLevel as LogLevel,
+        trustProxy: (opts.trustProxy ?? '')
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
         clock: deps.clock,
         env: deps.env,
         log: (line) => deps.io.out(line),

@@ -46,6 +46,11 @@ export interface ServerAppOptions {
   authLimit?: Partial<AuthLimiterOptions>;
   /** How often last-used times are written (0: only on flush and close). */
   lastUsedFlushMs?: number;
+  /**
+   * Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For is believed, so that failed-login limits
+   * apply per client rather than to the proxy. None by default.
+   */
+  trustProxy?: string[];
 }
 
 declare module 'fastify' {
@@ -128,6 +133,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: limits.connectionsCheckingIntervalMs },
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
   const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);

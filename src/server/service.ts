@@ -8,6 +8,7 @@ export interface ServiceOptions {
   host: string;
   port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  trustProxy: string[];
   clock: Clock;
   env: Record<string, string | undefined>;
   /** Structured request logs (JSON lines). */
@@ -22,7 +23,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 export async function runService(o: ServiceOptions): Promise<void> {
   const store = await openDataDir(o.dataDir, o.env, { create: false });
   try {
-    const app = await buildServerApp({ store, clock: o.clock, logStream: { write: o.log }, logLevel: o.logLevel });
+    const app = await buildServerApp({ store, clock: o.clock, logStream: { write: o.log }, logLevel: o.logLevel, trustProxy: o.trustProxy });
     await app.listen({ host: o.host, port: o.port });
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : o.port;

@@ -151,6 +151,22 @@ describe('authentication failures', () => {
     expect((await call(server, 'GET', '/healthz')).status).toBe(200);
   });
 
+  it('limits per client behind a trusted proxy (X-Forwarded-For), and ignores that header otherwise', async () => {
+    await server.close();
+    await setup({ authLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 30_000 }, trustProxy: ['127.0.0.1'] });
+    const from = (client: string, credential: string) =>
+      fetch(`${server.url}/v1/tokens`, { headers: { authorization: `Bearer ${credential}`, 'x-forwarded-for': client } }).then((r) => r.status);
+    expect(await from('203.0.113.7', 'bad')).toBe(401);
+    expect(await from('203.0.113.7', 'bad')).toBe(401);
+    expect(await from('203.0.113.7', creds.admin)).toBe(429);
+    expect(await from('198.51.100.9', creds.admin)).toBe(200);
+    await server.close();
+    await setup({ authLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 30_000 } });
+    expect(await from('203.0.113.7', 'bad')).toBe(401);
+    expect(await from('198.51.100.9', 'bad')).toBe(401);
+    expect(await from('192.0.2.1', creds.admin)).toBe(429); // a spoofed header does not escape the limit
+  });
+
   it('successful requests do not count towards the limit', async () => {
     await server.close();
     await setup({ authLimit: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
