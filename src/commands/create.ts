@@ -4,6 +4,7 @@ import { normalizeTokenName } from '../core/names.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { parseTokenType, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
+import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { describeToken, examples, globalsOf, requireInteractive, success } from './shared.js';
 
 async function askType(deps: Deps): Promise<TokenType> {
@@ -40,6 +41,8 @@ export function registerCreate(program: Command, deps: Deps): void {
       const { token, value } = await backend.create({ type, name });
       const now = deps.clock.now();
       const view = toTokenView(token, now);
+      // Under GitHub Actions the runner must know the value is secret before it appears in any log.
+      if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));
       deps.io.out(globals.json ? renderJson({ ...view, value }) : `${value}\n`);
       success(deps, `Created ${describeToken(view)}`);
       if (tokenStatus(token, now) === 'pending') {

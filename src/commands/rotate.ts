@@ -7,6 +7,7 @@ import { findUnfinishedRotation, RotationError, type RotationRecord } from '../c
 import { isDeletePhrase, isLive, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { childEnvironment } from '../secrets/child-env.js';
+import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
@@ -126,6 +127,7 @@ export function registerRotate(program: Command, deps: Deps): void {
           // Printed before it is recorded as delivered: a crash in between prints it again on resume (at least
           // once), never not at all. Under --json this run's one document is printed here, with the value.
           const delivered: RotationRecord = { ...rotation, state: 'delivered', delivery: 'stdout', deliveredAt: deps.clock.now().toISOString() };
+          if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));
           if (globals.json) {
             const now = deps.clock.now();
             deps.io.out(renderJson({ rotation: delivered, old: toTokenView(old, now), replacement: toTokenView(newToken, now), value }));

@@ -14,7 +14,7 @@ function unknown(reason: string): never {
 }
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
-async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
+async function checkJwt(backend: TokenBackend, value: string, now: Date): Promise<void> {
   const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP }] = await Promise.all([import('jose'), import('../secrets/jwt.js')]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
@@ -38,7 +38,7 @@ async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
       issuer: keys.issuer,
       subject: keys.accountId,
       requiredClaims: ['jti', 'iat', 'nbf'],
-      currentDate: new Date(Math.max(Date.now(), nbf)),
+      currentDate: new Date(Math.max(now.getTime(), nbf)),
     });
   } catch {
     unknown("its signature or claims do not verify against this account's keys");
@@ -66,7 +66,7 @@ export function registerVerify(program: Command, deps: Deps): void {
           );
         }
       } else if (JWT_SHAPE.test(value)) {
-        await checkJwt(backend, value);
+        await checkJwt(backend, value, deps.clock.now());
       } else {
         throw new UsageError('this is not a tokenctl token (expected tctl_… or an API JWT)');
       }

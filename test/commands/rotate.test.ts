@@ -124,6 +124,17 @@ describe('rotate', () => {
     expect(last.value).toBeUndefined();
   });
 
+  it('under GitHub Actions, registers the new value for masking before printing it', async () => {
+    const { cli } = await accountWithCi();
+    const r = await cli.run(['rotate', 'ci'], { env: { GITHUB_ACTIONS: 'true' } });
+    const value = r.stdout.trim();
+    expect(r.stderr.startsWith(`::add-mask::${value}\n`) || r.stderr.includes(`\n::add-mask::${value}\n`)).toBe(true);
+    expect(r.stdout).toBe(`${value}\n`);
+    const created = await cli.run(['create', '--type', 'api', '--name', 'x'], { env: { GITHUB_ACTIONS: 'true' } });
+    expect(created.stderr.startsWith(`::add-mask::${created.stdout.trim()}\n`)).toBe(true);
+    expect((await cli.run(['create', '--type', 'onelink', '--name', 'y'])).stderr).not.toContain('::add-mask::');
+  });
+
   it('--resume without an unfinished rotation is not found (exit 3)', async () => {
     const { cli } = await accountWithCi();
     const r = await cli.run(['rotate', 'ci', '--resume']);
@@ -270,7 +281,7 @@ describe('verify', () => {
       `${b64({ ...header, kid: 'someone-else' })}.${p}.${sig}`,
       `${h}.${b64({ ...payload, sub: 'acc_other' })}.${sig}`,
       `${h}.${b64({ ...payload, iss: 'urn:evil' })}.${sig}`,
-      `${h}.${p}.${sig.slice(0, -2)}AA`,
+      `${h}.${p}.${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`, // a signature byte changed
     ];
     for (const f of forged) {
       const r = await cli.run(['verify'], { stdin: f });

@@ -40,7 +40,7 @@ export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[
 export interface TestCli {
   clock: ManualClock;
   env: Record<string, string>;
-  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string; stdin?: string }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
+  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string; stdin?: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
 }
 
 /** In-process CLI over a real file backend in a temp dir, with a manual clock. */
@@ -53,13 +53,14 @@ export function testCli(home: string, start = '2026-06-01T12:00:00.000Z'): TestC
     async run(argv, opts = {}) {
       const io = captureIO({ tty: opts.tty ?? false, stdin: opts.stdin });
       const prompter = scriptedPrompter([...(opts.answers ?? [])]);
+      const runEnv = { ...env, ...opts.env };
       const deps: Deps = {
         io,
-        env,
+        env: runEnv,
         clock,
         prompter: () => prompter,
         backend: async (g) =>
-          new FileBackend({ dir: path.join(home, 'profiles', g.profile), clock, env, actor: 'os:tester', warn: (m) => io.err(`warning: ${m}\n`) }),
+          new FileBackend({ dir: path.join(home, 'profiles', g.profile), clock, env: runEnv, actor: 'os:tester', warn: (m) => io.err(`warning: ${m}\n`) }),
         // Waiting moves the test's clock instead of the wall clock.
         sleep: async (ms) => clock.advance(ms),
         crashPoint: (step) => {
