@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { StoreNotInitialisedError } from '../core/errors.js';
+import { StoreDataError, TokenNotFoundError } from '../core/errors.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
 import { parseMasterKey } from '../secrets/master-key.js';
 import { newMasterKey } from '../secrets/seal.js';
@@ -18,7 +18,7 @@ export async function openDataDir(dir: string, env: Env, options: { create: bool
   const root = path.resolve(dir);
   const dbExists = existsSync(path.join(root, DB_FILE));
   if (!options.create && !dbExists) {
-    throw new StoreNotInitialisedError(`${root} (no token service data there; create it with: tokenctl server init --data ${root})`);
+    throw new TokenNotFoundError(`no token service data in ${root}; create it with: tokenctl server init --data ${root}`);
   }
   await ensurePrivateDir(root);
   return ServerStore.open(root, await masterKey(root, env, options.create && !dbExists));
@@ -30,7 +30,7 @@ async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buf
   const text = await readPrivateFile(file, 'server key file');
   if (text !== null) return parseMasterKey(text, `the server key file ${file}`);
   if (!mayCreate) {
-    throw new StoreNotInitialisedError(`${dir} (the server key file ${file} is missing; restore it or set TOKENCTL_SERVER_KEY)`);
+    throw new StoreDataError(`the server key file ${file} is missing; restore it from a backup, or set TOKENCTL_SERVER_KEY`);
   }
   const key = newMasterKey();
   await writeFileAtomic(file, key.toString('base64') + '\n');

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { BackendUnavailableError } from '../core/errors.js';
 import { buildServerApp } from './app.js';
 import { openDataDir } from './data-dir.js';
 
@@ -24,7 +25,14 @@ export async function runService(o: ServiceOptions): Promise<void> {
   const store = await openDataDir(o.dataDir, o.env, { create: false });
   try {
     const app = await buildServerApp({ store, clock: o.clock, logStream: { write: o.log }, logLevel: o.logLevel, trustProxy: o.trustProxy });
-    await app.listen({ host: o.host, port: o.port });
+    try {
+      await app.listen({ host: o.host, port: o.port });
+    } catch (cause) {
+      await app.close();
+      const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address here' : code;
+      throw new BackendUnavailableError(`cannot listen on ${o.host}:${o.port} (${why}); pick another --host or --port`, { cause });
+    }
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : o.port;
     const host = o.host.includes(':') ? `[${o.host}]` : o.host;

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { AlreadyInitialisedError, StoreDataError, TokenNotFoundError, UsageError } from '../core/errors.js';
+import { StoreDataError, TokenctlError, TokenNotFoundError, UsageError } from '../core/errors.js';
 import { nameKey, normalizeTokenName } from '../core/names.js';
 import {
   assertRetrievable,
@@ -270,7 +270,9 @@ export class ServerStore {
     const createdAt = now.toISOString();
     this.db
       .transaction(() => {
-        if (this.stmt.accountByNameKey.get(nameKey(name))) throw new AlreadyInitialisedError(`this service (account '${name}')`);
+        if (this.stmt.accountByNameKey.get(nameKey(name))) {
+          throw new TokenctlError('conflict', `an account named '${name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`);
+        }
         this.db.prepare('INSERT INTO accounts (id, name, name_key, created_at) VALUES (?, ?, ?, ?)').run(accountId, name, nameKey(name), createdAt);
         this.db
           .prepare('INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at) VALUES (?, ?, ?, ?, ?)')

@@ -83,6 +83,30 @@ describe('login, profiles and CI variables (in-process, real server)', () => {
     expect(created.stdout).toMatch(/^tctl_ol_\w+\n$/);
   });
 
+  it('serve: exit 3 without a data directory, 8 when the port is taken, 2 for a bad port; the same for server commands', async () => {
+    server = await startTestServer();
+    const home = tempHome();
+    const env = { TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off' };
+    const missing = await run(env, ['serve', '--data', path.join(home, 'none')]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/no token service data in .*; create it with: tokenctl server init --data/);
+    const data = path.join(home, 'data');
+    expect((await run(env, ['server', 'init', '--data', data])).code).toBe(0);
+    const again = await run(env, ['server', 'init', '--data', data]);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/an account named 'default' already exists on this service/);
+    const port = new URL(server.url).port;
+    const taken = await run(env, ['serve', '--data', data, '--port', port]);
+    expect(taken.code).toBe(8);
+    expect(taken.stderr).toMatch(`cannot listen on 127.0.0.1:${port} (the address is in use)`);
+    expect((await run(env, ['serve', '--data', data, '--port', '70000'])).code).toBe(2);
+    expect((await run(env, ['server', 'add-principal', '--data', data, '--account', 'nope', '--role', 'user', '--name', 'u'])).code).toBe(3);
+    expect((await run(env, ['server', 'add-principal', '--data', data, '--account', 'default', '--role', 'root', '--name', 'u'])).code).toBe(2);
+    const dup = await run(env, ['server', 'add-principal', '--data', data, '--account', 'default', '--role', 'user', '--name', 'Admin']);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/already exists/);
+  });
+
   it('profile use makes the choice stick; TOKENCTL_PROFILE and --profile still win', async () => {
     server = await startTestServer();
     const { credential } = await server.initAccount();
