@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { BackendUnavailableError, CancelledError, TokenNotFoundError, UsageError } from '../core/errors.js';
@@ -21,7 +20,8 @@ interface RotateOptions {
 }
 
 /** Runs the --exec command through the shell with the value in its environment, never in its arguments. */
-function deliverByExec(command: string, value: string, token: TokenRecord, env: Record<string, string | undefined>): Promise<number> {
+async function deliverByExec(command: string, value: string, token: TokenRecord, env: Record<string, string | undefined>): Promise<number> {
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(command, {
       shell: true,

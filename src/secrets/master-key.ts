@@ -8,8 +8,8 @@ import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
  * scripts); otherwise the OS keychain where one answers; otherwise a 0600 key file beside the store, which
  * `init` creates with a warning, so tokenctl works on a bare machine.
  */
-export type KeySource = 'env' | 'keychain' | 'file';
-export const KEY_SOURCES: readonly KeySource[] = ['env', 'keychain', 'file'];
+import type { KeySource } from './key-source.js';
+export { KEY_SOURCES, type KeySource } from './key-source.js';
 
 type Env = Record<string, string | undefined>;
 

@@ -22,10 +22,8 @@ import {
   RotationError,
   type RotationRecord,
 } from '../../core/rotation.js';
-import { createMasterKey, loadMasterKey, type MasterKeyContext } from '../../secrets/master-key.js';
-import { maskValue, mintOpaqueToken, randomBase62 } from '../../secrets/opaque.js';
-import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
-import { generateSigningKey, issuerFor, mintApiToken } from '../../secrets/jwt.js';
+import type { MasterKeyContext } from '../../secrets/master-key.js';
+import type { Sealer } from '../../secrets/seal.js';
 import type {
   AccountKeys,
   AuditVerification,
@@ -53,9 +51,20 @@ export interface FileBackendOptions {
   openKeychain?: MasterKeyContext['openKeychain'];
 }
 
-export const newTokenId = () => `tok_${randomBase62(16)}`;
-const newAccountId = () => `acc_${randomBase62(16)}`;
-const newRotationId = () => `rot_${randomBase62(16)}`;
+/**
+ * The cryptography (node:crypto, zlib, key sources) is loaded by the operations that need it, once: `list`
+ * reads metadata only and should start fast.
+ */
+let secretsModules: ReturnType<typeof importSecrets> | undefined;
+function importSecrets() {
+  return Promise.all([
+    import('../../secrets/master-key.js'),
+    import('../../secrets/opaque.js'),
+    import('../../secrets/seal.js'),
+    import('../../secrets/jwt.js'),
+  ]).then(([masterKey, opaque, seal, jwt]) => ({ ...masterKey, ...opaque, ...seal, ...jwt }));
+}
+const secrets = () => (secretsModules ??= importSecrets());
 
 interface Change<T> {
   result: T;
@@ -98,6 +107,7 @@ export class FileBackend implements TokenBackend {
   }
 
   private async sealer(doc: StoreDocument): Promise<Sealer> {
+    const { createSealer, keyCheckMatches, loadMasterKey } = await secrets();
     const sealer = createSealer(await loadMasterKey(this.keyContext(doc.account.id), doc.keySource));
     if (!keyCheckMatches(sealer, doc.keyCheck)) {
       throw new StoreDataError(
@@ -137,6 +147,7 @@ export class FileBackend implements TokenBackend {
   }
 
   private async mint(doc: StoreDocument, sealer: Sealer, id: string, type: TokenType, activatesAt: Date): Promise<string> {
+    const { mintOpaqueToken, mintApiToken } = await secrets();
     if (type !== 'api') return mintOpaqueToken(type);
     const key = doc.account.signingKey;
     const pem = sealer.open(key.privateKey, `${doc.account.id}:signing-key`);
@@ -145,8 +156,9 @@ export class FileBackend implements TokenBackend {
 
   /** `delivered`: whether the caller hands the value out now (create prints it; init and rotations do not). */
   private async addToken(doc: StoreDocument, sealer: Sealer, input: CreateInput, activeImmediately: boolean, delivered: boolean): Promise<Change<RevealedToken>> {
+    const { maskValue, randomBase62 } = await secrets();
     const now = this.opts.clock.now();
-    const id = newTokenId();
+    const id = `tok_${randomBase62(16)}`;
     // Validate (limit, name) before minting: minting an API token needs the signing key.
     planCreateToken(doc.tokens, { id, type: input.type, name: input.name, masked: 'x', activeImmediately }, now);
     const activatesAt = activeImmediately ? now : new Date(now.getTime() + POLICY.pendingMs);
@@ -179,7 +191,8 @@ export class FileBackend implements TokenBackend {
     const lock = await acquireLock(this.lockPath, this.opts.lock);
     try {
       if (await this.read()) throw new AlreadyInitialisedError(this.location);
-      const accountId = newAccountId();
+      const { createMasterKey, createSealer, generateSigningKey, randomBase62 } = await secrets();
+      const accountId = `acc_${randomBase62(16)}`;
       const { key, source } = await createMasterKey(this.keyContext(accountId));
       const sealer = createSealer(key);
       const signing = generateSigningKey();
@@ -296,7 +309,7 @@ export class FileBackend implements TokenBackend {
       const name = input.newName ?? deriveReplacementName(doc.tokens, old.name, now);
       const created = await this.addToken(doc, sealer, { type: old.type, name }, false, false);
       const rotation: RotationRecord = {
-        id: newRotationId(),
+        id: `rot_${(await secrets()).randomBase62(16)}`,
         oldTokenId: old.id,
         newTokenId: created.result.token.id,
         type: old.type,
@@ -373,6 +386,7 @@ export class FileBackend implements TokenBackend {
 
   async accountKeys(): Promise<AccountKeys> {
     const doc = await this.load();
+    const { issuerFor } = await secrets();
     const k = doc.account.signingKey;
     return { accountId: doc.account.id, issuer: issuerFor(doc.account.id), keys: [{ ...k.publicJwk, kid: k.kid, alg: 'EdDSA', use: 'sig' }] };
   }

@@ -1,5 +1,4 @@
 import { constants, promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { StoreDataError } from '../../core/errors.js';
 
@@ -87,7 +86,7 @@ async function fsyncDir(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(target: string, data: string): Promise<void> {
   const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${process.hrtime.bigint()}-${Math.random().toString(36).slice(2)}`);
   const handle = await fs.open(tmp, 'wx', 0o600);
   try {
     try {

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { BackendUnavailableError } from '../../core/errors.js';
 
 /**
@@ -65,7 +64,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<HeldLock> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
-  const nonce = randomBytes(12).toString('hex');
+  // Unique, not secret: no need to load crypto on this path.
+  const nonce = `${process.pid}.${process.hrtime.bigint()}.${Math.random().toString(36).slice(2)}`;
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {

@@ -1,7 +1,7 @@
 import { StoreDataError } from '../../core/errors.js';
 import { isValidStoredName } from '../../core/names.js';
 import { isTokenType, type TokenRecord } from '../../core/tokens.js';
-import { KEY_SOURCES, type KeySource } from '../../secrets/master-key.js';
+import { KEY_SOURCES, type KeySource } from '../../secrets/key-source.js';
 import { ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
 import type { ChainHead } from './audit-log.js';
 
