@@ -35,6 +35,8 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
     logStream: { write: (line) => void logs.push(line) },
     logLevel: 'info',
     authLimit: { maxFailures: 1000 },
+    // Last-used times are written when a test flushes (or at close), never behind its back.
+    lastUsedFlushMs: 0,
     ...options,
     store,
     clock,

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { LastUsedRecorder } from '../../src/server/last-used.js';
+import type { ServerStore } from '../../src/server/store.js';
+
+/** A store that records the batches it is asked to write (and can be told to fail once). */
+function recordingStore() {
+  const batches: Map<string, string>[] = [];
+  let failNext = false;
+  const store = {
+    recordLastUsed: (batch: ReadonlyMap<string, string>) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('database is locked');
+      }
+      batches.push(new Map(batch));
+    },
+  } as unknown as ServerStore;
+  return { store, batches, failOnce: () => (failNext = true) };
+}
+
+describe('LastUsedRecorder', () => {
+  it('writes one batch per interval with the newest time per token, not a write per use', async () => {
+    const { store, batches } = recordingStore();
+    const recorder = new LastUsedRecorder(store, () => undefined, 50);
+    recorder.record('tok_a', new Date('2026-03-01T10:00:00Z'));
+    recorder.record('tok_a', new Date('2026-03-01T10:00:05Z'));
+    recorder.record('tok_a', new Date('2026-03-01T10:00:01Z')); // older: ignored
+    recorder.record('tok_b', new Date('2026-03-01T10:00:02Z'));
+    expect(batches).toHaveLength(0);
+    expect(recorder.peek('tok_a')).toBe('2026-03-01T10:00:05.000Z');
+    await new Promise((r) => setTimeout(r, 120));
+    expect(batches).toEqual([new Map([['tok_a', '2026-03-01T10:00:05.000Z'], ['tok_b', '2026-03-01T10:00:02.000Z']])]);
+    expect(recorder.size).toBe(0);
+    recorder.stop();
+  });
+
+  it('keeps a batch that failed for the next flush, and flushes on stop', () => {
+    const { store, batches, failOnce } = recordingStore();
+    const errors: unknown[] = [];
+    const recorder = new LastUsedRecorder(store, (e) => errors.push(e), 0);
+    recorder.record('tok_a', new Date('2026-03-01T10:00:00Z'));
+    failOnce();
+    recorder.flush();
+    expect(errors).toHaveLength(1);
+    expect(recorder.size).toBe(1);
+    recorder.record('tok_a', new Date('2026-03-01T10:01:00Z'));
+    recorder.stop();
+    expect(batches).toEqual([new Map([['tok_a', '2026-03-01T10:01:00.000Z']])]);
+  });
+});
