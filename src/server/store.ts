@@ -30,6 +30,7 @@ import {
 import { credentialHashMatches, hashCredential, mintCredential, type Role } from './credentials.js';
 
 export const DB_FILE = 'tokenctl.db';
+const PRINCIPAL_CACHE_MS = 5_000;
 const SCHEMA_VERSION = '1';
 
 const SCHEMA = `
@@ -193,6 +194,7 @@ export class ServerStore {
   private readonly db: Database.Database;
   private readonly sealer: Sealer;
   private readonly stmt;
+  private readonly principalCache = new Map<string, { principal: Principal; until: number }>();
 
   private constructor(db: Database.Database, sealer: Sealer) {
     this.db = db;
@@ -319,12 +321,25 @@ export class ServerStore {
     return { id, accountId, name, role };
   }
 
-  /** The principal a credential belongs to, or null. Found by hash, then compared in constant time. */
-  authenticate(credential: string): Principal | null {
+  /**
+   * The principal a credential belongs to, or null. Found by hash, then compared in constant time. Successful
+   * lookups are remembered for a few seconds (by hash, bounded), sparing a query on every introspection; a
+   * principal changed by another process is seen again within that time.
+   */
+  authenticate(credential: string, nowMs: number = Date.now()): Principal | null {
     const presented = hashCredential(credential);
+    const key = presented.toString('base64');
+    const cached = this.principalCache.get(key);
+    if (cached && cached.until > nowMs) return cached.principal;
     const row = this.stmt.principalByHash.get(presented);
-    if (!row || !credentialHashMatches(row.credential_hash, presented)) return null;
-    return { id: row.id, accountId: row.account_id, name: row.name, role: row.role };
+    if (!row || !credentialHashMatches(row.credential_hash, presented)) {
+      this.principalCache.delete(key);
+      return null;
+    }
+    const principal: Principal = { id: row.id, accountId: row.account_id, name: row.name, role: row.role };
+    if (this.principalCache.size >= 1_000) this.principalCache.delete(this.principalCache.keys().next().value!);
+    this.principalCache.set(key, { principal, until: nowMs + PRINCIPAL_CACHE_MS });
+    return principal;
   }
 
   // ---- audit trail ---------------------------------------------------------------------------------------
