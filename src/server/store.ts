@@ -31,6 +31,7 @@ import { credentialHashMatches, hashCredential, mintCredential, type Role } from
 
 export const DB_FILE = 'tokenctl.db';
 const PRINCIPAL_CACHE_MS = 5_000;
+const TOKEN_CACHE_MS = 1_000;
 const SCHEMA_VERSION = '1';
 
 const SCHEMA = `
@@ -195,6 +196,7 @@ export class ServerStore {
   private readonly sealer: Sealer;
   private readonly stmt;
   private readonly principalCache = new Map<string, { principal: Principal; until: number }>();
+  private readonly tokenCache = new Map<string, { match: TokenMatch; until: number }>();
 
   private constructor(db: Database.Database, sealer: Sealer) {
     this.db = db;
@@ -445,6 +447,7 @@ export class ServerStore {
       now,
     );
     const fingerprint = this.sealer.fingerprint(minted.value);
+    this.tokenCache.clear();
     this.stmt.insertToken.run({
       id: minted.id,
       account_id: accountId,
@@ -508,6 +511,7 @@ export class ServerStore {
         const tokens = this.listTokens(accountId);
         const token = resolveToken(tokens, ref);
         const renamed = planRenameToken(tokens, token, newName);
+        this.tokenCache.clear();
         this.stmt.renameToken.run(renamed.name, nameKey(renamed.name), renamed.id);
         this.audit(accountId, actor, now, [{ action: 'token.rename', token: tokenRef(renamed), fingerprint: null, detail: { from: token.name, to: renamed.name } }]);
         return renamed;
@@ -517,6 +521,7 @@ export class ServerStore {
 
   private deleteRow(token: TokenRecord, now: Date): { deleted: TokenRecord; event: AuditEntry } {
     const deleted = planDeleteToken(token, now);
+    this.tokenCache.clear();
     this.stmt.deleteToken.run(deleted.deletedAt, deleted.id);
     const fingerprint = this.stmt.tokenById.get(token.id)?.fingerprint ?? null;
     return { deleted, event: { action: 'token.delete', token: tokenRef(deleted), fingerprint, detail: null } };
@@ -671,9 +676,21 @@ export class ServerStore {
     return this.matchFingerprint(this.sealer.fingerprint(value));
   }
 
-  matchFingerprint(fingerprint: string): TokenMatch | null {
+  /**
+   * Found tokens are remembered for a second (introspection presents the same values again and again, and a
+   * query costs more than the rest of the check). This process's own changes clear the memory at once; a
+   * deletion made through another process on the same data directory shows within a second, well inside the
+   * 30-minute drain in which a deleted token is still active anyway. Unknown values are never remembered.
+   */
+  matchFingerprint(fingerprint: string, nowMs: number = Date.now()): TokenMatch | null {
+    const cached = this.tokenCache.get(fingerprint);
+    if (cached && cached.until > nowMs) return cached.match;
     const row = this.stmt.tokenByFingerprint.get(fingerprint);
-    return row ? { token: toRecord(row), accountId: row.account_id } : null;
+    if (!row) return null;
+    const match = { token: toRecord(row), accountId: row.account_id };
+    if (this.tokenCache.size >= 10_000) this.tokenCache.delete(this.tokenCache.keys().next().value!);
+    this.tokenCache.set(fingerprint, { match, until: nowMs + TOKEN_CACHE_MS });
+    return match;
   }
 
   identify(accountId: string, value: string): TokenRecord | null {

@@ -201,6 +201,23 @@ describe('introspection (RFC 7662)', () => {
     expect(json.text).toBe('{"active":false}');
   });
 
+  it('sees a deletion made by another process on the same data directory within a second', async () => {
+    const { value } = await create('s2s', 'shared');
+    server.clock.advance(30 * MIN);
+    expect((await introspect(value)).body.status).toBe('active');
+    const { openDataDir } = await import('../../src/server/data-dir.js');
+    const other = await openDataDir(path.join(server.dataDir, 'data'), { TOKENCTL_SERVER_KEY: server.serverKey }, { create: false });
+    try {
+      other.deleteToken(accountId, 'shared', 'Delete token', 'admin:other-process', server.clock.now());
+    } finally {
+      other.close();
+    }
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await introspect(value)).body).toMatchObject({ active: true, status: 'draining' });
+    server.clock.advance(30 * MIN);
+    expect((await introspect(value)).text).toBe('{"active":false}');
+  });
+
   it('accepts the default API token, and the JWKS verifies it offline', async () => {
     const { value } = (await call(server, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body;
     expect((await introspect(value)).body).toMatchObject({ active: true, type: 'api' });
