@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { createDeps, type Deps } from './deps.js';
 import { defaultProfileName } from './config/profiles-read.js';
-import { EXIT_CODES, TokenctlError } from './core/errors.js';
+import { EXIT_CODES, exitCodeFor, TokenctlError } from './core/errors.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { registerInit } from './commands/init.js';
 import { registerCreate } from './commands/create.js';
@@ -28,7 +28,7 @@ export function buildProgram(deps: Deps): Command {
     .description("Manage your account's API access tokens safely")
     .version(pkg.version, '-V, --version')
     .option('--json', 'machine-readable output on stdout')
-    .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE; default: the one chosen with `tokenctl profile use`)', defaultProfileName(deps.env))
+    .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE; default: the one chosen with `tokenctl profile use`, else "default")')
     .option('--debug', 'show stack traces on errors')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -37,7 +37,11 @@ export function buildProgram(deps: Deps): Command {
       writeOut: (s) => deps.io.out(s),
       writeErr: (s) => deps.io.err(s),
       // Line by line: commander's messages span lines ("(Did you mean list?)"), and safeText would escape the breaks.
-      outputError: (s, write) => write(s.replace(/\n$/, '').split('\n').map((line) => redactTokenLike(safeText(line))).join('\n') + '\n'),
+      outputError: (s, write) => write(cleanText(s.replace(/\n$/, '')) + '\n'),
+    })
+    // The saved profile selection is read only when a command runs: --help and --version touch no file.
+    .hook('preAction', (root) => {
+      if (root.getOptionValue('profile') === undefined) root.setOptionValue('profile', defaultProfileName(deps.env));
     });
   registerInit(program, deps);
   registerCreate(program, deps);
@@ -59,15 +63,26 @@ export function buildProgram(deps: Deps): Command {
   return program;
 }
 
+/**
+ * Everything printed about an error, stack traces included, goes through this, line by line (commander's
+ * messages span lines, and safeText would escape the breaks): no control character, no value-shaped text.
+ */
+function cleanText(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => redactTokenLike(safeText(line)))
+    .join('\n');
+}
+
 function describeError(error: unknown, debug: boolean): string {
   if (error instanceof TokenctlError) {
     const detail = debug && error.cause instanceof Error ? `\n${error.cause.stack ?? error.cause.message}` : '';
-    return `error: ${redactTokenLike(safeText(error.message))}${debug ? `\n${error.stack ?? ''}` : ''}${detail}`;
+    return cleanText(`error: ${error.message}${debug ? `\n${error.stack ?? ''}` : ''}${detail}`);
   }
   // Unexpected errors can carry anything in their message; show it only when asked.
   const name = error instanceof Error ? error.name : typeof error;
-  if (!debug) return `error: unexpected internal error (${name}); this is a bug. Run again with --debug for details and report it`;
-  return `error: unexpected internal error\n${redactTokenLike(error instanceof Error ? (error.stack ?? error.message) : String(error))}`;
+  if (!debug) return `error: unexpected internal error (${safeText(name)}); this is a bug. Run again with --debug for details and report it`;
+  return cleanText(`error: unexpected internal error\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 }
 
 /** Runs one command line; returns the exit code. Never exits the process (main does). */
@@ -88,7 +103,7 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
     deps.io.err(describeError(error, debug) + '\n');
-    return error instanceof TokenctlError ? error.exitCode : EXIT_CODES.internal;
+    return exitCodeFor(error);
   }
 }
 
@@ -117,7 +132,7 @@ export async function main(): Promise<void> {
     code = await runCli(process.argv.slice(2), deps);
   } catch (error) {
     process.stderr.write(describeError(error, process.argv.includes('--debug')) + '\n');
-    code = error instanceof TokenctlError ? error.exitCode : EXIT_CODES.internal;
+    code = exitCodeFor(error);
   }
   await Promise.all([flush(process.stdout), flush(process.stderr)]);
   process.exit(code);

@@ -5,6 +5,7 @@ import type { TokenBackend } from './backends/token-backend.js';
 import { profileDir, tokenctlHome } from './config/paths.js';
 import { readProfileConfig } from './config/profiles-read.js';
 import { processIO, type IO } from './ui/io.js';
+import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { inquirerPrompter, type Prompter } from './ui/prompter.js';
 
 export type Env = Record<string, string | undefined>;
@@ -80,7 +81,7 @@ export function createDeps(env: Env): Deps {
         clock: deps.clock,
         env,
         actor: osActor(),
-        warn: (message) => io.err(`${io.style.yellow('warning:')} ${message}\n`),
+        warn: (message) => io.err(`${io.style.yellow('warning:')} ${redactTokenLike(safeText(message))}\n`),
       });
     },
   };

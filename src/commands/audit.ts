@@ -12,9 +12,13 @@ const FORMATS = ['table', 'json', 'csv', 'markdown'] as const;
 type AuditFormat = (typeof FORMATS)[number];
 const FIELDS = ['severity', 'kind', 'name', 'type', 'tokenId', 'ageDays', 'staleAt', 'message', 'action'] as const;
 
+const MAX_DAYS = 36_500; // a century: beyond it, dates stop being dates
+
 function wholeNumber(value: string, flag: string, min: number): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < min) throw new UsageError(`${flag} takes a whole number of days (at least ${min}), not '${value}'`);
+  if (!/^\d+$/.test(value.trim()) || n < min || n > MAX_DAYS) {
+    throw new UsageError(`${flag} takes a whole number of days from ${min} to ${MAX_DAYS}, not '${value.slice(0, 20)}'`);
+  }
   return n;
 }
 
@@ -78,7 +82,7 @@ export function registerAudit(program: Command, deps: Deps): void {
       if (format === 'json') deps.io.out(renderJson(report));
       else if (format === 'csv') deps.io.out(renderCsv(report.findings as unknown as Record<string, unknown>[], FIELDS));
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));
-      else deps.io.out(renderTable(report, deps.io.style));
+      else deps.io.out(renderTable(report, deps.io.outStyle));
       if (opts.failOnStale && report.stale > 0) {
         throw new PolicyViolationError(`${report.stale} stale token${report.stale === 1 ? '' : 's'} found (--fail-on-stale); rotate with: tokenctl rotate <name>`);
       }

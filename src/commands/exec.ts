@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { safeText } from '../ui/sanitize.js';
-import { defaultVariableFor, parseTokenBinding } from '../exec/env.js';
+import { defaultVariableFor, parseTokenBinding, RESERVED_VARIABLES } from '../exec/env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { childEnvironment } from '../secrets/child-env.js';
 import { CommandExit, examples, globalsOf } from './shared.js';
@@ -30,16 +30,25 @@ export function registerExec(program: Command, deps: Deps): void {
       if (bindings.length === 0) throw new UsageError('pass at least one --token <name|id>[=VAR]');
       const backend = await deps.backend(globalsOf(self));
 
-      // Resolve every token before starting anything: a missing or pending token means the command never runs.
-      const extra: Record<string, string> = {};
-      const values: string[] = [];
+      // Check every variable first, then resolve every value before starting anything: a bad binding, or a
+      // missing or pending token, means the command never runs (and no value is retrieved for nothing).
+      const variables: string[] = [];
       for (const binding of bindings) {
-        const { token, value } = await backend.reveal(binding.ref, { allowPending: opts.allowPending });
+        const token = await backend.find(binding.ref);
         const variable = binding.variable ?? defaultVariableFor(token.name);
-        if (variable in extra) {
+        if (RESERVED_VARIABLES.has(variable)) {
+          throw new UsageError(`token '${safeText(token.name)}' would be passed as ${variable}, one of tokenctl's own settings; name the variable: --token ${safeText(binding.ref)}=SOME_NAME`);
+        }
+        if (variables.includes(variable)) {
           throw new UsageError(`two tokens would both be passed as ${variable}; name the variables: --token <name>=VAR`);
         }
-        extra[variable] = value;
+        variables.push(variable);
+      }
+      const extra: Record<string, string> = {};
+      const values: string[] = [];
+      for (const [i, binding] of bindings.entries()) {
+        const { value } = await backend.reveal(binding.ref, { allowPending: opts.allowPending });
+        extra[variables[i]!] = value;
         values.push(value);
       }
 

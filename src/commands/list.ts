@@ -48,7 +48,7 @@ export function registerList(program: Command, deps: Deps): void {
       if (format === 'json') deps.io.out(renderJson(views));
       else if (format === 'csv') deps.io.out(renderCsv(views as unknown as Record<string, unknown>[], TOKEN_FIELDS));
       else if (format === 'tsv') deps.io.out(renderTsv(views as unknown as Record<string, unknown>[], ['id', 'name', 'type', 'status', 'createdAt', 'masked']));
-      else deps.io.out(await renderTokenTable(views, now, deps.io.style));
+      else deps.io.out(await renderTokenTable(views, now, deps.io.outStyle));
       for (const v of views) if (v.stale) warn(deps, staleWarning(v));
     });
   examples(cmd, ['tokenctl list', 'tokenctl list --type s2s --json', 'tokenctl list --all --format csv > tokens.csv']);

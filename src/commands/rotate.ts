@@ -19,19 +19,20 @@ interface RotateOptions {
   confirm?: string;
 }
 
-/** Runs the --exec command through the shell with the value in its environment, never in its arguments. */
-async function deliverByExec(command: string, value: string, token: TokenRecord, env: Record<string, string | undefined>): Promise<number> {
-  const { spawn } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, {
-      shell: true,
-      // Its output goes to our stderr: our stdout is for results only.
-      stdio: ['ignore', 2, 'inherit'],
-      env: childEnvironment(env, { TOKENCTL_TOKEN: value, TOKENCTL_TOKEN_ID: token.id, TOKENCTL_TOKEN_NAME: token.name, TOKENCTL_TOKEN_TYPE: token.type }),
-    });
-    child.once('error', reject);
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+/**
+ * Runs the --exec command through the shell with the value in its environment, never in its arguments; its
+ * output goes to our stderr (stdout is for results), and signals sent to tokenctl are passed on to it.
+ */
+async function deliverByExec(deps: Deps, command: string, value: string, token: TokenRecord): Promise<number> {
+  const { runChild } = await import('../exec/run.js');
+  const shell = process.platform === 'win32' ? { command: 'cmd.exe', args: ['/d', '/s', '/c', command] } : { command: '/bin/sh', args: ['-c', command] };
+  const outcome = await runChild({
+    ...shell,
+    env: childEnvironment(deps.env, { TOKENCTL_TOKEN: value, TOKENCTL_TOKEN_ID: token.id, TOKENCTL_TOKEN_NAME: token.name, TOKENCTL_TOKEN_TYPE: token.type }),
+    stdoutToStderr: true,
+    interactive: deps.io.stdinIsTTY,
   });
+  return outcome.code;
 }
 
 async function waitUntilActive(deps: Deps, token: TokenRecord): Promise<void> {
@@ -115,9 +116,12 @@ export function registerRotate(program: Command, deps: Deps): void {
         const replacement = value === undefined ? await backend.reveal(rotation.newTokenId, { allowPending: true }) : null;
         value ??= replacement!.value;
         const newToken = replacement?.token ?? (await backend.find(rotation.newTokenId));
+        // Under GitHub Actions the runner must know the value is secret before it can appear in any log
+        // (printed here, or by the --exec command).
+        if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));
         if (opts.exec !== undefined) {
           info(deps, `Step 2/3: delivering the new value to: ${safeText(opts.exec)}`);
-          const code = await deliverByExec(opts.exec, value, newToken, deps.env);
+          const code = await deliverByExec(deps, opts.exec, value, newToken);
           if (code !== 0) {
             throw new BackendUnavailableError(
               `the --exec command exited with ${code}; the rotation stopped with both tokens kept. Fix it, then run: tokenctl rotate ${old.name} --resume --exec '…'`,
@@ -127,7 +131,6 @@ export function registerRotate(program: Command, deps: Deps): void {
           // Printed before it is recorded as delivered: a crash in between prints it again on resume (at least
           // once), never not at all. Under --json this run's one document is printed here, with the value.
           const delivered: RotationRecord = { ...rotation, state: 'delivered', delivery: 'stdout', deliveredAt: deps.clock.now().toISOString() };
-          if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));
           if (globals.json) {
             const now = deps.clock.now();
             deps.io.out(renderJson({ rotation: delivered, old: toTokenView(old, now), replacement: toTokenView(newToken, now), value }));

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Deps, GlobalOptions } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { validateProfileName } from '../config/paths.js';
+import { redactTokenLike } from '../ui/sanitize.js';
 import type { TokenView } from '../core/tokens.js';
 import { safeText } from '../ui/sanitize.js';
 
@@ -10,16 +11,18 @@ export function globalsOf(cmd: Command): GlobalOptions {
   return { json: Boolean(o.json), profile: validateProfileName(o.profile ?? 'default'), debug: Boolean(o.debug) };
 }
 
+// Progress, success and warning lines never carry a value; redacting anything value-shaped is the last
+// line of defence (a path or a name built from one, say).
 export function info(deps: Deps, message: string): void {
-  deps.io.err(`${message}\n`);
+  deps.io.err(`${redactTokenLike(message)}\n`);
 }
 
 export function success(deps: Deps, message: string): void {
-  deps.io.err(`${deps.io.style.green('✓')} ${message}\n`);
+  deps.io.err(`${deps.io.style.green('✓')} ${redactTokenLike(message)}\n`);
 }
 
 export function warn(deps: Deps, message: string): void {
-  deps.io.err(`${deps.io.style.yellow('warning:')} ${message}\n`);
+  deps.io.err(`${deps.io.style.yellow('warning:')} ${redactTokenLike(message)}\n`);
 }
 
 /** Never prompt without a terminal: fail with the flag to pass instead. */

@@ -35,5 +35,10 @@ export function parseInstant(text: string): Date | null {
   const trimmed = text.trim();
   if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(trimmed)) return null;
   const d = new Date(trimmed.length === 10 ? `${trimmed}T00:00:00Z` : trimmed);
-  return Number.isNaN(d.getTime()) ? null : d;
+  if (Number.isNaN(d.getTime())) return null;
+  // Date rolls impossible days over (2026-02-30 becomes March 2nd); a date that is not in the calendar is refused.
+  const [y, m, day] = trimmed.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const check = new Date(Date.UTC(y, m - 1, day));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== m - 1 || check.getUTCDate() !== day) return null;
+  return d;
 }

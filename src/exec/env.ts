@@ -25,6 +25,29 @@ export function parseTokenBinding(spec: string): TokenBinding {
   return { ref, variable };
 }
 
+/**
+ * tokenctl's own settings (and what rotate --exec passes): a token value must never land in one of them, where
+ * the child's own tokenctl would take it for a home directory, a key or a server.
+ */
+export const RESERVED_VARIABLES: ReadonlySet<string> = new Set([
+  'TOKENCTL_HOME',
+  'TOKENCTL_PROFILE',
+  'TOKENCTL_MASTER_KEY',
+  'TOKENCTL_NOW',
+  'TOKENCTL_SERVER',
+  'TOKENCTL_ADMIN_KEY',
+  'TOKENCTL_SERVER_KEY',
+  'TOKENCTL_KEYCHAIN',
+  'TOKENCTL_KEYCHAIN_TIMEOUT_MS',
+  'TOKENCTL_DEBUG',
+  'TOKENCTL_CRASH_AFTER',
+  'TOKENCTL_REQUIRE_KEYCHAIN',
+  'TOKENCTL_TOKEN',
+  'TOKENCTL_TOKEN_ID',
+  'TOKENCTL_TOKEN_NAME',
+  'TOKENCTL_TOKEN_TYPE',
+]);
+
 /** TOKENCTL_<NAME>: the token's name upper-cased, every other character than A-Z and 0-9 made "_". */
 export function defaultVariableFor(tokenName: string): string {
   return `TOKENCTL_${tokenName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;

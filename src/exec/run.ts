@@ -14,6 +14,8 @@ export interface RunChildOptions {
   env: Record<string, string | undefined>;
   /** Values to replace with *** in the child's stdout and stderr; none means the streams are inherited. */
   maskValues?: readonly string[];
+  /** The child's stdout goes to our stderr (rotate --exec: tokenctl's stdout is for results only). */
+  stdoutToStderr?: boolean;
   /** Running on a terminal: terminal-generated signals reach the child directly and are not forwarded. */
   interactive?: boolean;
 }
@@ -86,7 +88,7 @@ export async function runChild(options: RunChildOptions): Promise<ChildOutcome> 
 
   const child = spawn(options.command, [...options.args], {
     env: options.env,
-    stdio: mask ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+    stdio: mask ? ['inherit', 'pipe', 'pipe'] : options.stdoutToStderr ? ['inherit', 2, 'inherit'] : 'inherit',
   });
   const forward = (signal: NodeJS.Signals) => {
     // Ctrl-C and Ctrl-\ on a terminal already reach the child (the kernel signals the whole foreground process

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { childEnvironment } from '../secrets/child-env.js';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -100,7 +101,8 @@ async function* walk(dir: string, cwd: string, hooks: ScanSourceHooks): AsyncGen
 
 async function git(args: string[], cwd: string, maxBuffer = MAX_FILE_BYTES * 2): Promise<Buffer> {
   try {
-    const { stdout } = await run('git', args, { cwd, encoding: 'buffer', maxBuffer, windowsHide: true });
+    // git (and hooks it runs, e.g. core.fsmonitor) never sees tokenctl's credentials.
+    const { stdout } = await run('git', args, { cwd, env: childEnvironment(process.env, {}), encoding: 'buffer', maxBuffer, windowsHide: true });
     return stdout;
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: Buffer };

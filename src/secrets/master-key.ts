@@ -56,6 +56,13 @@ export async function createMasterKey(ctx: MasterKeyContext): Promise<{ key: Buf
       ctx.warn(`the OS keychain is not usable (${error instanceof Error ? error.message : String(error)})`);
     }
   }
+  // A key file without a store may still be the only key to a store kept elsewhere (a backup): never
+  // overwrite it, keep it aside.
+  const aside = `${ctx.keyFile}.orphaned-${Date.now()}`;
+  const { rename } = await import('node:fs/promises');
+  if (await rename(ctx.keyFile, aside).then(() => true, () => false)) {
+    ctx.warn(`a master key file without a store was found and kept as ${aside}; it still decrypts any backup of the old store`);
+  }
   await writeFileAtomic(ctx.keyFile, key.toString('base64') + '\n');
   ctx.warn(
     `no OS keychain available: the master key was saved in ${ctx.keyFile} (mode 0600). Anyone who can read ` +

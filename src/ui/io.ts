@@ -10,8 +10,10 @@ export interface IO {
   readonly stdinIsTTY: boolean;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
-  /** Colour for stderr/stdout text; off with NO_COLOR or when not a terminal. */
+  /** Colour for stderr (progress, warnings); off with NO_COLOR or when stderr is not a terminal. */
   readonly style: ChalkInstance;
+  /** Colour for results on stdout (tables); off with NO_COLOR or when stdout is not a terminal (`> file`). */
+  readonly outStyle: ChalkInstance;
   readStdin(): Promise<string>;
 }
 
@@ -33,6 +35,7 @@ export function processIO(env: Env): IO {
     stdoutIsTTY,
     stderrIsTTY,
     style: new Chalk({ level: colorEnabled(env, stderrIsTTY) ? 1 : 0 }),
+    outStyle: new Chalk({ level: colorEnabled(env, stdoutIsTTY) ? 1 : 0 }),
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -58,6 +61,7 @@ export function captureIO(options: { tty?: boolean; stdin?: string } = {}): Capt
     stdoutIsTTY: tty,
     stderrIsTTY: tty,
     style: new Chalk({ level: 0 }),
+    outStyle: new Chalk({ level: 0 }),
     readStdin: async () => options.stdin ?? '',
     stdout: () => out,
     stderr: () => err,

@@ -114,3 +114,30 @@ describe('a new account in a directory with an old trail', () => {
     expect(await backend.verifyAuditTrail()).toMatchObject({ ok: true, events: 2 });
   });
 });
+
+describe('an interrupted append', () => {
+  it('a torn last line (power cut, full disk) is discarded by the next change, not a dead end', async () => {
+    const s = await busyAccount();
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(s.log, '{"seq":7,"at":"2026');
+    expect(await s.backend.verifyAuditTrail()).toMatchObject({ ok: true, events: 6 });
+    await s.backend.create({ type: 'onelink', name: 'after-crash' });
+    expect(lines(s.log)).toHaveLength(7);
+    expect(await s.backend.verifyAuditTrail()).toMatchObject({ ok: true, events: 7 });
+  });
+
+  it('a trail cut inside a committed event is still detected', async () => {
+    const s = await busyAccount();
+    const text = readFileSync(s.log, 'utf8');
+    writeFileSync(s.log, text.slice(0, text.length - 20));
+    expect(await s.backend.verifyAuditTrail()).toMatchObject({ ok: false, line: 6 });
+    await expect(s.backend.create({ type: 'api', name: 'x' })).rejects.toThrow(/does not match the store/);
+  });
+
+  it('refuses a trail that other users can read or write', async () => {
+    const s = await busyAccount();
+    chmodSync(s.log, 0o666);
+    await expect(s.backend.auditEvents()).rejects.toThrow(/chmod 600/);
+    await expect(s.backend.create({ type: 'api', name: 'x' })).rejects.toThrow(/chmod 600/);
+  });
+});

@@ -63,6 +63,14 @@ describe('file store: nothing lost', () => {
     expect(readdirSync(dir).sort()).toEqual(['audit.log', 'store.json']);
   });
 
+  it('clears temp files an interrupted write left behind, at the next change', async () => {
+    const { backend, dir } = setup({ TOKENCTL_MASTER_KEY: newMasterKeyB64() });
+    await backend.init({ accountName: 'acme', defaultToken: true });
+    writeFileSync(path.join(dir, '.store.json.tmp-123-456-abc'), '{"half": ', { mode: 0o600 });
+    await backend.create({ type: 's2s', name: 'x' });
+    expect(readdirSync(dir).sort()).toEqual(['audit.log', 'store.json']);
+  });
+
   it('refuses a second init (conflict) without touching the store', async () => {
     const { backend, store } = setup({ TOKENCTL_MASTER_KEY: newMasterKeyB64() });
     await backend.init({ accountName: 'acme', defaultToken: true });
@@ -196,5 +204,27 @@ describe('master key sources', () => {
     await s.backend.init({ accountName: 'acme', defaultToken: true });
     expect(s.warnings.join('\n')).toMatch(/keychain is not usable \(locked\)/);
     expect(s.warnings.join('\n')).toMatch(/master\.key/);
+  });
+});
+
+describe('a new account where an old key file was left', () => {
+  it('keeps the old master key aside, so a backup of the old store can still be decrypted', async () => {
+    const s = setup();
+    await s.backend.init({ accountName: 'first', defaultToken: true });
+    const oldKey = readFileSync(path.join(s.dir, 'master.key'), 'utf8');
+    const backup = readFileSync(s.store, 'utf8');
+    const { rmSync } = await import('node:fs');
+    rmSync(s.store);
+    await s.make().init({ accountName: 'second', defaultToken: true });
+    const aside = readdirSync(s.dir).filter((f) => f.startsWith('master.key.orphaned-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(path.join(s.dir, aside[0]!), 'utf8')).toBe(oldKey);
+    expect(s.warnings.join('\n')).toMatch(/master key file without a store was found and kept as/);
+    // Restore the old store, its key and its trail (also kept aside): it works again.
+    writeFileSync(s.store, backup, { mode: 0o600 });
+    writeFileSync(path.join(s.dir, 'master.key'), oldKey, { mode: 0o600 });
+    const trail = readdirSync(s.dir).find((f) => f.startsWith('audit.log.orphaned-'))!;
+    renameSync(path.join(s.dir, trail), path.join(s.dir, 'audit.log'));
+    expect((await s.make().reveal('default')).value.split('.')).toHaveLength(3);
   });
 });

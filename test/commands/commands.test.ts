@@ -224,6 +224,19 @@ describe('get', () => {
     expect(r.stderr).toMatch(/was deleted/);
   });
 
+  it('never echoes a value, even in a --debug stack trace', async () => {
+    const cli = testCli(tempHome());
+    await cli.run(['init']);
+    const value = (await cli.run(['get', 'default'])).stdout;
+    for (const argv of [['--debug', 'create', '--type', value, '--name', 'x'], ['--debug', 'get', value], ['--debug', 'rename', 'default', value]]) {
+      const r = await cli.run(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/\n\s+at /); // the stack is there
+      expect(r.stderr).not.toContain(value.slice(0, 30));
+      expect(r.stderr).not.toContain('\u001b');
+    }
+  });
+
   it('refuses a token value passed as an argument without echoing it', async () => {
     const cli = testCli(tempHome());
     await cli.run(['init']);

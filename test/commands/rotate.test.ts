@@ -75,11 +75,14 @@ describe('rotate', () => {
   it('--exec hands the value to the command in its environment, never in its arguments', async () => {
     const { cli, home } = await accountWithCi();
     const out = path.join(home, 'delivered.txt');
-    const r = await cli.run(['rotate', 'ci', '--exec', `printf '%s|%s|%s|%s|%s' "$TOKENCTL_TOKEN" "$TOKENCTL_TOKEN_NAME" "$TOKENCTL_TOKEN_TYPE" "$TOKENCTL_TOKEN_ID" "$TOKENCTL_MASTER_KEY" > '${out}'`]);
+    const r = await cli.run(
+      ['rotate', 'ci', '--exec', `printf '%s|%s|%s|%s|%s%s%s' "$TOKENCTL_TOKEN" "$TOKENCTL_TOKEN_NAME" "$TOKENCTL_TOKEN_TYPE" "$TOKENCTL_TOKEN_ID" "$TOKENCTL_MASTER_KEY" "$TOKENCTL_ADMIN_KEY" "$TOKENCTL_SERVER_KEY" > '${out}'`],
+      { env: { TOKENCTL_ADMIN_KEY: 'admin-secret', TOKENCTL_SERVER_KEY: 'server-secret' } },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
-    const [value, name, type, id, masterKey] = readFileSync(out, 'utf8').split('|');
-    expect(masterKey).toBe(''); // tokenctl's own credentials never reach the child
+    const [value, name, type, id, credentials] = readFileSync(out, 'utf8').split('|');
+    expect(credentials).toBe(''); // tokenctl's own credentials never reach the child
     expect(value).toMatch(/^tctl_s2s_/);
     expect([name, type]).toEqual(['ci-20260301', 's2s']);
     expect(id).toMatch(/^tok_/);
@@ -135,6 +138,16 @@ describe('rotate', () => {
     expect((await cli.run(['create', '--type', 'onelink', '--name', 'y'])).stderr).not.toContain('::add-mask::');
   });
 
+  it('under GitHub Actions, registers the value for masking before an --exec command can print it', async () => {
+    const { cli } = await accountWithCi();
+    const r = await cli.run(['rotate', 'ci', '--exec', 'true'], { env: { GITHUB_ACTIONS: 'true' } });
+    expect(r.code, r.stderr).toBe(0);
+    const value = (await cli.run(['get', 'ci-20260301', '--allow-pending'])).stdout;
+    const mask = r.stderr.indexOf(`::add-mask::${value}\n`);
+    expect(mask).toBeGreaterThanOrEqual(0);
+    expect(mask).toBeLessThan(r.stderr.indexOf('Step 2/3'));
+  });
+
   it('--resume without an unfinished rotation is not found (exit 3)', async () => {
     const { cli } = await accountWithCi();
     const r = await cli.run(['rotate', 'ci', '--resume']);
@@ -142,7 +155,8 @@ describe('rotate', () => {
     expect(r.stderr).toMatch(/no unfinished rotation; start one with: tokenctl rotate ci/);
   });
 
-  it.each(['started', 'delivered', 'completed'])('an interruption right after "%s" resumes correctly', async (step) => {
+  // An error thrown right after each step (the binary's tests in test/e2e/rotation.test.ts use a real kill -9).
+  it.each(['started', 'delivered', 'completed'])('a failure right after "%s" resumes correctly', async (step) => {
     const { cli } = await accountWithCi();
     const crashed = await cli.run(['rotate', 'ci', '--wait', '--confirm', 'Delete token'], { crashAfter: step });
     expect(crashed.code).toBe(1); // the simulated crash
@@ -211,7 +225,7 @@ describe('audit', () => {
 
   it('rejects bad options (exit 2)', async () => {
     const cli = await reviewed();
-    for (const args of [['--as-of', 'soon'], ['--max-age-days', '0'], ['--within', '-1'], ['--format', 'xml']]) {
+    for (const args of [['--as-of', 'soon'], ['--as-of', '2026-02-30'], ['--max-age-days', '0'], ['--max-age-days', '99999999999999999'], ['--within', '-1'], ['--format', 'xml']]) {
       expect((await cli.run(['audit', ...args])).code, args.join(' ')).toBe(2);
     }
   });

@@ -159,6 +159,9 @@ describe('clocks', () => {
     expect(parseInstant('yesterday')).toBeNull();
     expect(parseInstant('2026-02-03T04:05')).toBeNull();
     expect(parseInstant('2026-13-03T04:05:06Z')).toBeNull();
+    expect(parseInstant('2026-02-30')).toBeNull();
+    expect(parseInstant('2026-02-29T10:00:00Z')).toBeNull();
+    expect(parseInstant('2028-02-29T10:00:00Z')?.toISOString()).toBe('2028-02-29T10:00:00.000Z');
   });
 
   it('an offset clock starts at the given instant and runs on', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
@@ -57,6 +58,23 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     const r = inPty(['rotate', 'default', '--resume'], [{ expect: 'Type "Delete token"', send: 'Delete token\r' }], later);
     expect(r.code, r.screen + r.stderr).toBe(0);
     expect(r.screen).toMatch(/Rotated: 'next' is active; 'default' is deleted/);
+  });
+
+  it('colours only a terminal: a table redirected to a file has no escape codes', async () => {
+    const { env: plain } = await account();
+    const { NO_COLOR: _, ...env } = plain;
+    const out = path.join(env.TOKENCTL_HOME!, 'list.txt');
+    const onTerminal = inPty(['list'], [], env);
+    expect(onTerminal.screen).toContain('\u001b[');
+    const r = spawnSync('python3', [PTY, '[]', '--', 'sh', '-c', `"${process.execPath}" "${BIN}" list > "${out}"; "${process.execPath}" "${BIN}" audit >> "${out}"`], {
+      env: { ...env, PATH: process.env.PATH!, TERM: 'xterm' },
+      encoding: 'utf8',
+      timeout: 40_000,
+    });
+    expect(r.status).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/events/);
+    expect(text).not.toContain('\u001b');
   });
 
   it('asks for the type and name of a new token on a terminal', async () => {

@@ -218,4 +218,21 @@ describe('scan', () => {
     expect(notRepo.code).toBe(2);
     expect(notRepo.stderr).toMatch(/git repository/);
   });
+
+  it.skipIf(!hasGit)('--staged never hands tokenctl\'s credentials to git (or what git runs)', async () => {
+    const dir = tempDir();
+    spawnSync('git', ['init', '-q'], { cwd: dir });
+    // A `git` first on PATH that records the environment it was given, then runs the real one.
+    const bin = path.join(dir, '.bin');
+    mkdirSync(bin);
+    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nenv >> '${path.join(dir, 'git-env.txt')}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+    const env = { ...accountEnv(dir), TOKENCTL_ADMIN_KEY: 'admin-credential-xyz', PATH: `${bin}:${process.env.PATH}` };
+    const r = await runTokenctl(['scan', '--staged'], { env, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const seen = (await import('node:fs')).readFileSync(path.join(dir, 'git-env.txt'), 'utf8');
+    expect(seen).toMatch(/^PATH=/m); // git did run, with an environment
+    expect(seen).not.toMatch(/TOKENCTL_MASTER_KEY|TOKENCTL_ADMIN_KEY|admin-credential-xyz/);
+    expect(seen).not.toContain((env as Record<string, string>).TOKENCTL_MASTER_KEY!);
+  });
 });

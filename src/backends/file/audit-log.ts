@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import { StoreDataError } from '../../core/errors.js';
+import { readPrivateFile } from './fsutil.js';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
 import { AUDIT_ACTIONS } from '../../core/audit.js';
 
@@ -44,29 +45,41 @@ function eventOf(l: ChainedLine): AuditEvent {
   return { seq: l.seq, at: l.at, actor: l.actor, action: l.action, token: l.token, fingerprint: l.fingerprint, detail: l.detail };
 }
 
-async function readLines(logPath: string): Promise<string[]> {
-  let text: string;
-  try {
-    const handle = await fs.open(logPath, constants.O_RDONLY | (process.platform === 'win32' ? 0 : constants.O_NOFOLLOW));
-    try {
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    throw new StoreDataError(`cannot read the audit trail ${logPath} (${code ?? 'error'})`, { cause: error });
+/**
+ * The trail as written. A last piece without its newline that is not a whole event is a torn write (power
+ * cut, full disk): the change it belonged to was refused, since the store is written only after the trail.
+ */
+interface Trail {
+  lines: string[];
+  /** Bytes of the whole lines, each with its newline. */
+  wholeBytes: number;
+  torn: boolean;
+  /** The last line is whole but lost its newline: the next append starts with one. */
+  missingNewline: boolean;
+}
+
+async function readTrail(logPath: string): Promise<Trail> {
+  // The same checks as the store: no symlink, the user's own, not readable by others.
+  const text = (await readPrivateFile(logPath, 'audit trail')) ?? '';
+  const pieces = text.split('\n');
+  const last = pieces.pop()!; // '' when the text ends with a newline
+  const lines = pieces;
+  let torn = false;
+  let missingNewline = false;
+  if (last !== '') {
+    if (parseLine(last)) {
+      lines.push(last);
+      missingNewline = true;
+    } else torn = true;
   }
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
+  const wholeBytes = Buffer.byteLength(pieces.slice(0, missingNewline ? -1 : undefined).map((l) => `${l}\n`).join(''));
+  return { lines, wholeBytes, torn, missingNewline };
 }
 
 export type VerifyResult = { ok: true; events: number; lastAt: string | null } | { ok: false; line: number; reason: string };
 
 /** Checks every line's MAC and its link to the one before, then that the store's head is in the chain. */
-export function verifyChain(lines: readonly string[], mac: (t: string) => string, head: ChainHead | null): VerifyResult {
+export function verifyChain(lines: readonly string[], mac: (t: string) => string, head: ChainHead | null, torn = false): VerifyResult {
   let prev = GENESIS;
   let last: ChainedLine | null = null;
   for (let i = 0; i < lines.length; i++) {
@@ -80,6 +93,9 @@ export function verifyChain(lines: readonly string[], mac: (t: string) => string
     last = line;
   }
   if (head) {
+    if (torn && (!last || last.seq < head.seq)) {
+      return { ok: false, line: lines.length + 1, reason: 'is incomplete, and the store records it as written (the trail was cut)' };
+    }
     if (!last || last.seq < head.seq) {
       return { ok: false, line: lines.length + 1, reason: `the trail ends at event ${last?.seq ?? 0} but the store records event ${head.seq} (lines were cut off the end)` };
     }
@@ -90,7 +106,7 @@ export function verifyChain(lines: readonly string[], mac: (t: string) => string
 }
 
 export async function readAuditEvents(logPath: string): Promise<AuditEvent[]> {
-  const lines = await readLines(logPath);
+  const { lines } = await readTrail(logPath);
   return lines.map((text, i) => {
     const line = parseLine(text);
     if (!line) throw new StoreDataError(`the audit trail ${logPath} has an unreadable line ${i + 1}; check it with: tokenctl log --verify`);
@@ -99,7 +115,8 @@ export async function readAuditEvents(logPath: string): Promise<AuditEvent[]> {
 }
 
 export async function verifyAuditLog(logPath: string, mac: (t: string) => string, head: ChainHead | null): Promise<VerifyResult> {
-  return verifyChain(await readLines(logPath), mac, head);
+  const trail = await readTrail(logPath);
+  return verifyChain(trail.lines, mac, head, trail.torn);
 }
 
 /**
@@ -113,7 +130,8 @@ export async function appendAuditEvents(
   ctx: { mac: (t: string) => string; at: string; actor: string },
 ): Promise<ChainHead | null> {
   if (entries.length === 0) return head;
-  const lines = await readLines(logPath);
+  const trail = await readTrail(logPath);
+  const lines = trail.lines;
   // Continue from the real end of the trail: a crash between appending and writing the store leaves
   // authentic events after the store's head; they stay. A trail shorter than the head was cut: refuse.
   let tail: ChainHead | null = null;
@@ -127,9 +145,13 @@ export async function appendAuditEvents(
   if ((head?.seq ?? 0) > (tail?.seq ?? 0) || (head && parseLine(lines[head.seq - 1]!)?.mac !== head.mac)) {
     throw new StoreDataError(`the audit trail ${logPath} does not match the store (cut, deleted or replaced); nothing was changed. Check it with: tokenctl log --verify`);
   }
+  if (trail.torn) {
+    // The torn piece was never part of a committed change (checked above: the store's head is before it).
+    await fs.truncate(logPath, trail.wholeBytes);
+  }
   let prev = tail?.mac ?? GENESIS;
   let seq = tail?.seq ?? 0;
-  let text = '';
+  let text = trail.missingNewline ? '\n' : '';
   for (const entry of entries) {
     seq += 1;
     const line = toLine({ seq, at: ctx.at, actor: ctx.actor, ...entry }, prev, ctx.mac);

@@ -1,3 +1,4 @@
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { AlreadyInitialisedError, StoreDataError, StoreNotInitialisedError, TokenNotFoundError, UsageError } from '../../core/errors.js';
@@ -34,7 +35,7 @@ import type {
   RotationStart,
   TokenBackend,
 } from '../token-backend.js';
-import { checkPrivateDir, ensurePrivateDir, readPrivateFile, writeFileAtomic } from './fsutil.js';
+import { checkPrivateDir, ensurePrivateDir, readPrivateFile, removeLeftoverTemps, writeFileAtomic } from './fsutil.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { appendAuditEvents, readAuditEvents, verifyAuditLog } from './audit-log.js';
 import { parseStore, serializeStore, toRecord, STORE_FORMAT, STORE_VERSION, type StoreDocument, type StoredToken } from './store.js';
@@ -136,6 +137,7 @@ export class FileBackend implements TokenBackend {
     const sealer = await this.sealer(await this.load());
     const lock = await acquireLock(this.lockPath, this.opts.lock);
     try {
+      await removeLeftoverTemps(this.storePath);
       const doc = await this.load();
       const { result, events } = await change(doc, sealer);
       await lock.assertHeld();
@@ -225,7 +227,6 @@ export class FileBackend implements TokenBackend {
       }
       await lock.assertHeld();
       // A trail left by an earlier account in this directory does not belong to this one: keep it aside.
-      const { rename } = await import('node:fs/promises');
       const aside = `${this.logPath}.orphaned-${Date.now()}`;
       const moved = await rename(this.logPath, aside).then(() => true, () => false);
       if (moved) this.opts.warn(`an audit trail without a store was found and kept as ${aside}`);

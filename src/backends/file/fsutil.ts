@@ -69,6 +69,18 @@ export async function readPrivateFile(p: string, what: string): Promise<string |
   }
 }
 
+/**
+ * Removes temp files an interrupted write left beside `target` (Ctrl-C, a crash). Only call this while holding
+ * the store lock: then no other writer can be using one.
+ */
+export async function removeLeftoverTemps(target: string): Promise<void> {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target)}.tmp-`;
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith(prefix)) await fs.rm(path.join(dir, name), { force: true });
+  }
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   if (!POSIX) return;
   const handle = await fs.open(dir, 'r');
