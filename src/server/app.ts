@@ -1,3 +1,4 @@
+import { parse as parseQueryString } from 'node:querystring';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { TokenctlError, type ErrorKind } from '../core/errors.js';
@@ -181,9 +182,11 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   app.addSchema(rotationSchema);
   app.addSchema(auditEventSchema);
 
-  // RFC 7662 sends the token form-encoded; parsed by hand (nothing to install), under the same body limit.
+  // RFC 7662 sends the token form-encoded; parsed with node:querystring (several times faster than
+  // URLSearchParams on this hot path), under the same body limit. A repeated parameter becomes an array, which
+  // the schema then refuses: one `token`, not a choice of several.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    done(null, { ...parseQueryString(body as string) });
   });
 
   const logRequests = Boolean(options.logStream) && ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');

@@ -196,6 +196,13 @@ describe('introspection (RFC 7662)', () => {
     server.clock.advance(30 * MIN);
     expect((await introspect(value)).text).toBe('{"active":false}');
     expect((await introspect(mintOpaqueToken('s2s'))).text).toBe('{"active":false}');
+    // One token per request: a repeated parameter is refused, not guessed at.
+    const twice = await fetch(`${server.url}/v1/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${creds.service}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${encodeURIComponent(value)}&token=x`,
+    });
+    expect(twice.status).toBe(400);
     // JSON bodies work too.
     const json = await call(server, 'POST', '/v1/introspect', { credential: creds.service, json: { token: value } });
     expect(json.text).toBe('{"active":false}');
