@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { BackendUnavailableError } from '../core/errors.js';
 import { keychainMayExist, openKeychain, type Keychain } from '../secrets/keychain.js';
 import { credentialFile, keychainAccountFor, type CredentialStore, type Env } from './profiles-read.js';
 
@@ -41,8 +42,18 @@ export async function saveCredential(ctx: CredentialContext, profile: string, cr
 
 export async function loadCredential(ctx: Omit<CredentialContext, 'warn'>, profile: string, store: CredentialStore): Promise<string | undefined> {
   if (store === 'keychain') {
-    const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
-    return (await keychain.get(keychainAccountFor(profile))) ?? undefined;
+    const fallback = 'unlock it, or set TOKENCTL_SERVER and TOKENCTL_ADMIN_KEY';
+    if (!keychainMayExist(ctx.env)) {
+      throw new BackendUnavailableError(
+        `profile '${profile}' keeps its credential in the OS keychain, which is not reachable here (no D-Bus session, or TOKENCTL_KEYCHAIN=off); ${fallback}`,
+      );
+    }
+    try {
+      const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
+      return (await keychain.get(keychainAccountFor(profile))) ?? undefined;
+    } catch (cause) {
+      throw new BackendUnavailableError(`cannot read the credential of profile '${profile}' from the OS keychain; ${fallback}`, { cause });
+    }
   }
   const text = await readPrivateFile(credentialFile(ctx.env, profile), 'credential file');
   return text === null ? undefined : text.trim() || undefined;

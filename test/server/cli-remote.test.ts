@@ -125,3 +125,15 @@ describe('login, profiles and CI variables (in-process, real server)', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('credentials kept in the keychain', () => {
+  it('says so (exit 8) when the keychain is not reachable, instead of waiting for it', async () => {
+    server = await startTestServer();
+    const home = tempHome();
+    const { saveServerProfile } = await import('../../src/config/profiles.js');
+    await saveServerProfile({ TOKENCTL_HOME: home }, 'kc', { server: server.url, credentialStore: 'keychain' });
+    const r = await run({ TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off' }, ['--profile', 'kc', 'list']);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/profile 'kc' keeps its credential in the OS keychain, which is not reachable here/);
+  });
+});
