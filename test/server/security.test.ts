@@ -225,6 +225,19 @@ describe('introspection (RFC 7662)', () => {
     expect((await introspect(value)).text).toBe('{"active":false}');
   });
 
+  it('writes unflushed last-used times when the server closes', async () => {
+    const { value } = (await call(server, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body as { value: string };
+    await introspect(value);
+    await server.app.close();
+    const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'), { readonly: true });
+    try {
+      const row = db.prepare("SELECT last_used_at FROM tokens WHERE name = 'default'").get() as { last_used_at: string | null };
+      expect(row.last_used_at).toBe(server.clock.now().toISOString());
+    } finally {
+      db.close();
+    }
+  });
+
   it('accepts the default API token, and the JWKS verifies it offline', async () => {
     const { value } = (await call(server, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body;
     expect((await introspect(value)).body).toMatchObject({ active: true, type: 'api' });
