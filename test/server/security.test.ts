@@ -241,6 +241,10 @@ describe('introspection (RFC 7662)', () => {
   it('accepts the default API token, and the JWKS verifies it offline', async () => {
     const { value } = (await call(server, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body;
     expect((await introspect(value)).body).toMatchObject({ active: true, type: 'api' });
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
+    const jwks = createLocalJWKSet((await call(server, 'GET', '/.well-known/jwks.json')).body);
+    const { payload } = await jwtVerify(value, jwks, { issuer: issuerFor(accountId), typ: 'at+jwt', algorithms: ['EdDSA'], currentDate: server.clock.now() });
+    expect(payload.sub).toBe(accountId);
   });
 
   it('rejects JWT attacks: alg none, HS256 keyed with the public key, wrong typ/iss, tampered payload, unknown kid', async () => {
