@@ -137,3 +137,43 @@ describe('credentials kept in the keychain', () => {
     expect(r.stderr).toMatch(/profile 'kc' keeps its credential in the OS keychain, which is not reachable here/);
   });
 });
+
+describe('rotate, audit, log and verify on the service', () => {
+  it('rotates safely across two runs, and the service keeps the journal and the trail', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER: server.url, TOKENCTL_ADMIN_KEY: credential };
+    expect((await run(env, ['create', '--type', 's2s', '--name', 'ci'])).code).toBe(0);
+    server.clock.advance(31 * 60_000);
+
+    const started = await run(env, ['rotate', 'ci']);
+    expect(started.code, started.stderr).toBe(0);
+    const replacement = started.stdout.trim();
+    expect(replacement).toMatch(/^tctl_s2s_/);
+    // Too early: nothing is deleted while the replacement is pending (the command says so and exits 0).
+    const tooEarly = await run(env, ['rotate', 'ci', '--resume', '--confirm', 'Delete token']);
+    expect(tooEarly.code).toBe(0);
+    expect((JSON.parse((await run(env, ['list', '--json'])).stdout) as { name: string; status: string }[]).map((t) => `${t.name}:${t.status}`)).toEqual([
+      'default:active',
+      'ci:active',
+      'ci-20260301:pending',
+    ]);
+    server.clock.advance(31 * 60_000);
+    const finished = await run(env, ['rotate', 'ci', '--resume', '--confirm', 'Delete token']);
+    expect(finished.code, finished.stderr).toBe(0);
+
+    const live = JSON.parse((await run(env, ['list', '--json'])).stdout) as { name: string }[];
+    expect(live.map((t) => t.name).sort()).toEqual(['ci-20260301', 'default']);
+    const verified = await run(env, ['verify'], { stdin: replacement });
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout + verified.stderr).toMatch(/ci-20260301/);
+    const log = await run(env, ['log', '--verify']);
+    expect(log.code, log.stderr).toBe(0);
+    const trail = await run(env, ['log', '--json']);
+    const actions = (JSON.parse(trail.stdout) as { action: string; actor: string }[]).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['account.init', 'token.create', 'rotation.start', 'rotation.deliver', 'token.delete', 'rotation.complete']));
+    expect(trail.stdout).not.toContain(replacement);
+    const audit = await run(env, ['audit', '--json']);
+    expect(audit.code, audit.stderr).toBe(0);
+  });
+});
