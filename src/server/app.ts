@@ -281,7 +281,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   app.post<{ Body: { type: string; name: string } }>('/v1/tokens', { schema: routeSchemas.create, config: { roles: ADMIN } }, async (request, reply) => {
     const type = parseTokenType(request.body.type);
     const { token, value } = await store.createToken(account(request), { type, name: request.body.name }, actor(request), clock.now());
-    request.log.info({ token: token.id, type }, 'token created');
+    request.log.info({ tokenId: token.id, type }, 'token created');
     return reply.code(201).send({ token: view(token), value });
   });
 
@@ -294,7 +294,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     { schema: routeSchemas.reveal, config: { roles: ADMIN } },
     async (request) => {
       const { token, value } = store.revealToken(account(request), request.params.ref, request.body?.allowPending === true, actor(request), clock.now());
-      request.log.info({ token: token.id }, 'token value revealed');
+      request.log.info({ tokenId: token.id }, 'token value revealed');
       return { token: view(token), value };
     },
   );
@@ -304,7 +304,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     { schema: routeSchemas.rename, config: { roles: ADMIN } },
     async (request) => {
       const token = store.renameToken(account(request), request.params.ref, request.body.name, actor(request), clock.now());
-      request.log.info({ token: token.id }, 'token renamed');
+      request.log.info({ tokenId: token.id }, 'token renamed');
       return { token: view(token) };
     },
   );
@@ -314,7 +314,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     { schema: routeSchemas.delete, config: { roles: ADMIN } },
     async (request) => {
       const token = store.deleteToken(account(request), request.params.ref, request.body.confirmation, actor(request), clock.now());
-      request.log.info({ token: token.id }, 'token deleted');
+      request.log.info({ tokenId: token.id }, 'token deleted');
       return { token: view(token) };
     },
   );

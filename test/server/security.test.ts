@@ -399,5 +399,7 @@ describe('logs', () => {
     // Structured: one JSON object per line, with the route and status.
     const lines = all.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.some((l) => l.route === '/v1/introspect' && l.status === 200 && l.principal)).toBe(true);
+    // Changes are logged by token id (never by value).
+    expect(lines.some((l) => l.msg === 'token created' && /^tok_/.test(l.tokenId))).toBe(true);
   });
 });
