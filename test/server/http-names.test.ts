@@ -18,3 +18,32 @@ it('reaches tokens whose names are awkward in a URL path', async () => {
     expect((await backend.delete(name, 'Delete token')).id).toBe(token.id);
   }
 });
+
+it('says when the URL is not a tokenctl service, and when nothing listens there', async () => {
+  const http = await import('node:http');
+  const other = http.createServer((_q, r) => {
+    r.statusCode = 404;
+    r.setHeader('content-type', 'text/html');
+    r.end('<html>Not Found</html>');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const { port } = other.address() as { port: number };
+  try {
+    const backend = new HttpBackend({ baseUrl: `http://127.0.0.1:${port}`, credential: async () => 'tctl_key_x', loginHint: 'tokenctl login' });
+    await expect(backend.list()).rejects.toMatchObject({ kind: 'data', message: expect.stringMatching(/answered HTTP 404 without a tokenctl error/) });
+  } finally {
+    await new Promise((r) => other.close(r));
+  }
+  const gone = new HttpBackend({ baseUrl: `http://127.0.0.1:${port}`, credential: async () => 'tctl_key_x', loginHint: 'tokenctl login' });
+  await expect(gone.list()).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringMatching(`cannot reach the token service at http://127.0.0.1:${port} \\(ECONNREFUSED\\)`) });
+  const slow = http.createServer(() => undefined); // accepts, never answers
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port: p2 } = slow.address() as { port: number };
+    const waiting = new HttpBackend({ baseUrl: `http://127.0.0.1:${p2}`, credential: async () => 'tctl_key_x', loginHint: 'tokenctl login', timeoutMs: 300 });
+    await expect(waiting.list()).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringMatching(/did not answer within 300 ms/) });
+  } finally {
+    slow.closeAllConnections();
+    await new Promise((r) => slow.close(r));
+  }
+});

@@ -163,7 +163,7 @@ export class HttpBackend implements TokenBackend {
   private unreachable(cause: unknown): BackendUnavailableError {
     const name = cause instanceof Error ? cause.name : '';
     if (name === 'TimeoutError' || name === 'AbortError') {
-      return new BackendUnavailableError(`the token service at ${this.location} did not answer within ${Math.round(this.timeoutMs / 1000)} s; try again later`, { cause });
+      return new BackendUnavailableError(`the token service at ${this.location} did not answer within ${this.timeoutMs >= 1000 ? `${Math.round(this.timeoutMs / 1000)} s` : `${this.timeoutMs} ms`}; try again later`, { cause });
     }
     const code = (cause as { cause?: { code?: string } })?.cause?.code;
     return new BackendUnavailableError(
@@ -192,9 +192,11 @@ export class HttpBackend implements TokenBackend {
       return new BackendUnavailableError(`the token service at ${this.location} failed (HTTP ${status})${serverMessage ? `: ${serverMessage}` : ''}`);
     }
     if (kind && serverMessage) return new TokenctlError(kind, serverMessage);
-    if (status === 404) return new TokenNotFoundError(serverMessage ?? `not found at ${this.location}`);
-    if (status === 409) return new TokenctlError('conflict', serverMessage ?? 'conflict');
-    return new UsageError(serverMessage ?? `the token service rejected the request (HTTP ${status})`);
+    if (status === 413) return new UsageError(`the request was too large for the token service at ${this.location}`);
+    // Not our error shape: another server (or a proxy's page) answered, not a tokenctl service.
+    return new StoreDataError(
+      `the server at ${this.location} answered HTTP ${status} without a tokenctl error; check that the URL points at a tokenctl token service`,
+    );
   }
 
   /**
