@@ -70,6 +70,43 @@ export function registerServer(program: Command, deps: Deps): void {
         store.close();
       }
     });
+  const principals = server
+    .command('principals')
+    .description("list an account's principals (names, roles, ids; never credentials)")
+    .requiredOption('--data <dir>', 'the service data directory')
+    .requiredOption('--account <name>', 'the account')
+    .action(async (opts: { data: string; account: string }, self: Command) => {
+      const globals = globalsOf(self);
+      const { openDataDir } = await import('../server/data-dir.js');
+      const store = await openDataDir(opts.data, deps.env, { create: false });
+      try {
+        const rows = store.listPrincipals(opts.account).map(({ accountId: _a, ...p }) => p);
+        if (globals.json) deps.io.out(renderJson(rows));
+        else for (const p of rows) deps.io.out(`${p.id}\t${safeText(p.name)}\t${p.role}\t${p.createdAt}\n`);
+      } finally {
+        store.close();
+      }
+    });
+  examples(principals, ['tokenctl server principals --data /var/lib/tokenctl --account acme']);
+
+  const remove = server
+    .command('remove-principal')
+    .description('remove a principal: its credential stops working (within seconds on a running service)')
+    .requiredOption('--data <dir>', 'the service data directory')
+    .requiredOption('--account <name>', 'the account')
+    .requiredOption('--name <name>', 'the principal (name or id)')
+    .action(async (opts: { data: string; account: string; name: string }) => {
+      const { openDataDir } = await import('../server/data-dir.js');
+      const store = await openDataDir(opts.data, deps.env, { create: false });
+      try {
+        const p = store.removePrincipal(opts.account, opts.name);
+        success(deps, `Removed ${p.role} '${safeText(p.name)}' (${p.id}) from account '${safeText(opts.account)}'; its credential no longer works`);
+      } finally {
+        store.close();
+      }
+    });
+  examples(remove, ['tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name alice   # e.g. a leaked credential']);
+
   examples(add, [
     'tokenctl server add-principal --data /var/lib/tokenctl --account acme --role service --name api-gateway > gateway.key',
     'tokenctl server add-principal --data /var/lib/tokenctl --account acme --role admin --name alice',

@@ -307,6 +307,34 @@ export class ServerStore {
     return { principal: this.insertPrincipal(account.id, name, role, credential, now), credential };
   }
 
+  listPrincipals(accountName: string): (Principal & { createdAt: string })[] {
+    const account = this.accountByName(accountName);
+    return this.db
+      .prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, rowid')
+      .all(account.id)
+      .map((r) => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at }));
+  }
+
+  /**
+   * Removes a principal, so its credential stops working (a leaked one, say). A running service notices within
+   * the few seconds it remembers authentications. The last admin of an account stays: add another first.
+   */
+  removePrincipal(accountName: string, name: string): Principal {
+    return this.db
+      .transaction(() => {
+        const principals = this.listPrincipals(accountName);
+        const p = principals.find((x) => nameKey(x.name) === nameKey(name.trim().normalize('NFC')) || x.id === name.trim());
+        if (!p) throw new TokenNotFoundError(`no principal named '${name}' in account '${accountName}'; see them with: tokenctl server principals --data <dir> --account ${accountName}`);
+        if (p.role === 'admin' && principals.filter((x) => x.role === 'admin').length === 1) {
+          throw new TokenctlError('conflict', `'${p.name}' is the last admin of account '${accountName}'; add another admin first (tokenctl server add-principal --role admin)`);
+        }
+        this.db.prepare('DELETE FROM principals WHERE id = ?').run(p.id);
+        this.principalCache.clear();
+        return { id: p.id, accountId: p.accountId, name: p.name, role: p.role };
+      })
+      .immediate();
+  }
+
   private insertPrincipal(accountId: string, rawName: string, role: Role, credential: string, now: Date): Principal {
     const name = normalizeTokenName(rawName);
     const id = newId('prn');

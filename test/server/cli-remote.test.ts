@@ -177,3 +177,28 @@ describe('rotate, audit, log and verify on the service', () => {
     expect(audit.code, audit.stderr).toBe(0);
   });
 });
+
+describe('server principals / remove-principal', () => {
+  it('lists principals without credentials, revokes one, and keeps the last admin', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount({ name: 'acme' });
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER_KEY: server.serverKey };
+    const data = path.join(server.dataDir, 'data');
+    const added = await run(env, ['server', 'add-principal', '--data', data, '--account', 'acme', '--role', 'service', '--name', 'gateway']);
+    expect(added.code).toBe(0);
+    const gateway = added.stdout.trim();
+    const listed = await run(env, ['--json', 'server', 'principals', '--data', data, '--account', 'acme']);
+    expect((JSON.parse(listed.stdout) as { name: string; role: string }[]).map((p) => `${p.name}:${p.role}`)).toEqual(['admin:admin', 'gateway:service']);
+    expect(listed.stdout).not.toContain(gateway);
+    expect(listed.stdout).not.toContain(credential);
+
+    const removed = await run(env, ['server', 'remove-principal', '--data', data, '--account', 'acme', '--name', 'GATEWAY']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const r = await fetch(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${gateway}` } });
+    expect(r.status).toBe(401);
+    const last = await run(env, ['server', 'remove-principal', '--data', data, '--account', 'acme', '--name', 'admin']);
+    expect(last.code).toBe(4);
+    expect(last.stderr).toMatch(/last admin/);
+    expect((await run(env, ['server', 'remove-principal', '--data', data, '--account', 'acme', '--name', 'nobody'])).code).toBe(3);
+  });
+});
