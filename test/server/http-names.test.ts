@@ -36,6 +36,27 @@ it('says when the URL is not a tokenctl service, and when nothing listens there'
   }
   const gone = new HttpBackend({ baseUrl: `http://127.0.0.1:${port}`, credential: async () => 'tctl_key_x', loginHint: 'tokenctl login' });
   await expect(gone.list()).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringMatching(`cannot reach the token service at http://127.0.0.1:${port} \\(ECONNREFUSED\\)`) });
+  const huge = http.createServer((_q, r) => {
+    r.setHeader('content-type', 'application/json');
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < 64 && r.write(chunk)) sent++;
+      if (sent < 64) r.once('drain', pump);
+      else r.end();
+    };
+    r.on('error', () => undefined);
+    pump();
+  });
+  await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port: p3 } = huge.address() as { port: number };
+    const flooded = new HttpBackend({ baseUrl: `http://127.0.0.1:${p3}`, credential: async () => 'tctl_key_x', loginHint: 'tokenctl login' });
+    await expect(flooded.list()).rejects.toMatchObject({ kind: 'data', message: expect.stringMatching(/sent more than 16 MiB/) });
+  } finally {
+    huge.closeAllConnections();
+    await new Promise((r) => huge.close(r));
+  }
   const slow = http.createServer(() => undefined); // accepts, never answers
   await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
   try {

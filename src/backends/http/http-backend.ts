@@ -33,6 +33,7 @@ export interface HttpBackendOptions {
 }
 
 export const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 const KINDS = new Set<string>(Object.keys(EXIT_CODES).filter((k) => k !== 'ok'));
 
@@ -143,8 +144,9 @@ export class HttpBackend implements TokenBackend {
     }
     let text: string;
     try {
-      text = await response.text();
+      text = await this.readBounded(response);
     } catch (cause) {
+      if (cause instanceof TokenctlError) throw cause;
       throw this.unreachable(cause);
     }
     let parsed: unknown = undefined;
@@ -158,6 +160,22 @@ export class HttpBackend implements TokenBackend {
       return parsed;
     }
     throw this.errorFrom(response, parsed);
+  }
+
+  /** The body, up to MAX_RESPONSE_BYTES: a broken or hostile server cannot make the CLI exhaust its memory. */
+  private async readBounded(response: Response): Promise<string> {
+    if (!response.body) return '';
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > MAX_RESPONSE_BYTES) {
+        await response.body.cancel().catch(() => undefined);
+        throw new StoreDataError(`the server at ${this.location} sent more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; check that the URL points at a tokenctl token service`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   private unreachable(cause: unknown): BackendUnavailableError {
