@@ -89,5 +89,5 @@ export function registerProfile(program: Command, deps: Deps): void {
       await setCurrentProfile(deps.env, name);
       success(deps, `Commands now use profile '${name}'${deps.env.TOKENCTL_PROFILE ? ' (but TOKENCTL_PROFILE is set and wins in this shell)' : ''}`);
     });
-  examples(use, ['tokenctl profile use staging']);
+  examples(use, ['tokenctl profile use staging', 'tokenctl profile use default   # back to the local store']);
 }

@@ -87,7 +87,10 @@ export function registerServer(program: Command, deps: Deps): void {
         store.close();
       }
     });
-  examples(principals, ['tokenctl server principals --data /var/lib/tokenctl --account acme']);
+  examples(principals, [
+    'tokenctl server principals --data /var/lib/tokenctl --account acme',
+    'tokenctl --json server principals --data /var/lib/tokenctl --account acme',
+  ]);
 
   const remove = server
     .command('remove-principal')
@@ -105,7 +108,10 @@ export function registerServer(program: Command, deps: Deps): void {
         store.close();
       }
     });
-  examples(remove, ['tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name alice   # e.g. a leaked credential']);
+  examples(remove, [
+    'tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name alice   # e.g. a leaked credential',
+    'tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name prn_4f3k...',
+  ]);
 
   examples(add, [
     'tokenctl server add-principal --data /var/lib/tokenctl --account acme --role service --name api-gateway > gateway.key',
