@@ -124,7 +124,7 @@ export async function main(): Promise<void> {
   let code: number;
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => brokenStreams.add(stream));
   try {
-    const deps = createDeps(process.env);
+    const deps = await createDeps(process.env);
     process.once('SIGINT', () => {
       process.stderr.write('\ncancelled\n');
       process.exit(EXIT_CODES.cancelled);

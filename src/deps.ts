@@ -5,6 +5,7 @@ import type { TokenBackend } from './backends/token-backend.js';
 import { profileDir, tokenctlHome } from './config/paths.js';
 import { readProfileConfig } from './config/profiles-read.js';
 import { processIO, type IO } from './ui/io.js';
+import { FileBackend } from './backends/file/file-backend.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { inquirerPrompter, type Prompter } from './ui/prompter.js';
 
@@ -54,8 +55,8 @@ export function osActor(): string {
   }
 }
 
-export function createDeps(env: Env): Deps {
-  const io = processIO(env);
+export async function createDeps(env: Env): Promise<Deps> {
+  const io = await processIO(env);
   let clock: Clock | undefined;
   const deps: Deps = {
     io,
@@ -75,7 +76,6 @@ export function createDeps(env: Env): Deps {
         const remote = httpBackendFor(env, globals.profile);
         if (remote) return remote;
       }
-      const { FileBackend } = await import('./backends/file/file-backend.js');
       return new FileBackend({
         dir: profileDir(tokenctlHome(env), globals.profile),
         clock: deps.clock,

@@ -1,4 +1,5 @@
-import { Chalk, type ChalkInstance } from 'chalk';
+import { isatty } from 'node:tty';
+import type { ChalkInstance } from 'chalk';
 
 /**
  * The only place that knows about the process's streams. Results go to stdout, everything else (progress,
@@ -25,17 +26,28 @@ export function colorEnabled(env: Env, isTTY: boolean): boolean {
   return isTTY;
 }
 
-export function processIO(env: Env): IO {
-  const stdoutIsTTY = Boolean(process.stdout.isTTY);
-  const stderrIsTTY = Boolean(process.stderr.isTTY);
+/** No colour: every style is the identity, however it is chained (`style.red.bold(text)`). */
+export const plainStyle: ChalkInstance = new Proxy(((text: unknown) => String(text)) as unknown as ChalkInstance, {
+  get: (target, key) => (key === 'level' ? 0 : key in Function.prototype ? Reflect.get(target, key) : plainStyle),
+});
+
+/** The process's streams. chalk is loaded only when some stream will actually be coloured. */
+export async function processIO(env: Env): Promise<IO> {
+  // isatty, not process.stdin.isTTY: touching process.stdin would set up a stream no command may need.
+  const stdinIsTTY = isatty(0);
+  const stdoutIsTTY = isatty(1);
+  const stderrIsTTY = isatty(2);
+  const colorOut = colorEnabled(env, stdoutIsTTY);
+  const colorErr = colorEnabled(env, stderrIsTTY);
+  const Chalk = colorOut || colorErr ? (await import('chalk')).Chalk : null;
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdinIsTTY,
     stdoutIsTTY,
     stderrIsTTY,
-    style: new Chalk({ level: colorEnabled(env, stderrIsTTY) ? 1 : 0 }),
-    outStyle: new Chalk({ level: colorEnabled(env, stdoutIsTTY) ? 1 : 0 }),
+    style: Chalk && colorErr ? new Chalk({ level: 1 }) : plainStyle,
+    outStyle: Chalk && colorOut ? new Chalk({ level: 1 }) : plainStyle,
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -60,8 +72,8 @@ export function captureIO(options: { tty?: boolean; stdin?: string } = {}): Capt
     stdinIsTTY: tty,
     stdoutIsTTY: tty,
     stderrIsTTY: tty,
-    style: new Chalk({ level: 0 }),
-    outStyle: new Chalk({ level: 0 }),
+    style: plainStyle,
+    outStyle: plainStyle,
     readStdin: async () => options.stdin ?? '',
     stdout: () => out,
     stderr: () => err,

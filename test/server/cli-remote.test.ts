@@ -15,7 +15,7 @@ afterEach(async () => server?.close());
 async function run(env: Record<string, string>, argv: string[], opts: { tty?: boolean; stdin?: string; answers?: Answer[] } = {}) {
   const io = captureIO({ tty: opts.tty ?? false, stdin: opts.stdin });
   const prompter = scriptedPrompter([...(opts.answers ?? [])]);
-  const base = createDeps(env);
+  const base = await createDeps(env);
   const deps: Deps = { ...base, io, clock: server.clock, prompter: () => prompter, backend: base.backend };
   const code = await runCli(argv, deps);
   return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
