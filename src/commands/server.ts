@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
+import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { UsageError } from '../core/errors.js';
 import { toTokenView } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
@@ -26,6 +27,7 @@ export function registerServer(program: Command, deps: Deps): void {
       try {
         const now = deps.clock.now();
         const r = await store.createAccount({ name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, now);
+        if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
         if (globals.json) {
           deps.io.out(
             renderJson({
@@ -63,6 +65,7 @@ export function registerServer(program: Command, deps: Deps): void {
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
         const { principal, credential } = store.addPrincipal(opts.account, role as (typeof ROLES)[number], opts.name, deps.clock.now());
+        if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(credential));
         deps.io.out(globals.json ? renderJson({ principal: { id: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`);
         success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);
         warn(deps, 'the credential is shown only once (on stdout): hand it over securely');

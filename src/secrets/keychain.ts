@@ -51,6 +51,11 @@ async function withTimeout<T>(ms: number, what: string, run: (signal: AbortSigna
   }
 }
 
+/** What an entry holds, for messages: "the master key" (master-key/<account>) or "a saved server credential". */
+function what(account: string): string {
+  return account.startsWith('master-key/') ? 'the master key' : account.startsWith('server-credential/') ? 'a saved server credential' : 'a secret';
+}
+
 export async function openKeychain(env: Env): Promise<Keychain> {
   const ms = timeoutMs(env);
   let mod: typeof import('@napi-rs/keyring');
@@ -63,8 +68,8 @@ export async function openKeychain(env: Env): Promise<Keychain> {
   // silently return nothing.
   const entry = (account: string) => new mod.AsyncEntry(KEYCHAIN_SERVICE, account, { linux: { store: 'secret-service' } });
   return {
-    get: (account) => withTimeout(ms, 'reading the master key', (signal) => entry(account).getPassword(signal)),
-    set: (account, secret) => withTimeout(ms, 'saving the master key', (signal) => entry(account).setPassword(secret, signal)),
-    delete: (account) => withTimeout(ms, 'removing a key', (signal) => entry(account).deleteCredential(signal)),
+    get: (account) => withTimeout(ms, `reading ${what(account)}`, (signal) => entry(account).getPassword(signal)),
+    set: (account, secret) => withTimeout(ms, `saving ${what(account)}`, (signal) => entry(account).setPassword(secret, signal)),
+    delete: (account) => withTimeout(ms, `removing ${what(account)}`, (signal) => entry(account).deleteCredential(signal)),
   };
 }
