@@ -51,6 +51,8 @@ export interface AccountKeys {
 export interface TokenBackend {
   /** Where the tokens live, for messages ("/home/me/.config/tokenctl/profiles/default"). */
   readonly location: string;
+  /** Whether this backend sees tokens in use (lastUsedAt): a service does, a local store cannot. */
+  readonly tracksUsage: boolean;
   init(input: InitInput): Promise<InitResult>;
   /** Every token, deleted ones included; callers filter and derive statuses with the core. */
   list(): Promise<TokenRecord[]>;

@@ -28,7 +28,14 @@ export function registerDelete(program: Command, deps: Deps): void {
         const now = deps.clock.now();
         const v = toTokenView(token, now);
         info(deps, `About to delete ${describeToken(v)}: ${v.status}, created ${formatInstant(v.createdAt)}, value ${v.masked}`);
-        info(deps, v.lastUsedAt ? `Last used ${formatInstant(v.lastUsedAt)}.` : 'Last used: unknown (this backend does not see token use).');
+        info(
+          deps,
+          v.lastUsedAt
+            ? `Last used ${formatInstant(v.lastUsedAt)}.`
+            : backend.tracksUsage
+              ? 'Never used.'
+              : 'Last used: unknown (a local store cannot see where tokens are used).',
+        );
         if (isLastActiveOfType(await backend.list(), token, now)) {
           warn(deps, `this is the last active ${v.type} token: systems that depend on it will fail once it is rejected`);
         }

@@ -139,6 +139,16 @@ describe('credentials kept in the keychain', () => {
 });
 
 describe('rotate, audit, log and verify on the service', () => {
+  it('delete says a token was never used when the service has not seen it in use', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER: server.url, TOKENCTL_ADMIN_KEY: credential };
+    expect((await run(env, ['create', '--type', 's2s', '--name', 'unused'])).code).toBe(0);
+    const r = await run(env, ['delete', 'unused'], { tty: true, answers: ['Delete token'] });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Never used\./);
+  });
+
   it('rotates safely across two runs, and the service keeps the journal and the trail', async () => {
     server = await startTestServer();
     const { credential } = await server.initAccount();

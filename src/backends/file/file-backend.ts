@@ -78,6 +78,7 @@ interface Change<T> {
  */
 export class FileBackend implements TokenBackend {
   readonly location: string;
+  readonly tracksUsage = false;
   private readonly storePath: string;
   private readonly lockPath: string;
   private readonly keyFile: string;

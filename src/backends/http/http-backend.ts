@@ -71,6 +71,7 @@ const strOrNull = (x: unknown) => x === null || typeof x === 'string';
  */
 export class HttpBackend implements TokenBackend {
   readonly location: string;
+  readonly tracksUsage = true;
   private readonly timeoutMs: number;
 
   constructor(private readonly opts: HttpBackendOptions) {
