@@ -18,7 +18,8 @@ import { generateSigningKey, issuerFor, mintApiToken } from '../secrets/jwt.js';
 import { maskValue, mintOpaqueToken, randomBase62 } from '../secrets/opaque.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../secrets/seal.js';
 import type { AccountInfo, AccountKeys, AuditVerification, RevealedToken, RotationStart } from '../backends/token-backend.js';
-import { AUDIT_ACTIONS, tokenRef, type AuditEntry, type AuditEvent } from '../core/audit.js';
+import { tokenRef, type AuditEntry, type AuditEvent } from '../core/audit.js';
+import { eventOf, GENESIS, parseLine, toLine, verifyChain } from '../core/audit-chain.js';
 import {
   assertCanComplete,
   assertRotationSlot,
@@ -178,12 +179,6 @@ export function actorOf(p: { name: string; role: string; id: string }): string {
   return `${p.role}:${p.name} (${p.id})`;
 }
 
-const GENESIS = 'genesis';
-
-/** The exact text an audit event's MAC covers (the same layout as the local trail). */
-function macInput(e: AuditEvent, prev: string): string {
-  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.token, e.fingerprint, e.detail, prev]);
-}
 
 /**
  * The service's storage: SQLite (WAL) through better-sqlite3. Every change that a rule guards runs the core's
@@ -382,10 +377,9 @@ export class ServerStore {
     };
     const insert = this.db.prepare('INSERT INTO audit_events (account_id, seq, line) VALUES (?, ?, ?)');
     for (const entry of entries) {
-      const event: AuditEvent = { seq: head.seq + 1, at: now.toISOString(), actor, ...entry };
-      const mac = this.sealer.mac(macInput(event, head.mac));
-      insert.run(accountId, event.seq, JSON.stringify({ ...event, prev: head.mac, mac }));
-      head = { seq: event.seq, mac };
+      const line = toLine({ seq: head.seq + 1, at: now.toISOString(), actor, ...entry }, head.mac, (t) => this.sealer.mac(t));
+      insert.run(accountId, line.seq, JSON.stringify(line));
+      head = { seq: line.seq, mac: line.mac };
     }
     this.db.prepare('INSERT INTO audit_heads (account_id, seq, mac) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac').run(
       accountId,
@@ -402,38 +396,17 @@ export class ServerStore {
   }
 
   auditEvents(accountId: string): AuditEvent[] {
-    return this.auditLines(accountId).map((line) => {
-      const { prev: _p, mac: _m, ...event } = JSON.parse(line) as AuditEvent & { prev: string; mac: string };
-      return event;
+    return this.auditLines(accountId).map((text, i) => {
+      const line = parseLine(text);
+      if (!line) throw new StoreDataError(`audit event ${i + 1} of this account is unreadable; check the trail with: tokenctl log --verify`);
+      return eventOf(line);
     });
   }
 
-  /** Checks every event's MAC and its link to the one before, then that the recorded head ends the chain. */
+  /** Checks every event's MAC and its link to the one before, then that the recorded head is in the chain. */
   verifyAudit(accountId: string): AuditVerification {
-    const lines = this.auditLines(accountId);
-    let prev = GENESIS;
-    let lastAt: string | null = null;
-    for (let i = 0; i < lines.length; i++) {
-      const n = i + 1;
-      let e: AuditEvent & { prev: string; mac: string };
-      try {
-        e = JSON.parse(lines[i]!);
-      } catch {
-        return { ok: false, line: n, reason: 'not a valid audit event (edited or corrupt)' };
-      }
-      if (!(AUDIT_ACTIONS as readonly string[]).includes(e.action)) return { ok: false, line: n, reason: 'not a valid audit event (edited or corrupt)' };
-      if (e.seq !== n) return { ok: false, line: n, reason: `sequence number ${e.seq} where ${n} was expected (an event was deleted, inserted or moved)` };
-      if (e.prev !== prev) return { ok: false, line: n, reason: 'does not follow the event before it (an event was deleted, inserted or moved)' };
-      const { prev: p, mac, ...event } = e;
-      if (mac !== this.sealer.mac(macInput(event, p))) return { ok: false, line: n, reason: 'its content does not match its MAC (the event was edited)' };
-      prev = mac;
-      lastAt = e.at;
-    }
     const head = this.db.prepare<[string], { seq: number; mac: string }>('SELECT seq, mac FROM audit_heads WHERE account_id = ?').get(accountId);
-    if (head && (head.seq !== lines.length || head.mac !== prev)) {
-      return { ok: false, line: lines.length + 1, reason: `the trail ends at event ${lines.length} but the account recorded event ${head.seq} last (events were removed)` };
-    }
-    return { ok: true, events: lines.length, lastAt };
+    return verifyChain(this.auditLines(accountId), (t) => this.sealer.mac(t), head ?? null);
   }
 
   accountKeys(accountId: string): AccountKeys {

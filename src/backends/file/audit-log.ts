@@ -2,48 +2,11 @@ import { constants, promises as fs } from 'node:fs';
 import { StoreDataError } from '../../core/errors.js';
 import { readPrivateFile } from './fsutil.js';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
-import { AUDIT_ACTIONS } from '../../core/audit.js';
+import { eventOf, GENESIS, macInput, parseLine, toLine, verifyChain, type ChainHead, type VerifyResult } from '../../core/audit-chain.js';
 
-/**
- * The local audit trail: one JSON line per event, append-only, each line chained to the one before by a MAC
- * under a key derived from the master key. Editing, deleting or reordering a line breaks the chain; the store
- * records the last (seq, mac), so cutting lines off the end is detected too.
- */
-export interface ChainHead {
-  seq: number;
-  mac: string;
-}
+export type { ChainHead, VerifyResult };
 
-interface ChainedLine extends AuditEvent {
-  prev: string;
-  mac: string;
-}
-
-const GENESIS = 'genesis';
-
-/** The exact text a line's MAC covers: every field but the MAC, in a fixed order. */
-function macInput(e: AuditEvent, prev: string): string {
-  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.token, e.fingerprint, e.detail, prev]);
-}
-
-function toLine(e: AuditEvent, prev: string, mac: (t: string) => string): ChainedLine {
-  return { ...e, prev, mac: mac(macInput(e, prev)) };
-}
-
-function parseLine(text: string): ChainedLine | null {
-  try {
-    const o = JSON.parse(text) as ChainedLine;
-    if (typeof o !== 'object' || o === null || !Number.isInteger(o.seq) || typeof o.mac !== 'string' || typeof o.prev !== 'string') return null;
-    if (!(AUDIT_ACTIONS as readonly string[]).includes(o.action) || typeof o.at !== 'string' || typeof o.actor !== 'string') return null;
-    return o;
-  } catch {
-    return null;
-  }
-}
-
-function eventOf(l: ChainedLine): AuditEvent {
-  return { seq: l.seq, at: l.at, actor: l.actor, action: l.action, token: l.token, fingerprint: l.fingerprint, detail: l.detail };
-}
+// The local audit trail: the chain of core/audit-chain.ts in an append-only file beside the store.
 
 /**
  * The trail as written. A last piece without its newline that is not a whole event is a torn write (power
@@ -74,35 +37,6 @@ async function readTrail(logPath: string): Promise<Trail> {
   }
   const wholeBytes = Buffer.byteLength(pieces.slice(0, missingNewline ? -1 : undefined).map((l) => `${l}\n`).join(''));
   return { lines, wholeBytes, torn, missingNewline };
-}
-
-export type VerifyResult = { ok: true; events: number; lastAt: string | null } | { ok: false; line: number; reason: string };
-
-/** Checks every line's MAC and its link to the one before, then that the store's head is in the chain. */
-export function verifyChain(lines: readonly string[], mac: (t: string) => string, head: ChainHead | null, torn = false): VerifyResult {
-  let prev = GENESIS;
-  let last: ChainedLine | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    const line = parseLine(lines[i]!);
-    const n = i + 1;
-    if (!line) return { ok: false, line: n, reason: 'not a valid audit event (edited or corrupt)' };
-    if (line.seq !== n) return { ok: false, line: n, reason: `sequence number ${line.seq} where ${n} was expected (a line was deleted, inserted or moved)` };
-    if (line.prev !== prev) return { ok: false, line: n, reason: 'does not follow the line before it (a line was deleted, inserted or moved)' };
-    if (line.mac !== mac(macInput(eventOf(line), line.prev))) return { ok: false, line: n, reason: 'its content does not match its MAC (the line was edited)' };
-    prev = line.mac;
-    last = line;
-  }
-  if (head) {
-    if (torn && (!last || last.seq < head.seq)) {
-      return { ok: false, line: lines.length + 1, reason: 'is incomplete, and the store records it as written (the trail was cut)' };
-    }
-    if (!last || last.seq < head.seq) {
-      return { ok: false, line: lines.length + 1, reason: `the trail ends at event ${last?.seq ?? 0} but the store records event ${head.seq} (lines were cut off the end)` };
-    }
-    const atHead = parseLine(lines[head.seq - 1]!);
-    if (atHead?.mac !== head.mac) return { ok: false, line: head.seq, reason: 'is not the event the store recorded (the trail was replaced)' };
-  }
-  return { ok: true, events: lines.length, lastAt: last?.at ?? null };
 }
 
 export async function readAuditEvents(logPath: string): Promise<AuditEvent[]> {
