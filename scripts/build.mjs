@@ -1,7 +1,8 @@
 // Bundles the CLI into dist/: one entry file with everything a fast command needs, and separate chunks for
 // what only some commands load (prompts, jose, tables, the keychain binding stays an external native module).
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 // commander requires child_process at load time, for executable subcommands tokenctl never uses. Loading it
 // (and net, dgram with it) costs every command; this proxy loads it only if commander ever touches it.
@@ -15,6 +16,22 @@ const lazyChildProcessForCommander = {
       contents: "let m; module.exports = new Proxy({}, { get: (_, key) => (m ??= require('node:child_process'))[key] });",
       loader: 'js',
     }));
+  },
+};
+
+// esbuild puts each module shared by the entry and some lazily loaded modules into a chunk of its own, one per
+// combination of sharers: a dozen tiny files that every command would load one by one. Making every lazily
+// loaded module of ours reach src/kernel.ts gives those modules the same sharers, hence one chunk.
+const kernel = fileURLToPath(new URL('../src/kernel.ts', import.meta.url));
+const lazyDirs = /[\\/]src[\\/](server|scan|exec|completion|backends[\\/]http|secrets|config)[\\/]/;
+const shareOneKernelChunk = {
+  name: 'share-one-kernel-chunk',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (!lazyDirs.test(args.path)) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      return { contents: `import ${JSON.stringify(kernel)};\n${source}`, loader: 'ts' };
+    });
   },
 };
 
@@ -32,6 +49,6 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [lazyChildProcessForCommander],
+  plugins: [lazyChildProcessForCommander, shareOneKernelChunk],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });

@@ -15,7 +15,7 @@ function unknown(reason: string): never {
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
 async function checkJwt(backend: TokenBackend, value: string, now: Date): Promise<void> {
-  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP }] = await Promise.all([import('jose'), import('../secrets/jwt.js')]);
+  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP }] = await Promise.all([import('jose'), import('../secrets/index.js')]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
   try {
@@ -56,7 +56,7 @@ export function registerVerify(program: Command, deps: Deps): void {
       if (value === '') throw new UsageError('no token on stdin; pipe it in: tokenctl verify < token.txt');
       const backend = await deps.backend(globals);
       if (value.startsWith('tctl_')) {
-        const { checkOpaqueToken } = await import('../secrets/opaque.js');
+        const { checkOpaqueToken } = await import('../secrets/index.js');
         const check = checkOpaqueToken(value);
         if (!check.ok) {
           throw new UsageError(

@@ -56,16 +56,8 @@ export interface FileBackendOptions {
  * The cryptography (node:crypto, zlib, key sources) is loaded by the operations that need it, once: `list`
  * reads metadata only and should start fast.
  */
-let secretsModules: ReturnType<typeof importSecrets> | undefined;
-function importSecrets() {
-  return Promise.all([
-    import('../../secrets/master-key.js'),
-    import('../../secrets/opaque.js'),
-    import('../../secrets/seal.js'),
-    import('../../secrets/jwt.js'),
-  ]).then(([masterKey, opaque, seal, jwt]) => ({ ...masterKey, ...opaque, ...seal, ...jwt }));
-}
-const secrets = () => (secretsModules ??= importSecrets());
+let secretsModule: Promise<typeof import('../../secrets/index.js')> | undefined;
+const secrets = () => (secretsModule ??= import('../../secrets/index.js'));
 
 interface Change<T> {
   result: T;
