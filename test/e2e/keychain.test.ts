@@ -3,27 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runBin } from '../helpers/bin.js';
 import { tempHome } from '../helpers/env.js';
-import { keychainMayExist, openKeychain } from '../../src/secrets/keychain.js';
+import { openKeychain } from '../../src/secrets/keychain.js';
+import { keychainEnv, keychainRequired, keychainUnavailable } from '../helpers/keychain.js';
 
 /**
  * Runs against the real OS keychain (gnome-keyring's Secret Service in CI, see .ci/run). On a machine without
  * one it skips, unless TOKENCTL_REQUIRE_KEYCHAIN=1 (set by CI), which turns the skip into a failure.
  */
-async function probe(): Promise<string | null> {
-  if (!keychainMayExist(process.env)) return 'no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS unset)';
-  try {
-    const kc = await openKeychain({ ...process.env, TOKENCTL_KEYCHAIN_TIMEOUT_MS: '3000' });
-    await kc.set('tokenctl-test-probe', 'x');
-    const back = await kc.get('tokenctl-test-probe');
-    await kc.delete('tokenctl-test-probe');
-    return back === 'x' ? null : 'the keychain did not return what was stored';
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
-const unavailable = await probe();
-const required = process.env.TOKENCTL_REQUIRE_KEYCHAIN === '1';
+const unavailable = await keychainUnavailable('tokenctl-test-probe');
+const required = keychainRequired;
 
 describe('master key in the real OS keychain', () => {
   if (unavailable && required) {
@@ -36,7 +24,7 @@ describe('master key in the real OS keychain', () => {
   it.skipIf(unavailable !== null)(`stores the master key in the keychain, not on disk${unavailable ? ` (skipped: ${unavailable})` : ''}`, async () => {
     const home = tempHome();
     const env: Record<string, string> = { TOKENCTL_HOME: home, NO_COLOR: '1' };
-    for (const k of ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR']) if (process.env[k]) env[k] = process.env[k]!;
+    Object.assign(env, keychainEnv());
     const init = await runBin(['init'], { env });
     expect(init.code, init.stderr).toBe(0);
     expect(init.stderr).not.toMatch(/warning/);

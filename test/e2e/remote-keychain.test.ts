@@ -5,28 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BIN, runBin } from '../helpers/bin.js';
 import { tempHome } from '../helpers/env.js';
-import { keychainMayExist, openKeychain } from '../../src/secrets/keychain.js';
+import { openKeychain } from '../../src/secrets/keychain.js';
+import { keychainEnv, keychainRequired, keychainUnavailable } from '../helpers/keychain.js';
 import { keychainAccountFor } from '../../src/config/profiles-read.js';
 
 /**
  * `tokenctl login` with the real OS keychain (gnome-keyring's Secret Service in CI, see .ci/run). Skips where
  * there is none, unless TOKENCTL_REQUIRE_KEYCHAIN=1 (CI), which turns the skip into a failure.
  */
-async function probe(): Promise<string | null> {
-  if (!keychainMayExist(process.env)) return 'no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS unset)';
-  try {
-    const kc = await openKeychain({ ...process.env, TOKENCTL_KEYCHAIN_TIMEOUT_MS: '3000' });
-    await kc.set('tokenctl-test-probe-login', 'x');
-    const back = await kc.get('tokenctl-test-probe-login');
-    await kc.delete('tokenctl-test-probe-login');
-    return back === 'x' ? null : 'the keychain did not return what was stored';
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
-const unavailable = await probe();
-const required = process.env.TOKENCTL_REQUIRE_KEYCHAIN === '1';
+const unavailable = await keychainUnavailable('tokenctl-test-probe-login');
+const required = keychainRequired;
 
 describe('login stores the credential in the real OS keychain', () => {
   if (unavailable && required) {
@@ -39,7 +27,7 @@ describe('login stores the credential in the real OS keychain', () => {
   it.skipIf(unavailable !== null)(`keeps it out of files${unavailable ? ` (skipped: ${unavailable})` : ''}`, async () => {
     const home = tempHome();
     const env: Record<string, string> = { TOKENCTL_HOME: home, NO_COLOR: '1' };
-    for (const k of ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR']) if (process.env[k]) env[k] = process.env[k]!;
+    Object.assign(env, keychainEnv());
     const data = path.join(home, 'data');
     const admin = (await runBin(['server', 'init', '--data', data], { env })).stdout.trim();
     const child = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', '0'], { env: { PATH: process.env.PATH!, HOME: home, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
