@@ -62,6 +62,22 @@ export function assertRotationSlot(tokens: readonly TokenRecord[], old: TokenRec
 
 export class RotationError extends TokenctlError {}
 
+/** The journal entry of a rotation that has just created its replacement. */
+export function planRotation(id: string, old: TokenRecord, newTokenId: string, now: Date): RotationRecord {
+  return {
+    id,
+    oldTokenId: old.id,
+    newTokenId,
+    type: old.type,
+    state: 'started',
+    startedAt: now.toISOString(),
+    deliveredAt: null,
+    completedAt: null,
+    delivery: null,
+    note: null,
+  };
+}
+
 /** Step 5 guard: the old token is never deleted before the new one is active. */
 export function assertCanComplete(r: RotationRecord, replacement: TokenRecord | undefined, now: Date): void {
   if (!replacement || !isLive(replacement)) {

@@ -25,6 +25,7 @@ import {
   assertRotationSlot,
   deriveReplacementName,
   findUnfinishedRotation,
+  planRotation,
   RotationError,
   type RotationRecord,
 } from '../core/rotation.js';
@@ -577,18 +578,7 @@ export class ServerStore {
         const { old, name } = this.checkRotationStart(accountId, ref, now, input.newName);
         if (old.id !== first.old.id) throw new RotationError('conflict', `'${ref}' now names another token; nothing was changed, try again`);
         const { planned, event } = this.insertPlanned(accountId, minted, { type: old.type, name }, now, false);
-        const rotation: RotationRecord = {
-          id: newId('rot'),
-          oldTokenId: old.id,
-          newTokenId: planned.id,
-          type: old.type,
-          state: 'started',
-          startedAt: now.toISOString(),
-          deliveredAt: null,
-          completedAt: null,
-          delivery: null,
-          note: null,
-        };
+        const rotation = planRotation(newId('rot'), old, planned.id, now);
         this.saveRotation(accountId, rotation, true);
         this.audit(accountId, actor, now, [
           event,

@@ -20,6 +20,7 @@ import {
   assertRotationSlot,
   deriveReplacementName,
   findUnfinishedRotation,
+  planRotation,
   RotationError,
   type RotationRecord,
 } from '../../core/rotation.js';
@@ -302,18 +303,7 @@ export class FileBackend implements TokenBackend {
       assertRotationSlot(doc.tokens, old, now);
       const name = input.newName ?? deriveReplacementName(doc.tokens, old.name, now);
       const created = await this.addToken(doc, sealer, { type: old.type, name }, false, false);
-      const rotation: RotationRecord = {
-        id: `rot_${(await secrets()).randomBase62(16)}`,
-        oldTokenId: old.id,
-        newTokenId: created.result.token.id,
-        type: old.type,
-        state: 'started',
-        startedAt: now.toISOString(),
-        deliveredAt: null,
-        completedAt: null,
-        delivery: null,
-        note: null,
-      };
+      const rotation = planRotation(`rot_${(await secrets()).randomBase62(16)}`, old, created.result.token.id, now);
       doc.rotations.push(rotation);
       return {
         result: { rotation, old, replacement: created.result },
