@@ -43,7 +43,7 @@ export async function renderFindingTable(findings: readonly Finding[]): Promise<
 
 const ruleId = (type: TokenType) => `tokenctl/${type}-token`;
 
-function artifactUri(file: string, cwd: string): { uri: string; uriBaseId?: string } {
+function artifactUri(file: string): { uri: string; uriBaseId?: string } {
   if (file === STDIN_LABEL) return { uri: 'stdin' };
   if (path.isAbsolute(file)) return { uri: pathToFileURL(file).href };
   return { uri: file.split(path.sep).map(encodeURIComponent).join('/'), uriBaseId: '%SRCROOT%' };
@@ -85,7 +85,7 @@ export function renderSarif(findings: readonly Finding[], meta: { version: strin
           locations: [
             {
               physicalLocation: {
-                artifactLocation: artifactUri(f.file, meta.cwd),
+                artifactLocation: artifactUri(f.file),
                 region: { startLine: f.line, startColumn: f.column, endLine: f.line, endColumn: f.endColumn },
               },
             },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock, offsetClock, parseInstant } from '../../src/core/clock.js';
 import { TokenctlError } from '../../src/core/errors.js';
-import { looksLikeTokenValue, nameKey, normalizeTokenName } from '../../src/core/names.js';
+import { looksLikeTokenValue, normalizeTokenName } from '../../src/core/names.js';
 import {
   assertRetrievable,
   isLastActiveOfType,
