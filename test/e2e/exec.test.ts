@@ -98,7 +98,10 @@ describe('exec', () => {
   it.skipIf(!hasScript)('on a terminal, Ctrl-C reaches the child once and tokenctl exits with its code', async () => {
     const { env } = await newAccount();
     const counter = path.join(tempDir(), 'count.js');
-    writeFileSync(counter, `let n = 0; process.on('SIGINT', () => n++); console.log('ready'); setTimeout(() => { console.log('sigints=' + n); process.exit(n); }, 2000);`);
+    // Counts SIGINTs for half a second after the first one (a second, forwarded copy would arrive within it);
+    // a slow machine only delays the start of that window, it cannot make the test miss the signal.
+    const report = "() => { console.log('sigints=' + n); process.exit(n); }";
+    writeFileSync(counter, `let n = 0; process.on('SIGINT', () => { if (++n === 1) setTimeout(${report}, 500); }); console.log('ready'); setTimeout(${report}, 20000);`);
     const term = spawn('script', ['-qec', `${node} ${BIN} exec --token default -- ${node} ${counter}; echo "rc=$?"`, '/dev/null'], { env: { ...env, SHELL: '/bin/bash' } });
     let out = '';
     term.stdout!.on('data', (d: Buffer) => (out += d.toString()));
