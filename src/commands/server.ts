@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
+import { isRole, ROLES } from '../core/roles.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { UsageError } from '../core/errors.js';
 import { toTokenView } from '../core/tokens.js';
@@ -7,7 +8,6 @@ import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import { examples, globalsOf, success, warn } from './shared.js';
 
-const ROLES = ['admin', 'user', 'partner', 'service'] as const;
 
 /** `tokenctl server ...`: administration of a token service's data directory, on the service's machine. */
 export function registerServer(program: Command, deps: Deps): void {
@@ -60,11 +60,11 @@ export function registerServer(program: Command, deps: Deps): void {
     .action(async (opts: { data: string; account: string; role: string; name: string }, self: Command) => {
       const globals = globalsOf(self);
       const role = opts.role.trim().toLowerCase();
-      if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
+      if (!isRole(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
       const { openDataDir } = await import('../server/data-dir.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
-        const { principal, credential } = store.addPrincipal(opts.account, role as (typeof ROLES)[number], opts.name, deps.clock.now());
+        const { principal, credential } = store.addPrincipal(opts.account, role, opts.name, deps.clock.now());
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(credential));
         deps.io.out(globals.json ? renderJson({ principal: { id: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`);
         success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);

@@ -1,27 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { randomBase62 } from '../secrets/opaque.js';
 
-/** Principals' roles: admins manage tokens, services introspect, users and partners see nothing (the spec). */
-export const ROLES = ['admin', 'user', 'partner', 'service'] as const;
-export type Role = (typeof ROLES)[number];
-
-export function isRole(value: string): value is Role {
-  return (ROLES as readonly string[]).includes(value);
-}
+export { ROLES, isRole, type Role } from '../core/roles.js';
 
 /**
  * A principal's credential: a recognisable prefix (so a leaked one is found by scanners and redacted from
  * messages like token values) and 40 base62 characters (238 random bits).
  */
 export const CREDENTIAL_PREFIX = 'tctl_key_';
-const CREDENTIAL_PATTERN = /^tctl_key_[0-9A-Za-z]{40}$/;
 
 export function mintCredential(): string {
   return CREDENTIAL_PREFIX + randomBase62(40);
-}
-
-export function isCredentialShaped(value: string): boolean {
-  return CREDENTIAL_PATTERN.test(value);
 }
 
 /**
