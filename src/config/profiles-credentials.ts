@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
 import { BackendUnavailableError } from '../core/errors.js';
-import { keychainMayExist, openKeychain, type Keychain } from '../secrets/keychain.js';
+import { keychainMayExist, openKeychain, saveInKeychain, type Keychain } from '../secrets/keychain.js';
 import { credentialFile, keychainAccountFor, type CredentialStore, type Env } from './profiles-read.js';
 
 /**
@@ -16,18 +16,9 @@ export interface CredentialContext {
 }
 
 export async function saveCredential(ctx: CredentialContext, profile: string, credential: string): Promise<{ store: CredentialStore; where: string }> {
-  if (keychainMayExist(ctx.env)) {
-    try {
-      const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
-      await keychain.set(keychainAccountFor(profile), credential);
-      if ((await keychain.get(keychainAccountFor(profile))) === credential) {
-        await fs.rm(credentialFile(ctx.env, profile), { force: true });
-        return { store: 'keychain', where: 'the OS keychain' };
-      }
-      ctx.warn('the OS keychain did not return the credential it was given; falling back to a file');
-    } catch (error) {
-      ctx.warn(`the OS keychain is not usable (${error instanceof Error ? error.message : String(error)})`);
-    }
+  if (await saveInKeychain(ctx.env, keychainAccountFor(profile), credential, ctx.warn, ctx.openKeychain)) {
+    await fs.rm(credentialFile(ctx.env, profile), { force: true });
+    return { store: 'keychain', where: 'the OS keychain' };
   }
   const file = credentialFile(ctx.env, profile);
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });

@@ -73,3 +73,26 @@ export async function openKeychain(env: Env): Promise<Keychain> {
     delete: (account) => withTimeout(ms, `removing ${what(account)}`, (signal) => entry(account).deleteCredential(signal)),
   };
 }
+
+/**
+ * Saves a secret in the OS keychain and reads it back. False, after a warning that says why, when there is no
+ * keychain that keeps it: the caller then falls back to a 0600 file.
+ */
+export async function saveInKeychain(
+  env: Env,
+  account: string,
+  secret: string,
+  warn: (message: string) => void,
+  open: (env: Env) => Promise<Keychain> = openKeychain,
+): Promise<boolean> {
+  if (!keychainMayExist(env)) return false;
+  try {
+    const keychain = await open(env);
+    await keychain.set(account, secret);
+    if ((await keychain.get(account)) === secret) return true;
+    warn(`the OS keychain did not return ${what(account)} it was given; falling back to a file`);
+  } catch (error) {
+    warn(`the OS keychain is not usable (${error instanceof Error ? error.message : String(error)})`);
+  }
+  return false;
+}

@@ -1,6 +1,6 @@
 import { BackendUnavailableError, StoreDataError, UsageError } from '../core/errors.js';
 import { MASTER_KEY_BYTES, newMasterKey } from './seal.js';
-import { keychainMayExist, openKeychain, type Keychain } from './keychain.js';
+import { keychainMayExist, openKeychain, saveInKeychain, type Keychain } from './keychain.js';
 import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
 
 /**
@@ -45,16 +45,8 @@ export async function createMasterKey(ctx: MasterKeyContext): Promise<{ key: Buf
   const fromEnv = envKey(ctx.env);
   if (fromEnv) return { key: fromEnv, source: 'env' };
   const key = newMasterKey();
-  if (keychainMayExist(ctx.env)) {
-    try {
-      const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
-      await keychain.set(keychainAccount(ctx.accountId), key.toString('base64'));
-      const back = await keychain.get(keychainAccount(ctx.accountId));
-      if (back === key.toString('base64')) return { key, source: 'keychain' };
-      ctx.warn('the OS keychain did not return the key it was given; falling back to a key file');
-    } catch (error) {
-      ctx.warn(`the OS keychain is not usable (${error instanceof Error ? error.message : String(error)})`);
-    }
+  if (await saveInKeychain(ctx.env, keychainAccount(ctx.accountId), key.toString('base64'), ctx.warn, ctx.openKeychain)) {
+    return { key, source: 'keychain' };
   }
   // A key file without a store may still be the only key to a store kept elsewhere (a backup): never
   // overwrite it, keep it aside.
