@@ -2,8 +2,10 @@
 // Introspection benchmark: requests per second and latency percentiles of POST /v1/introspect on `tokenctl
 // serve` (the built binary), with 50 keep-alive connections on loopback, beside a bare node:http hello-world
 // measured the same way in the same run; prints the ratio. Both servers run in their own process; the load comes
-// from this process. Bounded in time (default 5 s per case after 1 s of warm-up). Run on demand, after
-// `npm run build`:  node bench/introspect.mjs [--seconds 5] [--connections 50]
+// from wrk (or this process). The cases are interleaved over several rounds and the medians compared, so that a
+// noisy neighbour on a shared machine moves both sides alike. Bounded in time (default 3 rounds of 3 s per case,
+// after 1 s of warm-up each). Run on demand, after `npm run build`:
+//   node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,8 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const seconds = Math.min(arg('--seconds', 5), 60);
+const seconds = Math.min(arg('--seconds', 3), 60);
+const rounds = Math.max(1, Math.min(arg('--rounds', 3), 10));
 const connections = Math.min(arg('--connections', 50), 200);
 
 const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-bench-introspect-'));
@@ -124,20 +127,30 @@ function cpuSeconds(pid) {
   }
 }
 
-async function measure(name, port, spec, check, pid) {
-  const check1 = await request(new http.Agent(), port, spec);
-  if (!check(check1)) throw new Error(`${name}: unexpected answer ${check1.status} ${check1.text.slice(0, 100)}`);
-  let r;
-  if (hasWrk) wrkLoad(port, spec, 1); // warm-up (JIT, connections)
-  else await load(port, spec, 1000, check);
-  const cpu0 = cpuSeconds(pid);
-  r = hasWrk ? wrkLoad(port, spec, seconds) : await load(port, spec, seconds * 1000, check);
-  const cpu1 = cpuSeconds(pid);
-  // Server CPU per request: what the server itself spends, much less sensitive to other load on the machine.
-  r.cpuUs = cpu0 === null || cpu1 === null ? NaN : ((cpu1 - cpu0) / r.n) * 1e6;
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+function report(name, r) {
   console.log(
     `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
   );
+}
+
+async function warmUp(name, port, spec, check) {
+  const first = await request(new http.Agent(), port, spec);
+  if (!check(first)) throw new Error(`${name}: unexpected answer ${first.status} ${first.text.slice(0, 100)}`);
+  if (hasWrk) wrkLoad(port, spec, 1); // JIT, connections
+  else await load(port, spec, 1000, check);
+}
+
+async function measure(port, spec, check, pid) {
+  const cpu0 = cpuSeconds(pid);
+  const r = hasWrk ? wrkLoad(port, spec, seconds) : await load(port, spec, seconds * 1000, check);
+  const cpu1 = cpuSeconds(pid);
+  // Server CPU per request: what the server itself spends, much less sensitive to other load on the machine.
+  r.cpuUs = cpu0 === null || cpu1 === null ? NaN : ((cpu1 - cpu0) / r.n) * 1e6;
   return r;
 }
 
@@ -171,14 +184,38 @@ try {
   console.log(
     `node ${process.version}, ${connections} connections, ${seconds} s per case, loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
   );
-  const bare = await measure('node:http hello-world', hello.port, { method: 'GET', path: '/', headers: {} }, (r) => r.status === 200, hello.child.pid);
-  const opaque = await measure('introspect s2s (opaque)', serve.port, introspect(s2s), active, serve.child.pid);
-  const api = await measure('introspect api (JWT, EdDSA verify)', serve.port, introspect(jwt), active, serve.child.pid);
+  const cases = [
+    { name: 'node:http hello-world', port: hello.port, spec: { method: 'GET', path: '/', headers: {} }, check: (r) => r.status === 200, pid: hello.child.pid },
+    { name: 'introspect s2s (opaque)', port: serve.port, spec: introspect(s2s), check: active, pid: serve.child.pid },
+    { name: 'introspect api (JWT, EdDSA verify)', port: serve.port, spec: introspect(jwt), check: active, pid: serve.child.pid },
+  ];
+  for (const c of cases) await warmUp(c.name, c.port, c.spec, c.check);
+  const results = cases.map(() => []);
+  for (let round = 1; round <= rounds; round++) {
+    console.log(`round ${round} of ${rounds}`);
+    for (const [i, c] of cases.entries()) {
+      const r = await measure(c.port, c.spec, c.check, c.pid);
+      results[i].push(r);
+      report(c.name, r);
+    }
+  }
+  const med = results.map((rs) => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    cpuUs: median(rs.map((r) => r.cpuUs)),
+    n: rs.reduce((a, r) => a + r.n, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+  }));
+  console.log(`\nmedians of ${rounds} round(s)`);
+  for (const [i, c] of cases.entries()) report(c.name, med[i]);
   console.log('');
-  for (const [name, r] of [['s2s', opaque], ['api', api]]) {
+  const bare = med[0];
+  for (const [name, r, rs] of [['s2s', med[1], results[1]], ['api', med[2], results[2]]]) {
     const ratio = r.rps / bare.rps;
+    const perRound = rs.map((x, k) => (x.rps / results[0][k].rps).toFixed(2)).join(', ');
     console.log(
-      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'}); ` +
+      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}; per round: ${perRound}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'}); ` +
         `CPU per request ${(bare.cpuUs / r.cpuUs).toFixed(2)}x of the bare server's`,
     );
   }

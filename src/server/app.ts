@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
@@ -6,7 +7,8 @@ import { parseTokenType, toTokenView, type TokenRecord } from '../core/tokens.js
 import { redactTokenLike } from '../ui/sanitize.js';
 import { FailedAuthLimiter, type AuthLimiterOptions } from './auth-limiter.js';
 import type { Role } from './credentials.js';
-import { introspect, SigningKeyCache, VerifiedTokenCache } from './introspect.js';
+import { introspectionFastPath } from './fast-introspect.js';
+import { Introspector } from './introspect.js';
 import { LastUsedRecorder } from './last-used.js';
 import { readOpenApiDocument } from './openapi.js';
 import { auditEventSchema, errorSchema, rotationSchema, routeSchemas, tokenViewSchema } from './schemas.js';
@@ -52,6 +54,11 @@ export interface ServerAppOptions {
    * apply per client rather than to the proxy. None by default.
    */
   trustProxy?: string[];
+  /**
+   * Answer well-formed introspection requests straight from node:http (fast-introspect.ts); on by default.
+   * Off only to compare the two paths in tests.
+   */
+  fastIntrospection?: boolean;
 }
 
 declare module 'fastify' {
@@ -102,8 +109,9 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const { store, clock } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit });
-  const keys = new SigningKeyCache(store);
-  const verifiedTokens = new VerifiedTokenCache();
+  const introspector = new Introspector(store);
+  const trustProxy = options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false;
+  let fastPath: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | null = null;
   const app = Fastify({
     logger: options.logStream
       ? {
@@ -131,10 +139,21 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: limits.connectionsCheckingIntervalMs },
+    // The HTTP server fastify would create, with the introspection fast path in front of fastify's handler.
+    serverFactory: (handler) => {
+      const server = http.createServer(
+        { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.connectionsCheckingIntervalMs },
+        (req, res) => {
+          if (fastPath === null || !fastPath(req, res)) handler(req, res);
+        },
+      );
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+      server.setTimeout(limits.connectionTimeoutMs);
+      return server;
+    },
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
-    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
+    trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
   const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
@@ -371,12 +390,35 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   app.get('/v1/account/keys', { schema: routeSchemas.accountKeys, config: { roles: ADMIN } }, async (request) => store.accountKeys(account(request)));
 
   // ---- introspection for resource servers (RFC 7662) ----------------------------------------------------
-  app.post<{ Body: { token: string } }>('/v1/introspect', { schema: routeSchemas.introspect, config: { roles: INTROSPECTORS } }, async (request) => {
+  const answerIntrospection = (token: string, accountId: string) => {
     const now = clock.now();
-    const { response, tokenId } = introspect(store, keys, verifiedTokens, request.body.token, account(request), now);
-    if (tokenId) recorder.record(tokenId, now);
-    return response;
-  });
+    const answer = introspector.introspect(token, accountId, now);
+    if (answer.tokenId !== undefined) recorder.record(answer.tokenId, now);
+    return answer;
+  };
+  app.post<{ Body: { token: string } }>('/v1/introspect', { schema: routeSchemas.introspect, config: { roles: INTROSPECTORS } }, async (request) =>
+    answerIntrospection(request.body.token, account(request)).response,
+  );
+
+  if (options.fastIntrospection !== false) {
+    let closing = false;
+    app.addHook('preClose', (done) => {
+      closing = true;
+      done();
+    });
+    let fastRequests = 0;
+    fastPath = introspectionFastPath({
+      bodyLimit: limits.bodyLimit,
+      trustProxy: trustProxy !== false,
+      closing: () => closing,
+      retryAfterSeconds: (address) => limiter.retryAfterSeconds(address),
+      authenticate: (credential) => store.authenticate(credential),
+      roles: INTROSPECTORS,
+      introspect: (token, principal) => answerIntrospection(token, principal.accountId).json,
+      failed: (error) => app.log.error({ err: error }, 'request failed'),
+      logRequest: logRequests ? (line) => app.log.info({ reqId: `fast-${++fastRequests}`, ...line }, 'request') : null,
+    });
+  }
 
   // Test and shutdown hook: write pending last-used times now.
   app.decorate('flushLastUsed', () => recorder.flush());

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { randomBase62 } from '../secrets/opaque.js';
 
 export { ROLES, isRole, type Role } from '../core/roles.js';
@@ -17,8 +17,10 @@ export function mintCredential(): string {
  * Stored form of a credential. A plain SHA-256 is enough here: the credential is 238 random bits, so there is
  * nothing to brute-force and no need for a slow password hash.
  */
-export function hashCredential(credential: string): Buffer {
-  return createHash('sha256').update(credential, 'utf8').digest();
+export function hashCredential(credential: string): Buffer;
+export function hashCredential(credential: string, encoding: 'base64'): string;
+export function hashCredential(credential: string, encoding?: 'base64'): Buffer | string {
+  return encoding ? hash('sha256', credential, encoding) : hash('sha256', credential, 'buffer');
 }
 
 export function credentialHashMatches(stored: Buffer, presented: Buffer): boolean {

@@ -1,5 +1,5 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { rejectedAtOf, tokenStatus, type TokenRecord } from '../core/tokens.js';
+import { rejectedAtOf, type TokenRecord } from '../core/tokens.js';
 import { API_TOKEN_TYP, issuerFor } from '../secrets/jwt.js';
 import { checkOpaqueToken } from '../secrets/opaque.js';
 import type { ServerStore } from './store.js';
@@ -116,73 +116,149 @@ function verifySignedClaims(value: string, keys: SigningKeyCache): VerifiedClaim
 /**
  * Signature checks of API tokens already verified, by keyed fingerprint of the exact value: resource servers
  * present the same token again and again, and an Ed25519 verification costs far more than the rest of an
- * introspection. A verified string stays verified (a kid's key never changes); time checks run every call.
+ * introspection. A verified string stays verified (a kid's key never changes); time checks are the caller's.
  * Bounded: the oldest entry goes first.
  */
-export class VerifiedTokenCache {
-  private readonly entries = new Map<string, VerifiedClaims | null>();
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, VerifiedClaims>();
   constructor(private readonly max = 10_000) {}
 
-  verify(fingerprint: string, value: string, keys: SigningKeyCache, now: Date): { accountId: string; jti: string } | null {
+  claims(fingerprint: string, value: string, keys: SigningKeyCache): VerifiedClaims | null {
     let claims = this.entries.get(fingerprint);
     if (claims === undefined) {
-      claims = verifySignedClaims(value, keys);
+      const verified = verifySignedClaims(value, keys);
       // Failures are not cached: an unknown kid may become known when an account is added.
-      if (claims) {
-        if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-        this.entries.set(fingerprint, claims);
-      }
+      if (!verified) return null;
+      if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(fingerprint, verified);
+      claims = verified;
     }
-    return claims && claimsValidAt(claims, now) ? { accountId: claims.accountId, jti: claims.jti } : null;
+    return claims;
   }
 }
 
+/** One introspection's answer: the RFC 7662 object, the same serialized, and the token to record as used. */
+export interface IntrospectionAnswer {
+  response: IntrospectionResponse;
+  json: string;
+  tokenId?: string;
+}
+
+const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}' });
+
+/** What a value resolves to, whoever asks and whenever: everything but the checks against the caller and the clock. */
+interface Resolved {
+  accountId: string;
+  tokenId: string;
+  /** An API token's own nbf/exp claims (ms); none for opaque tokens. */
+  claimsNbfMs: number;
+  claimsExpMs: number | null;
+  activatesAtMs: number;
+  /** When a deleted token stops draining; null while it is live. */
+  rejectedAtMs: number | null;
+  active: IntrospectionAnswer;
+  draining: IntrospectionAnswer | null;
+  /** Real time (not the service clock) until which this may be used, and the store's change count it was read at. */
+  until: number;
+  generation: number;
+}
+
+/** How long a resolved value is remembered: a deletion by another process on the same data shows within this. */
+const RESOLVED_TTL_MS = 1_000;
+
 /**
- * Which token of the caller's account is this value, and may it be used now? Pending tokens are inactive until
- * they activate; deleted ones stay active while they drain (30 minutes, per the spec), then are revoked.
+ * Introspection (RFC 7662): which token of the caller's account is this value, and may it be used now? Pending
+ * tokens are inactive until they activate; deleted ones stay active while they drain (30 minutes, per the spec),
+ * then are revoked. An unknown, malformed, pending or revoked token, or another account's, gets exactly
+ * `{"active":false}`.
+ *
+ * Values presented again within a second are answered from memory, keyed by the value itself: no HMAC, no
+ * checksum, no query, no serialization (the answers are built once per value). Keeping recent values in memory
+ * exposes nothing new: this process holds the server key, which opens every stored value anyway. Unknown or
+ * invalid values are never remembered, so garbage cannot grow the table, which is bounded besides; this process's
+ * own changes to tokens are seen at once, another process's within a second.
  */
-export function introspect(
-  store: ServerStore,
-  keys: SigningKeyCache,
-  verified: VerifiedTokenCache,
-  value: string,
-  callerAccountId: string,
-  now: Date,
-): { response: IntrospectionResponse; tokenId?: string } {
-  if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return { response: INACTIVE };
-  const fingerprint = store.fingerprint(value);
-  let expectedAccount: string;
-  let expectedId: string | undefined;
-  let expectedType: TokenRecord['type'] | undefined;
-  if (value.startsWith('eyJ')) {
-    const ok = verified.verify(fingerprint, value, keys, now);
-    if (!ok) return { response: INACTIVE };
-    expectedAccount = ok.accountId;
-    expectedId = ok.jti;
-  } else {
-    // Prefix, length and checksum are checked offline: a mistyped value never reaches the database.
-    const check = checkOpaqueToken(value);
-    if (!check.ok) return { response: INACTIVE };
-    expectedAccount = callerAccountId;
-    expectedType = check.type;
+export class Introspector {
+  private readonly keys: SigningKeyCache;
+  private readonly verified = new VerifiedTokenCache();
+  private readonly resolved = new Map<string, Resolved>();
+
+  constructor(
+    private readonly store: ServerStore,
+    private readonly max = 10_000,
+  ) {
+    this.keys = new SigningKeyCache(store);
   }
-  const match = store.matchFingerprint(fingerprint);
-  if (!match || match.accountId !== callerAccountId || match.accountId !== expectedAccount) return { response: INACTIVE };
-  if (expectedId !== undefined && match.token.id !== expectedId) return { response: INACTIVE };
-  if (expectedType !== undefined && match.token.type !== expectedType) return { response: INACTIVE };
-  const token = match.token;
-  const status = tokenStatus(token, now);
-  if (status !== 'active' && status !== 'draining') return { response: INACTIVE };
-  const response: IntrospectionResponse = {
-    active: true,
-    type: token.type,
-    status,
-    sub: match.accountId,
-    iss: issuerFor(match.accountId),
-    jti: token.id,
-    iat: seconds(token.createdAt),
-    nbf: seconds(token.activatesAt),
-  };
-  if (status === 'draining') response.exp = seconds(rejectedAtOf(token)!);
-  return { response, tokenId: token.id };
+
+  /** How many values are remembered now. */
+  get remembered(): number {
+    return this.resolved.size;
+  }
+
+  introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
+    if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
+    const realNow = Date.now();
+    let r = this.resolved.get(value);
+    if (r !== undefined && (r.until <= realNow || r.generation !== this.store.tokenGeneration)) {
+      this.resolved.delete(value);
+      r = undefined;
+    }
+    if (r === undefined) {
+      const fresh = this.resolve(value, realNow);
+      if (fresh === null) return INACTIVE_ANSWER;
+      if (this.resolved.size >= this.max) this.resolved.delete(this.resolved.keys().next().value!);
+      this.resolved.set(value, fresh);
+      r = fresh;
+    }
+    const t = now.getTime();
+    if (r.accountId !== callerAccountId) return INACTIVE_ANSWER;
+    if (r.claimsNbfMs > t || (r.claimsExpMs !== null && r.claimsExpMs <= t)) return INACTIVE_ANSWER;
+    if (r.rejectedAtMs !== null) return t < r.rejectedAtMs ? r.draining! : INACTIVE_ANSWER;
+    return t < r.activatesAtMs ? INACTIVE_ANSWER : r.active;
+  }
+
+  private resolve(value: string, realNow: number): Resolved | null {
+    const generation = this.store.tokenGeneration;
+    const fingerprint = this.store.fingerprint(value);
+    let claims: VerifiedClaims | null = null;
+    let expectedType: TokenRecord['type'] | undefined;
+    if (value.startsWith('eyJ')) {
+      claims = this.verified.claims(fingerprint, value, this.keys);
+      if (!claims) return null;
+    } else {
+      // Prefix, length and checksum are checked offline: a mistyped value never reaches the database.
+      const check = checkOpaqueToken(value);
+      if (!check.ok) return null;
+      expectedType = check.type;
+    }
+    const match = this.store.matchFingerprint(fingerprint);
+    if (!match) return null;
+    if (claims && (match.accountId !== claims.accountId || match.token.id !== claims.jti)) return null;
+    if (expectedType !== undefined && match.token.type !== expectedType) return null;
+    const token = match.token;
+    const active = Object.freeze({
+      active: true,
+      type: token.type,
+      status: 'active',
+      sub: match.accountId,
+      iss: issuerFor(match.accountId),
+      jti: token.id,
+      iat: seconds(token.createdAt),
+      nbf: seconds(token.activatesAt),
+    } as const);
+    const rejectedAt = rejectedAtOf(token);
+    const draining = rejectedAt === null ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
+    return {
+      accountId: match.accountId,
+      tokenId: token.id,
+      claimsNbfMs: claims ? claims.nbf * 1000 : -Infinity,
+      claimsExpMs: claims && claims.exp !== null ? claims.exp * 1000 : null,
+      activatesAtMs: Date.parse(token.activatesAt),
+      rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
+      active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
+      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
+      until: realNow + RESOLVED_TTL_MS,
+      generation,
+    };
+  }
 }

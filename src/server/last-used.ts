@@ -5,7 +5,8 @@ import type { ServerStore } from './store.js';
  * memory and written in one transaction on a timer and at shutdown. Readers overlay what is not flushed yet.
  */
 export class LastUsedRecorder {
-  private pending = new Map<string, string>();
+  /** Newest use per token id, in ms (converted to ISO text only when read or written). */
+  private pending = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -20,14 +21,15 @@ export class LastUsedRecorder {
   }
 
   record(tokenId: string, at: Date): void {
-    const iso = at.toISOString();
+    const t = at.getTime();
     const before = this.pending.get(tokenId);
-    if (before === undefined || before < iso) this.pending.set(tokenId, iso);
+    if (before === undefined || before < t) this.pending.set(tokenId, t);
   }
 
   /** The unflushed time for a token, if any. */
   peek(tokenId: string): string | undefined {
-    return this.pending.get(tokenId);
+    const t = this.pending.get(tokenId);
+    return t === undefined ? undefined : new Date(t).toISOString();
   }
 
   get size(): number {
@@ -39,10 +41,10 @@ export class LastUsedRecorder {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      this.store.recordLastUsed(batch);
+      this.store.recordLastUsed(new Map([...batch].map(([id, t]) => [id, new Date(t).toISOString()])));
     } catch (error) {
       // Keep the batch for the next attempt (a busy database, say), newest time winning.
-      for (const [id, at] of batch) if (!this.pending.has(id) || this.pending.get(id)! < at) this.pending.set(id, at);
+      for (const [id, t] of batch) if (!this.pending.has(id) || this.pending.get(id)! < t) this.pending.set(id, t);
       this.onError(error);
     }
   }

@@ -33,7 +33,6 @@ import { credentialHashMatches, hashCredential, mintCredential, type Role } from
 
 export const DB_FILE = 'tokenctl.db';
 const PRINCIPAL_CACHE_MS = 5_000;
-const TOKEN_CACHE_MS = 1_000;
 const SCHEMA_VERSION = '1';
 
 const SCHEMA = `
@@ -192,7 +191,7 @@ export class ServerStore {
   private readonly sealer: Sealer;
   private readonly stmt;
   private readonly principalCache = new Map<string, { principal: Principal; until: number }>();
-  private readonly tokenCache = new Map<string, { match: TokenMatch; until: number }>();
+  private tokenChanges = 0;
 
   private constructor(db: Database.Database, sealer: Sealer) {
     this.db = db;
@@ -353,10 +352,10 @@ export class ServerStore {
    * principal changed by another process is seen again within that time.
    */
   authenticate(credential: string, nowMs: number = Date.now()): Principal | null {
-    const presented = hashCredential(credential);
-    const key = presented.toString('base64');
+    const key = hashCredential(credential, 'base64');
     const cached = this.principalCache.get(key);
     if (cached && cached.until > nowMs) return cached.principal;
+    const presented = Buffer.from(key, 'base64');
     const row = this.stmt.principalByHash.get(presented);
     if (!row || !credentialHashMatches(row.credential_hash, presented)) {
       this.principalCache.delete(key);
@@ -449,7 +448,7 @@ export class ServerStore {
       now,
     );
     const fingerprint = this.sealer.fingerprint(minted.value);
-    this.tokenCache.clear();
+    this.tokensChanged();
     this.stmt.insertToken.run({
       id: minted.id,
       account_id: accountId,
@@ -513,7 +512,7 @@ export class ServerStore {
         const tokens = this.listTokens(accountId);
         const token = resolveToken(tokens, ref);
         const renamed = planRenameToken(tokens, token, newName);
-        this.tokenCache.clear();
+        this.tokensChanged();
         this.stmt.renameToken.run(renamed.name, nameKey(renamed.name), renamed.id);
         this.audit(accountId, actor, now, [{ action: 'token.rename', token: tokenRef(renamed), fingerprint: null, detail: { from: token.name, to: renamed.name } }]);
         return renamed;
@@ -523,7 +522,7 @@ export class ServerStore {
 
   private deleteRow(token: TokenRecord, now: Date): { deleted: TokenRecord; event: AuditEntry } {
     const deleted = planDeleteToken(token, now);
-    this.tokenCache.clear();
+    this.tokensChanged();
     this.stmt.deleteToken.run(deleted.deletedAt, deleted.id);
     const fingerprint = this.stmt.tokenById.get(token.id)?.fingerprint ?? null;
     return { deleted, event: { action: 'token.delete', token: tokenRef(deleted), fingerprint, detail: null } };
@@ -657,6 +656,16 @@ export class ServerStore {
 
   // ---- introspection ------------------------------------------------------------------------------------
 
+  /** Every change to a token row goes through here, so that caches over lookups (introspection) forget at once. */
+  private tokensChanged(): void {
+    this.tokenChanges++;
+  }
+
+  /** Counts this process's changes to tokens. */
+  get tokenGeneration(): number {
+    return this.tokenChanges;
+  }
+
   /** The keyed fingerprint (HMAC under the server key) tokens are found by. */
   fingerprint(value: string): string {
     return this.sealer.fingerprint(value);
@@ -667,21 +676,10 @@ export class ServerStore {
     return this.matchFingerprint(this.sealer.fingerprint(value));
   }
 
-  /**
-   * Found tokens are remembered for a second (introspection presents the same values again and again, and a
-   * query costs more than the rest of the check). This process's own changes clear the memory at once; a
-   * deletion made through another process on the same data directory shows within a second, well inside the
-   * 30-minute drain in which a deleted token is still active anyway. Unknown values are never remembered.
-   */
-  matchFingerprint(fingerprint: string, nowMs: number = Date.now()): TokenMatch | null {
-    const cached = this.tokenCache.get(fingerprint);
-    if (cached && cached.until > nowMs) return cached.match;
+  /** The token with this keyed fingerprint (deleted ones included), whatever its account. */
+  matchFingerprint(fingerprint: string): TokenMatch | null {
     const row = this.stmt.tokenByFingerprint.get(fingerprint);
-    if (!row) return null;
-    const match = { token: toRecord(row), accountId: row.account_id };
-    if (this.tokenCache.size >= 10_000) this.tokenCache.delete(this.tokenCache.keys().next().value!);
-    this.tokenCache.set(fingerprint, { match, until: nowMs + TOKEN_CACHE_MS });
-    return match;
+    return row ? { token: toRecord(row), accountId: row.account_id } : null;
   }
 
   identify(accountId: string, value: string): TokenRecord | null {

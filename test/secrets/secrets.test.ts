@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createPublicKey } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes } from 'node:crypto';
 import { jwtVerify, decodeProtectedHeader } from 'jose';
 import { checkOpaqueToken, maskValue, mintOpaqueToken, OPAQUE_BODY_LENGTH, OPAQUE_CHECKSUM_LENGTH, OPAQUE_PREFIXES, randomBase62 } from '../../src/secrets/opaque.js';
-import { createSealer, newMasterKey } from '../../src/secrets/seal.js';
+import { createSealer, hmacSha256, newMasterKey } from '../../src/secrets/seal.js';
 import { generateSigningKey, issuerFor, mintApiToken } from '../../src/secrets/jwt.js';
 import { StoreDataError } from '../../src/core/errors.js';
 
@@ -64,6 +64,20 @@ describe('sealing at rest', () => {
     const b = createSealer(newMasterKey());
     expect(a.fingerprint('v')).toBe(a.fingerprint('v'));
     expect(a.fingerprint('v')).not.toBe(b.fingerprint('v'));
+  });
+
+  it('computes HMAC-SHA256 exactly as node:crypto does (fingerprints already stored must still match)', () => {
+    const messages = ['', 'v', mintOpaqueToken('s2s'), 'é😀ü'.repeat(50), 'x'.repeat(1024), 'y'.repeat(1025), 'z'.repeat(5000), '😀'.repeat(256), 'a' + '😀'.repeat(256)];
+    for (const keyLength of [0, 1, 32, 64]) {
+      const key = randomBytes(keyLength);
+      const mac = hmacSha256(key);
+      for (const m of messages) {
+        expect(mac(m), `key ${keyLength} bytes, message ${m.length} chars`).toBe(createHmac('sha256', key).update(m, 'utf8').digest('base64url'));
+      }
+      // A short message right after a long one: no bytes of the previous one leak into the next.
+      expect(mac('short')).toBe(createHmac('sha256', key).update('short', 'utf8').digest('base64url'));
+    }
+    expect(() => hmacSha256(randomBytes(65))).toThrow(/block size/);
   });
 });
 

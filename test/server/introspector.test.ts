@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDataDir } from '../../src/server/data-dir.js';
+import { Introspector } from '../../src/server/introspect.js';
+import type { ServerStore } from '../../src/server/store.js';
+
+// The introspector remembers what a value resolves to (for a second of real time) and checks the caller and the
+// clock on every call. These tests move only the service clock, so every answer after the first is from memory.
+const MIN = 60_000;
+let dir: string;
+let store: ServerStore;
+let t0: Date;
+const at = (minutes: number) => new Date(t0.getTime() + minutes * MIN);
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-introspector-'));
+  store = await openDataDir(path.join(dir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
+  t0 = new Date('2026-03-01T10:00:00Z');
+});
+
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Introspector', () => {
+  it('follows a token through pending, active, draining and revoked from one remembered resolution', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { token, value } = await store.createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
+    const introspector = new Introspector(store);
+    const ask = (when: Date) => introspector.introspect(value, acme.account.id, when);
+
+    expect(ask(at(0)).json).toBe('{"active":false}'); // pending
+    expect(ask(at(29)).json).toBe('{"active":false}');
+    const active = ask(at(30));
+    expect(active.response).toMatchObject({ active: true, status: 'active', type: 's2s', jti: token.id, sub: acme.account.id });
+    expect(JSON.parse(active.json)).toEqual(active.response);
+    expect(active.tokenId).toBe(token.id);
+
+    // This process's own deletion is seen at once, not after the memory expires.
+    store.deleteToken(acme.account.id, 'svc', 'Delete token', 'test', at(40));
+    const draining = ask(at(40));
+    expect(draining.response).toMatchObject({ active: true, status: 'draining', exp: Math.floor(at(70).getTime() / 1000) });
+    expect(ask(at(69)).response).toMatchObject({ status: 'draining' });
+    expect(ask(at(70)).json).toBe('{"active":false}');
+  });
+
+  it("answers another account's caller exactly as for an unknown value, even once the value is remembered", async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const other = await store.createAccount({ name: 'other', defaultToken: false }, t0);
+    const { value } = await store.createToken(acme.account.id, { type: 'onelink', name: 'x' }, 'test', t0);
+    const introspector = new Introspector(store);
+    expect(introspector.introspect(value, acme.account.id, at(31)).response.active).toBe(true);
+    expect(introspector.introspect(value, other.account.id, at(31))).toEqual(introspector.introspect('tctl_ol_unknown', other.account.id, at(31)));
+  });
+
+  it('checks an API token\'s own nbf claim as well as the token\'s times', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { value } = await store.createToken(acme.account.id, { type: 'api', name: 'jwt' }, 'test', t0);
+    const introspector = new Introspector(store);
+    expect(introspector.introspect(value, acme.account.id, at(31)).response).toMatchObject({ active: true, type: 'api' });
+    // The JWT's nbf is its activation time: before it, inactive even though the value is remembered.
+    expect(introspector.introspect(value, acme.account.id, at(29)).json).toBe('{"active":false}');
+  });
+
+  it('does not remember values it could not resolve', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const introspector = new Introspector(store);
+    for (let i = 0; i < 50; i++) introspector.introspect(`tctl_s2s_garbage${i}`, acme.account.id, t0);
+    expect(introspector.remembered).toBe(0);
+    const { value } = await store.createToken(acme.account.id, { type: 's2s', name: 'real' }, 'test', t0);
+    introspector.introspect(value, acme.account.id, at(31));
+    expect(introspector.remembered).toBe(1);
+  });
+
+  it('keeps at most its bound of remembered values, dropping the oldest', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const a = await store.createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
+    const b = await store.createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
+    const introspector = new Introspector(store, 1);
+    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
+    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
+    expect(introspector.remembered).toBe(1);
+    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
+  });
+});
