@@ -1,14 +1,22 @@
 #!/usr/bin/env node
 // Introspection benchmark: requests per second and latency percentiles of POST /v1/introspect on `tokenctl
 // serve` (the built binary), with 50 keep-alive connections on loopback, beside a bare node:http hello-world
-// measured the same way in the same run; prints the ratio. Both servers run in their own process; the load comes
-// from wrk (or this process). The cases are interleaved over several rounds and the medians compared, so that a
-// noisy neighbour on a shared machine moves both sides alike. Bounded in time (default 3 rounds of 3 s per case,
-// after 1 s of warm-up each). Run on demand, after `npm run build`:
-//   node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50]
+// measured the same way in the same run; prints the ratio. The servers run in their own processes; the load comes
+// from wrk (or this process). The cases are interleaved over several rounds and the ratio is the median of the
+// per-round ratios, so that a noisy neighbour on a shared machine moves both sides alike. Every answer is checked
+// (status and start of the body), under wrk too. Cases:
+//   - the same s2s value and the same API token again and again, as a resource server presents them: answered
+//     from the service's one-second memory (the case the target is about);
+//   - a well-formed s2s value the service never issued, so never remembered: keyed fingerprint (HMAC), checksum and
+//     an SQLite query on every request (the worst case);
+//   - the same s2s value on a service with request logging on (`--log-level info`, the default; logs to /dev/null).
+// Bounded in time (default 3 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, after
+// `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,9 +43,9 @@ function tk(args) {
 }
 
 /** Starts a server process and resolves with its port once it says where it listens. */
-function startProcess(args, extraEnv, pattern) {
+function startProcess(args, extraEnv, pattern, stdout = 'ignore') {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', stdout, 'pipe'] });
     children.push(child);
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d) => {
@@ -100,10 +108,19 @@ async function load(port, spec, ms, check) {
 /** wrk (C, from Debian's package) when installed: the load generator then costs the servers far less CPU. */
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 
-function wrkLoad(port, spec, secs) {
+function wrkLoad(port, spec, secs, expected) {
   const script = path.join(home, `wrk-${Math.random().toString(36).slice(2)}.lua`);
   const lua = [`wrk.method = ${JSON.stringify(spec.method)}`, `wrk.body = ${JSON.stringify(spec.body ?? '')}`];
   for (const [k, v] of Object.entries(spec.headers)) lua.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  // Every answer is checked (status, start of the body); the count of wrong ones is reported at the end.
+  lua.push(
+    'local threads = {}',
+    'function setup(thread) table.insert(threads, thread) end',
+    'function init(args) wrong = 0 end',
+    `local prefix = ${JSON.stringify(expected)}`,
+    'function response(status, headers, body) if status ~= 200 or body:sub(1, #prefix) ~= prefix then wrong = wrong + 1 end end',
+    'function done(summary, latency, requests) local n = 0 for _, t in ipairs(threads) do n = n + t:get("wrong") end io.write(string.format("wrong answers: %d\\n", n)) end',
+  );
   writeFileSync(script, lua.join('\n') + '\n', { mode: 0o600 });
   const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', script, `http://127.0.0.1:${port}${spec.path}`], {
     encoding: 'utf8',
@@ -113,7 +130,9 @@ function wrkLoad(port, spec, secs) {
   const ms = (text) => (text.endsWith('us') ? parseFloat(text) / 1000 : text.endsWith('ms') ? parseFloat(text) : parseFloat(text) * 1000);
   const pick = (re) => re.exec(out)?.[1];
   const n = Number(pick(/(\d+) requests in/) ?? NaN);
-  const errors = Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0) + Number((/Socket errors: .*?(\d+)/.exec(out) ?? [0, 0])[1]);
+  const wrong = pick(/wrong answers: (\d+)/);
+  if (wrong === undefined) throw new Error(`wrk did not report its answer check:\n${out}\n${r.stderr ?? ''}`);
+  const errors = Number(wrong) + Number((/Socket errors: .*?(\d+)/.exec(out) ?? [0, 0])[1]);
   return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)), p50: ms(pick(/50%\s+([\d.]+\w+)/) ?? 'NaN'), p99: ms(pick(/99%\s+([\d.]+\w+)/) ?? 'NaN'), n, errors };
 }
 
@@ -134,24 +153,37 @@ const median = (xs) => {
 
 function report(name, r) {
   console.log(
-    `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
+    `${name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
   );
 }
 
-async function warmUp(name, port, spec, check) {
-  const first = await request(new http.Agent(), port, spec);
-  if (!check(first)) throw new Error(`${name}: unexpected answer ${first.status} ${first.text.slice(0, 100)}`);
-  if (hasWrk) wrkLoad(port, spec, 1); // JIT, connections
-  else await load(port, spec, 1000, check);
+async function warmUp(c) {
+  const first = await request(new http.Agent(), c.port, c.spec);
+  if (!c.check(first)) throw new Error(`${c.name}: unexpected answer ${first.status} ${first.text.slice(0, 100)}`);
+  if (hasWrk) wrkLoad(c.port, c.spec, 1, c.expected); // JIT, connections
+  else await load(c.port, c.spec, 1000, c.check);
 }
 
-async function measure(port, spec, check, pid) {
-  const cpu0 = cpuSeconds(pid);
-  const r = hasWrk ? wrkLoad(port, spec, seconds) : await load(port, spec, seconds * 1000, check);
-  const cpu1 = cpuSeconds(pid);
+async function measure(c) {
+  const cpu0 = cpuSeconds(c.pid);
+  const r = hasWrk ? wrkLoad(c.port, c.spec, seconds, c.expected) : await load(c.port, c.spec, seconds * 1000, c.check);
+  const cpu1 = cpuSeconds(c.pid);
   // Server CPU per request: what the server itself spends, much less sensitive to other load on the machine.
   r.cpuUs = cpu0 === null || cpu1 === null ? NaN : ((cpu1 - cpu0) / r.n) * 1e6;
   return r;
+}
+
+/** A well-formed s2s value (prefix, base62 body, CRC-32 checksum) that the service never issued. */
+function unknownS2s() {
+  const A = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  const head = 'tctl_s2s_' + Array.from({ length: 28 }, () => A[randomInt(62)]).join('');
+  let v = crc32(head);
+  let sum = '';
+  for (let i = 0; i < 6; i++) {
+    sum = A[v % 62] + sum;
+    v = Math.floor(v / 62);
+  }
+  return head + sum;
 }
 
 try {
@@ -171,6 +203,7 @@ try {
     /port (\d+)/,
   );
   const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
+  const logged = await startProcess([bin, 'serve', '--data', data, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
   const jwt = JSON.parse((await request(agent, serve.port, { method: 'POST', path: '/v1/tokens/default/reveal', headers: auth, body: '{}' })).text).value;
 
   const introspect = (token) => ({
@@ -179,22 +212,26 @@ try {
     headers: { authorization: `Bearer ${service}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ token }).toString(),
   });
-  const active = (r) => r.status === 200 && r.text.startsWith('{"active":true');
+  const ACTIVE = '{"active":true';
+  const INACTIVE = '{"active":false}';
+  const answers = (prefix) => (r) => r.status === 200 && r.text.startsWith(prefix);
 
   console.log(
-    `node ${process.version}, ${connections} connections, ${seconds} s per case, loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
+    `node ${process.version}, ${connections} connections, ${seconds} s per case, ${rounds} round(s), loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
   );
   const cases = [
-    { name: 'node:http hello-world', port: hello.port, spec: { method: 'GET', path: '/', headers: {} }, check: (r) => r.status === 200, pid: hello.child.pid },
-    { name: 'introspect s2s (opaque)', port: serve.port, spec: introspect(s2s), check: active, pid: serve.child.pid },
-    { name: 'introspect api (JWT, EdDSA verify)', port: serve.port, spec: introspect(jwt), check: active, pid: serve.child.pid },
-  ];
-  for (const c of cases) await warmUp(c.name, c.port, c.spec, c.check);
+    { name: 'node:http hello-world (GET)', port: hello.port, spec: { method: 'GET', path: '/', headers: {} }, expected: '{"hello":"world"}', pid: hello.child.pid },
+    { key: 's2s', name: 'introspect s2s (opaque)', port: serve.port, spec: introspect(s2s), expected: ACTIVE, pid: serve.child.pid },
+    { key: 'api', name: 'introspect api (JWT)', port: serve.port, spec: introspect(jwt), expected: ACTIVE, pid: serve.child.pid },
+    { key: 'unknown', name: 'introspect unknown s2s (never remembered)', port: serve.port, spec: introspect(unknownS2s()), expected: INACTIVE, pid: serve.child.pid },
+    { key: 's2s, logging on', name: 'introspect s2s, request log on', port: logged.port, spec: introspect(s2s), expected: ACTIVE, pid: logged.child.pid },
+  ].map((c) => ({ ...c, check: answers(c.expected) }));
+  for (const c of cases) await warmUp(c);
   const results = cases.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round} of ${rounds}`);
     for (const [i, c] of cases.entries()) {
-      const r = await measure(c.port, c.spec, c.check, c.pid);
+      const r = await measure(c);
       results[i].push(r);
       report(c.name, r);
     }
@@ -210,16 +247,19 @@ try {
   console.log(`\nmedians of ${rounds} round(s)`);
   for (const [i, c] of cases.entries()) report(c.name, med[i]);
   console.log('');
-  const bare = med[0];
-  for (const [name, r, rs] of [['s2s', med[1], results[1]], ['api', med[2], results[2]]]) {
-    const ratio = r.rps / bare.rps;
-    const perRound = rs.map((x, k) => (x.rps / results[0][k].rps).toFixed(2)).join(', ');
+  for (const [i, c] of cases.entries()) {
+    if (i === 0) continue;
+    const perRound = results[i].map((x, k) => x.rps / results[0][k].rps);
+    const ratio = median(perRound);
+    const p99 = med[i].p99;
+    const target = c.key === 's2s' || c.key === 'api';
     console.log(
-      `ratio ${name}: ${ratio.toFixed(2)}x of bare node:http (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}; per round: ${perRound}); p99 ${r.p99.toFixed(2)} ms (target < 10 ms: ${r.p99 < 10 ? 'met' : 'NOT met'}); ` +
-        `CPU per request ${(bare.cpuUs / r.cpuUs).toFixed(2)}x of the bare server's`,
+      `ratio ${c.key}: ${ratio.toFixed(2)}x of bare node:http (median of rounds: ${perRound.map((x) => x.toFixed(2)).join(', ')})` +
+        `${target ? ` target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}` : ''}; p99 ${p99.toFixed(2)} ms${target ? ` (target < 10 ms: ${p99 < 10 ? 'met' : 'NOT met'})` : ''}; ` +
+        `CPU per request ${(med[0].cpuUs / med[i].cpuUs).toFixed(2)}x of the bare server's${med[i].errors ? `; ${med[i].errors} WRONG ANSWERS OR ERRORS` : ''}`,
     );
   }
-  await Promise.all([stop(hello.child), stop(serve.child)]);
+  await Promise.all([stop(hello.child), stop(serve.child), stop(logged.child)]);
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(home, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
@@ -111,7 +111,6 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit });
   const introspector = new Introspector(store);
   const trustProxy = options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false;
-  let fastPath: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | null = null;
   const app = Fastify({
     logger: options.logStream
       ? {
@@ -139,18 +138,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // The HTTP server fastify would create, with the introspection fast path in front of fastify's handler.
-    serverFactory: (handler) => {
-      const server = http.createServer(
-        { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.connectionsCheckingIntervalMs },
-        (req, res) => {
-          if (fastPath === null || !fastPath(req, res)) handler(req, res);
-        },
-      );
-      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-      server.setTimeout(limits.connectionTimeoutMs);
-      return server;
-    },
+    http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: limits.connectionsCheckingIntervalMs },
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
     trustProxy,
@@ -231,7 +219,12 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     done();
   });
 
-  app.addHook('onClose', async () => recorder.stop());
+  const sweeper = setInterval(() => introspector.sweep(), 1_000);
+  sweeper.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    recorder.stop();
+  });
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('notFound', 'no such route; see /openapi.yaml')));
 
@@ -407,7 +400,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
       done();
     });
     let fastRequests = 0;
-    fastPath = introspectionFastPath({
+    const fastPath = introspectionFastPath({
       bodyLimit: limits.bodyLimit,
       trustProxy: trustProxy !== false,
       closing: () => closing,
@@ -418,6 +411,16 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
       failed: (error) => app.log.error({ err: error }, 'request failed'),
       logRequest: logRequests ? (line) => app.log.info({ reqId: `fast-${++fastRequests}`, ...line }, 'request') : null,
     });
+    // In front of fastify's own request handler on the server fastify made (with its timeouts and limits). Not
+    // through fastify's serverFactory: with one, fastify no longer listens on every address of a name such as
+    // localhost (127.0.0.1 and ::1). Extra servers fastify makes for such names get fastify's handler alone.
+    const [fastifyHandler, ...others] = app.server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
+    if (fastifyHandler && others.length === 0) {
+      app.server.removeListener('request', fastifyHandler);
+      app.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (!fastPath(req, res)) fastifyHandler(req, res);
+      });
+    }
   }
 
   // Test and shutdown hook: write pending last-used times now.

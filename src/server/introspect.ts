@@ -158,7 +158,7 @@ interface Resolved {
   rejectedAtMs: number | null;
   active: IntrospectionAnswer;
   draining: IntrospectionAnswer | null;
-  /** Real time (not the service clock) until which this may be used, and the store's change count it was read at. */
+  /** Monotonic time (performance.now(), not the service clock) until which this may be used, and the store's change count it was read at. */
   until: number;
   generation: number;
 }
@@ -173,10 +173,12 @@ const RESOLVED_TTL_MS = 1_000;
  * `{"active":false}`.
  *
  * Values presented again within a second are answered from memory, keyed by the value itself: no HMAC, no
- * checksum, no query, no serialization (the answers are built once per value). Keeping recent values in memory
- * exposes nothing new: this process holds the server key, which opens every stored value anyway. Unknown or
- * invalid values are never remembered, so garbage cannot grow the table, which is bounded besides; this process's
- * own changes to tokens are seen at once, another process's within a second.
+ * checksum, no query, no serialization (the answers are built once per value). A value stays in memory at most
+ * about two seconds after it was resolved (the service sweeps every second), and none read before this process
+ * changes a token survives the next sweep, so a deleted token's value does not linger here. Unknown or invalid
+ * values are never remembered, so garbage cannot grow the table, which is bounded besides. This process's own
+ * changes to tokens are seen at once, another process's within a second. Answers from memory are faster than
+ * lookups: the bodies of unknown and revoked tokens are identical, their timing is not (as with any cache).
  */
 export class Introspector {
   private readonly keys: SigningKeyCache;
@@ -186,6 +188,8 @@ export class Introspector {
   constructor(
     private readonly store: ServerStore,
     private readonly max = 10_000,
+    /** Monotonic milliseconds, for how long values are remembered (tests pass their own). */
+    private readonly monotonicNow: () => number = () => performance.now(),
   ) {
     this.keys = new SigningKeyCache(store);
   }
@@ -195,9 +199,22 @@ export class Introspector {
     return this.resolved.size;
   }
 
+  /**
+   * Forgets expired values and those read before this process's last change to tokens. Both sit at the front:
+   * the table is in insertion order, and later entries expire later and have a newer or equal change count.
+   */
+  sweep(): void {
+    const generation = this.store.tokenGeneration;
+    const realNow = this.monotonicNow();
+    for (const [value, r] of this.resolved) {
+      if (r.generation === generation && r.until > realNow) break;
+      this.resolved.delete(value);
+    }
+  }
+
   introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
     if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
-    const realNow = Date.now();
+    const realNow = this.monotonicNow();
     let r = this.resolved.get(value);
     if (r !== undefined && (r.until <= realNow || r.generation !== this.store.tokenGeneration)) {
       this.resolved.delete(value);

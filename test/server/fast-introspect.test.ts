@@ -1,5 +1,9 @@
+import dns from 'node:dns';
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildServerApp } from '../../src/server/app.js';
 import { mintOpaqueToken } from '../../src/secrets/opaque.js';
@@ -154,5 +158,59 @@ describe('the introspection fast path', () => {
     expect(answer.status).toBe(429);
     expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
     expect(fastPath).toBe(false);
+  });
+});
+
+describe('the fast path beside the server', () => {
+  it('leaves a failing credential lookup to fastify: a 500, and the service goes on', async () => {
+    const server = await startTestServer();
+    try {
+      await server.initAccount({ name: 'acme' });
+      const credential = server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
+      // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file).
+      const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'));
+      db.exec('ALTER TABLE principals RENAME TO principals_moved');
+      db.close();
+      const r = await send(server.url, form('token=x', credential));
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ error: { kind: 'internal', message: expect.stringMatching(/failed to handle this request/) } });
+      expect(r.body).not.toContain(credential);
+      expect((await call(server, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('listens on every address of a name such as localhost, as fastify does', async () => {
+    // Whether this machine has IPv6 loopback at all.
+    const hasIpv6 = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer().once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    // The usual hosts file of a desktop or CI image: localhost is 127.0.0.1 and ::1.
+    const original = dns.lookup.bind(dns) as (...args: unknown[]) => void;
+    const lookup = vi.spyOn(dns, 'lookup').mockImplementation(((host: string, ...rest: unknown[]) => {
+      const callback = rest.pop() as (...args: unknown[]) => void;
+      const options = (rest[0] ?? {}) as { all?: boolean } | number;
+      if (host !== 'localhost') return original(host, options, callback);
+      const all = [{ address: '127.0.0.1', family: 4 }, ...(hasIpv6 ? [{ address: '::1', family: 6 }] : [])];
+      process.nextTick(() => (typeof options === 'object' && options.all ? callback(null, all) : callback(null, '127.0.0.1', 4)));
+    }) as unknown as typeof dns.lookup);
+    const store = fast.store;
+    const app = await buildServerApp({ store, clock: fast.clock, lastUsedFlushMs: 0 });
+    try {
+      await app.listen({ host: 'localhost', port: 0 });
+      const port = (app.server.address() as { port: number }).port;
+      const hosts = hasIpv6 ? ['127.0.0.1', '[::1]'] : ['127.0.0.1'];
+      expect(app.addresses().length).toBe(hosts.length);
+      for (const host of hosts) {
+        const r = await send(`http://${host}:${port}`, form(`token=${tokens.active}`));
+        expect(r.status, host).toBe(200);
+        expect(JSON.parse(r.body).active, host).toBe(true);
+      }
+    } finally {
+      lookup.mockRestore();
+      await app.close();
+    }
   });
 });

@@ -86,4 +86,25 @@ describe('Introspector', () => {
     expect(introspector.remembered).toBe(1);
     expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
   });
+
+  it('forgets values a second after resolving them, and at once after this process changes a token', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const a = await store.createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
+    const b = await store.createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
+    let monotonic = 0;
+    const introspector = new Introspector(store, 10, () => monotonic);
+    introspector.introspect(a.value, acme.account.id, at(31));
+    monotonic = 500;
+    introspector.introspect(b.value, acme.account.id, at(31));
+    introspector.sweep();
+    expect(introspector.remembered).toBe(2);
+    monotonic = 1_000; // a's second is over, b's is not
+    introspector.sweep();
+    expect(introspector.remembered).toBe(1);
+    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
+    // A change to any token: what was read before is dropped by the next sweep, without waiting.
+    store.renameToken(acme.account.id, 'a', 'renamed', 'test', at(32));
+    introspector.sweep();
+    expect(introspector.remembered).toBe(0);
+  });
 });
