@@ -133,6 +133,8 @@ describe('the token service and the CLI on top of it, through the built binary',
     expect(await stop(serve.child)).toBe(0);
     expect(serve.stderr()).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*stopped/);
     const logs = serve.stdout();
+    // One JSON line per request, all written by the time the service has stopped (they are batched).
+    expect(logs.trim().split('\n').map((l) => JSON.parse(l)).some((l) => l.route === '/v1/introspect' && l.status === 200)).toBe(true);
     for (const secret of [admin, value, jwt.stdout, user.stdout.trim()]) expect(logs).not.toContain(secret);
 
     const again = await startServe(env, data);
