@@ -157,6 +157,7 @@ interface Resolved {
   /** When a deleted token stops draining; null while it is live. */
   rejectedAtMs: number | null;
   active: IntrospectionAnswer;
+  /** The draining answer; null for a live token and for one deleted before it activated (never active). */
   draining: IntrospectionAnswer | null;
   /** Monotonic time (performance.now(), not the service clock) until which this may be used, and the store's change count it was read at. */
   until: number;
@@ -230,8 +231,9 @@ export class Introspector {
     const t = now.getTime();
     if (r.accountId !== callerAccountId) return INACTIVE_ANSWER;
     if (r.claimsNbfMs > t || (r.claimsExpMs !== null && r.claimsExpMs <= t)) return INACTIVE_ANSWER;
-    if (r.rejectedAtMs !== null) return t < r.rejectedAtMs ? r.draining! : INACTIVE_ANSWER;
-    return t < r.activatesAtMs ? INACTIVE_ANSWER : r.active;
+    if (t < r.activatesAtMs) return INACTIVE_ANSWER; // pending, deleted or not
+    if (r.rejectedAtMs === null) return r.active;
+    return t < r.rejectedAtMs && r.draining !== null ? r.draining : INACTIVE_ANSWER;
   }
 
   private resolve(value: string, realNow: number): Resolved | null {
@@ -264,7 +266,10 @@ export class Introspector {
       nbf: seconds(token.activatesAt),
     } as const);
     const rejectedAt = rejectedAtOf(token);
-    const draining = rejectedAt === null ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
+    // Deletion lets a token that was in use keep working while it drains; one deleted before it ever activated
+    // (created by mistake, or leaked while pending) never becomes active.
+    const deletedWhilePending = token.deletedAt !== null && Date.parse(token.deletedAt) < Date.parse(token.activatesAt);
+    const draining = rejectedAt === null || deletedWhilePending ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
     return {
       accountId: match.accountId,
       tokenId: token.id,

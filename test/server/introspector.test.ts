@@ -48,6 +48,14 @@ describe('Introspector', () => {
     expect(ask(at(70)).json).toBe('{"active":false}');
   });
 
+  it('never lets a token deleted while still pending become active', async () => {
+    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { value } = await store.createToken(acme.account.id, { type: 's2s', name: 'mistake' }, 'test', t0);
+    const introspector = new Introspector(store);
+    store.deleteToken(acme.account.id, 'mistake', 'Delete token', 'test', at(5));
+    for (const minutes of [5, 29, 30, 31, 34, 40]) expect(introspector.introspect(value, acme.account.id, at(minutes)).json, `${minutes} min`).toBe('{"active":false}');
+  });
+
   it("answers another account's caller exactly as for an unknown value, even once the value is remembered", async () => {
     const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
     const other = await store.createAccount({ name: 'other', defaultToken: false }, t0);
