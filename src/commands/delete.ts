@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
-import { isDeletePhrase, isLastActiveOfType, toTokenView, POLICY } from '../core/tokens.js';
+import { deletedWhilePending, isDeletePhrase, isLastActiveOfType, toTokenView, POLICY } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
 
@@ -39,14 +39,24 @@ export function registerDelete(program: Command, deps: Deps): void {
         if (isLastActiveOfType(await backend.list(), token, now)) {
           warn(deps, `this is the last active ${v.type} token: systems that depend on it will fail once it is rejected`);
         }
-        info(deps, `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`);
+        info(
+          deps,
+          v.status === 'pending'
+            ? 'It is still pending: once deleted, it never becomes active.'
+            : `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`,
+        );
         phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`);
         if (!isDeletePhrase(phrase)) throw new CancelledError('confirmation phrase did not match; nothing was deleted');
       }
       const deleted = await backend.delete(token.id, phrase);
       const view = toTokenView(deleted, deps.clock.now());
       if (globals.json) deps.io.out(renderJson(view));
-      success(deps, `Deleted ${describeToken(view)}. Calls made with it are rejected from ${formatInstant(view.rejectedAt!)}.`);
+      success(
+        deps,
+        deletedWhilePending(view)
+          ? `Deleted ${describeToken(view)}. It was still pending, so it never becomes active.`
+          : `Deleted ${describeToken(view)}. Calls made with it are rejected from ${formatInstant(view.rejectedAt!)}.`,
+      );
     });
   examples(cmd, ['tokenctl delete old-ci', `tokenctl delete old-ci --confirm "${POLICY.deletePhrase}"   # scripts, no prompt`]);
 }

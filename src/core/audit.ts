@@ -1,4 +1,4 @@
-import { ageDays, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
+import { ageDays, deletedWhilePending, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
 import { formatInstant } from './format.js';
 import { isUnfinished, type RotationRecord } from './rotation.js';
 
@@ -117,7 +117,10 @@ export function reviewTokens(
   for (const t of existing) {
     if (!liveAt(t) && tokenStatus(t, o.asOf) === 'draining') {
       const { staleMs: _, ...rest } = base(t);
-      findings.push({ ...rest, severity: 'info', kind: 'draining', message: `deleted; calls are rejected from ${formatInstant(new Date(Date.parse(t.deletedAt!) + POLICY.drainMs).toISOString())}`, action: 'none' });
+      const message = deletedWhilePending(t)
+        ? 'deleted while pending; it never becomes active'
+        : `deleted; calls are rejected from ${formatInstant(new Date(Date.parse(t.deletedAt!) + POLICY.drainMs).toISOString())}`;
+      findings.push({ ...rest, severity: 'info', kind: 'draining', message, action: 'none' });
     }
   }
   for (const r of rotations.filter(isUnfinished)) {

@@ -76,6 +76,14 @@ export function rejectedAtOf(t: Pick<TokenRecord, 'deletedAt'>): string | null {
   return t.deletedAt === null ? null : new Date(ms(t.deletedAt) + POLICY.drainMs).toISOString();
 }
 
+/**
+ * Deleted before it ever activated. Draining keeps a token that was in use working for a while; it does not start
+ * one: such a token never becomes usable (its status is still `draining`, then `revoked`, as the contract defines).
+ */
+export function deletedWhilePending(t: Pick<TokenRecord, 'deletedAt' | 'activatesAt'>): boolean {
+  return t.deletedAt !== null && ms(t.deletedAt) < ms(t.activatesAt);
+}
+
 /** Status is derived from timestamps and the clock, never stored. */
 export function tokenStatus(t: TokenRecord, now: Date): TokenStatus {
   const n = now.getTime();

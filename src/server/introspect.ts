@@ -1,5 +1,5 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { rejectedAtOf, type TokenRecord } from '../core/tokens.js';
+import { deletedWhilePending, rejectedAtOf, type TokenRecord } from '../core/tokens.js';
 import { API_TOKEN_TYP, issuerFor } from '../secrets/jwt.js';
 import { checkOpaqueToken } from '../secrets/opaque.js';
 import type { ServerStore } from './store.js';
@@ -268,8 +268,8 @@ export class Introspector {
     const rejectedAt = rejectedAtOf(token);
     // Deletion lets a token that was in use keep working while it drains; one deleted before it ever activated
     // (created by mistake, or leaked while pending) never becomes active.
-    const deletedWhilePending = token.deletedAt !== null && Date.parse(token.deletedAt) < Date.parse(token.activatesAt);
-    const draining = rejectedAt === null || deletedWhilePending ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
+    const draining =
+      rejectedAt === null || deletedWhilePending(token) ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
     return {
       accountId: match.accountId,
       tokenId: token.id,

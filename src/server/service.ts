@@ -52,6 +52,23 @@ export function batchLines(write: (text: string) => void, opts: { maxDelayMs: nu
   };
 }
 
+/** How long a shutdown waits for requests in flight (a slow client would otherwise hold it for a minute). */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * Closes the service: no new connections, idle ones closed, requests in flight answered; those still open after
+ * `graceMs` (a client trickling its request, say) are cut off. Then last-used times are written (onClose).
+ */
+export async function shutDown(app: { close(): Promise<unknown>; server: { closeAllConnections(): void } }, graceMs: number): Promise<void> {
+  const grace = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  grace.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(grace);
+  }
+}
+
 /** `tokenctl serve`: runs until SIGTERM or SIGINT, then finishes in-flight requests and flushes last-used times. */
 export async function runService(o: ServiceOptions): Promise<void> {
   const store = await openDataDir(o.dataDir, o.env, { create: false });
@@ -81,8 +98,23 @@ export async function runService(o: ServiceOptions): Promise<void> {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
-    o.notice(`${signal}: finishing in-flight requests and writing last-used times...`);
-    await app.close();
+    logs.flush();
+    // A second signal: stop now, with the last-used times and log lines written, in-flight requests cut off.
+    const now = (second: NodeJS.Signals) => {
+      o.notice(`${second} again: stopping now, without waiting for in-flight requests`);
+      try {
+        app.flushLastUsed();
+      } finally {
+        logs.flush();
+        process.exit(second === 'SIGINT' ? 130 : 143);
+      }
+    };
+    process.once('SIGINT', now);
+    process.once('SIGTERM', now);
+    o.notice(`${signal}: finishing in-flight requests (at most ${SHUTDOWN_GRACE_MS / 1000} s) and writing last-used times...`);
+    await shutDown(app, SHUTDOWN_GRACE_MS);
+    process.off('SIGINT', now);
+    process.off('SIGTERM', now);
     o.notice('stopped');
   } finally {
     logs.flush();

@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../core/format.js';
-import type { TokenView } from '../core/tokens.js';
+import { deletedWhilePending, type TokenView } from '../core/tokens.js';
 import { safeText } from './sanitize.js';
 
 export const TOKEN_FIELDS = [
@@ -28,7 +28,7 @@ export function statusText(v: TokenView, now: Date): string {
     case 'pending':
       return `pending (active in ${formatDuration(Date.parse(v.activatesAt) - now.getTime())})`;
     case 'draining':
-      return `draining (rejected in ${formatDuration(Date.parse(v.rejectedAt!) - now.getTime())})`;
+      return deletedWhilePending(v) ? 'draining (deleted while pending: never active)' : `draining (rejected in ${formatDuration(Date.parse(v.rejectedAt!) - now.getTime())})`;
     default:
       return v.status;
   }

@@ -313,6 +313,22 @@ describe('delete', () => {
     expect(other.stderr).toMatch(/last active s2s token/);
   });
 
+  it('says what deletion means: a pending token never becomes active, an active one keeps working while it drains', async () => {
+    const cli = await withTwo();
+    const pending = await cli.run(['delete', 'events'], { tty: true, answers: ['Delete token'] });
+    expect(pending.stderr).toMatch(/It is still pending: once deleted, it never becomes active\./);
+    expect(pending.stderr).toMatch(/Deleted s2s token 'events' \([^)]*\)\. It was still pending, so it never becomes active\./);
+    expect(pending.stderr).not.toMatch(/keep working|rejected from/);
+    const all = await cli.run(['list', '--all'], { tty: true });
+    expect(all.stdout).toMatch(/draining \(deleted while pending: never active\)/);
+    const audit = JSON.parse((await cli.run(['audit', '--format', 'json'])).stdout);
+    expect(JSON.stringify(audit)).toMatch(/deleted while pending; it never becomes active/);
+
+    const active = await cli.run(['delete', 'default'], { tty: true, answers: ['Delete token'] });
+    expect(active.stderr).toMatch(/Calls made with it keep working for up to 30m after deletion, then are rejected\./);
+    expect(active.stderr).toMatch(/Calls made with it are rejected from 2026-06-01 12:30 UTC\./);
+  });
+
   it('a deleted token leaves list, drains under --all, then is revoked, and frees its slot', async () => {
     const cli = await withTwo();
     await cli.run(['create', '--type', 's2s', '--name', 'events-2']);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
@@ -210,5 +211,43 @@ describe('the token service and the CLI on top of it, through the built binary',
       // Fastify's error codes, and the native SQLite binding (package.json's dependency list aside).
       expect(text, file).not.toMatch(/FST_ERR_|(?:from\s*|require\()"better-sqlite3"/);
     }
+  });
+
+  it('a second SIGTERM stops at once, with the request log and last-used times written; slow clients do not hold it', async () => {
+    const home = tempHome();
+    const data = path.join(home, 'service-data');
+    const env = { ...baseEnv(home), TOKENCTL_NOW: NOW };
+    const admin = (await runBin(['server', 'init', '--data', data, '--account', 'acme'], { env })).stdout.trim();
+    const serve = await startServe(env, data);
+    // A client that never finishes its request: it would hold a graceful shutdown.
+    const { port } = new URL(serve.url);
+    const slow = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => slow.once('connect', resolve));
+    slow.write('POST /v1/introspect HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ntoken=');
+    slow.on('error', () => undefined);
+    const jwt = (await runBin(['get', 'default'], { env: { ...env, TOKENCTL_SERVER: serve.url, TOKENCTL_ADMIN_KEY: admin } })).stdout;
+    const introspected = await fetch(`${serve.url}/v1/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: jwt }).toString(),
+    });
+    expect(((await introspected.json()) as { active: boolean }).active).toBe(true);
+    const exited = new Promise<number | null>((resolve) => serve.child.once('exit', (code) => resolve(code)));
+    const started = Date.now();
+    serve.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(serve.child.exitCode).toBeNull(); // waiting for the slow client
+    serve.child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    slow.destroy();
+    expect(serve.stderr()).toMatch(/SIGTERM again: stopping now/);
+    const lines = serve.stdout().trim().split('\n').map((l) => JSON.parse(l) as { route?: string; status?: number });
+    expect(lines.some((l) => l.route === '/v1/introspect' && l.status === 200)).toBe(true);
+    // The last-used time of the introspected token was written on the way out.
+    const again = await startServe(env, data);
+    const listed = await runBin(['list', '--json'], { env: { ...env, TOKENCTL_SERVER: again.url, TOKENCTL_ADMIN_KEY: admin } });
+    expect(JSON.parse(listed.stdout).find((t: { name: string }) => t.name === 'default').lastUsedAt).not.toBeNull();
+    expect(await stop(again.child)).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { Introspector } from '../../src/server/introspect.js';
 import type { ServerStore } from '../../src/server/store.js';
@@ -89,10 +89,15 @@ describe('Introspector', () => {
     const a = await store.createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
     const b = await store.createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     const introspector = new Introspector(store, 1);
+    const lookups = vi.spyOn(store, 'matchFingerprint');
     expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
     expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
     expect(introspector.remembered).toBe(1);
-    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
+    expect(lookups).toHaveBeenCalledTimes(2);
+    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id); // the newest: remembered
+    expect(lookups).toHaveBeenCalledTimes(2);
+    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id); // the oldest went first
+    expect(lookups).toHaveBeenCalledTimes(3);
   });
 
   it('forgets values a second after resolving them, and at once after this process changes a token', async () => {
