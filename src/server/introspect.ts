@@ -206,23 +206,23 @@ export class Introspector {
    */
   sweep(): void {
     const generation = this.store.tokenGeneration;
-    const realNow = this.monotonicNow();
+    const monotonic = this.monotonicNow();
     for (const [value, r] of this.resolved) {
-      if (r.generation === generation && r.until > realNow) break;
+      if (r.generation === generation && r.until > monotonic) break;
       this.resolved.delete(value);
     }
   }
 
   introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
     if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
-    const realNow = this.monotonicNow();
+    const monotonic = this.monotonicNow();
     let r = this.resolved.get(value);
-    if (r !== undefined && (r.until <= realNow || r.generation !== this.store.tokenGeneration)) {
+    if (r !== undefined && (r.until <= monotonic || r.generation !== this.store.tokenGeneration)) {
       this.resolved.delete(value);
       r = undefined;
     }
     if (r === undefined) {
-      const fresh = this.resolve(value, realNow);
+      const fresh = this.resolve(value, monotonic);
       if (fresh === null) return INACTIVE_ANSWER;
       if (this.resolved.size >= this.max) this.resolved.delete(this.resolved.keys().next().value!);
       this.resolved.set(value, fresh);
@@ -236,7 +236,7 @@ export class Introspector {
     return t < r.rejectedAtMs && r.draining !== null ? r.draining : INACTIVE_ANSWER;
   }
 
-  private resolve(value: string, realNow: number): Resolved | null {
+  private resolve(value: string, monotonic: number): Resolved | null {
     const generation = this.store.tokenGeneration;
     const fingerprint = this.store.fingerprint(value);
     let claims: VerifiedClaims | null = null;
@@ -279,7 +279,7 @@ export class Introspector {
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
       active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
       draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
-      until: realNow + RESOLVED_TTL_MS,
+      until: monotonic + RESOLVED_TTL_MS,
       generation,
     };
   }
