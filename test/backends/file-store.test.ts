@@ -187,7 +187,33 @@ describe('master key sources', () => {
     const noBus = new FileBackend({ dir: s.dir, clock: s.clock, env: {}, warn: () => undefined });
     expect(await kindOf(noBus.reveal('default'))).toMatch(/^unavailable: .*keychain/);
     saved.clear();
-    expect(await kindOf(s.backend.reveal('default'))).toMatch(/^data: .*missing from the OS keychain/);
+    expect(await kindOf(s.make().reveal('default'))).toMatch(/^data: .*missing from the OS keychain/);
+  });
+
+  it('reads the key once per command, however many values it looks at (scan)', async () => {
+    const saved = new Map<string, string>();
+    let reads = 0;
+    const fake: Keychain = {
+      get: async (a) => {
+        reads++;
+        return saved.get(a) ?? null;
+      },
+      set: async (a, s) => void saved.set(a, s),
+      delete: async (a) => saved.delete(a),
+    };
+    const s = setup({ DBUS_SESSION_BUS_ADDRESS: 'unix:path=/fake', TOKENCTL_KEYCHAIN: 'on' }, { openKeychain: async () => fake });
+    await s.backend.init({ accountName: 'acme', defaultToken: true });
+    const scanning = s.make();
+    const value = (await scanning.reveal('default')).value;
+    reads = 0;
+    for (let i = 0; i < 50; i++) expect(await scanning.identify(i === 0 ? value : `tctl_s2s_unknown${i}`)).toEqual(i === 0 ? expect.objectContaining({ name: 'default' }) : null);
+    expect(reads).toBe(0);
+    // A failure is not remembered: the next call asks again.
+    const failing = s.make();
+    saved.clear();
+    expect(await kindOf(failing.identify(value))).toMatch(/^data: .*missing from the OS keychain/);
+    expect(await kindOf(failing.identify(value))).toMatch(/^data: .*missing from the OS keychain/);
+    expect(reads).toBe(2);
   });
 
   it('falls back to a key file when the keychain fails, instead of failing init', async () => {

@@ -101,7 +101,25 @@ export class FileBackend implements TokenBackend {
     return doc;
   }
 
-  private async sealer(doc: StoreDocument): Promise<Sealer> {
+  /**
+   * The sealer of the store's current key, for this backend's life (one command): `scan` or `rotate` then read the
+   * key (a keychain round trip, say) and derive its subkeys once, not once per value. Keyed by what identifies
+   * the key, so a store re-created under another key is not opened with the old one; failures are not kept.
+   */
+  private sealerMemo: { id: string; sealer: Promise<Sealer> } | undefined;
+
+  private sealer(doc: StoreDocument): Promise<Sealer> {
+    const id = `${doc.account.id}\0${doc.keySource}\0${doc.keyCheck}`;
+    if (this.sealerMemo?.id === id) return this.sealerMemo.sealer;
+    const sealer = this.openSealer(doc);
+    this.sealerMemo = { id, sealer };
+    sealer.catch(() => {
+      if (this.sealerMemo?.sealer === sealer) this.sealerMemo = undefined;
+    });
+    return sealer;
+  }
+
+  private async openSealer(doc: StoreDocument): Promise<Sealer> {
     const { createSealer, keyCheckMatches, loadMasterKey } = await secrets();
     const sealer = createSealer(await loadMasterKey(this.keyContext(doc.account.id), doc.keySource));
     if (!keyCheckMatches(sealer, doc.keyCheck)) {
