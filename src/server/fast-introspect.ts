@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Role } from './credentials.js';
+import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from './schemas.js';
 import type { Principal } from './store.js';
 
 /**
@@ -37,9 +38,6 @@ const FORM = 'application/x-www-form-urlencoded';
 /** What fetch() sends with a URLSearchParams body; fastify decodes every form body as UTF-8 anyway. */
 const FORM_UTF8 = /^application\/x-www-form-urlencoded\s*;\s*charset=(?:utf-8|"utf-8")$/i;
 const CREDENTIAL = /^Bearer ([\x21-\x7e]{1,256})$/i;
-/** The route's schema (schemas.ts, introspect.body): `token` required; both strings; lengths in code points, as ajv counts. */
-const TOKEN_MAX = 8192;
-const HINT_MAX = 64;
 /** The body nearly every client sends, with nothing to decode; anything else goes through node:querystring. */
 const PLAIN_TOKEN = /^token=([^&%+]*)$/;
 const INTERNAL = '{"error":{"kind":"internal","message":"the token service failed to handle this request; its operator can find why in its logs"}}';
@@ -50,7 +48,10 @@ const codePoints = (s: string): number => {
   return n;
 };
 
-/** The first schema violation, worded as the fastify route's error handler words ajv's; null when valid. */
+/**
+ * The first violation of the route's schema (schemas.ts, introspect.body: `token` required, both strings, lengths in
+ * code points as ajv counts), worded as the fastify route's error handler words ajv's; null when valid.
+ */
 function schemaError(body: Record<string, string | string[] | undefined>): string | null {
   const { token, token_type_hint: hint } = body;
   if (token === undefined) return "invalid request: body must have required property 'token'";

@@ -115,6 +115,10 @@ export const refParams = {
   properties: { ref: { type: 'string', minLength: 1, maxLength: 1024 } },
 } as const;
 
+/** Lengths (in code points, as ajv counts) of the introspection form's fields; the fast path checks the same. */
+export const INTROSPECT_TOKEN_MAX = 8192;
+export const INTROSPECT_HINT_MAX = 64;
+
 export const routeSchemas = {
   whoami: {
     response: {
@@ -173,7 +177,7 @@ export const routeSchemas = {
     body: {
       type: 'object',
       required: ['token'],
-      properties: { token: { type: 'string', maxLength: 8192 }, token_type_hint: { type: 'string', maxLength: 64 } },
+      properties: { token: { type: 'string', maxLength: INTROSPECT_TOKEN_MAX }, token_type_hint: { type: 'string', maxLength: INTROSPECT_HINT_MAX } },
     },
     response: {
       200: {

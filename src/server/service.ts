@@ -100,7 +100,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
     });
     logs.flush();
     // A second signal: stop now, with the last-used times and log lines written, in-flight requests cut off.
-    const now = (second: NodeJS.Signals) => {
+    const stopNow = (second: NodeJS.Signals) => {
       o.notice(`${second} again: stopping now, without waiting for in-flight requests`);
       try {
         app.flushLastUsed();
@@ -109,12 +109,12 @@ export async function runService(o: ServiceOptions): Promise<void> {
         process.exit(second === 'SIGINT' ? 130 : 143);
       }
     };
-    process.once('SIGINT', now);
-    process.once('SIGTERM', now);
+    process.once('SIGINT', stopNow);
+    process.once('SIGTERM', stopNow);
     o.notice(`${signal}: finishing in-flight requests (at most ${SHUTDOWN_GRACE_MS / 1000} s) and writing last-used times...`);
     await shutDown(app, SHUTDOWN_GRACE_MS);
-    process.off('SIGINT', now);
-    process.off('SIGTERM', now);
+    process.off('SIGINT', stopNow);
+    process.off('SIGTERM', stopNow);
     o.notice('stopped');
   } finally {
     logs.flush();
