@@ -90,6 +90,18 @@ export class BackendUnavailableError extends TokenctlError {
   }
 }
 
+/**
+ * The service's storage cannot serve this request now (locked by another process, disk full, unwritable, corrupt).
+ * Nothing was changed. The service answers 503, with Retry-After when `retryAfterSeconds` is set.
+ */
+export class StorageUnavailableError extends BackendUnavailableError {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
 export class StoreDataError extends TokenctlError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('data', message, options);
