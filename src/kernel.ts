@@ -12,6 +12,6 @@ import './core/audit-chain.js';
 import './ui/sanitize.js';
 import './config/paths.js';
 import './config/profiles-read.js';
-import './backends/file/fsutil.js';
+import './fs/private-files.js';
 import './secrets/key-source.js';
 import './secrets/child-env.js';

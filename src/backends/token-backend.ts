@@ -1,6 +1,8 @@
 import type { TokenRecord, TokenType } from '../core/tokens.js';
 import type { RotationRecord } from '../core/rotation.js';
 import type { AuditEvent } from '../core/audit.js';
+import type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
+import type { AccountKeys, RevealedToken, RotationStart } from '../tokens/token-service.js';
 
 /**
  * The one interface every backend implements (the local encrypted file store, the HTTP client). Both pass the
@@ -23,30 +25,13 @@ export interface InitResult {
   tokens: TokenRecord[];
 }
 
-export interface RevealedToken {
-  token: TokenRecord;
-  value: string;
-}
-
 export interface CreateInput {
   type: TokenType;
   name: string;
 }
 
-export interface RotationStart {
-  rotation: RotationRecord;
-  old: TokenRecord;
-  replacement: RevealedToken;
-}
-
-export type AuditVerification = { ok: true; events: number; lastAt: string | null } | { ok: false; line: number; reason: string };
-
-/** The account's public signing keys (a JWK set), to verify API tokens offline. */
-export interface AccountKeys {
-  accountId: string;
-  issuer: string;
-  keys: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' }[];
-}
+export type { RevealedToken, RotationStart, AccountKeys } from '../tokens/token-service.js';
+export type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
 
 export interface TokenBackend {
   /** Where the tokens live, for messages ("/home/me/.config/tokenctl/profiles/default"). */

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 import { BackendUnavailableError } from '../core/errors.js';
 import { keychainMayExist, openKeychain, saveInKeychain, type Keychain } from '../secrets/keychain.js';
 import { credentialFile, keychainAccountFor, type CredentialStore, type Env } from './profiles-read.js';

@@ -34,6 +34,30 @@ export function tokenRef(t: TokenRecord): AuditEvent['token'] {
   return { id: t.id, name: t.name, type: t.type };
 }
 
+/**
+ * The entries every store records, built in one place so that the local trail and the service's say the same
+ * thing about the same change (the security review reads them: see reviewTokens).
+ */
+type Fingerprinted = TokenRecord & { fingerprint: string };
+
+export const auditEntries = {
+  accountInit: (account: { id: string; name: string }): AuditEntry => ({ action: 'account.init', token: null, fingerprint: null, detail: { account: account.id, name: account.name } }),
+  /** `delivered`: the value is handed out now (create prints it); init's default token and rotations' are not. */
+  tokenCreated: (t: Fingerprinted, delivered: boolean): AuditEntry => ({ action: 'token.create', token: tokenRef(t), fingerprint: t.fingerprint, detail: { delivered: delivered ? 'yes' : 'no' } }),
+  tokenRevealed: (t: Fingerprinted): AuditEntry => ({ action: 'token.reveal', token: tokenRef(t), fingerprint: t.fingerprint, detail: null }),
+  tokenRenamed: (t: TokenRecord, from: string): AuditEntry => ({ action: 'token.rename', token: tokenRef(t), fingerprint: null, detail: { from, to: t.name } }),
+  tokenDeleted: (t: Fingerprinted): AuditEntry => ({ action: 'token.delete', token: tokenRef(t), fingerprint: t.fingerprint, detail: null }),
+  rotationStarted: (old: TokenRecord, r: RotationRecord): AuditEntry => ({ action: 'rotation.start', token: tokenRef(old), fingerprint: null, detail: { rotation: r.id, replacement: r.newTokenId } }),
+  rotationDelivered: (replacement: Fingerprinted | null, r: RotationRecord, via: 'stdout' | 'exec'): AuditEntry => ({
+    action: 'rotation.deliver',
+    token: replacement ? tokenRef(replacement) : null,
+    fingerprint: replacement?.fingerprint ?? null,
+    detail: { rotation: r.id, via },
+  }),
+  rotationCompleted: (old: TokenRecord, r: RotationRecord): AuditEntry => ({ action: 'rotation.complete', token: tokenRef(old), fingerprint: null, detail: { rotation: r.id, replacement: r.newTokenId } }),
+  rotationAbandoned: (old: TokenRecord | null, r: RotationRecord, reason: string): AuditEntry => ({ action: 'rotation.abandon', token: old ? tokenRef(old) : null, fingerprint: null, detail: { rotation: r.id, reason } }),
+};
+
 // ---- the security review ----------------------------------------------------------------------------
 
 export type Severity = 'critical' | 'warning' | 'info';

@@ -78,8 +78,36 @@ export function planRotation(id: string, old: TokenRecord, newTokenId: string, n
   };
 }
 
+/**
+ * Step 4: the replacement's value was handed out (printed, or given to an --exec command). Delivering again
+ * (a resumed rotation prints the value once more) keeps the first delivery; a finished rotation delivers nothing.
+ */
+export function planDelivery(r: RotationRecord, delivery: 'stdout' | 'exec', now: Date): RotationRecord {
+  assertUnfinished(r, 'delivered');
+  if (r.state !== 'started') return r;
+  return { ...r, state: 'delivered', delivery, deliveredAt: now.toISOString() };
+}
+
+/** Step 5: the old token is deleted (by the caller, in the same change) and the journal entry closed. */
+export function planCompletion(r: RotationRecord, replacement: TokenRecord | undefined, now: Date): RotationRecord {
+  assertCanComplete(r, replacement, now);
+  return { ...r, state: 'completed', completedAt: now.toISOString() };
+}
+
+/** Giving up a rotation leaves both tokens as they are; a rotation that already ended cannot be abandoned. */
+export function planAbandon(r: RotationRecord, reason: string): RotationRecord {
+  assertUnfinished(r, 'abandoned');
+  return { ...r, state: 'abandoned', note: reason };
+}
+
+function assertUnfinished(r: RotationRecord, wanted: string): void {
+  if (isUnfinished(r)) return;
+  throw new RotationError('conflict', `rotation ${r.id} is already ${r.state}; it cannot be ${wanted} now. See it with: tokenctl audit`);
+}
+
 /** Step 5 guard: the old token is never deleted before the new one is active. */
 export function assertCanComplete(r: RotationRecord, replacement: TokenRecord | undefined, now: Date): void {
+  assertUnfinished(r, 'completed');
   if (!replacement || !isLive(replacement)) {
     throw new RotationError('conflict', `the replacement token ${r.newTokenId} of this rotation was deleted; start a new rotation`);
   }

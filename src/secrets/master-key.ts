@@ -1,7 +1,7 @@
 import { BackendUnavailableError, StoreDataError, UsageError } from '../core/errors.js';
 import { MASTER_KEY_BYTES, newMasterKey } from './seal.js';
 import { keychainMayExist, openKeychain, saveInKeychain, type Keychain } from './keychain.js';
-import { readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 
 /**
  * Where the key that encrypts the local store comes from. An explicit TOKENCTL_MASTER_KEY always wins (CI,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { StoreDataError, TokenNotFoundError } from '../core/errors.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../backends/file/fsutil.js';
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 import { parseMasterKey } from '../secrets/master-key.js';
 import { newMasterKey } from '../secrets/seal.js';
 import { DB_FILE, ServerStore } from './store.js';

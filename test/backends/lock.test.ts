@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync, utimesSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { acquireLock } from '../../src/backends/file/lock.js';
+import { acquireLock } from '../../src/storage/json-file/lock.js';
 import { BackendUnavailableError } from '../../src/core/errors.js';
 import { tempHome } from '../helpers/env.js';
 

@@ -1,22 +1,16 @@
 import { StoreDataError } from '../../core/errors.js';
 import { isValidStoredName } from '../../core/names.js';
-import { isTokenType, type TokenRecord } from '../../core/tokens.js';
+import { isTokenType } from '../../core/tokens.js';
 import { KEY_SOURCES, type KeySource } from '../../secrets/key-source.js';
 import { ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
-import type { ChainHead } from './audit-log.js';
+import type { ChainHead } from '../../core/audit-chain.js';
+import type { StoredToken } from '../port.js';
 
 /** The local store: one JSON document per account, schema-versioned and validated on every load. */
 export const STORE_FORMAT = 'tokenctl-store';
 export const STORE_VERSION = 1;
 
-export interface StoredToken extends TokenRecord {
-  /** HMAC of the value under a key derived from the master key: identifies a value without revealing it. */
-  fingerprint: string;
-  /** The sealed value; null once the token is deleted (a deleted token's value is never served again). */
-  secret: string | null;
-}
-
-export interface StoredAccount {
+export interface DocumentAccount {
   id: string;
   name: string;
   createdAt: string;
@@ -34,7 +28,7 @@ export interface StoreDocument {
   version: typeof STORE_VERSION;
   keySource: KeySource;
   keyCheck: string;
-  account: StoredAccount;
+  account: DocumentAccount;
   tokens: StoredToken[];
   /** The rotation journal (see core/rotation.ts). */
   rotations: RotationRecord[];
@@ -127,7 +121,7 @@ export function parseStore(text: string, where: string): StoreDocument {
     const k = obj(a.signingKey, 'store.account.signingKey');
     const jwk = obj(k.publicJwk, 'store.account.signingKey.publicJwk');
     if (k.alg !== 'EdDSA' || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new Invalid('store.account.signingKey is not an Ed25519 key');
-    const account: StoredAccount = {
+    const account: DocumentAccount = {
       id: str(a, 'id', 'store.account', ID),
       name: str(a, 'name', 'store.account'),
       createdAt: str(a, 'createdAt', 'store.account', ISO),
@@ -168,17 +162,4 @@ export function parseStore(text: string, where: string): StoreDocument {
 
 export function serializeStore(doc: StoreDocument): string {
   return JSON.stringify(doc, null, 2) + '\n';
-}
-
-export function toRecord(t: StoredToken): TokenRecord {
-  return {
-    id: t.id,
-    name: t.name,
-    type: t.type,
-    createdAt: t.createdAt,
-    activatesAt: t.activatesAt,
-    deletedAt: t.deletedAt,
-    lastUsedAt: t.lastUsedAt,
-    masked: t.masked,
-  };
 }

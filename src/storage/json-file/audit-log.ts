@@ -1,6 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import { StoreDataError } from '../../core/errors.js';
-import { readPrivateFile } from './fsutil.js';
+import { readPrivateFile } from '../../fs/private-files.js';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
 import { eventOf, GENESIS, macInput, parseLine, toLine, verifyChain, type ChainHead, type VerifyResult } from '../../core/audit-chain.js';
 

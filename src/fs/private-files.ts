@@ -1,6 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { StoreDataError } from '../../core/errors.js';
+import { StoreDataError } from '../core/errors.js';
 
 const POSIX = process.platform !== 'win32';
 
