@@ -1,0 +1,407 @@
+import { EXIT_CODES, type ErrorKind } from '../core/errors.js';
+import { ROLES } from '../core/roles.js';
+import { TOKEN_TYPES } from '../core/tokens.js';
+
+/**
+ * The JSON shapes of the /v1 API, defined once (api/openapi.yaml documents the same shapes; test/server/openapi
+ * compares them). The service serialises its responses through these schemas (fastify), so a field that is not
+ * declared here (a value, a secret) can never leak into a response by accident; the HTTP client checks what it
+ * receives against the very same objects with `parseWire` (a small hand-written checker, no validator library:
+ * this module is loaded by the CLI's HTTP backend, and only by it).
+ *
+ * The schemas use a small subset of JSON Schema, which `conforms` implements: type (one or a list), enum, const,
+ * required, properties, additionalProperties (a schema), items, anyOf, $ref to a named schema below, minLength,
+ * maxLength (in code points, as ajv counts) and format date-time. Their TypeScript types are derived from them
+ * (`Infer`), never declared a second time.
+ */
+
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+
+export const tokenViewSchema = {
+  $id: 'TokenView',
+  type: 'object',
+  required: ['id', 'name', 'type', 'status', 'stale', 'createdAt', 'activatesAt', 'deletedAt', 'rejectedAt', 'ageDays', 'rotateBy', 'lastUsedAt', 'masked'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    type: { type: 'string', enum: TOKEN_TYPES },
+    status: { type: 'string', enum: ['pending', 'active', 'draining', 'revoked'] },
+    stale: { type: 'boolean' },
+    createdAt: time,
+    activatesAt: time,
+    deletedAt: nullableTime,
+    rejectedAt: nullableTime,
+    ageDays: { type: 'integer' },
+    rotateBy: time,
+    lastUsedAt: nullableTime,
+    masked: { type: 'string' },
+  },
+} as const;
+
+export const rotationSchema = {
+  $id: 'Rotation',
+  type: 'object',
+  required: ['id', 'oldTokenId', 'newTokenId', 'type', 'state', 'startedAt', 'deliveredAt', 'completedAt', 'delivery', 'note'],
+  properties: {
+    id: { type: 'string' },
+    oldTokenId: { type: 'string' },
+    newTokenId: { type: 'string' },
+    type: { type: 'string', enum: TOKEN_TYPES },
+    state: { type: 'string', enum: ['started', 'delivered', 'completed', 'abandoned'] },
+    startedAt: time,
+    deliveredAt: nullableTime,
+    completedAt: nullableTime,
+    delivery: { type: ['string', 'null'], enum: ['stdout', 'exec', null] },
+    note: { type: ['string', 'null'] },
+  },
+} as const;
+
+export const auditEventSchema = {
+  $id: 'AuditEvent',
+  type: 'object',
+  required: ['seq', 'at', 'actor', 'action', 'token', 'fingerprint', 'detail'],
+  properties: {
+    seq: { type: 'integer' },
+    at: time,
+    actor: { type: 'string' },
+    // Not an enum: a newer service may record actions this client does not know yet, and must not break it.
+    action: { type: 'string' },
+    token: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          required: ['id', 'name', 'type'],
+          properties: { id: { type: 'string' }, name: { type: 'string' }, type: { type: 'string', enum: TOKEN_TYPES } },
+        },
+      ],
+    },
+    fingerprint: { type: ['string', 'null'] },
+    detail: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: { type: 'string' } }] },
+  },
+} as const;
+
+const ERROR_KINDS = Object.keys(EXIT_CODES).filter((k) => k !== 'ok') as ErrorKind[];
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['kind', 'message'],
+      properties: { kind: { type: 'string', enum: ERROR_KINDS }, message: { type: 'string' } },
+    },
+  },
+} as const;
+
+/** The named schemas, as the service registers them (fastify's addSchema) and `$ref` finds them. */
+export const namedSchemas = [tokenViewSchema, rotationSchema, auditEventSchema, errorSchema] as const;
+
+const tokenRef = { $ref: 'TokenView#' } as const;
+const rotationRef = { $ref: 'Rotation#' } as const;
+export const errorRef = { $ref: 'Error#' } as const;
+
+const jwkSchema = {
+  type: 'object',
+  required: ['kty', 'crv', 'x', 'kid', 'alg', 'use'],
+  properties: {
+    // enum rather than const: fastify's serializer writes a const without looking at the value.
+    kty: { type: 'string', enum: ['OKP'] },
+    crv: { type: 'string', enum: ['Ed25519'] },
+    x: { type: 'string' },
+    kid: { type: 'string' },
+    alg: { type: 'string', enum: ['EdDSA'] },
+    use: { type: 'string', enum: ['sig'] },
+  },
+} as const;
+
+/** Bounded strings: names are checked by the core (so messages match the local backend); this only caps size. */
+const boundedString = { type: 'string', maxLength: 1024 } as const;
+
+/** Lengths (in code points, as ajv counts) of the introspection form's fields; the fast path checks the same. */
+export const INTROSPECT_TOKEN_MAX = 8192;
+export const INTROSPECT_HINT_MAX = 64;
+
+/** Request and response bodies and path parameters, per operation. */
+export const wire = {
+  refParams: {
+    type: 'object',
+    required: ['ref'],
+    properties: { ref: { type: 'string', minLength: 1, maxLength: 1024 } },
+  },
+  rotationIdParams: {
+    type: 'object',
+    required: ['id'],
+    properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  },
+  health: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } },
+  whoami: {
+    type: 'object',
+    required: ['principal', 'account'],
+    properties: {
+      principal: {
+        type: 'object',
+        required: ['id', 'name', 'role'],
+        properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ROLES } },
+      },
+      account: {
+        type: 'object',
+        required: ['id', 'name', 'createdAt'],
+        properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: time },
+      },
+    },
+  },
+  tokenList: { type: 'object', required: ['tokens'], properties: { tokens: { type: 'array', items: tokenRef } } },
+  oneToken: { type: 'object', required: ['token'], properties: { token: tokenRef } },
+  tokenWithValue: { type: 'object', required: ['token', 'value'], properties: { token: tokenRef, value: { type: 'string' } } },
+  createBody: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'name'],
+    properties: { type: boundedString, name: boundedString },
+  },
+  revealBody: { type: 'object', additionalProperties: false, properties: { allowPending: { type: 'boolean' } } },
+  renameBody: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: boundedString } },
+  deleteBody: { type: 'object', additionalProperties: false, required: ['confirmation'], properties: { confirmation: boundedString } },
+  identifyBody: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 8192 } } },
+  identified: { type: 'object', required: ['token'], properties: { token: { anyOf: [tokenRef, { type: 'null' }] } } },
+  introspectBody: {
+    // RFC 7662 allows extension parameters; `token` is the only one this service reads.
+    type: 'object',
+    required: ['token'],
+    properties: { token: { type: 'string', maxLength: INTROSPECT_TOKEN_MAX }, token_type_hint: { type: 'string', maxLength: INTROSPECT_HINT_MAX } },
+  },
+  introspection: {
+    type: 'object',
+    required: ['active'],
+    properties: {
+      active: { type: 'boolean' },
+      type: { type: 'string' },
+      status: { type: 'string' },
+      sub: { type: 'string' },
+      iss: { type: 'string' },
+      jti: { type: 'string' },
+      iat: { type: 'integer' },
+      nbf: { type: 'integer' },
+      exp: { type: 'integer' },
+    },
+  },
+  jwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: jwkSchema } } },
+  accountKeys: {
+    type: 'object',
+    required: ['accountId', 'issuer', 'keys'],
+    properties: { accountId: { type: 'string' }, issuer: { type: 'string' }, keys: { type: 'array', items: jwkSchema } },
+  },
+  rotationList: { type: 'object', required: ['rotations'], properties: { rotations: { type: 'array', items: rotationRef } } },
+  oneRotation: { type: 'object', required: ['rotation'], properties: { rotation: rotationRef } },
+  startRotationBody: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['ref'],
+    properties: { ref: boundedString, newName: boundedString },
+  },
+  rotationStarted: {
+    type: 'object',
+    required: ['rotation', 'old', 'replacement'],
+    properties: {
+      rotation: rotationRef,
+      old: tokenRef,
+      replacement: { type: 'object', required: ['token', 'value'], properties: { token: tokenRef, value: { type: 'string' } } },
+    },
+  },
+  deliverBody: { type: 'object', additionalProperties: false, required: ['delivery'], properties: { delivery: { type: 'string', enum: ['stdout', 'exec'] } } },
+  completeBody: { type: 'object', additionalProperties: false, required: ['confirmation'], properties: { confirmation: boundedString } },
+  rotationCompleted: { type: 'object', required: ['rotation', 'old'], properties: { rotation: rotationRef, old: tokenRef } },
+  abandonBody: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: boundedString } },
+  auditEvents: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: { $ref: 'AuditEvent#' } } } },
+  auditVerification: {
+    anyOf: [
+      {
+        type: 'object',
+        required: ['ok', 'events', 'lastAt'],
+        properties: { ok: { type: 'boolean', enum: [true] }, events: { type: 'integer' }, lastAt: { type: ['string', 'null'] } },
+      },
+      {
+        type: 'object',
+        required: ['ok', 'line', 'reason'],
+        properties: { ok: { type: 'boolean', enum: [false] }, line: { type: 'integer' }, reason: { type: 'string' } },
+      },
+    ],
+  },
+} as const;
+
+// ---- types derived from the schemas ----------------------------------------------------------------------
+
+interface Named {
+  'TokenView#': typeof tokenViewSchema;
+  'Rotation#': typeof rotationSchema;
+  'AuditEvent#': typeof auditEventSchema;
+  'Error#': typeof errorSchema;
+}
+
+type Primitive<T> = T extends 'string'
+  ? string
+  : T extends 'integer' | 'number'
+    ? number
+    : T extends 'boolean'
+      ? boolean
+      : T extends 'null'
+        ? null
+        : T extends 'array'
+          ? unknown[]
+          : T extends 'object'
+            ? Record<string, unknown>
+            : never;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type ObjectOf<P, R> = Simplify<{ -readonly [K in keyof P & R]: Infer<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Infer<P[K]> }>;
+
+/** The TypeScript type of the values a schema of this module accepts. */
+export type Infer<S> = S extends { readonly $ref: infer R extends keyof Named }
+  ? Infer<Named[R]>
+  : S extends { readonly anyOf: readonly (infer A)[] }
+    ? Infer<A>
+    : S extends { readonly const: infer C }
+      ? C
+      : S extends { readonly enum: readonly (infer E)[] }
+        ? E
+        : S extends { readonly type: 'array'; readonly items: infer I }
+          ? Infer<I>[]
+          : S extends { readonly type: 'object'; readonly properties: infer P }
+            ? ObjectOf<P, S extends { readonly required: readonly (infer K)[] } ? K : never>
+            : S extends { readonly type: 'object'; readonly additionalProperties: infer V }
+              ? Record<string, Infer<V>>
+              : S extends { readonly type: readonly (infer T)[] }
+                ? Primitive<T>
+                : S extends { readonly type: infer T }
+                  ? Primitive<T>
+                  : unknown;
+
+export type WireTokenView = Infer<typeof tokenViewSchema>;
+export type WireRotation = Infer<typeof rotationSchema>;
+export type WireAuditEvent = Infer<typeof auditEventSchema>;
+export type WireError = Infer<typeof errorSchema>;
+export type Wire<K extends keyof typeof wire> = Infer<(typeof wire)[K]>;
+
+// ---- the checker ---------------------------------------------------------------------------------------
+
+/** A schema of this module, as the checker reads it. */
+interface SchemaNode {
+  $id?: string;
+  $ref?: string;
+  type?: string | readonly string[];
+  enum?: readonly unknown[];
+  const?: unknown;
+  required?: readonly string[];
+  properties?: Readonly<Record<string, SchemaNode>>;
+  additionalProperties?: boolean | SchemaNode;
+  items?: SchemaNode;
+  anyOf?: readonly SchemaNode[];
+  minLength?: number;
+  maxLength?: number;
+  format?: string;
+}
+
+const byRef = new Map<string, SchemaNode>(namedSchemas.map((s) => [`${s.$id}#`, s as SchemaNode]));
+
+/** RFC 3339 date-time (what toISOString writes, and what ajv-formats accepts). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function typeMatches(type: string, value: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'integer':
+      return Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'null':
+      return value === null;
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return isObject(value);
+    default:
+      return false;
+  }
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/**
+ * The first way `value` breaks `schema`, worded as ajv words it (`/token must be string`,
+ * `must have required property 'name'`), or null when it conforms.
+ */
+export function violation(schema: unknown, value: unknown, path = ''): string | null {
+  const s = schema as SchemaNode;
+  if (s.$ref !== undefined) {
+    const target = byRef.get(s.$ref);
+    if (!target) throw new Error(`unknown schema reference ${s.$ref}`);
+    return violation(target, value, path);
+  }
+  if (s.anyOf) {
+    return s.anyOf.some((branch) => violation(branch, value, path) === null) ? null : `${path} must match a schema in anyOf`.trimStart();
+  }
+  const at = (message: string) => (path === '' ? message : `${path} ${message}`);
+  if (s.type !== undefined) {
+    const types = typeof s.type === 'string' ? [s.type] : s.type;
+    if (!types.some((t) => typeMatches(t, value))) return at(`must be ${types.join(',')}`);
+  }
+  if (s.const !== undefined && value !== s.const) return at('must be equal to constant');
+  if (s.enum && !s.enum.includes(value)) return at('must be equal to one of the allowed values');
+  if (typeof value === 'string') {
+    if (s.maxLength !== undefined && value.length > s.maxLength && codePoints(value) > s.maxLength) return at(`must NOT have more than ${s.maxLength} characters`);
+    if (s.minLength !== undefined && codePoints(value) < s.minLength) return at(`must NOT have fewer than ${s.minLength} characters`);
+    if (s.format === 'date-time' && !(DATE_TIME.test(value) && !Number.isNaN(Date.parse(value)))) return at('must match format "date-time"');
+  }
+  if (Array.isArray(value) && s.items) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = violation(s.items, value[i], `${path}/${i}`);
+      if (bad !== null) return bad;
+    }
+  }
+  if (isObject(value)) {
+    for (const key of s.required ?? []) if (!Object.hasOwn(value, key)) return at(`must have required property '${key}'`);
+    for (const [key, item] of Object.entries(value)) {
+      const declared = s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
+      const rule = declared ?? s.additionalProperties;
+      if (rule === false) return at('must NOT have additional properties');
+      if (rule === undefined || rule === true) continue;
+      const bad = violation(rule, item, `${path}/${key}`);
+      if (bad !== null) return bad;
+    }
+  }
+  return null;
+}
+
+/** Whether `value` has the shape `schema` defines (and, for TypeScript, is of its type). */
+export function conforms<S>(schema: S, value: unknown): value is Infer<S> {
+  return violation(schema, value) === null;
+}
+
+/** The value as the schema's type, or undefined when it does not have that shape. */
+export function parseWire<S>(schema: S, value: unknown): Infer<S> | undefined {
+  return conforms(schema, value) ? value : undefined;
+}
+
+/** The kind and message of an error body, each when it has the shape `errorSchema` gives it. */
+export function errorParts(body: unknown): { kind: ErrorKind | undefined; message: string | undefined } {
+  const error = isObject(body) ? body.error : undefined;
+  if (!isObject(error)) return { kind: undefined, message: undefined };
+  const fields = errorSchema.properties.error.properties;
+  return {
+    kind: conforms(fields.kind, error.kind) ? error.kind : undefined,
+    message: conforms(fields.message, error.message) ? error.message : undefined,
+  };
+}
