@@ -1,0 +1,79 @@
+/**
+ * The SQLite schema, as numbered migrations (PostgreSQL gets its own list, numbered the same way). A database
+ * records the last one applied in meta.schema_version; each runs once, in the transaction that records it.
+ * Migration 1 is the schema tokenctl has used since its first service release: a database made then is at 1.
+ */
+export interface Migration {
+  version: number;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+  kid TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  public_jwk TEXT NOT NULL,
+  private_key TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS principals (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'user', 'partner', 'service')),
+  credential_hash BLOB NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  UNIQUE (account_id, name_key)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('api', 'onelink', 's2s')),
+  created_at TEXT NOT NULL,
+  activates_at TEXT NOT NULL,
+  deleted_at TEXT,
+  last_used_at TEXT,
+  masked TEXT NOT NULL,
+  fingerprint TEXT NOT NULL UNIQUE,
+  secret TEXT
+);
+-- A safety net under the core's rule: live names are unique per account, ignoring case.
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (account_id, name_key) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS tokens_account ON tokens (account_id);
+CREATE TABLE IF NOT EXISTS rotations (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rotations_account ON rotations (account_id);
+-- The audit trail: per account, each event chained to the one before by a MAC under the server key; the
+-- account's head row keeps the last one, so cutting events off the end is detected too.
+CREATE TABLE IF NOT EXISTS audit_events (
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  seq INTEGER NOT NULL,
+  line TEXT NOT NULL,
+  PRIMARY KEY (account_id, seq)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+  seq INTEGER NOT NULL,
+  mac TEXT NOT NULL
+);
+`,
+  },
+];
+
+export const LATEST_SQLITE_VERSION = SQLITE_MIGRATIONS.at(-1)!.version;

@@ -1,0 +1,486 @@
+import { chmodSync, existsSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { AuditEntry, AuditEvent } from '../../core/audit.js';
+import { eventOf, GENESIS, parseLine, toLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
+import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
+import { nameKey } from '../../core/names.js';
+import type { Role } from '../../core/roles.js';
+import type { RotationRecord } from '../../core/rotation.js';
+import type { TokenType } from '../../core/tokens.js';
+import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
+import type { AccountWriter, ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
+import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+
+type Db = BetterSqlite3.Database;
+
+interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  type: TokenType;
+  created_at: string;
+  activates_at: string;
+  deleted_at: string | null;
+  last_used_at: string | null;
+  masked: string;
+  fingerprint: string;
+  secret: string | null;
+}
+
+export interface PrincipalRecord {
+  id: string;
+  accountId: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+}
+
+interface PrincipalRow {
+  id: string;
+  account_id: string;
+  name: string;
+  role: Role;
+  credential_hash: Buffer;
+  created_at: string;
+}
+
+export interface PublicSigningKey {
+  kid: string;
+  accountId: string;
+  publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' };
+}
+
+/** What the service adds to an account's transaction: its principals. */
+export interface SqlAccountWriter extends AccountWriter {
+  principals(): Promise<PrincipalRecord[]>;
+  /** Fails with a usage error when the name is taken in the account. */
+  insertPrincipal(p: PrincipalRecord, credentialHash: Buffer): Promise<void>;
+  deletePrincipal(id: string): Promise<void>;
+}
+
+const toStored = (r: TokenRow): StoredToken => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  createdAt: r.created_at,
+  activatesAt: r.activates_at,
+  deletedAt: r.deleted_at,
+  lastUsedAt: r.last_used_at,
+  masked: r.masked,
+  fingerprint: r.fingerprint,
+  secret: r.secret,
+});
+
+const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
+
+export interface SqliteStorageOptions {
+  /** How long a write waits for the database's write lock (held by another process, say) before it answers 503. */
+  busyWaitMs?: number;
+}
+
+const sqliteCode = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+};
+const isBusy = (code: string | undefined) => code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+
+/**
+ * A storage fault, named: the service answers 503 (never 500) and logs what is wrong; the change was not made
+ * (SQLite rolls the transaction back). Anything else (a constraint the rules should have prevented) stays a bug.
+ */
+export function namedStorageFault(error: unknown, file: string): unknown {
+  const code = sqliteCode(error);
+  if (code === undefined || error instanceof TokenctlError) return error;
+  const fault = (message: string, retryAfterSeconds?: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
+  if (isBusy(code)) return fault(`the database ${file} is locked by another process; nothing was changed, retry shortly`, 1);
+  if (code === 'SQLITE_FULL') return fault(`the disk holding the database ${file} is full; nothing was changed. Free some space`, 30);
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_AUTH') {
+    return fault(`the database ${file} cannot be written (${code}); nothing was changed. Check the data directory's disk and permissions`, 30);
+  }
+  if (code.startsWith('SQLITE_IOERR')) return fault(`the disk failed while using the database ${file} (${code}); nothing was changed. Check the disk`, 30);
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return fault(`the database ${file} is corrupt (${code}); restore it from a backup`, 60);
+  }
+  return error;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The service's storage on SQLite (WAL). Two connections, neither with a busy timeout, so the event loop never
+ * waits on a lock: reads go to one and see the last committed state; writes take the other in turn (an in-process
+ * queue) and retry SQLite's write lock asynchronously when another process holds it, up to `busyWaitMs`, then give
+ * up with a 503. Writes are synchronous to disk (synchronous=FULL): what was acknowledged survives a power cut.
+ */
+export class SqliteStorage implements TokenStorage<SqlAccountWriter> {
+  readonly location: string;
+  private readonly busyWaitMs: number;
+  private readonly sealerValue: Sealer;
+  private writeQueue: Promise<void> = Promise.resolve();
+  private writing = false;
+  private changes = 0;
+
+  private constructor(
+    private readonly file: string,
+    private readonly db: Db,
+    private readonly reader: Db,
+    sealer: Sealer,
+    options: SqliteStorageOptions,
+  ) {
+    this.location = file;
+    this.sealerValue = sealer;
+    this.busyWaitMs = options.busyWaitMs ?? 2_000;
+  }
+
+  /**
+   * Opens (and on first use creates) the database: checks it (SQLite's quick check: a corrupt one is refused, exit 9),
+   * applies the migrations it lacks, and checks that `masterKey` is the key it was created with.
+   */
+  static open(Database: typeof BetterSqlite3, file: string, masterKey: Buffer, options: SqliteStorageOptions = {}): SqliteStorage {
+    const fresh = !existsSync(file);
+    let db: Db | undefined;
+    let reader: Db | undefined;
+    try {
+      db = new Database(file);
+      if (fresh && process.platform !== 'win32') chmodSync(file, 0o600);
+      // Opening may wait (once, before any request) for another process's write; requests never do.
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new StoreDataError(`the database ${file} failed SQLite's integrity check (${String(check).slice(0, 200)}); restore it from a backup`);
+      migrate(db, file);
+      const sealer = createSealer(masterKey);
+      const meta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
+      const keyCheck = meta.get('key_check')?.value;
+      if (keyCheck === undefined) db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('key_check', sealer.keyCheck);
+      else if (!keyCheckMatches(sealer, keyCheck)) {
+        throw new StoreDataError(`the server key is not the key the database ${file} was created with; restore the right key`);
+      }
+      db.pragma('busy_timeout = 0');
+      reader = new Database(file);
+      reader.pragma('busy_timeout = 0');
+      reader.pragma('query_only = ON');
+      return new SqliteStorage(file, db, reader, sealer, options);
+    } catch (error) {
+      reader?.close();
+      db?.close();
+      const code = sqliteCode(error);
+      if (code?.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+        throw new StoreDataError(`the database ${file} is not a readable tokenctl database (${code}); restore it from a backup`, { cause: error });
+      }
+      throw namedStorageFault(error, file);
+    }
+  }
+
+  close(): void {
+    if (this.reader.open) this.reader.close();
+    if (this.db.open) this.db.close();
+  }
+
+  async sealer(): Promise<Sealer> {
+    return this.sealerValue;
+  }
+
+  /** The server key's sealer, for the service's synchronous hot paths (introspection). */
+  get serverSealer(): Sealer {
+    return this.sealerValue;
+  }
+
+  /** Counts this process's committed changes to tokens, so caches over lookups (introspection) forget at once. */
+  get tokenGeneration(): number {
+    return this.changes;
+  }
+
+  /** A synchronous read on the reading connection; a storage fault is named (a lock never makes it wait). */
+  private query<T>(fn: (db: Db) => T): T {
+    try {
+      return fn(this.reader);
+    } catch (error) {
+      throw namedStorageFault(error, this.file);
+    }
+  }
+
+  // ---- transactions -----------------------------------------------------------------------------------------
+
+  /**
+   * Runs `fn` inside BEGIN IMMEDIATE ... COMMIT on the writing connection, after every earlier write of this process,
+   * giving up with a 503 when the write lock cannot be had within busyWaitMs (counted from the call).
+   */
+  private async transaction<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.busyWaitMs;
+    const previous = this.writeQueue;
+    let release!: () => void;
+    this.writeQueue = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await previous;
+      if (!this.db.open) throw new StorageUnavailableError('the token service is shutting down; retry', { retryAfterSeconds: 1 });
+      this.writing = true;
+      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+        try {
+          this.db.exec('BEGIN IMMEDIATE');
+          break;
+        } catch (error) {
+          if (!isBusy(sqliteCode(error)) || Date.now() + delay > deadline) throw namedStorageFault(error, this.file);
+        }
+        await sleep(delay);
+      }
+      try {
+        const result = await fn(this.db);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw namedStorageFault(error, this.file);
+      }
+    } finally {
+      this.writing = false;
+      release();
+    }
+  }
+
+  async read<T>(accountId: string, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
+    return fn(this.accountTx(this.reader, accountId, null, { dirty: false }));
+  }
+
+  async write<T>(accountId: string, change: ChangeContext, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
+    const state = { dirty: false };
+    try {
+      return await this.transaction(async (db) => {
+        if (!db.prepare('SELECT 1 FROM accounts WHERE id = ?').get(accountId)) throw new TokenNotFoundError(`no account with id ${accountId}`);
+        return fn(this.accountTx(db, accountId, change, state));
+      });
+    } finally {
+      // Caches over lookups (introspection) are keyed by the generation: bumped once the change is visible.
+      if (state.dirty) this.changes++;
+    }
+  }
+
+  async createAccount<T>(input: NewAccount, change: ChangeContext, fn: (tx: SqlAccountWriter, sealer: Sealer) => Promise<T> | T): Promise<T> {
+    const state = { dirty: false };
+    const { account } = input;
+    try {
+      return await this.transaction(async (db) => {
+        if (db.prepare('SELECT 1 FROM accounts WHERE name_key = ?').get(nameKey(account.name))) {
+          throw new TokenctlError(
+            'conflict',
+            `an account named '${account.name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`,
+          );
+        }
+        db.prepare('INSERT INTO accounts (id, name, name_key, created_at) VALUES (?, ?, ?, ?)').run(account.id, account.name, nameKey(account.name), account.createdAt);
+        const key = input.signingKey(this.sealerValue);
+        db.prepare('INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at) VALUES (?, ?, ?, ?, ?)').run(
+          key.kid,
+          account.id,
+          JSON.stringify(key.publicJwk),
+          key.privateKey,
+          key.createdAt,
+        );
+        return fn(this.accountTx(db, account.id, change, state), this.sealerValue);
+      });
+    } finally {
+      if (state.dirty) this.changes++;
+    }
+  }
+
+  /** One account's rows through `db`; with a change context it writes (inside a transaction), without, it only reads. */
+  private accountTx(db: Db, accountId: string, change: ChangeContext | null, state: { dirty: boolean }): SqlAccountWriter {
+    const writable = () => {
+      if (!change) throw new Error('a read transaction cannot write');
+      state.dirty = true;
+      return change;
+    };
+    const run = <T>(fn: () => T): Promise<T> => {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(namedStorageFault(error, this.file));
+      }
+    };
+    return {
+      accountId,
+      account: () =>
+        run(() => {
+          const row = db.prepare<[string], { id: string; name: string; created_at: string }>('SELECT id, name, created_at FROM accounts WHERE id = ?').get(accountId);
+          if (!row) throw new TokenNotFoundError(`no account with id ${accountId}`);
+          return { id: row.id, name: row.name, createdAt: row.created_at };
+        }),
+      tokens: () => run(() => db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE account_id = ? ORDER BY created_at, rowid').all(accountId).map(toStored)),
+      rotations: () =>
+        run(() =>
+          db
+            .prepare<[string], { body: string }>('SELECT body FROM rotations WHERE account_id = ? ORDER BY rowid')
+            .all(accountId)
+            .map((r) => JSON.parse(r.body) as RotationRecord),
+        ),
+      signingKey: () =>
+        run(() => {
+          const row = db
+            .prepare<[string], { kid: string; public_jwk: string; private_key: string; created_at: string }>(
+              'SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ? ORDER BY created_at DESC LIMIT 1',
+            )
+            .get(accountId);
+          if (!row) throw new StoreDataError(`account ${accountId} has no signing key; restore the database from a backup`);
+          return { kid: row.kid, publicJwk: JSON.parse(row.public_jwk) as StoredSigningKey['publicJwk'], privateKey: row.private_key, createdAt: row.created_at };
+        }),
+      insertToken: (t) =>
+        run(() => {
+          writable();
+          db.prepare(
+            `INSERT INTO tokens (id, account_id, name, name_key, type, created_at, activates_at, deleted_at, last_used_at, masked, fingerprint, secret)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(t.id, accountId, t.name, nameKey(t.name), t.type, t.createdAt, t.activatesAt, t.deletedAt, t.lastUsedAt, t.masked, t.fingerprint, t.secret);
+        }),
+      updateToken: (t) =>
+        run(() => {
+          writable();
+          const r = db.prepare('UPDATE tokens SET name = ?, name_key = ?, deleted_at = ?, secret = ? WHERE id = ? AND account_id = ?').run(t.name, nameKey(t.name), t.deletedAt, t.secret, t.id, accountId);
+          if (r.changes !== 1) throw new StoreDataError(`token ${t.id} is not in this account's rows`);
+        }),
+      insertRotation: (r) =>
+        run(() => {
+          writable();
+          db.prepare('INSERT INTO rotations (id, account_id, body) VALUES (?, ?, ?)').run(r.id, accountId, JSON.stringify(r));
+        }),
+      updateRotation: (r) =>
+        run(() => {
+          writable();
+          db.prepare('UPDATE rotations SET body = ? WHERE id = ? AND account_id = ?').run(JSON.stringify(r), r.id, accountId);
+        }),
+      audit: (entries) =>
+        run(() => {
+          const ctx = writable();
+          this.appendAudit(db, accountId, ctx, entries);
+        }),
+      principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, rowid').all(accountId).map(toPrincipal)),
+      insertPrincipal: (p, credentialHash) =>
+        run(() => {
+          writable();
+          try {
+            db.prepare('INSERT INTO principals (id, account_id, name, name_key, role, credential_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+              p.id,
+              accountId,
+              p.name,
+              nameKey(p.name),
+              p.role,
+              credentialHash,
+              p.createdAt,
+            );
+          } catch (error) {
+            if (sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE') throw new TokenctlError('usage', `a principal named '${p.name}' already exists in this account; choose another --name`);
+            throw error;
+          }
+        }),
+      deletePrincipal: (id) =>
+        run(() => {
+          writable();
+          db.prepare('DELETE FROM principals WHERE id = ? AND account_id = ?').run(id, accountId);
+        }),
+    };
+  }
+
+  /** Appends events to the account's chain, inside the caller's write transaction (fail closed). */
+  private appendAudit(db: Db, accountId: string, change: ChangeContext, entries: readonly AuditEntry[]): void {
+    if (entries.length === 0) return;
+    let head = db.prepare<[string], { seq: number; mac: string }>('SELECT seq, mac FROM audit_heads WHERE account_id = ?').get(accountId) ?? { seq: 0, mac: GENESIS };
+    const insert = db.prepare('INSERT INTO audit_events (account_id, seq, line) VALUES (?, ?, ?)');
+    for (const entry of entries) {
+      const line = toLine({ seq: head.seq + 1, at: change.at, actor: change.actor, ...entry }, head.mac, (t) => this.sealerValue.mac(t));
+      insert.run(accountId, line.seq, JSON.stringify(line));
+      head = { seq: line.seq, mac: line.mac };
+    }
+    db.prepare('INSERT INTO audit_heads (account_id, seq, mac) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac').run(accountId, head.seq, head.mac);
+  }
+
+  private auditLines(accountId: string): string[] {
+    return this.query((db) =>
+      db
+        .prepare<[string], { line: string }>('SELECT line FROM audit_events WHERE account_id = ? ORDER BY seq')
+        .all(accountId)
+        .map((r) => r.line),
+    );
+  }
+
+  async auditEvents(accountId: string): Promise<AuditEvent[]> {
+    return this.auditLines(accountId).map((text, i) => {
+      const line = parseLine(text);
+      if (!line) throw new StoreDataError(`audit event ${i + 1} of this account is unreadable; check the trail with: tokenctl log --verify`);
+      return eventOf(line);
+    });
+  }
+
+  /** Checks every event's MAC and its link to the one before, then that the recorded head is in the chain. */
+  async verifyAudit(accountId: string): Promise<VerifyResult> {
+    const lines = this.auditLines(accountId);
+    const head = this.query((db) => db.prepare<[string], { seq: number; mac: string }>('SELECT seq, mac FROM audit_heads WHERE account_id = ?').get(accountId));
+    return verifyChain(lines, (t) => this.sealerValue.mac(t), head ?? null);
+  }
+
+  // ---- what only the service needs: accounts, principals, lookups by value, last-used times -----------------
+
+  async accountByName(name: string): Promise<StoredAccount | null> {
+    const row = this.query((db) => db.prepare<[string], { id: string; name: string; created_at: string }>('SELECT id, name, created_at FROM accounts WHERE name_key = ?').get(nameKey(name.trim().normalize('NFC'))));
+    return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+  }
+
+  /** The principal whose credential has this hash (compare it in constant time), or undefined. Synchronous: hot path. */
+  principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined {
+    const row = this.query((db) => db.prepare<[Buffer], PrincipalRow>('SELECT * FROM principals WHERE credential_hash = ?').get(hash));
+    return row ? { ...toPrincipal(row), credentialHash: row.credential_hash } : undefined;
+  }
+
+  /** The token with this keyed fingerprint (deleted ones included), whatever its account. Synchronous: hot path. */
+  tokenByFingerprint(fingerprint: string): { token: StoredToken; accountId: string } | null {
+    const row = this.query((db) => db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE fingerprint = ?').get(fingerprint));
+    return row ? { token: toStored(row), accountId: row.account_id } : null;
+  }
+
+  /** Every account's public signing keys (the JWKS). */
+  signingKeys(): PublicSigningKey[] {
+    return this.query((db) =>
+      db
+        .prepare<[], { kid: string; account_id: string; public_jwk: string }>('SELECT kid, account_id, public_jwk FROM signing_keys ORDER BY created_at, kid')
+        .all()
+        .map((r) => ({ kid: r.kid, accountId: r.account_id, publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA' as const, use: 'sig' as const } })),
+    );
+  }
+
+  /**
+   * Writes a batch of last-used times in one transaction; a time never moves backwards. Synchronous and never
+   * waiting: while a write of this process is under way, or another process holds the lock, it fails (a named
+   * fault) and the caller keeps the batch for its next try.
+   */
+  recordLastUsed(batch: ReadonlyMap<string, string>): void {
+    if (batch.size === 0) return;
+    if (this.writing || !this.db.open) throw new StorageUnavailableError('a write is under way; last-used times are written on the next try', { retryAfterSeconds: 1 });
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const touch = this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
+        for (const [id, at] of batch) touch.run(at, id, at);
+        this.db.exec('COMMIT');
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw error;
+      }
+    } catch (error) {
+      throw namedStorageFault(error, this.file);
+    }
+  }
+}
+
+/** Applies the migrations the database lacks, each in the transaction that records it; refuses a newer schema. */
+function migrate(db: Db, file: string): void {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+  const current = hasMeta ? Number(db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value ?? 0) : 0;
+  if (!Number.isInteger(current) || current > LATEST_SQLITE_VERSION) {
+    throw new StoreDataError(`the database ${file} has schema version ${current}; this tokenctl knows versions up to ${LATEST_SQLITE_VERSION}: upgrade tokenctl`);
+  }
+  for (const m of SQLITE_MIGRATIONS.filter((x) => x.version > current)) {
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run('schema_version', String(m.version));
+    }).immediate();
+  }
+}
