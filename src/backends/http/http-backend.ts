@@ -1,16 +1,15 @@
 import {
   BackendUnavailableError,
-  EXIT_CODES,
   PermissionDeniedError,
   StoreDataError,
   TokenctlError,
   TokenNotFoundError,
   UsageError,
-  type ErrorKind,
 } from '../../core/errors.js';
-import { isTokenType, resolveToken, type TokenRecord } from '../../core/tokens.js';
+import { resolveToken, type TokenRecord } from '../../core/tokens.js';
 import type { AuditEvent } from '../../core/audit.js';
 import type { RotationRecord } from '../../core/rotation.js';
+import { errorParts, parseWire, wire, type Infer, type Wire, type WireTokenView } from '../../api/wire.js';
 import type {
   AccountKeys,
   AuditVerification,
@@ -35,8 +34,6 @@ export interface HttpBackendOptions {
 export const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-const KINDS = new Set<string>(Object.keys(EXIT_CODES).filter((k) => k !== 'ok'));
-
 /** Validates a service URL. Plain http is only for loopback: a credential must not cross a network in clear. */
 export function parseServerUrl(text: string, env: Record<string, string | undefined> = {}): string {
   let url: URL;
@@ -57,13 +54,6 @@ export function parseServerUrl(text: string, env: Record<string, string | undefi
   return url.href.replace(/\/+$/, '');
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-const str = (x: unknown) => typeof x === 'string';
-const strOrNull = (x: unknown) => x === null || typeof x === 'string';
-
 /**
  * The backend for a token service (tokenctl serve, or any service implementing api/openapi.yaml). Every rule is
  * the server's (it runs the same core); this client maps HTTP answers back to the same typed errors, so every
@@ -83,41 +73,24 @@ export class HttpBackend implements TokenBackend {
     return new StoreDataError(`the token service at ${this.location} sent an answer this tokenctl does not understand; check the URL points at a tokenctl service`);
   }
 
-  private toRecord(x: unknown): TokenRecord {
-    if (
-      !isRecord(x) ||
-      !str(x.id) ||
-      !str(x.name) ||
-      !str(x.type) ||
-      !isTokenType(x.type as string) ||
-      !str(x.createdAt) ||
-      !str(x.activatesAt) ||
-      !strOrNull(x.deletedAt) ||
-      !strOrNull(x.lastUsedAt) ||
-      !str(x.masked)
-    ) {
-      throw this.unreadable();
-    }
-    return {
-      id: x.id as string,
-      name: x.name as string,
-      type: x.type as TokenRecord['type'],
-      createdAt: x.createdAt as string,
-      activatesAt: x.activatesAt as string,
-      deletedAt: x.deletedAt as string | null,
-      lastUsedAt: x.lastUsedAt as string | null,
-      masked: x.masked as string,
-    };
+  /** The body as the operation's response schema (src/api/wire.ts) defines it; anything else is not understood. */
+  private parsed<S>(schema: S, body: unknown): Infer<S> {
+    const value = parseWire(schema, body);
+    if (value === undefined) throw this.unreadable();
+    return value;
   }
 
-  private revealed(body: unknown): RevealedToken {
-    if (!isRecord(body) || !str(body.value)) throw this.unreadable();
-    return { token: this.toRecord(body.token), value: body.value as string };
+  private async call<S>(schema: S, method: string, path: string, body?: unknown): Promise<Infer<S>> {
+    return this.parsed(schema, await this.request(method, path, body));
   }
 
-  private one(body: unknown): TokenRecord {
-    if (!isRecord(body)) throw this.unreadable();
-    return this.toRecord(body.token);
+  /** What the client keeps of a token: the facts; statuses are derived again with the core. */
+  private static record(t: WireTokenView): TokenRecord {
+    return { id: t.id, name: t.name, type: t.type, createdAt: t.createdAt, activatesAt: t.activatesAt, deletedAt: t.deletedAt, lastUsedAt: t.lastUsedAt, masked: t.masked };
+  }
+
+  private static revealed(body: Wire<'tokenWithValue'>): RevealedToken {
+    return { token: HttpBackend.record(body.token), value: body.value };
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
@@ -192,9 +165,8 @@ export class HttpBackend implements TokenBackend {
   }
 
   private errorFrom(response: Response, body: unknown): TokenctlError {
-    const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
-    const kind = error && typeof error.kind === 'string' && KINDS.has(error.kind) ? (error.kind as ErrorKind) : undefined;
-    const serverMessage = error && typeof error.message === 'string' ? error.message.slice(0, 500) : undefined;
+    const { kind, message } = errorParts(body);
+    const serverMessage = message?.slice(0, 500);
     const status = response.status;
     if (status === 401) {
       return new PermissionDeniedError(`the token service at ${this.location} did not accept the credential; log in again with: ${this.opts.loginHint}`);
@@ -235,101 +207,78 @@ export class HttpBackend implements TokenBackend {
   }
 
   async list(): Promise<TokenRecord[]> {
-    const body = await this.request('GET', '/v1/tokens');
-    if (!isRecord(body) || !Array.isArray(body.tokens)) throw this.unreadable();
-    return body.tokens.map((t) => this.toRecord(t));
+    return (await this.call(wire.tokenList, 'GET', '/v1/tokens')).tokens.map(HttpBackend.record);
   }
 
   async find(ref: string): Promise<TokenRecord> {
-    return this.one(await this.request('GET', await this.tokenPath(ref)));
+    return HttpBackend.record((await this.call(wire.oneToken, 'GET', await this.tokenPath(ref))).token);
   }
 
   async create(input: CreateInput): Promise<RevealedToken> {
-    return this.revealed(await this.request('POST', '/v1/tokens', { type: input.type, name: input.name }));
+    return HttpBackend.revealed(await this.call(wire.tokenWithValue, 'POST', '/v1/tokens', { type: input.type, name: input.name }));
   }
 
   async reveal(ref: string, options: { allowPending?: boolean } = {}): Promise<RevealedToken> {
-    return this.revealed(await this.request('POST', await this.tokenPath(ref, '/reveal'), { allowPending: options.allowPending === true }));
+    return HttpBackend.revealed(await this.call(wire.tokenWithValue, 'POST', await this.tokenPath(ref, '/reveal'), { allowPending: options.allowPending === true }));
   }
 
   async rename(ref: string, newName: string): Promise<TokenRecord> {
-    return this.one(await this.request('PATCH', await this.tokenPath(ref), { name: newName }));
+    return HttpBackend.record((await this.call(wire.oneToken, 'PATCH', await this.tokenPath(ref), { name: newName })).token);
   }
 
   async delete(ref: string, confirmation: string): Promise<TokenRecord> {
-    return this.one(await this.request('DELETE', await this.tokenPath(ref), { confirmation }));
+    return HttpBackend.record((await this.call(wire.oneToken, 'DELETE', await this.tokenPath(ref), { confirmation })).token);
   }
 
   async identify(value: string): Promise<TokenRecord | null> {
-    const body = await this.request('POST', '/v1/identify', { value });
-    if (!isRecord(body) || !('token' in body)) throw this.unreadable();
-    return body.token === null ? null : this.toRecord(body.token);
+    const { token } = await this.call(wire.identified, 'POST', '/v1/identify', { value });
+    return token === null ? null : HttpBackend.record(token);
   }
 
   // ---- rotation journal, audit trail, keys ---------------------------------------------------------------
 
-  private rotationOf(x: unknown): RotationRecord {
-    if (!isRecord(x) || !str(x.id) || !str(x.oldTokenId) || !str(x.newTokenId) || !str(x.state) || !str(x.startedAt)) throw this.unreadable();
-    return x as unknown as RotationRecord;
-  }
-
-  private oneRotation(body: unknown): RotationRecord {
-    if (!isRecord(body)) throw this.unreadable();
-    return this.rotationOf(body.rotation);
+  private rotationPath(rotationId: string, step: 'deliver' | 'complete' | 'abandon'): string {
+    return `/v1/rotations/${encodeURIComponent(rotationId)}/${step}`;
   }
 
   async rotations(): Promise<RotationRecord[]> {
-    const body = await this.request('GET', '/v1/rotations');
-    if (!isRecord(body) || !Array.isArray(body.rotations)) throw this.unreadable();
-    return body.rotations.map((r) => this.rotationOf(r));
+    return (await this.call(wire.rotationList, 'GET', '/v1/rotations')).rotations;
   }
 
   async startRotation(ref: string, input: { newName?: string }): Promise<RotationStart> {
-    const body = await this.request('POST', '/v1/rotations', { ref, ...(input.newName === undefined ? {} : { newName: input.newName }) });
-    if (!isRecord(body)) throw this.unreadable();
-    return { rotation: this.rotationOf(body.rotation), old: this.toRecord(body.old), replacement: this.revealed(body.replacement) };
+    const body = await this.call(wire.rotationStarted, 'POST', '/v1/rotations', { ref, ...(input.newName === undefined ? {} : { newName: input.newName }) });
+    return { rotation: body.rotation, old: HttpBackend.record(body.old), replacement: HttpBackend.revealed(body.replacement) };
   }
 
   async markRotationDelivered(rotationId: string, delivery: 'stdout' | 'exec'): Promise<RotationRecord> {
-    return this.oneRotation(await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/deliver`, { delivery }));
+    return (await this.call(wire.oneRotation, 'POST', this.rotationPath(rotationId, 'deliver'), { delivery })).rotation;
   }
 
   async completeRotation(rotationId: string, confirmation: string): Promise<{ rotation: RotationRecord; old: TokenRecord }> {
-    const body = await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/complete`, { confirmation });
-    if (!isRecord(body)) throw this.unreadable();
-    return { rotation: this.rotationOf(body.rotation), old: this.toRecord(body.old) };
+    const body = await this.call(wire.rotationCompleted, 'POST', this.rotationPath(rotationId, 'complete'), { confirmation });
+    return { rotation: body.rotation, old: HttpBackend.record(body.old) };
   }
 
   async abandonRotation(rotationId: string, reason: string): Promise<RotationRecord> {
-    return this.oneRotation(await this.request('POST', `/v1/rotations/${encodeURIComponent(rotationId)}/abandon`, { reason }));
+    return (await this.call(wire.oneRotation, 'POST', this.rotationPath(rotationId, 'abandon'), { reason })).rotation;
   }
 
   async auditEvents(): Promise<AuditEvent[]> {
-    const body = await this.request('GET', '/v1/audit/events');
-    if (!isRecord(body) || !Array.isArray(body.events) || !body.events.every((e) => isRecord(e) && typeof e.seq === 'number' && str(e.action))) {
-      throw this.unreadable();
-    }
-    return body.events as AuditEvent[];
+    // The wire leaves `action` open (a newer service may record actions this client does not know); the audit
+    // review only acts on the actions it knows.
+    return (await this.call(wire.auditEvents, 'GET', '/v1/audit/events')).events as AuditEvent[];
   }
 
   async verifyAuditTrail(): Promise<AuditVerification> {
-    const body = await this.request('GET', '/v1/audit/verify');
-    if (!isRecord(body) || typeof body.ok !== 'boolean') throw this.unreadable();
-    return body as unknown as AuditVerification;
+    return this.call(wire.auditVerification, 'GET', '/v1/audit/verify');
   }
 
   async accountKeys(): Promise<AccountKeys> {
-    const body = await this.request('GET', '/v1/account/keys');
-    if (!isRecord(body) || !str(body.accountId) || !str(body.issuer) || !Array.isArray(body.keys)) throw this.unreadable();
-    return body as unknown as AccountKeys;
+    return this.call(wire.accountKeys, 'GET', '/v1/account/keys');
   }
 
   /** Who the credential belongs to (login checks it with this). */
-  async whoami(): Promise<{ principal: { id: string; name: string; role: string }; account: { id: string; name: string; createdAt: string } }> {
-    const body = await this.request('GET', '/v1/whoami');
-    if (!isRecord(body) || !isRecord(body.principal) || !isRecord(body.account) || !str(body.principal.role) || !str(body.account.name)) {
-      throw this.unreadable();
-    }
-    return body as never;
+  async whoami(): Promise<Wire<'whoami'>> {
+    return this.call(wire.whoami, 'GET', '/v1/whoami');
   }
 }
