@@ -22,11 +22,11 @@ export function registerServer(program: Command, deps: Deps): void {
     .option('--no-default-token', 'do not create the default API token')
     .action(async (opts: { data: string; account: string; adminName: string; defaultToken: boolean }, self: Command) => {
       const globals = globalsOf(self);
-      const { openDataDir } = await import('../server/data-dir.js');
+      const { openDataDir, initServiceAccount } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: true });
       try {
+        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, deps.clock);
         const now = deps.clock.now();
-        const r = await store.createAccount({ name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, now);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
         if (globals.json) {
           deps.io.out(
@@ -61,10 +61,10 @@ export function registerServer(program: Command, deps: Deps): void {
       const globals = globalsOf(self);
       const role = opts.role.trim().toLowerCase();
       if (!isRole(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
-      const { openDataDir } = await import('../server/data-dir.js');
+      const { openDataDir, addPrincipal } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
-        const { principal, credential } = store.addPrincipal(opts.account, role, opts.name, deps.clock.now());
+        const { principal, credential } = await addPrincipal(store, opts.account, role, opts.name, deps.clock);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(credential));
         deps.io.out(globals.json ? renderJson({ principal: { id: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`);
         success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);
@@ -80,10 +80,10 @@ export function registerServer(program: Command, deps: Deps): void {
     .requiredOption('--account <name>', 'the account')
     .action(async (opts: { data: string; account: string }, self: Command) => {
       const globals = globalsOf(self);
-      const { openDataDir } = await import('../server/data-dir.js');
+      const { openDataDir, listPrincipals } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
-        const rows = store.listPrincipals(opts.account).map(({ accountId: _a, ...p }) => p);
+        const rows = (await listPrincipals(store, opts.account)).map(({ accountId: _a, ...p }) => p);
         if (globals.json) deps.io.out(renderJson(rows));
         else for (const p of rows) deps.io.out(`${p.id}\t${safeText(p.name)}\t${p.role}\t${p.createdAt}\n`);
       } finally {
@@ -102,10 +102,10 @@ export function registerServer(program: Command, deps: Deps): void {
     .requiredOption('--account <name>', 'the account')
     .requiredOption('--name <name>', 'the principal (name or id)')
     .action(async (opts: { data: string; account: string; name: string }) => {
-      const { openDataDir } = await import('../server/data-dir.js');
+      const { openDataDir, removePrincipal } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
-        const p = store.removePrincipal(opts.account, opts.name);
+        const p = await removePrincipal(store, opts.account, opts.name, deps.clock);
         success(deps, `Removed ${p.role} '${safeText(p.name)}' (${p.id}) from account '${safeText(opts.account)}'; its credential no longer works`);
       } finally {
         store.close();

@@ -66,12 +66,12 @@ export interface NewAccount {
   signingKey(sealer: Sealer): StoredSigningKey;
 }
 
-export interface TokenStorage<W extends AccountWriter = AccountWriter> {
+export interface TokenStorage<W extends AccountWriter = AccountWriter, R extends AccountReader = AccountReader> {
   /** Where the data lives, for messages. */
   readonly location: string;
   /** The sealer of the store's key: seals values, fingerprints them, MACs the audit chain. */
   sealer(): Promise<Sealer>;
-  read<T>(accountId: string, fn: (tx: AccountReader) => Promise<T> | T): Promise<T>;
+  read<T>(accountId: string, fn: (tx: R) => Promise<T> | T): Promise<T>;
   write<T>(accountId: string, change: ChangeContext, fn: (tx: W) => Promise<T> | T): Promise<T>;
   /**
    * Creates an account and runs `fn` in the same transaction: all of it exists afterwards, or none of it. `fn` gets

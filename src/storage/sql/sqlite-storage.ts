@@ -8,7 +8,7 @@ import type { Role } from '../../core/roles.js';
 import type { RotationRecord } from '../../core/rotation.js';
 import type { TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
-import type { AccountWriter, ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
+import type { AccountReader, AccountWriter, ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
 import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 
 type Db = BetterSqlite3.Database;
@@ -50,9 +50,12 @@ export interface PublicSigningKey {
   publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' };
 }
 
-/** What the service adds to an account's transaction: its principals. */
-export interface SqlAccountWriter extends AccountWriter {
+/** What the service adds to an account's transactions: its principals. */
+export interface SqlAccountReader extends AccountReader {
   principals(): Promise<PrincipalRecord[]>;
+}
+
+export interface SqlAccountWriter extends AccountWriter, SqlAccountReader {
   /** Fails with a usage error when the name is taken in the account. */
   insertPrincipal(p: PrincipalRecord, credentialHash: Buffer): Promise<void>;
   deletePrincipal(id: string): Promise<void>;
@@ -112,7 +115,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * queue) and retry SQLite's write lock asynchronously when another process holds it, up to `busyWaitMs`, then give
  * up with a 503. Writes are synchronous to disk (synchronous=FULL): what was acknowledged survives a power cut.
  */
-export class SqliteStorage implements TokenStorage<SqlAccountWriter> {
+export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountReader> {
   readonly location: string;
   private readonly busyWaitMs: number;
   private readonly sealerValue: Sealer;
@@ -240,7 +243,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter> {
     }
   }
 
-  async read<T>(accountId: string, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
+  async read<T>(accountId: string, fn: (tx: SqlAccountReader) => Promise<T> | T): Promise<T> {
     return fn(this.accountTx(this.reader, accountId, null, { dirty: false }));
   }
 

@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { StoreDataError, TokenNotFoundError } from '../core/errors.js';
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
+import { parseMasterKey } from '../secrets/master-key.js';
+import { newMasterKey } from '../secrets/seal.js';
+import { loadSqliteDriver } from '../storage/sql/sqlite-driver.js';
+import { SqliteStorage, type SqliteStorageOptions } from '../storage/sql/sqlite-storage.js';
+
+type Env = Record<string, string | undefined>;
+
+import { DB_FILE } from './store.js';
+export { DB_FILE };
+import { SERVER_KEY_FILE } from './data-dir.js';
+
+/**
+ * The service's data directory (0700): the SQLite database and, unless TOKENCTL_SERVER_KEY supplies it, the
+ * 0600 key file that seals token values and signing keys. Back both up; the database alone is useless.
+ */
+export async function openDataDir(dir: string, env: Env, options: { create: boolean } & SqliteStorageOptions): Promise<SqliteStorage> {
+  const root = path.resolve(dir);
+  const file = path.join(root, DB_FILE);
+  const dbExists = existsSync(file);
+  if (!options.create && !dbExists) {
+    throw new TokenNotFoundError(`no token service data in ${root}; create it with: tokenctl server init --data ${root}`);
+  }
+  const Database = await loadSqliteDriver();
+  await ensurePrivateDir(root);
+  return SqliteStorage.open(Database, file, await masterKey(root, env, options.create && !dbExists), options);
+}
+
+async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buffer> {
+  if (env.TOKENCTL_SERVER_KEY) return parseMasterKey(env.TOKENCTL_SERVER_KEY, 'TOKENCTL_SERVER_KEY');
+  const file = path.join(dir, SERVER_KEY_FILE);
+  const text = await readPrivateFile(file, 'server key file');
+  if (text !== null) return parseMasterKey(text, `the server key file ${file}`);
+  if (!mayCreate) {
+    throw new StoreDataError(`the server key file ${file} is missing; restore it from a backup, or set TOKENCTL_SERVER_KEY`);
+  }
+  const key = newMasterKey();
+  await writeFileAtomic(file, key.toString('base64') + '\n');
+  return key;
+}

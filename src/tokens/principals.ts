@@ -1,0 +1,79 @@
+import type { Clock } from '../core/clock.js';
+import { TokenctlError, TokenNotFoundError } from '../core/errors.js';
+import { nameKey, normalizeTokenName } from '../core/names.js';
+import type { Role } from '../core/roles.js';
+import { hashCredential, mintCredential } from '../server/credentials.js';
+import { randomBase62 } from '../secrets/opaque.js';
+import type { StoredAccount, TokenStorage } from '../storage/port.js';
+import type { PrincipalRecord, SqlAccountReader, SqlAccountWriter } from '../storage/sql/sqlite-storage.js';
+import { createAccount } from './token-service.js';
+
+/**
+ * The service's accounts and principals (who may call it, with which role), as use cases over the SQL storage.
+ * Credentials are minted here and stored only as hashes; each is shown once, to the operator who made it.
+ */
+export type Principal = Omit<PrincipalRecord, 'createdAt'>;
+
+/** The actor recorded for changes made with `tokenctl server ...` on the service's own machine. */
+export const SERVER_ACTOR = 'server:operator';
+
+/** The actor recorded for a principal's changes. */
+export function actorOf(p: { name: string; role: string; id: string }): string {
+  return `${p.role}:${p.name} (${p.id})`;
+}
+
+export interface ServiceStorage extends TokenStorage<SqlAccountWriter, SqlAccountReader> {
+  accountByName(name: string): Promise<StoredAccount | null>;
+}
+
+const change = (clock: Clock) => ({ actor: SERVER_ACTOR, at: clock.now().toISOString() });
+
+async function accountNamed(storage: ServiceStorage, name: string): Promise<StoredAccount> {
+  const account = await storage.accountByName(name);
+  if (!account) throw new TokenNotFoundError(`no account named '${name}' on this service; create one with: tokenctl server init --data <dir> --account <name>`);
+  return account;
+}
+
+async function insertPrincipal(tx: SqlAccountWriter, rawName: string, role: Role, now: Date): Promise<{ principal: Principal; credential: string }> {
+  const record: PrincipalRecord = { id: `prn_${randomBase62(16)}`, accountId: tx.accountId, name: normalizeTokenName(rawName), role, createdAt: now.toISOString() };
+  const credential = mintCredential();
+  await tx.insertPrincipal(record, hashCredential(credential));
+  const { createdAt: _, ...principal } = record;
+  return { principal, credential };
+}
+
+/** A new account with its first admin and (by default) the `default` API token: one change, all or nothing. */
+export async function initServiceAccount(storage: ServiceStorage, input: { name: string; defaultToken: boolean; adminName?: string }, clock: Clock) {
+  const r = await createAccount(storage, input, { clock, actor: SERVER_ACTOR }, (tx) => insertPrincipal(tx, input.adminName ?? 'admin', 'admin', clock.now()));
+  return { account: r.account, tokens: r.tokens, admin: r.extra.principal, credential: r.extra.credential };
+}
+
+export async function addPrincipal(storage: ServiceStorage, accountName: string, role: Role, name: string, clock: Clock) {
+  const account = await accountNamed(storage, accountName);
+  return storage.write(account.id, change(clock), (tx) => insertPrincipal(tx, name, role, clock.now()));
+}
+
+export async function listPrincipals(storage: ServiceStorage, accountName: string): Promise<PrincipalRecord[]> {
+  const account = await accountNamed(storage, accountName);
+  return storage.read(account.id, (tx) => tx.principals());
+}
+
+/**
+ * Removes a principal, so that its credential stops working (a leaked one, say); a running service notices within
+ * the few seconds it remembers authentications. The last admin of an account stays: add another first.
+ */
+export async function removePrincipal(storage: ServiceStorage, accountName: string, ref: string, clock: Clock): Promise<Principal> {
+  const account = await accountNamed(storage, accountName);
+  return storage.write(account.id, change(clock), async (tx) => {
+    const principals = await tx.principals();
+    const wanted = ref.trim();
+    const p = principals.find((x) => x.id === wanted || nameKey(x.name) === nameKey(wanted.normalize('NFC')));
+    if (!p) throw new TokenNotFoundError(`no principal named '${ref}' in account '${accountName}'; see them with: tokenctl server principals --data <dir> --account ${accountName}`);
+    if (p.role === 'admin' && principals.filter((x) => x.role === 'admin').length === 1) {
+      throw new TokenctlError('conflict', `'${p.name}' is the last admin of account '${accountName}'; add another admin first (tokenctl server add-principal --role admin)`);
+    }
+    await tx.deletePrincipal(p.id);
+    const { createdAt: _, ...principal } = p;
+    return principal;
+  });
+}
