@@ -1,4 +1,7 @@
-import type { ServerStore } from './store.js';
+/** Where last-used times go: one call per batch. */
+export interface LastUsedSink {
+  recordLastUsed(batch: ReadonlyMap<string, string>): void;
+}
 
 /**
  * Introspection records when a token was last used, but not with a write per call: times are collected in
@@ -10,7 +13,7 @@ export class LastUsedRecorder {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: ServerStore,
+    private readonly store: LastUsedSink,
     private readonly onError: (error: unknown) => void,
     flushEveryMs = 5_000,
   ) {

@@ -10,7 +10,7 @@ import { mintOpaqueToken } from '../../src/secrets/opaque.js';
 import { call, startTestServer, type TestServer } from './helpers.js';
 
 /**
- * POST /v1/introspect has a fast path in front of fastify (src/server/fast-introspect.ts). Every request here is
+ * POST /v1/introspect has a fast path in front of fastify (src/server/introspection/fast-path.ts). Every request here is
  * sent to the service with it (on by default) and to a second app over the same store and clock with it off,
  * and the two answers must be identical: status, body and the headers a client acts on. The request logs show
  * which path answered, so the test also proves that both paths were taken.

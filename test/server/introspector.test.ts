@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDataDir } from '../../src/server/data-dir.js';
-import { Introspector } from '../../src/server/introspect.js';
+import { Introspector } from '../../src/server/introspection/introspector.js';
 import type { ServerStore } from '../../src/server/store.js';
 
 // The introspector remembers what a value resolves to (for a second of real time) and checks the caller and the

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
-import type { Role } from './credentials.js';
-import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from './schemas.js';
-import type { Principal } from './store.js';
+import type { Role } from '../credentials.js';
+import { SECURITY_HEADERS } from '../plugins/security-headers.js';
+import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../schemas.js';
+import type { IntrospectionLookup, Principal } from './lookup.js';
 
 /**
  * POST /v1/introspect, answered straight from node:http for the one request shape resource servers send all day
@@ -15,7 +16,7 @@ import type { Principal } from './store.js';
  * wrong credential (401, counted by the failed-authentication limiter), a blocked address (429), a role that may
  * not introspect (403), a proxied request (X-Forwarded-For under trustProxy), a server that is shutting down
  * (503). Once the body is read, the answers, including the 400s of the route's schema, are the ones the fastify
- * route gives: test/server/fast-introspect.test.ts sends the same requests to both and compares.
+ * route gives (introspection/index.ts): test/server/fast-introspect.test.ts sends the same requests to both and compares.
  */
 export interface IntrospectionFastPathOptions {
   bodyLimit: number;
@@ -24,7 +25,8 @@ export interface IntrospectionFastPathOptions {
   closing(): boolean;
   /** Seconds an address must wait after repeated failed authentications; 0 when it may go on. */
   retryAfterSeconds(address: string): number;
-  authenticate(credential: string): Principal | null;
+  /** Who a credential belongs to (the only thing asked of storage before the body is read). */
+  lookup: Pick<IntrospectionLookup, 'authenticate'>;
   roles: readonly Role[];
   /** Answers one well-formed request (and records the token's use): the response body, serialized. */
   introspect(token: string, principal: Principal): string;
@@ -67,12 +69,9 @@ function schemaError(body: Record<string, string | string[] | undefined>): strin
 /** Returns a handler that answers the request and returns true, or returns false having touched nothing. */
 export function introspectionFastPath(o: IntrospectionFastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const send = (res: ServerResponse, status: number, json: string, started: number, principal: Principal) => {
-    // The headers of every answer of the service (app.ts's onRequest hook) and of fastify's JSON replies.
+    // The headers of every answer of the service (plugins/security-headers.ts) and of fastify's JSON replies.
     res.writeHead(status, [
-      'cache-control',
-      'no-store',
-      'x-content-type-options',
-      'nosniff',
+      ...SECURITY_HEADERS,
       'content-type',
       'application/json; charset=utf-8',
       'content-length',
@@ -119,7 +118,7 @@ export function introspectionFastPath(o: IntrospectionFastPathOptions): (req: In
     const match = authorization === undefined ? null : CREDENTIAL.exec(authorization);
     let principal: Principal | null;
     try {
-      principal = match ? o.authenticate(match[1]!) : null;
+      principal = match ? o.lookup.authenticate(match[1]!) : null;
     } catch {
       // A database that fails: fastify's route meets the same failure and answers (and logs) its 500.
       return false;

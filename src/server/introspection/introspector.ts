@@ -1,0 +1,286 @@
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { deletedWhilePending, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
+import { API_TOKEN_TYP, issuerFor } from '../../secrets/jwt.js';
+import { checkOpaqueToken } from '../../secrets/opaque.js';
+import type { IntrospectionLookup } from './lookup.js';
+
+/** RFC 7662 answer. An unknown, malformed, pending or revoked token gets exactly `{"active":false}`. */
+export type IntrospectionResponse =
+  | { active: false }
+  | {
+      active: true;
+      type: TokenRecord['type'];
+      status: 'active' | 'draining';
+      sub: string;
+      iss: string;
+      jti: string;
+      iat: number;
+      nbf: number;
+      exp?: number;
+    };
+
+export const INACTIVE = Object.freeze({ active: false }) as { active: false };
+
+/** Longer than any value we mint by a wide margin; anything longer is not ours. */
+const MAX_VALUE_LENGTH = 4096;
+
+const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+/** Public keys by kid, from storage; reloaded once on an unknown kid (a new account may have been added). */
+export class SigningKeyCache {
+  private keys = new Map<string, { accountId: string; key: KeyObject }>();
+  private loadedAt = 0;
+
+  constructor(private readonly lookup: Pick<IntrospectionLookup, 'signingKeys'>) {}
+
+  private reload(): void {
+    const next = new Map<string, { accountId: string; key: KeyObject }>();
+    for (const k of this.lookup.signingKeys()) {
+      next.set(k.kid, { accountId: k.accountId, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, format: 'jwk' }) });
+    }
+    this.keys = next;
+    this.loadedAt = Date.now();
+  }
+
+  get(kid: string): { accountId: string; key: KeyObject } | undefined {
+    const hit = this.keys.get(kid);
+    // Unknown kids are probed at most once a second, so garbage kids cannot turn into a query per request.
+    if (!hit && Date.now() - this.loadedAt > 1_000) {
+      this.reload();
+      return this.keys.get(kid);
+    }
+    return hit;
+  }
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+function decodeJson(part: string): Record<string, unknown> | null {
+  if (!B64URL.test(part)) return null;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Verifies an API token (compact JWS) before the store is asked: exactly alg EdDSA (so `none` and HS256 with the
+ * public key as secret are refused before any key is touched), typ at+jwt, no `crit`, a known kid, an Ed25519
+ * signature valid under that kid's key, then iss/sub of the key's account, a jti, and nbf not in the future.
+ * Done with node:crypto's one-shot verify, synchronously: WebCrypto (which jose uses) costs several times more
+ * per call on the introspection hot path. The exact value must then also be one the service issued.
+ */
+export function verifyApiToken(value: string, keys: SigningKeyCache, now: Date): { accountId: string; jti: string } | null {
+  const claims = verifySignedClaims(value, keys);
+  return claims && claimsValidAt(claims, now) ? { accountId: claims.accountId, jti: claims.jti } : null;
+}
+
+interface VerifiedClaims {
+  accountId: string;
+  jti: string;
+  nbf: number;
+  exp: number | null;
+}
+
+function claimsValidAt(c: VerifiedClaims, now: Date): boolean {
+  return c.nbf * 1000 <= now.getTime() && (c.exp === null || c.exp * 1000 > now.getTime());
+}
+
+/** Everything but the time checks, which depend on when the token is presented. */
+function verifySignedClaims(value: string, keys: SigningKeyCache): VerifiedClaims | null {
+  const parts = value.split('.');
+  if (parts.length !== 3) return null;
+  const [h, p, s] = parts as [string, string, string];
+  const header = decodeJson(h);
+  if (!header || header.alg !== 'EdDSA' || header.typ !== API_TOKEN_TYP || typeof header.kid !== 'string' || 'crit' in header) return null;
+  const key = keys.get(header.kid);
+  if (!key || !B64URL.test(s)) return null;
+  const signature = Buffer.from(s, 'base64url');
+  if (signature.length !== 64) return null;
+  let valid: boolean;
+  try {
+    valid = cryptoVerify(null, Buffer.from(`${h}.${p}`, 'ascii'), key.key, signature);
+  } catch {
+    return null;
+  }
+  if (!valid) return null;
+  const claims = decodeJson(p);
+  if (!claims || claims.iss !== issuerFor(key.accountId) || claims.sub !== key.accountId || typeof claims.jti !== 'string') return null;
+  if (typeof claims.iat !== 'number' || typeof claims.nbf !== 'number') return null;
+  if (claims.exp !== undefined && typeof claims.exp !== 'number') return null;
+  return { accountId: key.accountId, jti: claims.jti, nbf: claims.nbf, exp: typeof claims.exp === 'number' ? claims.exp : null };
+}
+
+/**
+ * Signature checks of API tokens already verified, by keyed fingerprint of the exact value: resource servers
+ * present the same token again and again, and an Ed25519 verification costs far more than the rest of an
+ * introspection. A verified string stays verified (a kid's key never changes); time checks are the caller's.
+ * Bounded: the oldest entry goes first.
+ */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, VerifiedClaims>();
+  constructor(private readonly max = 10_000) {}
+
+  claims(fingerprint: string, value: string, keys: SigningKeyCache): VerifiedClaims | null {
+    let claims = this.entries.get(fingerprint);
+    if (claims === undefined) {
+      const verified = verifySignedClaims(value, keys);
+      // Failures are not cached: an unknown kid may become known when an account is added.
+      if (!verified) return null;
+      if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(fingerprint, verified);
+      claims = verified;
+    }
+    return claims;
+  }
+}
+
+/** One introspection's answer: the RFC 7662 object, the same serialized, and the token to record as used. */
+export interface IntrospectionAnswer {
+  response: IntrospectionResponse;
+  json: string;
+  tokenId?: string;
+}
+
+const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}' });
+
+/** What a value resolves to, whoever asks and whenever: everything but the checks against the caller and the clock. */
+interface Resolved {
+  accountId: string;
+  tokenId: string;
+  /** An API token's own nbf/exp claims (ms); none for opaque tokens. */
+  claimsNbfMs: number;
+  claimsExpMs: number | null;
+  activatesAtMs: number;
+  /** When a deleted token stops draining; null while it is live. */
+  rejectedAtMs: number | null;
+  active: IntrospectionAnswer;
+  /** The draining answer; null for a live token and for one deleted before it activated (never active). */
+  draining: IntrospectionAnswer | null;
+  /** Monotonic time (performance.now(), not the service clock) until which this may be used, and the store's change count it was read at. */
+  until: number;
+  generation: number;
+}
+
+/** How long a resolved value is remembered: a deletion by another process on the same data shows within this. */
+const RESOLVED_TTL_MS = 1_000;
+
+/**
+ * Introspection (RFC 7662): which token of the caller's account is this value, and may it be used now? Pending
+ * tokens are inactive until they activate; deleted ones stay active while they drain (30 minutes, per the spec),
+ * then are revoked. An unknown, malformed, pending or revoked token, or another account's, gets exactly
+ * `{"active":false}`.
+ *
+ * Values presented again within a second are answered from memory, keyed by the value itself: no HMAC, no
+ * checksum, no query, no serialization (the answers are built once per value). A value stays in memory at most
+ * about two seconds after it was resolved (the service sweeps every second), and none read before this process
+ * changes a token survives the next sweep, so a deleted token's value does not linger here. Unknown or invalid
+ * values are never remembered, so garbage cannot grow the table, which is bounded besides. This process's own
+ * changes to tokens are seen at once, another process's within a second. Answers from memory are faster than
+ * lookups: the bodies of unknown and revoked tokens are identical, their timing is not (as with any cache).
+ */
+export class Introspector {
+  private readonly keys: SigningKeyCache;
+  private readonly verified = new VerifiedTokenCache();
+  private readonly resolved = new Map<string, Resolved>();
+
+  constructor(
+    private readonly lookup: IntrospectionLookup,
+    private readonly max = 10_000,
+    /** Monotonic milliseconds, for how long values are remembered (tests pass their own). */
+    private readonly monotonicNow: () => number = () => performance.now(),
+  ) {
+    this.keys = new SigningKeyCache(lookup);
+  }
+
+  /** How many values are remembered now. */
+  get remembered(): number {
+    return this.resolved.size;
+  }
+
+  /**
+   * Forgets expired values and those read before this process's last change to tokens. Both sit at the front:
+   * the table is in insertion order, and later entries expire later and have a newer or equal change count.
+   */
+  sweep(): void {
+    const generation = this.lookup.tokenGeneration;
+    const monotonic = this.monotonicNow();
+    for (const [value, r] of this.resolved) {
+      if (r.generation === generation && r.until > monotonic) break;
+      this.resolved.delete(value);
+    }
+  }
+
+  introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
+    if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
+    const monotonic = this.monotonicNow();
+    let r = this.resolved.get(value);
+    if (r !== undefined && (r.until <= monotonic || r.generation !== this.lookup.tokenGeneration)) {
+      this.resolved.delete(value);
+      r = undefined;
+    }
+    if (r === undefined) {
+      const fresh = this.resolve(value, monotonic);
+      if (fresh === null) return INACTIVE_ANSWER;
+      if (this.resolved.size >= this.max) this.resolved.delete(this.resolved.keys().next().value!);
+      this.resolved.set(value, fresh);
+      r = fresh;
+    }
+    const t = now.getTime();
+    if (r.accountId !== callerAccountId) return INACTIVE_ANSWER;
+    if (r.claimsNbfMs > t || (r.claimsExpMs !== null && r.claimsExpMs <= t)) return INACTIVE_ANSWER;
+    if (t < r.activatesAtMs) return INACTIVE_ANSWER; // pending, deleted or not
+    if (r.rejectedAtMs === null) return r.active;
+    return t < r.rejectedAtMs && r.draining !== null ? r.draining : INACTIVE_ANSWER;
+  }
+
+  private resolve(value: string, monotonic: number): Resolved | null {
+    const generation = this.lookup.tokenGeneration;
+    const fingerprint = this.lookup.fingerprint(value);
+    let claims: VerifiedClaims | null = null;
+    let expectedType: TokenRecord['type'] | undefined;
+    if (value.startsWith('eyJ')) {
+      claims = this.verified.claims(fingerprint, value, this.keys);
+      if (!claims) return null;
+    } else {
+      // Prefix, length and checksum are checked offline: a mistyped value never reaches the database.
+      const check = checkOpaqueToken(value);
+      if (!check.ok) return null;
+      expectedType = check.type;
+    }
+    const match = this.lookup.matchFingerprint(fingerprint);
+    if (!match) return null;
+    if (claims && (match.accountId !== claims.accountId || match.token.id !== claims.jti)) return null;
+    if (expectedType !== undefined && match.token.type !== expectedType) return null;
+    const token = match.token;
+    const active = Object.freeze({
+      active: true,
+      type: token.type,
+      status: 'active',
+      sub: match.accountId,
+      iss: issuerFor(match.accountId),
+      jti: token.id,
+      iat: seconds(token.createdAt),
+      nbf: seconds(token.activatesAt),
+    } as const);
+    const rejectedAt = rejectedAtOf(token);
+    // Deletion lets a token that was in use keep working while it drains; one deleted before it ever activated
+    // (created by mistake, or leaked while pending) never becomes active.
+    const draining =
+      rejectedAt === null || deletedWhilePending(token) ? null : Object.freeze({ ...active, status: 'draining', exp: seconds(rejectedAt) } as const);
+    return {
+      accountId: match.accountId,
+      tokenId: token.id,
+      claimsNbfMs: claims ? claims.nbf * 1000 : -Infinity,
+      claimsExpMs: claims && claims.exp !== null ? claims.exp * 1000 : null,
+      activatesAtMs: Date.parse(token.activatesAt),
+      rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
+      active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
+      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
+      until: monotonic + RESOLVED_TTL_MS,
+      generation,
+    };
+  }
+}

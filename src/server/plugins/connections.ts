@@ -1,0 +1,102 @@
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyBaseLogger } from 'fastify';
+import { errorBody } from './errors.js';
+import { SECURITY_HEADERS } from './security-headers.js';
+
+/**
+ * Bounds on what one connection may hold, beyond Node's own timeouts (headers, request, keep-alive, which app.ts
+ * passes to the server):
+ * - at most `maxConnections` open at once (Node closes the others as soon as they are accepted);
+ * - at most `maxRequestsInFlight` requests unanswered on one connection: a client that pipelines more without
+ *   reading the answers is disconnected (every answer waiting to be sent holds memory);
+ * - a connection whose answers the client has not read for `unreadResponseTimeoutMs` (its writes blocked,
+ *   needDrain, all that time) is closed.
+ * Checked every `checkEveryMs` (a sweep over open connections, no timer per connection or request).
+ * Also: an HTTP/1.1 request without a Host header gets the service's error body (Node would send an empty 400).
+ */
+export interface ConnectionBounds {
+  maxConnections: number;
+  maxRequestsInFlight: number;
+  unreadResponseTimeoutMs: number;
+  checkEveryMs: number;
+}
+
+const STATE = Symbol('tokenctl.connection');
+
+interface ConnectionState {
+  inFlight: number;
+  /** When its writes were first seen blocked (ms), 0 when they are not. */
+  blockedSince: number;
+}
+
+type TrackedSocket = Socket & { [STATE]?: ConnectionState };
+
+function onResponseClose(this: http.ServerResponse): void {
+  const state = (this.req.socket as TrackedSocket)[STATE];
+  if (state !== undefined) state.inFlight--;
+}
+
+function onDrain(this: TrackedSocket): void {
+  const state = this[STATE];
+  if (state !== undefined) state.blockedSince = 0;
+}
+
+const NO_HOST = JSON.stringify(errorBody('usage', 'malformed HTTP request: an HTTP/1.1 request needs a Host header'));
+
+export function boundConnections(
+  server: http.Server,
+  bounds: ConnectionBounds,
+  log: FastifyBaseLogger,
+): {
+  /** For the server's request listener: true when the request was refused (answered or its connection closed). */
+  refuse(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+  stop(): void;
+} {
+  const open = new Set<TrackedSocket>();
+  server.maxConnections = bounds.maxConnections;
+  server.on('connection', (socket: TrackedSocket) => {
+    socket[STATE] = { inFlight: 0, blockedSince: 0 };
+    open.add(socket);
+    socket.on('drain', onDrain);
+    socket.once('close', () => open.delete(socket));
+  });
+
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const socket of open) {
+      const state = socket[STATE]!;
+      if (!socket.writableNeedDrain) state.blockedSince = 0;
+      else if (state.blockedSince === 0) state.blockedSince = now;
+      else if (now - state.blockedSince >= bounds.unreadResponseTimeoutMs) {
+        log.warn({ inFlight: state.inFlight }, `connection closed: its client has not read the answers for ${Math.round((now - state.blockedSince) / 1000)} s`);
+        socket.destroy();
+      }
+    }
+  }, bounds.checkEveryMs);
+  sweeper.unref();
+
+  return {
+    refuse(req, res) {
+      const socket = req.socket as TrackedSocket;
+      const state = socket[STATE];
+      if (state !== undefined) {
+        if (++state.inFlight > bounds.maxRequestsInFlight) {
+          if (!socket.destroyed) log.warn(`connection closed: more than ${bounds.maxRequestsInFlight} requests in flight on it (pipelined without reading the answers)`);
+          socket.destroy();
+          return true;
+        }
+        res.once('close', onResponseClose);
+      }
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+        res.writeHead(400, [...SECURITY_HEADERS, 'content-type', 'application/json; charset=utf-8', 'content-length', String(NO_HOST.length), 'connection', 'close']);
+        res.end(NO_HOST);
+        return true;
+      }
+      return false;
+    },
+    stop() {
+      clearInterval(sweeper);
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { Clock } from '../../core/clock.js';
+import { toTokenView, type TokenRecord, type TokenView } from '../../core/tokens.js';
+import type { IntrospectionLookup } from '../introspection/lookup.js';
+import type { LastUsedRecorder } from '../last-used.js';
+import type { ServerStore } from '../store.js';
+import { shared } from './shared.js';
+
+/**
+ * What the routes and plugins use of the service's storage, in this one place: route modules reach it only as
+ * `fastify.store`, never by importing a store, so the storage behind it can change without touching them.
+ */
+export type ServiceStore = IntrospectionLookup &
+  Pick<
+    ServerStore,
+    | 'account'
+    | 'listTokens'
+    | 'findToken'
+    | 'createToken'
+    | 'revealToken'
+    | 'renameToken'
+    | 'deleteToken'
+    | 'identify'
+    | 'rotations'
+    | 'startRotation'
+    | 'markRotationDelivered'
+    | 'completeRotation'
+    | 'abandonRotation'
+    | 'auditEvents'
+    | 'verifyAudit'
+    | 'accountKeys'
+    | 'recordLastUsed'
+  >;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: ServiceStore;
+    clock: Clock;
+    /** A token as the API shows it, now, with a last use not yet written to storage (last-used.ts). */
+    tokenView(token: TokenRecord): TokenView;
+  }
+}
+
+export const storeDecorations = shared<{ store: ServiceStore; clock: Clock; recorder: LastUsedRecorder }>(
+  'store',
+  async (app, { store, clock, recorder }) => {
+    app.decorate('store', store);
+    app.decorate('clock', clock);
+    app.decorate('tokenView', (t: TokenRecord) => {
+      const unflushed = recorder.peek(t.id);
+      const record = unflushed && (t.lastUsedAt === null || t.lastUsedAt < unflushed) ? { ...t, lastUsedAt: unflushed } : t;
+      return toTokenView(record, clock.now());
+    });
+  },
+);
