@@ -373,12 +373,20 @@ export function violation(schema: unknown, value: unknown, path = ''): string | 
   }
   if (isObject(value)) {
     for (const key of s.required ?? []) if (!Object.hasOwn(value, key)) return at(`must have required property '${key}'`);
-    for (const [key, item] of Object.entries(value)) {
-      const declared = s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
-      const rule = declared ?? s.additionalProperties;
-      if (rule === false) return at('must NOT have additional properties');
-      if (rule === undefined || rule === true) continue;
-      const bad = violation(rule, item, `${path}/${key}`);
+    const declared = s.properties ?? {};
+    const extra = s.additionalProperties;
+    if (extra !== undefined && extra !== true) {
+      for (const [key, item] of Object.entries(value)) {
+        if (Object.hasOwn(declared, key)) continue;
+        if (extra === false) return at('must NOT have additional properties');
+        const bad = violation(extra, item, `${path}/${key}`);
+        if (bad !== null) return bad;
+      }
+    }
+    // In the schema's order, as ajv reports them.
+    for (const [key, rule] of Object.entries(declared)) {
+      if (!Object.hasOwn(value, key)) continue;
+      const bad = violation(rule, value[key], `${path}/${key}`);
       if (bad !== null) return bad;
     }
   }

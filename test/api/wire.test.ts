@@ -83,6 +83,7 @@ it('words a violation as ajv does (the introspection fast path and the route giv
   expect(violation(body, { token: 'x'.repeat(8193) })).toBe('/token must NOT have more than 8192 characters');
   expect(violation(body, { token: '😀'.repeat(8192) })).toBeNull();
   expect(violation(body, { token: 'x', token_type_hint: 'y'.repeat(65) })).toBe('/token_type_hint must NOT have more than 64 characters');
+  expect(violation(body, { token_type_hint: 'y'.repeat(65), token: 3 })).toBe('/token must be string');
   expect(violation(wire.createBody, { type: 'api', name: 'n', extra: 1 })).toBe('must NOT have additional properties');
 });
 
