@@ -25,6 +25,7 @@ export function registerServe(program: Command, deps: Deps): void {
       const port = parsePort(opts.port);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
       // The server (fastify, SQLite) loads only here: every other command stays fast.
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { runService } = await import('../server/service.js');
       await runService({
         dataDir: opts.data,

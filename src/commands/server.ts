@@ -22,6 +22,7 @@ export function registerServer(program: Command, deps: Deps): void {
     .option('--no-default-token', 'do not create the default API token')
     .action(async (opts: { data: string; account: string; adminName: string; defaultToken: boolean }, self: Command) => {
       const globals = globalsOf(self);
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, initServiceAccount } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: true });
       try {
@@ -61,6 +62,7 @@ export function registerServer(program: Command, deps: Deps): void {
       const globals = globalsOf(self);
       const role = opts.role.trim().toLowerCase();
       if (!isRole(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, addPrincipal } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
@@ -80,6 +82,7 @@ export function registerServer(program: Command, deps: Deps): void {
     .requiredOption('--account <name>', 'the account')
     .action(async (opts: { data: string; account: string }, self: Command) => {
       const globals = globalsOf(self);
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, listPrincipals } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
@@ -102,6 +105,7 @@ export function registerServer(program: Command, deps: Deps): void {
     .requiredOption('--account <name>', 'the account')
     .requiredOption('--name <name>', 'the principal (name or id)')
     .action(async (opts: { data: string; account: string; name: string }) => {
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, removePrincipal } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: false });
       try {
