@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { accountEnv, assertBuilt, BIN, createToken, newAccount, runTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+import { assertBuilt, BIN, createToken, newAccount, runBin } from '../helpers/bin.js';
+import { accountEnv, tempDir } from '../helpers/env.js';
 
 beforeAll(assertBuilt);
 
@@ -68,7 +69,7 @@ describe('bash completion', () => {
 
     // --profile on the line selects the profile whose names are offered
     const other = accountEnv(home, { TOKENCTL_PROFILE: 'other' });
-    expect((await runTokenctl(['--profile', 'other', 'init', '--no-default-token'], { env: { ...other, TOKENCTL_MASTER_KEY: env.TOKENCTL_MASTER_KEY! } })).code).toBe(0);
+    expect((await runBin(['--profile', 'other', 'init', '--no-default-token'], { env: { ...other, TOKENCTL_MASTER_KEY: env.TOKENCTL_MASTER_KEY! } })).code).toBe(0);
     expect(complete('tokenctl', '--profile', 'other', 'get', '')).toEqual([]);
     expect(complete('tokenctl', '--profile', 'default', 'get', 'rep')).toEqual(['reporting']);
   });
@@ -129,19 +130,19 @@ describe('__complete', () => {
   it('prints names only, and nothing at all (exit 0) on any error', async () => {
     const { env } = await newAccount();
     await createToken(env, 'api', 'second');
-    const ok = await runTokenctl(['__complete', 'tokens'], { env });
+    const ok = await runBin(['__complete', 'tokens'], { env });
     expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, 'default\nsecond\n', '']);
-    expect((await runTokenctl(['__complete', 'profiles'], { env })).stdout).toBe('default\n');
+    expect((await runBin(['__complete', 'profiles'], { env })).stdout).toBe('default\n');
 
     const empty = tempDir();
     for (const args of [['__complete', 'tokens'], ['__complete', 'tokens', '--profile', '../bad'], ['__complete', 'nonsense'], ['__complete', 'profiles']]) {
-      const r = await runTokenctl(args, { env: accountEnv(empty) });
+      const r = await runBin(args, { env: accountEnv(empty) });
       expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']);
     }
     const profileDir = path.join(empty, 'profiles', 'default');
     mkdirSync(profileDir, { recursive: true, mode: 0o700 });
     writeFileSync(path.join(profileDir, 'store.json'), '{ not json', { mode: 0o600 });
-    const corrupt = await runTokenctl(['__complete', 'tokens'], { env: accountEnv(empty) });
+    const corrupt = await runBin(['__complete', 'tokens'], { env: accountEnv(empty) });
     expect([corrupt.code, corrupt.stdout, corrupt.stderr]).toEqual([0, '', '']);
   });
 });
@@ -149,11 +150,11 @@ describe('__complete', () => {
 describe('help and typos', () => {
   it('suggests the command a typo was meant to be', async () => {
     const env = accountEnv(tempDir());
-    const r = await runTokenctl(['lst'], { env });
+    const r = await runBin(['lst'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command 'lst'\n\(Did you mean (one of )?list/);
     expect(r.stderr).not.toContain('\\u000a');
-    const opt = await runTokenctl(['get', 'default', '--output-fil', 'x'], { env });
+    const opt = await runBin(['get', 'default', '--output-fil', 'x'], { env });
     expect(opt.code).toBe(2);
     expect(opt.stderr).toMatch(/Did you mean --output-file/);
   });
@@ -167,7 +168,7 @@ describe('help and typos', () => {
         .filter((c): c is string => c !== undefined && c !== 'help');
     const leaves: string[][] = [];
     const visit = async (path: string[]) => {
-      const r = await runTokenctl([...path, '--help'], { env });
+      const r = await runBin([...path, '--help'], { env });
       expect(r.code, path.join(' ')).toBe(0);
       const subs = commandsOf(r.stdout);
       if (path.length > 0 && subs.length === 0) leaves.push(path);
@@ -178,7 +179,7 @@ describe('help and typos', () => {
     expect(leaves.map((l) => l.join(' '))).toEqual(expect.arrayContaining(['get', 'exec', 'scan', 'completion', 'list', 'create']));
     for (const path of leaves) {
       const name = path.join(' ');
-      const r = await runTokenctl([...path, '--help'], { env });
+      const r = await runBin([...path, '--help'], { env });
       const tail = r.stdout.trimEnd().split('\nExamples:\n')[1];
       expect(tail, `${name} --help has an Examples block at the end`).toBeDefined();
       const lines = tail!.split('\n');

@@ -2,7 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, BIN, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+import { assertBuilt, BIN, createToken, newAccount, runBin, startBin } from '../helpers/bin.js';
+import { tempDir } from '../helpers/env.js';
 
 beforeAll(assertBuilt);
 
@@ -25,7 +26,7 @@ describe('exec', () => {
     const { env, defaultValue } = await newAccount();
     const s2s = await createToken(env, 's2s', 'Events prod-1');
     const script = `process.stdout.write(JSON.stringify({ argv: process.argv, a: process.env.TOKENCTL_DEFAULT, b: process.env.S2S, c: process.env.TOKENCTL_EVENTS_PROD_1, key: process.env.TOKENCTL_MASTER_KEY, home: process.env.TOKENCTL_HOME })); process.exit(7)`;
-    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'Events prod-1=S2S', '--allow-pending', '--', node, '-e', script], { env });
+    const r = await runBin(['exec', '--token', 'default', '--token', 'Events prod-1=S2S', '--allow-pending', '--', node, '-e', script], { env });
     expect(r.code).toBe(7);
     const seen = JSON.parse(r.stdout) as { argv: string[]; a: string; b: string; c?: string; key?: string; home?: string };
     expect(seen.key).toBeUndefined(); // tokenctl's own credential stays behind
@@ -37,14 +38,14 @@ describe('exec', () => {
     expect(JSON.stringify(seen.argv)).not.toContain(s2s);
     expect(r.stderr).toBe('');
 
-    const ok = await runTokenctl(['exec', '--token', 'default', '--', node, '-e', 'process.exit(0)'], { env });
+    const ok = await runBin(['exec', '--token', 'default', '--', node, '-e', 'process.exit(0)'], { env });
     expect(ok.code).toBe(0);
   });
 
   it('registers every value for masking under GitHub Actions before the command starts', async () => {
     const { env, defaultValue } = await newAccount();
     const s2s = await createToken(env, 's2s', 'events');
-    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--', node, '-e', 'console.error("child")'], {
+    const r = await runBin(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--', node, '-e', 'console.error("child")'], {
       env: { ...env, GITHUB_ACTIONS: 'true' },
     });
     expect(r.code).toBe(0);
@@ -54,7 +55,7 @@ describe('exec', () => {
 
   it('passes stdin through to the child', async () => {
     const { env } = await newAccount();
-    const r = await runTokenctl(['exec', '--token', 'default', '--', node, '-e', 'process.stdin.pipe(process.stdout)'], {
+    const r = await runBin(['exec', '--token', 'default', '--', node, '-e', 'process.stdin.pipe(process.stdout)'], {
       env,
       input: 'line one\nline two\n',
     });
@@ -65,7 +66,7 @@ describe('exec', () => {
   it('forwards a signal the child handles, and exits with its code', async () => {
     const { env } = await newAccount();
     const script = `process.on('SIGTERM', () => { console.log('child got SIGTERM'); process.exit(42); }); console.log('ready'); setInterval(() => {}, 1000);`;
-    const child = startTokenctl(['exec', '--token', 'default', '--', node, '-e', script], { env });
+    const child = startBin(['exec', '--token', 'default', '--', node, '-e', script], { env });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(child.stdout!, 'ready');
@@ -77,13 +78,13 @@ describe('exec', () => {
 
   it('exits with 128+signal when the child is killed by a signal, and Ctrl-C reaches the child', async () => {
     const { env } = await newAccount();
-    const plain = startTokenctl(['exec', '--token', 'default', '--', node, '-e', `console.log('ready'); setInterval(() => {}, 1000);`], { env });
+    const plain = startBin(['exec', '--token', 'default', '--', node, '-e', `console.log('ready'); setInterval(() => {}, 1000);`], { env });
     await waitFor(plain.stdout!, 'ready');
     plain.kill('SIGTERM');
     expect(await new Promise((resolve) => plain.on('close', (c) => resolve(c)))).toBe(128 + 15);
 
     const script = `process.on('SIGINT', () => { console.log('child got SIGINT'); process.exit(3); }); console.log('ready'); setInterval(() => {}, 1000);`;
-    const interrupted = startTokenctl(['exec', '--token', 'default', '--', node, '-e', script], { env });
+    const interrupted = startBin(['exec', '--token', 'default', '--', node, '-e', script], { env });
     let out = '';
     interrupted.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(interrupted.stdout!, 'ready');
@@ -129,7 +130,7 @@ describe('exec', () => {
         for (const c of w) process.stdout.write(c);
         process.stdout.write('\\nbinary-safe: ' + Buffer.from([0xe2, 0x82, 0xac]).toString() + '\\n');
       })();`;
-    const r = await runTokenctl(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--mask', '--', node, '-e', script], { env });
+    const r = await runBin(['exec', '--token', 'default', '--token', 'events', '--allow-pending', '--mask', '--', node, '-e', script], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('before *** after\n***\nbinary-safe: €\n');
     expect(r.stderr).toBe('err *** end\n');
@@ -154,31 +155,31 @@ describe('exec', () => {
     await createToken(env, 'onelink', 'fresh');
     const marker = path.join(tempDir(), 'ran');
     const cmd = ['--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
-    const pending = await runTokenctl(['exec', '--token', 'fresh', ...cmd], { env });
+    const pending = await runBin(['exec', '--token', 'fresh', ...cmd], { env });
     expect(pending.code).toBe(5);
-    const missing = await runTokenctl(['exec', '--token', 'default', '--token', 'nope', ...cmd], { env });
+    const missing = await runBin(['exec', '--token', 'default', '--token', 'nope', ...cmd], { env });
     expect(missing.code).toBe(3);
     expect(existsSync(marker)).toBe(false);
 
-    const active = await runTokenctl(['exec', '--token', 'fresh', ...cmd], { env: { ...env, TOKENCTL_NOW: later(31) } });
+    const active = await runBin(['exec', '--token', 'fresh', ...cmd], { env: { ...env, TOKENCTL_NOW: later(31) } });
     expect(active.code).toBe(0);
     expect(existsSync(marker)).toBe(true);
 
-    expect((await runTokenctl(['delete', 'fresh', '--confirm', 'Delete token'], { env })).code).toBe(0);
+    expect((await runBin(['delete', 'fresh', '--confirm', 'Delete token'], { env })).code).toBe(0);
     const deletedMarker = path.join(tempDir(), 'ran-after-delete');
-    const deleted = await runTokenctl(['exec', '--token', 'fresh', '--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(deletedMarker)}, 'x')`], { env });
+    const deleted = await runBin(['exec', '--token', 'fresh', '--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(deletedMarker)}, 'x')`], { env });
     expect(deleted.code).toBe(3);
     expect(existsSync(deletedMarker)).toBe(false);
   });
 
   it('reports usage errors and a command that cannot be found', async () => {
     const { env } = await newAccount();
-    expect((await runTokenctl(['exec', '--', 'true'], { env })).code).toBe(2);
-    expect((await runTokenctl(['exec', '--token', 'default'], { env })).code).toBe(2);
-    expect((await runTokenctl(['exec', '--token', 'default=1BAD', '--', 'true'], { env })).code).toBe(2);
-    const clash = await runTokenctl(['exec', '--token', 'default=X', '--token', 'default=X', '--', 'true'], { env });
+    expect((await runBin(['exec', '--', 'true'], { env })).code).toBe(2);
+    expect((await runBin(['exec', '--token', 'default'], { env })).code).toBe(2);
+    expect((await runBin(['exec', '--token', 'default=1BAD', '--', 'true'], { env })).code).toBe(2);
+    const clash = await runBin(['exec', '--token', 'default=X', '--token', 'default=X', '--', 'true'], { env });
     expect(clash.code).toBe(2);
-    const notFound = await runTokenctl(['exec', '--token', 'default', '--', 'no-such-command-tokenctl-test'], { env });
+    const notFound = await runBin(['exec', '--token', 'default', '--', 'no-such-command-tokenctl-test'], { env });
     expect(notFound.code).toBe(127);
     expect(notFound.stderr).toMatch(/command not found/);
   });

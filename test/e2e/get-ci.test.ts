@@ -3,7 +3,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { githubAddMaskCommand } from '../../src/exec/ci.js';
-import { assertBuilt, BIN, createToken, newAccount, runTokenctl, startTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+import { assertBuilt, BIN, createToken, newAccount, runBin, startBin } from '../helpers/bin.js';
+import { tempDir } from '../helpers/env.js';
 
 beforeAll(assertBuilt);
 
@@ -12,7 +13,7 @@ const later = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISO
 describe('get under GitHub Actions', () => {
   it('registers the mask on stderr before the value is printed, stdout stays the value alone', async () => {
     const { env, defaultValue } = await newAccount();
-    const r = await runTokenctl(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
+    const r = await runBin(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(defaultValue);
     expect(r.stderr).toBe(`::add-mask::${defaultValue}\n`);
@@ -22,7 +23,7 @@ describe('get under GitHub Actions', () => {
     const { env, defaultValue } = await newAccount();
     const log = path.join(tempDir(), 'job.log');
     const fd = openSync(log, 'w');
-    const child = startTokenctl(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'true' } }, ['ignore', fd, fd]);
+    const child = startBin(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'true' } }, ['ignore', fd, fd]);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     closeSync(fd);
     expect(code).toBe(0);
@@ -31,15 +32,15 @@ describe('get under GitHub Actions', () => {
 
   it('masks with --json and with --output-file too, and not outside Actions', async () => {
     const { env, defaultValue } = await newAccount();
-    const json = await runTokenctl(['get', 'default', '--json'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
+    const json = await runBin(['get', 'default', '--json'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
     expect(json.stderr.startsWith(`::add-mask::${defaultValue}\n`)).toBe(true);
     expect(JSON.parse(json.stdout).value).toBe(defaultValue);
 
     const file = path.join(tempDir(), 'tok');
-    const toFile = await runTokenctl(['get', 'default', '--output-file', file], { env: { ...env, GITHUB_ACTIONS: 'true' } });
+    const toFile = await runBin(['get', 'default', '--output-file', file], { env: { ...env, GITHUB_ACTIONS: 'true' } });
     expect(toFile.stderr.startsWith(`::add-mask::${defaultValue}\n`)).toBe(true);
 
-    const plain = await runTokenctl(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'false' } });
+    const plain = await runBin(['get', 'default'], { env: { ...env, GITHUB_ACTIONS: 'false' } });
     expect(plain.stderr).not.toContain('add-mask');
     expect(plain.stderr).not.toContain(defaultValue);
   });
@@ -53,7 +54,7 @@ describe('get --output-file', () => {
   it('creates a new 0600 file with exactly the value and prints nothing on stdout', async () => {
     const { env, defaultValue } = await newAccount();
     const file = path.join(tempDir(), 'token.txt');
-    const r = await runTokenctl(['get', 'default', '--output-file', file], { env });
+    const r = await runBin(['get', 'default', '--output-file', file], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).not.toContain(defaultValue);
@@ -65,7 +66,7 @@ describe('get --output-file', () => {
     const { env } = await newAccount();
     const file = path.join(tempDir(), 'exists.txt');
     writeFileSync(file, 'keep me');
-    const r = await runTokenctl(['get', 'default', '--output-file', file], { env });
+    const r = await runBin(['get', 'default', '--output-file', file], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already exists/);
     expect(readFileSync(file, 'utf8')).toBe('keep me');
@@ -77,7 +78,7 @@ describe('get --output-file', () => {
     const target = path.join(dir, 'elsewhere.txt');
     const dangling = path.join(dir, 'dangling');
     symlinkSync(target, dangling);
-    const r1 = await runTokenctl(['get', 'default', '--output-file', dangling], { env });
+    const r1 = await runBin(['get', 'default', '--output-file', dangling], { env });
     expect(r1.code).toBe(2);
     expect(existsSync(target)).toBe(false);
     expect(lstatSync(dangling).isSymbolicLink()).toBe(true);
@@ -85,14 +86,14 @@ describe('get --output-file', () => {
     writeFileSync(target, 'victim');
     const link = path.join(dir, 'link');
     symlinkSync(target, link);
-    const r2 = await runTokenctl(['get', 'default', '--output-file', link], { env });
+    const r2 = await runBin(['get', 'default', '--output-file', link], { env });
     expect(r2.code).toBe(2);
     expect(readFileSync(target, 'utf8')).toBe('victim');
   });
 
   it('fails cleanly when the directory does not exist', async () => {
     const { env } = await newAccount();
-    const r = await runTokenctl(['get', 'default', '--output-file', path.join(tempDir(), 'no', 'such', 'dir', 'f')], { env });
+    const r = await runBin(['get', 'default', '--output-file', path.join(tempDir(), 'no', 'such', 'dir', 'f')], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/directory does not exist/);
   });
@@ -101,27 +102,27 @@ describe('get --output-file', () => {
 describe('get never prints an empty value with exit 0', () => {
   it('missing, pending and deleted tokens exit non-zero with nothing on stdout', async () => {
     const { env } = await newAccount();
-    const missing = await runTokenctl(['get', 'nope'], { env });
+    const missing = await runBin(['get', 'nope'], { env });
     expect([missing.code, missing.stdout]).toEqual([3, '']);
 
     await createToken(env, 's2s', 'fresh');
-    const pending = await runTokenctl(['get', 'fresh'], { env });
+    const pending = await runBin(['get', 'fresh'], { env });
     expect([pending.code, pending.stdout]).toEqual([5, '']);
-    const pendingGha = await runTokenctl(['get', 'fresh'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
+    const pendingGha = await runBin(['get', 'fresh'], { env: { ...env, GITHUB_ACTIONS: 'true' } });
     expect([pendingGha.code, pendingGha.stdout]).toEqual([5, '']);
     expect(pendingGha.stderr).not.toContain('add-mask');
 
-    const listed = JSON.parse((await runTokenctl(['list', '--json'], { env })).stdout) as { id: string; name: string }[];
+    const listed = JSON.parse((await runBin(['list', '--json'], { env })).stdout) as { id: string; name: string }[];
     const id = listed.find((t) => t.name === 'fresh')!.id;
-    const del = await runTokenctl(['delete', 'fresh', '--confirm', 'Delete token'], { env });
+    const del = await runBin(['delete', 'fresh', '--confirm', 'Delete token'], { env });
     expect(del.code).toBe(0);
     for (const ref of ['fresh', id]) {
-      const deleted = await runTokenctl(['get', ref, '--allow-pending'], { env: { ...env, TOKENCTL_NOW: later(45) } });
+      const deleted = await runBin(['get', ref, '--allow-pending'], { env: { ...env, TOKENCTL_NOW: later(45) } });
       expect(deleted.code).toBe(3);
       expect(deleted.stdout).toBe('');
     }
     const noFile = path.join(tempDir(), 'none');
-    const deletedToFile = await runTokenctl(['get', id, '--output-file', noFile], { env });
+    const deletedToFile = await runBin(['get', id, '--output-file', noFile], { env });
     expect(deletedToFile.code).toBe(3);
     expect(existsSync(noFile)).toBe(false);
   });
@@ -136,7 +137,7 @@ describe('get newline handling', () => {
       spawnSync('script', ['-qec', `${process.execPath} ${BIN} get default ${extra}`, '/dev/null'], { env, encoding: 'utf8' }).stdout;
     expect(onTty('')).toBe(`${defaultValue}\r\n`);
     expect(onTty('--no-newline')).toBe(defaultValue);
-    const piped = await runTokenctl(['get', 'default', '--no-newline'], { env });
+    const piped = await runBin(['get', 'default', '--no-newline'], { env });
     expect(piped.stdout).toBe(defaultValue);
   });
 });

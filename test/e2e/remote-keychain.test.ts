@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BIN, runBin } from '../helpers/bin.js';
+import { runBin, startServe } from '../helpers/bin.js';
 import { tempHome } from '../helpers/env.js';
 import { openKeychain } from '../../src/secrets/keychain.js';
 import { keychainEnv, keychainRequired, keychainUnavailable } from '../helpers/keychain.js';
@@ -30,18 +29,9 @@ describe('login stores the credential in the real OS keychain', () => {
     Object.assign(env, keychainEnv());
     const data = path.join(home, 'data');
     const admin = (await runBin(['server', 'init', '--data', data], { env })).stdout.trim();
-    const child = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', '0'], { env: { PATH: process.env.PATH!, HOME: home, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const profile = `kc-${randomBytes(4).toString('hex')}`;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let err = '';
-        child.stderr!.setEncoding('utf8').on('data', (d) => {
-          err += d;
-          const m = /listening on (\S+)/.exec(err);
-          if (m) resolve(m[1]!);
-        });
-        child.on('exit', () => reject(new Error(err)));
-      });
+      const { url } = await startServe(env, data);
       const login = await runBin(['login', '--server', url, '--profile', profile], { env, input: admin });
       expect(login.code, login.stderr).toBe(0);
       expect(login.stderr).toMatch(/credential in the OS keychain/);
@@ -52,7 +42,6 @@ describe('login stores the credential in the real OS keychain', () => {
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout)[0].name).toBe('default');
     } finally {
-      child.kill('SIGTERM');
       await (await openKeychain(process.env)).delete(keychainAccountFor(profile)).catch(() => false);
     }
   });

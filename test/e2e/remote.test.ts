@@ -1,45 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runBin } from '../helpers/bin.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runBin, startServe } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
 const NOW = '2026-03-01T10:00:00Z';
-const running: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-/** `tokenctl serve` from the built binary on 127.0.0.1 port 0; resolves with its URL once it listens. */
-function startServe(env: Record<string, string>, data: string): Promise<{ url: string; child: ChildProcess; stderr: () => string; stdout: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', '0'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.TOKENCTL_HOME!, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    running.push(child);
-    let stderr = '';
-    let stdout = '';
-    child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 15_000);
-    child.stderr!.setEncoding('utf8').on('data', (d) => {
-      stderr += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1]!, child, stderr: () => stderr, stdout: () => stdout });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${stderr}`));
-    });
-  });
-}
-
 function stop(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     child.once('exit', (code) => resolve(code));

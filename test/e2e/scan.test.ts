@@ -5,7 +5,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, issuerFor, mintApiToken } from '../../src/secrets/jwt.js';
 import { mintOpaqueToken, randomBase62 } from '../../src/secrets/opaque.js';
-import { accountEnv, assertBuilt, createToken, newAccount, runTokenctl, tempDir } from '../exec/tokenctl-bin.js';
+import { assertBuilt, createToken, newAccount, runBin } from '../helpers/bin.js';
+import { accountEnv, tempDir } from '../helpers/env.js';
 
 beforeAll(assertBuilt);
 
@@ -67,7 +68,7 @@ describe('scan', () => {
       }
       writeFileSync(file, text + noise(100));
     }
-    const r = await runTokenctl(['scan', '.', '--format', 'json'], { env, cwd: dir, timeoutMs: 100_000 });
+    const r = await runBin(['scan', '.', '--format', 'json'], { env, cwd: dir, timeoutMs: 100_000 });
     expect(r.code).toBe(6);
     const findings = JSON.parse(r.stdout) as Finding[];
     expect(findings).toHaveLength(1000);
@@ -98,7 +99,7 @@ describe('scan', () => {
       else text += '\n';
     }
     writeFileSync(path.join(dir, 'random.txt'), text);
-    const r = await runTokenctl(['scan', 'random.txt'], { env: accountEnv(dir), cwd: dir });
+    const r = await runBin(['scan', 'random.txt'], { env: accountEnv(dir), cwd: dir });
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/No tokenctl tokens found in 1 file/);
     expect(r.code).toBe(0);
@@ -108,11 +109,11 @@ describe('scan', () => {
     const { env, defaultValue } = await newAccount();
     const s2s = await createToken(env, 's2s', 'events');
     const gone = await createToken(env, 'onelink', 'old');
-    expect((await runTokenctl(['delete', 'old', '--confirm', 'Delete token'], { env })).code).toBe(0);
+    expect((await runBin(['delete', 'old', '--confirm', 'Delete token'], { env })).code).toBe(0);
     const foreign = mintOpaqueToken('s2s');
     const input = `A=${defaultValue}\nB=${s2s}\nC=${gone}\nD=${foreign}\n`;
 
-    const r = await runTokenctl(['scan', '--stdin', '--json'], { env, input });
+    const r = await runBin(['scan', '--stdin', '--json'], { env, input });
     expect(r.code).toBe(6);
     const findings = JSON.parse(r.stdout) as Finding[];
     expect(findings.map((f) => [f.file, f.line, f.column, f.type, f.live, f.token?.name ?? null, f.token?.status ?? null])).toEqual([
@@ -122,15 +123,15 @@ describe('scan', () => {
       ['<stdin>', 4, 3, 's2s', 'no', null, null],
     ]);
 
-    const text = await runTokenctl(['scan', '--stdin'], { env, input });
+    const text = await runBin(['scan', '--stdin'], { env, input });
     expect(text.stdout).toMatch(/^<stdin>:1:3: api token eyJ…\S{4} - LIVE token of this account: 'default'/);
     for (const v of [defaultValue, s2s, gone, foreign]) expect(text.stdout + text.stderr).not.toContain(v);
 
     const nowhere = tempDir();
-    const unknown = await runTokenctl(['scan', '--stdin', '--json'], { env: accountEnv(nowhere), input });
+    const unknown = await runBin(['scan', '--stdin', '--json'], { env: accountEnv(nowhere), input });
     expect(unknown.code).toBe(6);
     expect((JSON.parse(unknown.stdout) as Finding[]).map((f) => f.live)).toEqual(['unknown', 'unknown', 'unknown', 'unknown']);
-    const noKey = await runTokenctl(['scan', '--stdin', '--json'], { env: { ...env, TOKENCTL_MASTER_KEY: '' }, input });
+    const noKey = await runBin(['scan', '--stdin', '--json'], { env: { ...env, TOKENCTL_MASTER_KEY: '' }, input });
     expect(noKey.code).toBe(6);
     expect((JSON.parse(noKey.stdout) as Finding[]).every((f) => f.live === 'unknown')).toBe(true);
   });
@@ -144,15 +145,15 @@ describe('scan', () => {
     }
     writeFileSync(path.join(dir, 'image.bin'), Buffer.concat([Buffer.from([0, 1, 2, 0]), Buffer.from(value)]));
     writeFileSync(path.join(dir, 'clean.txt'), 'nothing here\n');
-    const r = await runTokenctl(['scan'], { env: accountEnv(dir), cwd: dir });
+    const r = await runBin(['scan'], { env: accountEnv(dir), cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/in 1 file/);
 
     writeFileSync(path.join(dir, 'leak.env'), `TOKEN=${value}\n`);
-    const found = await runTokenctl(['scan', dir], { env: accountEnv(dir), cwd: dir });
+    const found = await runBin(['scan', dir], { env: accountEnv(dir), cwd: dir });
     expect(found.code).toBe(6);
     expect(found.stdout).toMatch(/^leak\.env:1:7: onelink token/);
-    expect((await runTokenctl(['scan', 'missing-path'], { env: accountEnv(dir), cwd: dir })).code).toBe(2);
+    expect((await runBin(['scan', 'missing-path'], { env: accountEnv(dir), cwd: dir })).code).toBe(2);
   });
 
   it('writes SARIF 2.1.0 that code scanning can read', async () => {
@@ -160,7 +161,7 @@ describe('scan', () => {
     mkdirSync(path.join(dir, 'conf dir'));
     const value = mintOpaqueToken('s2s');
     writeFileSync(path.join(dir, 'conf dir', 'app.env'), `# config\nS2S=${value}\n`);
-    const r = await runTokenctl(['scan', '--format', 'sarif'], { env: accountEnv(dir), cwd: dir });
+    const r = await runBin(['scan', '--format', 'sarif'], { env: accountEnv(dir), cwd: dir });
     expect(r.code).toBe(6);
     expect(r.stdout).not.toContain(value);
     const sarif = JSON.parse(r.stdout);
@@ -180,7 +181,7 @@ describe('scan', () => {
     expect(result.message.text).toContain(`tctl_s2s_…${value.slice(-4)}`);
 
     writeFileSync(path.join(dir, 'conf dir', 'app.env'), '# config\nS2S=from-the-vault\n');
-    const clean = await runTokenctl(['scan', '--format', 'sarif'], { env: accountEnv(dir), cwd: dir });
+    const clean = await runBin(['scan', '--format', 'sarif'], { env: accountEnv(dir), cwd: dir });
     expect(clean.code).toBe(0);
     expect(JSON.parse(clean.stdout).runs[0].results).toEqual([]);
   });
@@ -206,15 +207,15 @@ describe('scan', () => {
     git('rm', '-q', 'committed.txt');
     const env = accountEnv(dir);
 
-    const staged = await runTokenctl(['scan', '--staged', '--json'], { env, cwd: dir });
+    const staged = await runBin(['scan', '--staged', '--json'], { env, cwd: dir });
     expect(staged.code).toBe(6);
     expect((JSON.parse(staged.stdout) as Finding[]).map((f) => [f.file, f.line, f.column, f.type])).toEqual([['staged.env', 2, 7, 'onelink']]);
 
     git('reset', '-q', 'staged.env');
-    const clean = await runTokenctl(['scan', '--staged'], { env, cwd: dir });
+    const clean = await runBin(['scan', '--staged'], { env, cwd: dir });
     expect(clean.code).toBe(0);
 
-    const notRepo = await runTokenctl(['scan', '--staged'], { env, cwd: tempDir() });
+    const notRepo = await runBin(['scan', '--staged'], { env, cwd: tempDir() });
     expect(notRepo.code).toBe(2);
     expect(notRepo.stderr).toMatch(/git repository/);
   });
@@ -228,7 +229,7 @@ describe('scan', () => {
     const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
     writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nenv >> '${path.join(dir, 'git-env.txt')}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
     const env = { ...accountEnv(dir), TOKENCTL_ADMIN_KEY: 'admin-credential-xyz', PATH: `${bin}:${process.env.PATH}` };
-    const r = await runTokenctl(['scan', '--staged'], { env, cwd: dir });
+    const r = await runBin(['scan', '--staged'], { env, cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     const seen = (await import('node:fs')).readFileSync(path.join(dir, 'git-env.txt'), 'utf8');
     expect(seen).toMatch(/^PATH=/m); // git did run, with an environment
