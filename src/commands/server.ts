@@ -22,12 +22,14 @@ export function registerServer(program: Command, deps: Deps): void {
     .option('--no-default-token', 'do not create the default API token')
     .action(async (opts: { data: string; account: string; adminName: string; defaultToken: boolean }, self: Command) => {
       const globals = globalsOf(self);
+      // Stamped when the command starts, not after the driver and the database have loaded: under a TOKENCTL_NOW
+      // drill every process's clock starts at the same instant, and the default token must be active for them all.
+      const now = deps.clock.now();
       await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, initServiceAccount } = await import('../server/admin.js');
       const store = await openDataDir(opts.data, deps.env, { create: true });
       try {
-        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, deps.clock);
-        const now = deps.clock.now();
+        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, { now: () => now });
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
         if (globals.json) {
           deps.io.out(

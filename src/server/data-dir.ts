@@ -4,24 +4,28 @@ import { StoreDataError, TokenNotFoundError } from '../core/errors.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 import { parseMasterKey } from '../secrets/master-key.js';
 import { newMasterKey } from '../secrets/seal.js';
-import { DB_FILE, ServerStore } from './store.js';
+import { loadSqliteDriver } from '../storage/sql/sqlite-driver.js';
+import { SqliteStorage, type SqliteStorageOptions } from '../storage/sql/sqlite-storage.js';
 
 type Env = Record<string, string | undefined>;
 
+export const DB_FILE = 'tokenctl.db';
 export const SERVER_KEY_FILE = 'server.key';
 
 /**
  * The service's data directory (0700): the SQLite database and, unless TOKENCTL_SERVER_KEY supplies it, the
  * 0600 key file that seals token values and signing keys. Back both up; the database alone is useless.
  */
-export async function openDataDir(dir: string, env: Env, options: { create: boolean }): Promise<ServerStore> {
+export async function openDataDir(dir: string, env: Env, options: { create: boolean } & SqliteStorageOptions): Promise<SqliteStorage> {
   const root = path.resolve(dir);
-  const dbExists = existsSync(path.join(root, DB_FILE));
+  const file = path.join(root, DB_FILE);
+  const dbExists = existsSync(file);
   if (!options.create && !dbExists) {
     throw new TokenNotFoundError(`no token service data in ${root}; create it with: tokenctl server init --data ${root}`);
   }
+  const Database = await loadSqliteDriver();
   await ensurePrivateDir(root);
-  return ServerStore.open(root, await masterKey(root, env, options.create && !dbExists));
+  return SqliteStorage.open(Database, file, await masterKey(root, env, options.create && !dbExists), options);
 }
 
 async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buffer> {

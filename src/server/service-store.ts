@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { TokenRecord } from '../core/tokens.js';
-import { credentialHashMatches, hashCredential } from './credentials.js';
+import { credentialHashMatches, hashCredential } from '../secrets/credentials.js';
 import type { StoredAccount } from '../storage/port.js';
 import type { PublicSigningKey, SqliteStorage } from '../storage/sql/sqlite-storage.js';
 import { actorOf, type Principal } from '../tokens/principals.js';

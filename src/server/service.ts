@@ -3,6 +3,8 @@ import type { Clock } from '../core/clock.js';
 import { BackendUnavailableError } from '../core/errors.js';
 import { buildServerApp } from './app.js';
 import { openDataDir } from './data-dir.js';
+import { lockDataDir, type ServeLock } from './serve-lock.js';
+import { ServiceStore } from './service-store.js';
 
 export interface ServiceOptions {
   dataDir: string;
@@ -71,7 +73,15 @@ export async function shutDown(app: { close(): Promise<unknown>; server: { close
 
 /** `tokenctl serve`: runs until SIGTERM or SIGINT, then finishes in-flight requests and flushes last-used times. */
 export async function runService(o: ServiceOptions): Promise<void> {
-  const store = await openDataDir(o.dataDir, o.env, { create: false });
+  const storage = await openDataDir(o.dataDir, o.env, { create: false });
+  let lock: ServeLock;
+  try {
+    lock = await lockDataDir(path.resolve(o.dataDir));
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+  const store = new ServiceStore(storage, o.clock);
   const logs = batchLines(o.log, { maxDelayMs: 100, maxBytes: 16 * 1024 });
   // Lines still waiting when the process ends for another reason than a signal (a crash, say) are written too.
   process.on('exit', logs.flush);
@@ -120,5 +130,6 @@ export async function runService(o: ServiceOptions): Promise<void> {
     logs.flush();
     process.off('exit', logs.flush);
     store.close();
+    await lock.release();
   }
 }

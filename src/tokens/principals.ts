@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { TokenctlError, TokenNotFoundError } from '../core/errors.js';
 import { nameKey, normalizeTokenName } from '../core/names.js';
 import type { Role } from '../core/roles.js';
-import { hashCredential, mintCredential } from '../server/credentials.js';
+import { hashCredential, mintCredential } from '../secrets/credentials.js';
 import { randomBase62 } from '../secrets/opaque.js';
 import type { StoredAccount, TokenStorage } from '../storage/port.js';
 import type { PrincipalRecord, SqlAccountReader, SqlAccountWriter } from '../storage/sql/sqlite-storage.js';

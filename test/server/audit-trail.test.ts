@@ -21,11 +21,11 @@ describe("the service's audit trail", () => {
   ])('detects %s', async (_what, sql, line, reason) => {
     server = await startTestServer();
     const { accountId } = await server.initAccount();
-    expect(server.store.verifyAudit(accountId)).toMatchObject({ ok: true, events: 2 });
+    expect(await server.storage.verifyAudit(accountId)).toMatchObject({ ok: true, events: 2 });
     const db = new Database(dbFile(server));
     db.exec(sql);
     db.close();
-    const result = server.store.verifyAudit(accountId);
+    const result = await server.storage.verifyAudit(accountId);
     expect(result).toMatchObject({ ok: false, line });
     expect((result as { reason: string }).reason).toMatch(reason);
   });

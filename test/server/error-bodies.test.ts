@@ -111,7 +111,11 @@ describe('storage faults', () => {
     const failing = () => {
       if (fault) throw fault;
     };
-    store.listTokens = (accountId) => (failing(), server.store.listTokens(accountId));
+    store.tokens = (principal) => {
+      const tokens = server.store.tokens(principal);
+      tokens.list = async () => (failing(), server.store.tokens(principal).list());
+      return tokens;
+    };
     store.authenticate = (credential) => (credential === 'tctl_key_fail' ? (failing(), null) : server.store.authenticate(credential));
     app = await buildServerApp({ store, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, lastUsedFlushMs: 0 });
     await app.listen({ host: '127.0.0.1', port: 0 });

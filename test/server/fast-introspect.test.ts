@@ -27,7 +27,7 @@ const LIMITS = { bodyLimit: 64 * 1024 };
 beforeAll(async () => {
   fast = await startTestServer({ authLimit: AUTH_LIMIT, limits: LIMITS });
   const init = await fast.initAccount({ name: 'acme' });
-  creds = { admin: init.credential, service: fast.addPrincipal('acme', 'service', 'gateway'), user: fast.addPrincipal('acme', 'user', 'uma') };
+  creds = { admin: init.credential, service: await fast.addPrincipal('acme', 'service', 'gateway'), user: await fast.addPrincipal('acme', 'user', 'uma') };
   const logs: string[] = [];
   const app = await buildServerApp({
     store: fast.store,
@@ -166,7 +166,7 @@ describe('the fast path beside the server', () => {
     const server = await startTestServer();
     try {
       await server.initAccount({ name: 'acme' });
-      const credential = server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
+      const credential = await server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
       // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file).
       const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'));
       db.exec('ALTER TABLE principals RENAME TO principals_moved');

@@ -6,13 +6,18 @@ import type { FastifyInstance } from 'fastify';
 import { manualClock, type ManualClock } from '../../src/core/clock.js';
 import { buildServerApp, type ServerAppOptions } from '../../src/server/app.js';
 import { openDataDir } from '../../src/server/data-dir.js';
-import type { ServerStore } from '../../src/server/store.js';
-import type { Role } from '../../src/server/credentials.js';
+import { ServiceStore } from '../../src/server/service-store.js';
+import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js';
+import type { Role } from '../../src/core/roles.js';
 
 export interface TestServer {
   url: string;
   app: FastifyInstance;
-  store: ServerStore;
+  /** What the routes use (the token use cases, lookups). */
+  store: ServiceStore;
+  /** The SQLite storage behind it. */
+  storage: SqliteStorage;
   clock: ManualClock;
   dataDir: string;
   logs: string[];
@@ -20,7 +25,7 @@ export interface TestServer {
   serverKey: string;
   /** Creates an account; returns its admin credential. */
   initAccount(opts?: { name?: string; defaultToken?: boolean }): Promise<{ credential: string; accountId: string }>;
-  addPrincipal(account: string, role: Role, name: string): string;
+  addPrincipal(account: string, role: Role, name: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -29,7 +34,8 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tokenctl-server-test-'));
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
   const serverKey = randomBytes(32).toString('base64');
-  const store = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true });
+  const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true });
+  const store = new ServiceStore(storage, clock);
   const logs: string[] = [];
   const app = await buildServerApp({
     logStream: { write: (line) => void logs.push(line) },
@@ -48,15 +54,16 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
     url: `http://127.0.0.1:${address.port}`,
     app,
     store,
+    storage,
     clock,
     dataDir,
     logs,
     serverKey,
     async initAccount(opts = {}) {
-      const r = await store.createAccount({ name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true }, clock.now());
+      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true }, clock);
       return { credential: r.credential, accountId: r.account.id };
     },
-    addPrincipal: (account, role, name) => store.addPrincipal(account, role, name, clock.now()).credential,
+    addPrincipal: async (account, role, name) => (await addPrincipal(storage, account, role, name, clock)).credential,
     async close() {
       await app.close();
       store.close();

@@ -5,19 +5,30 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { Introspector } from '../../src/server/introspection/introspector.js';
-import type { ServerStore } from '../../src/server/store.js';
+import { manualClock } from '../../src/core/clock.js';
+import { ServiceStore } from '../../src/server/service-store.js';
+import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { initServiceAccount } from '../../src/tokens/principals.js';
+import { TokenService } from '../../src/tokens/token-service.js';
 
 // The introspector remembers what a value resolves to (for a second of real time) and checks the caller and the
 // clock on every call. These tests move only the service clock, so every answer after the first is from memory.
 const MIN = 60_000;
 let dir: string;
-let store: ServerStore;
+let storage: SqliteStorage;
+let store: ServiceStore;
+const createAccount = (input: { name: string; defaultToken: boolean }, when: Date) => initServiceAccount(storage, input, manualClock(when));
+const tokens = (accountId: string, when: Date) => new TokenService({ storage, accountId, actor: 'test', clock: manualClock(when) });
+const createToken = (accountId: string, input: { type: 'api' | 'onelink' | 's2s'; name: string }, _actor: string, when: Date) => tokens(accountId, when).create(input);
+const deleteToken = (accountId: string, ref: string, phrase: string, _actor: string, when: Date) => tokens(accountId, when).delete(ref, phrase);
+const renameToken = (accountId: string, ref: string, name: string, _actor: string, when: Date) => tokens(accountId, when).rename(ref, name);
 let t0: Date;
 const at = (minutes: number) => new Date(t0.getTime() + minutes * MIN);
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-introspector-'));
-  store = await openDataDir(path.join(dir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
+  storage = await openDataDir(path.join(dir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
+  store = new ServiceStore(storage, manualClock('2026-03-01T10:00:00Z'));
   t0 = new Date('2026-03-01T10:00:00Z');
 });
 
@@ -28,8 +39,8 @@ afterEach(() => {
 
 describe('Introspector', () => {
   it('follows a token through pending, active, draining and revoked from one remembered resolution', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const { token, value } = await store.createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { token, value } = await createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
     const introspector = new Introspector(store);
     const ask = (when: Date) => introspector.introspect(value, acme.account.id, when);
 
@@ -41,7 +52,7 @@ describe('Introspector', () => {
     expect(active.tokenId).toBe(token.id);
 
     // This process's own deletion is seen at once, not after the memory expires.
-    store.deleteToken(acme.account.id, 'svc', 'Delete token', 'test', at(40));
+    await deleteToken(acme.account.id, 'svc', 'Delete token', 'test', at(40));
     const draining = ask(at(40));
     expect(draining.response).toMatchObject({ active: true, status: 'draining', exp: Math.floor(at(70).getTime() / 1000) });
     expect(ask(at(69)).response).toMatchObject({ status: 'draining' });
@@ -49,25 +60,25 @@ describe('Introspector', () => {
   });
 
   it('never lets a token deleted while still pending become active', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const { value } = await store.createToken(acme.account.id, { type: 's2s', name: 'mistake' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { value } = await createToken(acme.account.id, { type: 's2s', name: 'mistake' }, 'test', t0);
     const introspector = new Introspector(store);
-    store.deleteToken(acme.account.id, 'mistake', 'Delete token', 'test', at(5));
+    await deleteToken(acme.account.id, 'mistake', 'Delete token', 'test', at(5));
     for (const minutes of [5, 29, 30, 31, 34, 40]) expect(introspector.introspect(value, acme.account.id, at(minutes)).json, `${minutes} min`).toBe('{"active":false}');
   });
 
   it("answers another account's caller exactly as for an unknown value, even once the value is remembered", async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const other = await store.createAccount({ name: 'other', defaultToken: false }, t0);
-    const { value } = await store.createToken(acme.account.id, { type: 'onelink', name: 'x' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const other = await createAccount({ name: 'other', defaultToken: false }, t0);
+    const { value } = await createToken(acme.account.id, { type: 'onelink', name: 'x' }, 'test', t0);
     const introspector = new Introspector(store);
     expect(introspector.introspect(value, acme.account.id, at(31)).response.active).toBe(true);
     expect(introspector.introspect(value, other.account.id, at(31))).toEqual(introspector.introspect('tctl_ol_unknown', other.account.id, at(31)));
   });
 
   it('checks an API token\'s own nbf claim as well as the token\'s times', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const { value } = await store.createToken(acme.account.id, { type: 'api', name: 'jwt' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const { value } = await createToken(acme.account.id, { type: 'api', name: 'jwt' }, 'test', t0);
     const introspector = new Introspector(store);
     expect(introspector.introspect(value, acme.account.id, at(31)).response).toMatchObject({ active: true, type: 'api' });
     // The JWT's nbf is its activation time: before it, inactive even though the value is remembered.
@@ -75,19 +86,19 @@ describe('Introspector', () => {
   });
 
   it('does not remember values it could not resolve', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const introspector = new Introspector(store);
     for (let i = 0; i < 50; i++) introspector.introspect(`tctl_s2s_garbage${i}`, acme.account.id, t0);
     expect(introspector.remembered).toBe(0);
-    const { value } = await store.createToken(acme.account.id, { type: 's2s', name: 'real' }, 'test', t0);
+    const { value } = await createToken(acme.account.id, { type: 's2s', name: 'real' }, 'test', t0);
     introspector.introspect(value, acme.account.id, at(31));
     expect(introspector.remembered).toBe(1);
   });
 
   it('keeps at most its bound of remembered values, dropping the oldest', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const a = await store.createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
-    const b = await store.createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const a = await createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
+    const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     const introspector = new Introspector(store, 1);
     const lookups = vi.spyOn(store, 'matchFingerprint');
     expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
@@ -101,9 +112,9 @@ describe('Introspector', () => {
   });
 
   it('forgets values a second after resolving them, and at once after this process changes a token', async () => {
-    const acme = await store.createAccount({ name: 'acme', defaultToken: false }, t0);
-    const a = await store.createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
-    const b = await store.createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const a = await createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
+    const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     let monotonic = 0;
     const introspector = new Introspector(store, 10, () => monotonic);
     introspector.introspect(a.value, acme.account.id, at(31));
@@ -116,7 +127,7 @@ describe('Introspector', () => {
     expect(introspector.remembered).toBe(1);
     expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
     // A change to any token: what was read before is dropped by the next sweep, without waiting.
-    store.renameToken(acme.account.id, 'a', 'renamed', 'test', at(32));
+    await renameToken(acme.account.id, 'a', 'renamed', 'test', at(32));
     introspector.sweep();
     expect(introspector.remembered).toBe(0);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LastUsedRecorder } from '../../src/server/last-used.js';
-import type { ServerStore } from '../../src/server/store.js';
+import type { ServiceStore } from '../../src/server/service-store.js';
 
 /** A store that records the batches it is asked to write (and can be told to fail once). */
 function recordingStore() {
@@ -14,7 +14,7 @@ function recordingStore() {
       }
       batches.push(new Map(batch));
     },
-  } as unknown as ServerStore;
+  } as unknown as ServiceStore;
   return { store, batches, failOnce: () => (failNext = true) };
 }
 

@@ -34,7 +34,7 @@ beforeAll(async () => {
   server = await startTestServer();
   const account = await server.initAccount();
   admin = account.credential;
-  partner = server.addPrincipal('acme', 'partner', 'partner');
+  partner = await server.addPrincipal('acme', 'partner', 'partner');
 });
 afterAll(async () => server?.close());
 

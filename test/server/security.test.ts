@@ -22,9 +22,9 @@ async function setup(options: Parameters<typeof startTestServer>[0] = {}) {
   accountId = init.accountId;
   creds = {
     admin: init.credential,
-    user: server.addPrincipal('acme', 'user', 'uma'),
-    partner: server.addPrincipal('acme', 'partner', 'pat'),
-    service: server.addPrincipal('acme', 'service', 'gateway'),
+    user: await server.addPrincipal('acme', 'user', 'uma'),
+    partner: await server.addPrincipal('acme', 'partner', 'pat'),
+    service: await server.addPrincipal('acme', 'service', 'gateway'),
   };
 }
 
@@ -215,7 +215,8 @@ describe('introspection (RFC 7662)', () => {
     const { openDataDir } = await import('../../src/server/data-dir.js');
     const other = await openDataDir(path.join(server.dataDir, 'data'), { TOKENCTL_SERVER_KEY: server.serverKey }, { create: false });
     try {
-      other.deleteToken(accountId, 'shared', 'Delete token', 'admin:other-process', server.clock.now());
+      const { TokenService } = await import('../../src/tokens/token-service.js');
+      await new TokenService({ storage: other, accountId, actor: 'admin:other-process', clock: server.clock }).delete('shared', 'Delete token');
     } finally {
       other.close();
     }
@@ -294,8 +295,8 @@ describe('introspection (RFC 7662)', () => {
     expect((await introspect(relabelled)).text).toBe('{"active":false}');
     expect((await introspect(value.slice(0, -1) + (value.endsWith('a') ? 'b' : 'a'))).text).toBe('{"active":false}');
     // A resource server of another account cannot see this account's tokens.
-    await server.store.createAccount({ name: 'other', defaultToken: false }, server.clock.now());
-    const otherService = server.addPrincipal('other', 'service', 'their-gateway');
+    await server.initAccount({ name: 'other', defaultToken: false });
+    const otherService = await server.addPrincipal('other', 'service', 'their-gateway');
     expect((await introspect(value, otherService)).text).toBe('{"active":false}');
   });
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
-import type { Role } from '../credentials.js';
+import type { Role } from '../../core/roles.js';
 import { SECURITY_HEADERS } from '../plugins/security-headers.js';
 import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../schemas.js';
 import type { IntrospectionLookup, Principal } from './lookup.js';

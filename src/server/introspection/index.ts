@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Clock } from '../../core/clock.js';
 import type { FailedAuthLimiter } from '../auth-limiter.js';
 import type { LastUsedRecorder } from '../last-used.js';
-import { accountOf, INTROSPECTORS } from '../plugins/auth.js';
+import { INTROSPECTORS } from '../plugins/auth.js';
 import type { RequestLine } from '../plugins/request-log.js';
 import { routeSchemas } from '../schemas.js';
 import { introspectionFastPath } from './fast-path.js';
@@ -51,7 +51,7 @@ export function createIntrospection(o: IntrospectionOptions): {
   return {
     async routes(app) {
       app.post<{ Body: { token: string } }>('/introspect', { schema: routeSchemas.introspect, config: { roles: INTROSPECTORS } }, async (request) =>
-        answer(request.body.token, accountOf(request)).response,
+        answer(request.body.token, request.principal!.accountId).response,
       );
     },
     fastPath(closing) {

@@ -1,4 +1,4 @@
-import type { Principal, SigningKeyInfo, TokenMatch } from '../store.js';
+import type { Principal, SigningKeyInfo, TokenMatch } from '../service-store.js';
 
 export type { Principal, SigningKeyInfo, TokenMatch };
 

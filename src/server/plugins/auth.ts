@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FailedAuthLimiter } from '../auth-limiter.js';
-import type { Role } from '../credentials.js';
-import { actorOf, type Principal } from '../store.js';
+import type { Role } from '../../core/roles.js';
+import { actorOf, type Principal } from '../../tokens/principals.js';
+import type { TokenService } from '../../tokens/token-service.js';
 import { errorBody } from './errors.js';
 import { shared } from './shared.js';
 
@@ -29,8 +30,8 @@ function forbiddenMessage(role: Role, roles: readonly Role[]): string {
   return `only admins may manage tokens; this credential's role is '${role}'`;
 }
 
-/** The account a request acts on: its principal's (on routes that declare roles). */
-export const accountOf = (request: FastifyRequest): string => request.principal!.accountId;
+/** The token use cases on the request's account, as its principal (on routes that declare roles). */
+export const tokensOf = (request: FastifyRequest): TokenService => request.server.store.tokens(request.principal!);
 /** The actor the audit trail records for a request. */
 export const actorOfRequest = (request: FastifyRequest): string => actorOf(request.principal!);
 

@@ -1,35 +1,8 @@
 import type { Clock } from '../../core/clock.js';
 import { toTokenView, type TokenRecord, type TokenView } from '../../core/tokens.js';
-import type { IntrospectionLookup } from '../introspection/lookup.js';
 import type { LastUsedRecorder } from '../last-used.js';
-import type { ServerStore } from '../store.js';
+import type { ServiceStore } from '../service-store.js';
 import { shared } from './shared.js';
-
-/**
- * What the routes and plugins use of the service's storage, in this one place: route modules reach it only as
- * `fastify.store`, never by importing a store, so the storage behind it can change without touching them.
- */
-export type ServiceStore = IntrospectionLookup &
-  Pick<
-    ServerStore,
-    | 'account'
-    | 'listTokens'
-    | 'findToken'
-    | 'createToken'
-    | 'revealToken'
-    | 'renameToken'
-    | 'deleteToken'
-    | 'identify'
-    | 'rotations'
-    | 'startRotation'
-    | 'markRotationDelivered'
-    | 'completeRotation'
-    | 'abandonRotation'
-    | 'auditEvents'
-    | 'verifyAudit'
-    | 'accountKeys'
-    | 'recordLastUsed'
-  >;
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { accountOf, ADMIN } from '../../../plugins/auth.js';
+import { ADMIN, tokensOf } from '../../../plugins/auth.js';
 import { routeSchemas } from '../../../schemas.js';
 
 /** The account's audit trail and its verification (admins). Registered under /v1. */
 export async function auditRoutes(app: FastifyInstance): Promise<void> {
   app.get('/audit/events', { schema: routeSchemas.auditEvents, config: { roles: ADMIN } }, async (request) => ({
-    events: app.store.auditEvents(accountOf(request)),
+    events: await tokensOf(request).auditEvents(),
   }));
 
-  app.get('/audit/verify', { schema: routeSchemas.auditVerify, config: { roles: ADMIN } }, async (request) => app.store.verifyAudit(accountOf(request)));
+  app.get('/audit/verify', { schema: routeSchemas.auditVerify, config: { roles: ADMIN } }, async (request) => tokensOf(request).verifyAuditTrail());
 }

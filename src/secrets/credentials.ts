@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { randomBase62 } from '../secrets/opaque.js';
+import { randomBase62 } from './opaque.js';
 
 export { ROLES, isRole, type Role } from '../core/roles.js';
 
