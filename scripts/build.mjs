@@ -1,8 +1,13 @@
-// Bundles the CLI into dist/: one entry file with everything a fast command needs, and separate chunks for
-// what only some commands load (prompts, jose, tables, the keychain binding stays an external native module).
+// Bundles the CLI into dist/: an entry file, the chunk with everything the entry imports, and separate chunks for
+// what only some commands load (prompts, jose, tables, the token service). The keychain binding (@napi-rs/keyring)
+// and the token service's SQLite driver (better-sqlite3) stay external native modules: everything else is in the
+// bundle, so an installed tokenctl needs no other package (all of them are devDependencies).
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // commander requires child_process at load time, for executable subcommands tokenctl never uses. Loading it
 // (and net, dgram with it) costs every command; this proxy loads it only if commander ever touches it.
@@ -19,24 +24,8 @@ const lazyChildProcessForCommander = {
   },
 };
 
-// esbuild puts each module shared by the entry and some lazily loaded modules into a chunk of its own, one per
-// combination of sharers: a dozen tiny files that every command would load one by one. Making every lazily
-// loaded module of ours reach src/kernel.ts gives those modules the same sharers, hence one chunk.
-const kernel = fileURLToPath(new URL('../src/kernel.ts', import.meta.url));
-const lazyDirs = /[\\/]src[\\/](server|scan|exec|completion|backends[\\/]http|secrets|config)[\\/]/;
-const shareOneKernelChunk = {
-  name: 'share-one-kernel-chunk',
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, async (args) => {
-      if (!lazyDirs.test(args.path)) return undefined;
-      const source = await readFile(args.path, 'utf8');
-      return { contents: `import ${JSON.stringify(kernel)};\n${source}`, loader: 'ts' };
-    });
-  },
-};
-
-await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await build({
+const options = {
+  absWorkingDir: root,
   entryPoints: { tokenctl: 'src/main.ts' },
   outdir: 'dist',
   bundle: true,
@@ -49,6 +38,33 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [lazyChildProcessForCommander, shareOneKernelChunk],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-});
+};
+
+// esbuild puts each module that the entry shares with lazily loaded modules into a chunk of its own, one per
+// combination of sharers: several small files that every command would load one by one (each costs the ESM
+// loader a resolve, a read and a compile). Making every lazily loaded module of ours import src/kernel.ts, which
+// imports what the entry imports, gives all those modules the same sharers, hence one chunk. The lazily loaded
+// modules (the targets of `await import(...)` in src/) are read from a first build's metafile, so a new directory
+// or command needs no list here.
+const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander] });
+const lazyOwnModules = new Set();
+for (const { imports } of Object.values(first.metafile.inputs)) {
+  for (const i of imports) {
+    if (i.kind === 'dynamic-import' && !i.external && i.path.startsWith('src/') && i.path !== 'src/kernel.ts') lazyOwnModules.add(path.join(root, i.path));
+  }
+}
+const kernel = path.join(root, 'src', 'kernel.ts');
+const shareOneKernelChunk = {
+  name: 'share-one-kernel-chunk',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (!lazyOwnModules.has(args.path)) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      return { contents: `import ${JSON.stringify(kernel)};\n${source}`, loader: 'ts' };
+    });
+  },
+};
+
+await rm(path.join(root, 'dist'), { recursive: true, force: true });
+await build({ ...options, plugins: [lazyChildProcessForCommander, shareOneKernelChunk] });

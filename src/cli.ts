@@ -23,8 +23,52 @@ import { registerLogin } from './commands/login.js';
 import { registerProfile } from './commands/profile.js';
 import { CommandExit } from './commands/shared.js';
 
-export function buildProgram(deps: Deps): Command {
-  const program = new Command('tokenctl')
+type Register = (program: Command, deps: Deps) => void;
+
+/** Every command, by the names (and aliases) it answers to, in the order `--help` lists them. */
+const COMMANDS: readonly (readonly [names: readonly string[], register: Register])[] = [
+  [['init'], registerInit],
+  [['create'], registerCreate],
+  [['list', 'ls'], registerList],
+  [['get'], registerGet],
+  [['rename'], registerRename],
+  [['delete', 'rm'], registerDelete],
+  [['rotate'], registerRotate],
+  [['audit'], registerAudit],
+  [['log'], registerLog],
+  [['verify'], registerVerify],
+  [['exec'], registerExec],
+  [['scan'], registerScan],
+  [['completion', '__complete'], registerCompletion],
+  [['serve'], registerServe],
+  [['server'], registerServer],
+  [['login'], registerLogin],
+  [['profile'], registerProfile],
+];
+
+/** Commands that need every other one registered: help lists them, completion describes them. */
+const NEEDS_ALL = new Set(['help', 'completion', '__complete']);
+
+/**
+ * The command a command line names, when only that one needs registering: the first word after the global options.
+ * Anything else (no command, --help, --version, an unknown option or command) needs the whole program.
+ */
+function soleCommand(argv: readonly string[]): { name: string; register: Register } | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--profile') i++;
+    else if (arg === '--json' || arg === '--debug' || arg.startsWith('--profile=')) continue;
+    else if (arg.startsWith('-') || NEEDS_ALL.has(arg)) return undefined;
+    else {
+      const entry = COMMANDS.find(([names]) => names.includes(arg));
+      return entry && { name: arg, register: entry[1] };
+    }
+  }
+  return undefined;
+}
+
+function baseProgram(deps: Deps): Command {
+  return new Command('tokenctl')
     .description("Manage your account's API access tokens safely")
     .version(pkg.version, '-V, --version')
     .option('--json', 'machine-readable output on stdout')
@@ -43,23 +87,21 @@ export function buildProgram(deps: Deps): Command {
     .hook('preAction', (root) => {
       if (root.getOptionValue('profile') === undefined) root.setOptionValue('profile', defaultProfileName(deps.env));
     });
-  registerInit(program, deps);
-  registerCreate(program, deps);
-  registerList(program, deps);
-  registerGet(program, deps);
-  registerRename(program, deps);
-  registerDelete(program, deps);
-  registerRotate(program, deps);
-  registerAudit(program, deps);
-  registerLog(program, deps);
-  registerVerify(program, deps);
-  registerExec(program, deps);
-  registerScan(program, deps);
-  registerCompletion(program, deps);
-  registerServe(program, deps);
-  registerServer(program, deps);
-  registerLogin(program, deps);
-  registerProfile(program, deps);
+}
+
+/**
+ * The program with every command; given the command line, with only the command it names when that is enough
+ * (defining all of them costs every start a few milliseconds; help, completion and errors still see them all).
+ */
+export function buildProgram(deps: Deps, argv?: readonly string[]): Command {
+  const sole = argv && soleCommand(argv);
+  if (sole) {
+    const program = baseProgram(deps);
+    sole.register(program, deps);
+    if (program.commands.some((c) => c.name() === sole.name || c.aliases().includes(sole.name))) return program;
+  }
+  const program = baseProgram(deps);
+  for (const [, register] of COMMANDS) register(program, deps);
   return program;
 }
 
@@ -89,7 +131,7 @@ function describeError(error: unknown, debug: boolean): string {
 export async function runCli(argv: readonly string[], deps: Deps): Promise<number> {
   const debug = argv.includes('--debug') || deps.env.TOKENCTL_DEBUG === '1';
   try {
-    const program = buildProgram(deps);
+    const program = buildProgram(deps, argv);
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return EXIT_CODES.usage;

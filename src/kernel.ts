@@ -1,17 +1,4 @@
-// The modules almost every command needs. Nothing imports this file in the source: the build adds an import of
-// it to every lazily loaded module (scripts/build.mjs), so that these modules share one chunk instead of a
-// dozen tiny ones, each of which the ESM loader would resolve and read separately at every start.
-import './core/errors.js';
-import './core/names.js';
-import './core/format.js';
-import './core/tokens.js';
-import './core/clock.js';
-import './core/rotation.js';
-import './core/audit.js';
-import './core/audit-chain.js';
-import './ui/sanitize.js';
-import './config/paths.js';
-import './config/profiles-read.js';
-import './fs/private-files.js';
-import './secrets/key-source.js';
-import './secrets/child-env.js';
+// What the entry imports, as one module. Nothing imports this file in the source: the build adds an import of it to
+// every lazily loaded module of ours (scripts/build.mjs), so that everything the entry shares with them lands in one
+// chunk instead of several, each of which the ESM loader would resolve and read separately at every start.
+import './cli.js';
