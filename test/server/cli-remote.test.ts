@@ -6,7 +6,7 @@ import { createDeps, type Deps } from '../../src/deps.js';
 import { captureIO } from '../../src/ui/io.js';
 import { scriptedPrompter, type Answer } from '../helpers/deps.js';
 import { tempHome } from '../helpers/env.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 afterEach(async () => server?.close());

@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { call, startTestServer, type TestServer } from './helpers.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 afterEach(async () => server?.close());

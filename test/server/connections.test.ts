@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerLimits } from '../../src/server/app.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Connections that hold resources are bounded (app.ts's limits, short here): silent and slow clients, idle

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { BackendUnavailableError, StorageUnavailableError, StoreDataError } from '../../src/core/errors.js';
 import { buildServerApp } from '../../src/server/app.js';
-import { call, startTestServer, type TestServer } from './helpers.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Every error answer has the documented body {"error":{"kind","message"}}, also for what Node's HTTP parser or

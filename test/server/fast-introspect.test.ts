@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildServerApp } from '../../src/server/app.js';
 import { mintOpaqueToken } from '../../src/secrets/opaque.js';
-import { call, startTestServer, type TestServer } from './helpers.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * POST /v1/introspect has a fast path in front of fastify (src/server/introspection/fast-path.ts). Every request here is

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { HttpBackend } from '../../src/backends/http/http-backend.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 afterEach(async () => server?.close());

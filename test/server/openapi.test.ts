@@ -6,7 +6,7 @@ import { apiRoutes, statusesOf, type ApiRoute } from '../../src/api/routes.js';
 import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from '../../src/api/wire.js';
 import { openApiPath } from '../../src/server/openapi.js';
 import { routeSchemas } from '../../src/server/schemas.js';
-import { call, startTestServer, type TestServer } from './helpers.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface Operation {
   operationId?: string;

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSealer } from '../../src/secrets/seal.js';
 import { mintOpaqueToken, OPAQUE_PREFIXES } from '../../src/secrets/opaque.js';
 import { issuerFor } from '../../src/secrets/jwt.js';
-import { call, startTestServer, type TestServer } from './helpers.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 const MIN = 60_000;
 const ROLES = ['admin', 'user', 'partner', 'service'] as const;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { shutDown } from '../../src/server/service.js';
-import { call, startTestServer } from './helpers.js';
+import { call, startTestServer } from '../helpers/server.js';
 
 describe('shutDown', () => {
   it('answers requests in flight, and cuts off a client still trickling its request after the grace period', async () => {

@@ -90,19 +90,20 @@ const isBusy = (code: string | undefined) => code !== undefined && (code.startsW
 /**
  * A storage fault, named: the service answers 503 (never 500) and logs what is wrong; the change was not made
  * (SQLite rolls the transaction back). Anything else (a constraint the rules should have prevented) stays a bug.
+ * The message goes to clients too, so it names no path of the server's.
  */
-export function namedStorageFault(error: unknown, file: string): unknown {
+export function namedStorageFault(error: unknown): unknown {
   const code = sqliteCode(error);
   if (code === undefined || error instanceof TokenctlError) return error;
   const fault = (message: string, retryAfterSeconds?: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
-  if (isBusy(code)) return fault(`the database ${file} is locked by another process; nothing was changed, retry shortly`, 1);
-  if (code === 'SQLITE_FULL') return fault(`the disk holding the database ${file} is full; nothing was changed. Free some space`, 30);
+  if (isBusy(code)) return fault(`the database is locked by another process; nothing was changed, retry shortly`, 1);
+  if (code === 'SQLITE_FULL') return fault(`the disk holding the database is full; nothing was changed. Its operator must free some space`, 30);
   if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_AUTH') {
-    return fault(`the database ${file} cannot be written (${code}); nothing was changed. Check the data directory's disk and permissions`, 30);
+    return fault(`the database cannot be written (${code}); nothing was changed. Its operator must check the data directory's disk and permissions`, 30);
   }
-  if (code.startsWith('SQLITE_IOERR')) return fault(`the disk failed while using the database ${file} (${code}); nothing was changed. Check the disk`, 30);
+  if (code.startsWith('SQLITE_IOERR')) return fault(`the disk failed while using the database (${code}); nothing was changed. Its operator must check the disk`, 30);
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return fault(`the database ${file} is corrupt (${code}); restore it from a backup`, 60);
+    return fault(`the database is corrupt (${code}); its operator must restore it from a backup`, 60);
   }
   return error;
 }
@@ -124,7 +125,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   private changes = 0;
 
   private constructor(
-    private readonly file: string,
+    file: string,
     private readonly db: Db,
     private readonly reader: Db,
     sealer: Sealer,
@@ -173,7 +174,9 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
       if (code?.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
         throw new StoreDataError(`the database ${file} is not a readable tokenctl database (${code}); restore it from a backup`, { cause: error });
       }
-      throw namedStorageFault(error, file);
+      const fault = namedStorageFault(error);
+      // At start the operator is the reader: name the file.
+      throw fault instanceof StorageUnavailableError ? new StorageUnavailableError(`${file}: ${fault.message}`, { cause: error }) : fault;
     }
   }
 
@@ -201,7 +204,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
     try {
       return fn(this.reader);
     } catch (error) {
-      throw namedStorageFault(error, this.file);
+      throw namedStorageFault(error);
     }
   }
 
@@ -225,7 +228,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
           this.db.exec('BEGIN IMMEDIATE');
           break;
         } catch (error) {
-          if (!isBusy(sqliteCode(error)) || Date.now() + delay > deadline) throw namedStorageFault(error, this.file);
+          if (!isBusy(sqliteCode(error)) || Date.now() + delay > deadline) throw namedStorageFault(error);
         }
         await sleep(delay);
       }
@@ -235,7 +238,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
         return result;
       } catch (error) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw namedStorageFault(error, this.file);
+        throw namedStorageFault(error);
       }
     } finally {
       this.writing = false;
@@ -298,7 +301,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
       try {
         return Promise.resolve(fn());
       } catch (error) {
-        return Promise.reject(namedStorageFault(error, this.file));
+        return Promise.reject(namedStorageFault(error));
       }
     };
     return {
@@ -468,7 +471,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
         throw error;
       }
     } catch (error) {
-      throw namedStorageFault(error, this.file);
+      throw namedStorageFault(error);
     }
   }
 }

@@ -30,11 +30,14 @@ export interface TestServer {
 }
 
 /** The real service, in-process, on 127.0.0.1 port 0, with a clock the test moves. */
-export async function startTestServer(options: Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock; busyWaitMs?: number } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tokenctl-server-test-'));
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
   const serverKey = randomBytes(32).toString('base64');
-  const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true });
+  const { busyWaitMs, ...appOptions } = options;
+  const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true, busyWaitMs });
   const store = new ServiceStore(storage, clock);
   const logs: string[] = [];
   const app = await buildServerApp({
@@ -43,7 +46,7 @@ export async function startTestServer(options: Partial<Omit<ServerAppOptions, 's
     authLimit: { maxFailures: 1000 },
     // Last-used times are written when a test flushes (or at close), never behind its back.
     lastUsedFlushMs: 0,
-    ...options,
+    ...appOptions,
     store,
     clock,
   });
