@@ -1,7 +1,7 @@
 import { afterEach } from 'vitest';
 import { HttpBackend } from '../../src/backends/http/http-backend.js';
 import { describeBackendContract } from './backend-contract.js';
-import { startTestServer, type TestServer } from '../server/helpers.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 // The same contract suite as the file backend, against the real service on 127.0.0.1 port 0 (no HTTP mocks).
 let servers: TestServer[] = [];
