@@ -181,7 +181,9 @@ function ownPackageDir(site: DriverSite): string | undefined {
 export function installCommand(site: DriverSite, spec: string): string {
   const own = ownPackageDir(site);
   const root = own === undefined ? undefined : (rootOfPackageDir(own, site) ?? { kind: 'project' as const, dir: own });
-  if (root?.kind === 'global') return `npm install -g${root.defaultPrefix ? '' : ` --prefix ${shellQuote(root.prefix)}`} ${spec}`;
+  // --allow-scripts: npm 11 asks before running a global package's install script (better-sqlite3 downloads or
+  // builds its binary there); npm 10 accepts the flag silently. A project's own allowScripts covers a local install.
+  if (root?.kind === 'global') return `npm install -g${root.defaultPrefix ? '' : ` --prefix ${shellQuote(root.prefix)}`} --allow-scripts=${SQLITE_DRIVER.name} ${spec}`;
   if (root?.kind === 'project') return `npm install --prefix ${shellQuote(root.dir)} ${spec}`;
   return `npm install ${spec}`;
 }
@@ -189,7 +191,7 @@ export function installCommand(site: DriverSite, spec: string): string {
 /** The npm command that rebuilds the driver installed in driverDir for the Node.js that runs tokenctl. */
 export function rebuildCommand(site: DriverSite, driverDir: string): string {
   const root = rootOfPackageDir(driverDir, site);
-  if (root?.kind === 'global') return `npm rebuild -g${root.defaultPrefix ? '' : ` --prefix ${shellQuote(root.prefix)}`} ${SQLITE_DRIVER.name}`;
+  if (root?.kind === 'global') return `npm rebuild -g${root.defaultPrefix ? '' : ` --prefix ${shellQuote(root.prefix)}`} --allow-scripts=${SQLITE_DRIVER.name} ${SQLITE_DRIVER.name}`;
   if (root?.kind === 'project') return `npm rebuild --prefix ${shellQuote(root.dir)} ${SQLITE_DRIVER.name}`;
   return `npm rebuild ${SQLITE_DRIVER.name}`;
 }

@@ -1,0 +1,130 @@
+// loadSqliteDriver: what each way of not having a working better-sqlite3 says, for each way tokenctl can be installed
+// (a global prefix, the default one or another; a project's dependency; a clone). Installs are laid out as
+// directories with package.json files; the driver's loading is faked where a real failure cannot be had here.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BackendUnavailableError } from '../../src/core/errors.js';
+import { loadSqliteDriver, SQLITE_DRIVER, type DriverSite } from '../../src/storage/sql/sqlite-driver.js';
+import { ROOT } from '../helpers/bin.js';
+
+const base = mkdtempSync(path.join(tmpdir(), 'tokenctl-driver-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+function pkgAt(dir: string, json: object): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify(json));
+  return dir;
+}
+
+/** A layout: tokenctl's package directory, and where better-sqlite3 is (or undefined: not installed). */
+function site(own: string, driverDir: string | undefined, extra: Partial<DriverSite> = {}): DriverSite {
+  const moduleFile = path.join(own, 'dist', 'chunks', 'sqlite-driver-X.js');
+  return {
+    moduleFile,
+    resolve: (specifier) => {
+      if (!driverDir) throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' });
+      return path.join(driverDir, 'package.json');
+    },
+    load: async () => ({ default: class { close() {} } }),
+    execPath: '/usr/bin/node',
+    platform: 'linux',
+    nodeVersion: 'v22.23.5',
+    abi: '127',
+    env: {},
+    ...extra,
+  };
+}
+
+async function failure(s: DriverSite): Promise<string> {
+  const error = await loadSqliteDriver(s).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BackendUnavailableError);
+  expect((error as BackendUnavailableError).exitCode).toBe(8);
+  const message = (error as Error).message;
+  expect(message).not.toContain('\n');
+  return message;
+}
+
+const wanted = `${SQLITE_DRIVER.name}@${SQLITE_DRIVER.version}`;
+
+describe('loadSqliteDriver', () => {
+  it('names the version package.json pins', async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.devDependencies['better-sqlite3']).toBe(SQLITE_DRIVER.version);
+    expect(pkg.peerDependencies['better-sqlite3']).toBe(`^${SQLITE_DRIVER.version}`);
+    expect(pkg.peerDependenciesMeta['better-sqlite3']).toEqual({ optional: true });
+    expect(pkg.dependencies['better-sqlite3']).toBeUndefined();
+  });
+
+  it("loads this tree's driver and opens a database with it", async () => {
+    const Database = await loadSqliteDriver();
+    const db = new Database(':memory:');
+    expect(db.prepare('select 1 as x').get()).toEqual({ x: 1 });
+    db.close();
+  });
+
+  it('missing: the install command for where tokenctl is (a global prefix, the default one, a project, a clone)', async () => {
+    const other = path.join(base, 'other-prefix');
+    const own = pkgAt(path.join(other, 'lib', 'node_modules', 'tokenctl'), { name: 'tokenctl' });
+    expect(await failure(site(own, undefined))).toBe(
+      `the token service needs its SQLite driver, better-sqlite3, which is not installed; install it with: npm install -g --prefix ${other} --allow-scripts=better-sqlite3 ${wanted}`,
+    );
+    expect(await failure(site(own, undefined, { execPath: path.join(other, 'bin', 'node') }))).toMatch(/install it with: npm install -g --allow-scripts=better-sqlite3 better-sqlite3@[\d.]+$/);
+
+    const spaced = path.join(base, 'my project');
+    pkgAt(spaced, { name: 'app' });
+    const dep = pkgAt(path.join(spaced, 'node_modules', 'tokenctl'), { name: 'tokenctl' });
+    expect(await failure(site(dep, undefined))).toMatch(new RegExp(`install it with: npm install --prefix '${spaced}' better-sqlite3@[\\d.]+$`));
+
+    const clone = pkgAt(path.join(base, 'clone'), { name: 'tokenctl' });
+    expect(await failure(site(clone, undefined))).toMatch(new RegExp(`install it with: npm install --prefix ${clone} better-sqlite3@[\\d.]+$`));
+  });
+
+  it('another major version: refused before it is loaded (better-sqlite3 13 crashes Node 20), with the install command', async () => {
+    const prefix = path.join(base, 'p13');
+    const own = pkgAt(path.join(prefix, 'lib', 'node_modules', 'tokenctl'), { name: 'tokenctl' });
+    const driver = pkgAt(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'), { name: 'better-sqlite3', version: '13.0.0' });
+    let loaded = false;
+    const message = await failure(site(own, driver, { load: async () => ((loaded = true), {}) }));
+    expect(loaded).toBe(false);
+    expect(message).toBe(
+      `better-sqlite3 13.0.0 is installed in ${driver}, but the token service needs 12.x (at least ${SQLITE_DRIVER.version}); install it with: npm install -g --prefix ${prefix} --allow-scripts=better-sqlite3 ${wanted}`,
+    );
+  });
+
+  it('built for another Node.js, or never built: the rebuild command for where the driver is', async () => {
+    const prefix = path.join(base, 'pabi');
+    const own = pkgAt(path.join(prefix, 'lib', 'node_modules', 'tokenctl'), { name: 'tokenctl' });
+    const driver = pkgAt(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'), { name: 'better-sqlite3', version: SQLITE_DRIVER.version });
+    const failing = (error: Error) => async () => ({
+      default: class {
+        constructor() {
+          throw error;
+        }
+      },
+    });
+    const abi = Object.assign(
+      new Error(
+        `The module '${driver}/build/Release/better_sqlite3.node'\nwas compiled against a different Node.js version using\nNODE_MODULE_VERSION 115. This version of Node.js requires\nNODE_MODULE_VERSION 127. Please try re-compiling or re-installing\nthe module (for instance, using \`npm rebuild\` or \`npm install\`).`,
+      ),
+      { code: 'ERR_DLOPEN_FAILED' },
+    );
+    expect(await failure(site(own, driver, { load: failing(abi) }))).toBe(
+      `better-sqlite3 in ${driver} was built for Node.js 20 (NODE_MODULE_VERSION 115), not for this Node.js v22.23.5 (NODE_MODULE_VERSION 127); rebuild it with: npm rebuild -g --prefix ${prefix} --allow-scripts=better-sqlite3 better-sqlite3`,
+    );
+    const unbuilt = new Error('Could not locate the bindings file. Tried:\n → /x/build/better_sqlite3.node');
+    expect(await failure(site(own, driver, { load: failing(unbuilt) }))).toMatch(/has no native binding \(was it installed with --ignore-scripts\?\); build it with: npm rebuild -g --prefix \S+ --allow-scripts=better-sqlite3 better-sqlite3$/);
+    const elf = Object.assign(new Error(`${driver}/build/Release/better_sqlite3.node: invalid ELF header`), { code: 'ERR_DLOPEN_FAILED' });
+    expect(await failure(site(own, driver, { load: failing(elf) }))).toMatch(/does not load on this machine \(invalid ELF header\); rebuild it with: npm rebuild -g/);
+
+    const project = pkgAt(path.join(base, 'proj'), { name: 'app' });
+    const dep = pkgAt(path.join(project, 'node_modules', 'tokenctl'), { name: 'tokenctl' });
+    const localDriver = pkgAt(path.join(project, 'node_modules', 'better-sqlite3'), { name: 'better-sqlite3', version: SQLITE_DRIVER.version });
+    expect(await failure(site(dep, localDriver, { load: failing(abi) }))).toMatch(new RegExp(`rebuild it with: npm rebuild --prefix ${project} better-sqlite3$`));
+  });
+});
