@@ -69,6 +69,7 @@ let tarball: string;
 let packedFiles: string[];
 let prefix: string;
 let installLog: Run;
+let plainInstallLog: Run;
 /** The environment of every npm install here: no compiler, the driver's prebuilt binary host unreachable. */
 let npmEnv: Record<string, string | undefined>;
 const children: ChildProcess[] = [];
@@ -157,6 +158,7 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     // As the README's CI recipes install it. --ignore-scripts: npm 11 lists the package's own prepare script for a
     // tarball install (it never runs it there), and the CLI's tree has no install script to run.
     installLog = await run('npm', ['install', '-g', '--ignore-scripts', '--prefix', prefix, tarball], { env: npmEnv, timeoutMs: NPM_TIMEOUT_MS });
+    plainInstallLog = await run('npm', ['install', '-g', '--prefix', path.join(work, 'prefix-plain'), tarball], { env: npmEnv, timeoutMs: NPM_TIMEOUT_MS });
   }, NPM_TIMEOUT_MS + 60_000);
 
   afterAll(async () => {
@@ -185,6 +187,11 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     }
     expect(existsSync(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'))).toBe(false);
     expect(existsSync(path.join(nodeModules, 'better-sqlite3'))).toBe(false);
+    // Without --ignore-scripts, npm 11 lists tokenctl's own prepare script (which it does not run for a tarball), and
+    // nothing of its dependencies: an install from the registry, where prepare is not listed, has nothing to ask.
+    expect(plainInstallLog.code, plainInstallLog.stderr).toBe(0);
+    const listed = plainInstallLog.stderr.split('\n').filter((l) => /^npm warn install-scripts {3}\S/.test(l));
+    if (listed.length > 0) expect(listed).toEqual([`npm warn install-scripts   tokenctl@${pkg.version} (prepare: node scripts/build.mjs)`]);
     const mb = duBytes(own) / 1e6;
     process.stderr.write(`installed size of the CLI (${path.relative(prefix, own)}): ${mb.toFixed(1)} MB\n`);
     expect(mb).toBeLessThan(15);
