@@ -14,7 +14,7 @@
 // `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -196,6 +196,10 @@ try {
   const agent = new http.Agent({ keepAlive: false });
   const s2s = JSON.parse((await request(agent, past.port, { method: 'POST', path: '/v1/tokens', headers: auth, body: JSON.stringify({ type: 's2s', name: 'bench' }) })).text).value;
   await stop(past.child);
+  // One serve per SQLite data directory: the request-logging server gets a copy of the same data.
+  const loggedData = `${data}-logged`;
+  cpSync(data, loggedData, { recursive: true });
+  chmodSync(loggedData, 0o700);
 
   const hello = await startProcess(
     ['-e', "const s=require('node:http').createServer((q,r)=>{r.setHeader('content-type','application/json');r.end('{\"hello\":\"world\"}')});s.keepAliveTimeout=5000;s.listen(0,'127.0.0.1',()=>process.stderr.write('port '+s.address().port+'\\n'))"],
@@ -203,7 +207,7 @@ try {
     /port (\d+)/,
   );
   const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
-  const logged = await startProcess([bin, 'serve', '--data', data, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
+  const logged = await startProcess([bin, 'serve', '--data', loggedData, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
   const jwt = JSON.parse((await request(agent, serve.port, { method: 'POST', path: '/v1/tokens/default/reveal', headers: auth, body: '{}' })).text).value;
 
   const introspect = (token) => ({

@@ -430,15 +430,27 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
     return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
   }
 
+  /** The hot paths' statements, prepared once (preparing costs more than running them). */
+  private hot?: { principalByHash: BetterSqlite3.Statement<[Buffer], PrincipalRow>; tokenByFingerprint: BetterSqlite3.Statement<[string], TokenRow> };
+
+  private get hotStatements() {
+    return (this.hot ??= this.query((db) => ({
+      principalByHash: db.prepare<[Buffer], PrincipalRow>('SELECT * FROM principals WHERE credential_hash = ?'),
+      tokenByFingerprint: db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE fingerprint = ?'),
+    })));
+  }
+
   /** The principal whose credential has this hash (compare it in constant time), or undefined. Synchronous: hot path. */
   principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined {
-    const row = this.query((db) => db.prepare<[Buffer], PrincipalRow>('SELECT * FROM principals WHERE credential_hash = ?').get(hash));
+    const statement = this.hotStatements.principalByHash;
+    const row = this.query(() => statement.get(hash));
     return row ? { ...toPrincipal(row), credentialHash: row.credential_hash } : undefined;
   }
 
   /** The token with this keyed fingerprint (deleted ones included), whatever its account. Synchronous: hot path. */
   tokenByFingerprint(fingerprint: string): { token: StoredToken; accountId: string } | null {
-    const row = this.query((db) => db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE fingerprint = ?').get(fingerprint));
+    const statement = this.hotStatements.tokenByFingerprint;
+    const row = this.query(() => statement.get(fingerprint));
     return row ? { token: toStored(row), accountId: row.account_id } : null;
   }
 
