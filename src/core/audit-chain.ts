@@ -71,3 +71,23 @@ export function verifyChain(lines: readonly string[], mac: (t: string) => string
   return { ok: true, events: lines.length, lastAt: last?.at ?? null };
 }
 
+
+/**
+ * The lines that append `entries` to a chain whose last line is `head` (null: an empty chain), with the change's
+ * time and actor; returns them with the new head. Every store that keeps the chain in rows writes these.
+ */
+export function chainEntries(
+  head: ChainHead | null,
+  entries: readonly Pick<AuditEvent, 'action' | 'token' | 'fingerprint' | 'detail'>[],
+  change: { at: string; actor: string },
+  mac: (t: string) => string,
+): { lines: ChainedLine[]; head: ChainHead | null } {
+  let prev = head ?? { seq: 0, mac: GENESIS };
+  const lines: ChainedLine[] = [];
+  for (const entry of entries) {
+    const line = toLine({ seq: prev.seq + 1, at: change.at, actor: change.actor, ...entry }, prev.mac, mac);
+    lines.push(line);
+    prev = { seq: line.seq, mac: line.mac };
+  }
+  return { lines, head: lines.length > 0 ? prev : head };
+}

@@ -1,0 +1,74 @@
+import type { Migration } from './sqlite-migrations.js';
+
+/**
+ * The PostgreSQL schema, numbered like SQLite's (the same tables and columns, in PostgreSQL's types). Applied by
+ * PostgresStorage.migrate under an advisory lock, so replicas starting at once migrate once.
+ */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+  kid TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  public_jwk TEXT NOT NULL,
+  private_key TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS principals (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'user', 'partner', 'service')),
+  credential_hash BYTEA NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  UNIQUE (account_id, name_key)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  seq BIGSERIAL NOT NULL,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('api', 'onelink', 's2s')),
+  created_at TEXT NOT NULL,
+  activates_at TEXT NOT NULL,
+  deleted_at TEXT,
+  last_used_at TEXT,
+  masked TEXT NOT NULL,
+  fingerprint TEXT NOT NULL UNIQUE,
+  secret TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (account_id, name_key) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS tokens_account ON tokens (account_id);
+CREATE TABLE IF NOT EXISTS rotations (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  seq BIGSERIAL NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rotations_account ON rotations (account_id);
+CREATE TABLE IF NOT EXISTS audit_events (
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  seq INTEGER NOT NULL,
+  line TEXT NOT NULL,
+  PRIMARY KEY (account_id, seq)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+  seq INTEGER NOT NULL,
+  mac TEXT NOT NULL
+);
+`,
+  },
+];
+
+export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS.at(-1)!.version;

@@ -1,0 +1,288 @@
+import type { Sql, TransactionSql } from 'postgres';
+import type { AuditEvent } from '../../core/audit.js';
+import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
+import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
+import { nameKey } from '../../core/names.js';
+import type { Role } from '../../core/roles.js';
+import type { RotationRecord } from '../../core/rotation.js';
+import type { TokenType } from '../../core/tokens.js';
+import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
+import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
+import { LATEST_POSTGRES_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import type { PrincipalRecord, SqlAccountReader, SqlAccountWriter } from './sqlite-storage.js';
+
+interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  type: TokenType;
+  created_at: string;
+  activates_at: string;
+  deleted_at: string | null;
+  last_used_at: string | null;
+  masked: string;
+  fingerprint: string;
+  secret: string | null;
+}
+
+interface PrincipalRow {
+  id: string;
+  account_id: string;
+  name: string;
+  role: Role;
+  credential_hash: Buffer;
+  created_at: string;
+}
+
+const toStored = (r: TokenRow): StoredToken => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  createdAt: r.created_at,
+  activatesAt: r.activates_at,
+  deletedAt: r.deleted_at,
+  lastUsedAt: r.last_used_at,
+  masked: r.masked,
+  fingerprint: r.fingerprint,
+  secret: r.secret,
+});
+
+const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
+
+/** The advisory lock that serialises schema migrations across replicas (an arbitrary, fixed 64-bit key). */
+const MIGRATION_LOCK = 7_303_884_211_001;
+
+// ENOENT and EACCES: a Unix socket that is not there (the server is down) or not ours.
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+
+/**
+ * A database fault, named: the service answers 503 (never 500), nothing was changed (PostgreSQL rolled the
+ * transaction back). Anything else, a constraint the rules should have prevented, stays a bug. No server address or
+ * path in the message: clients read it.
+ */
+export function namedPostgresFault(error: unknown): unknown {
+  if (error instanceof TokenctlError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return error;
+  const fault = (message: string, retryAfterSeconds: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
+  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P')) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
+  if (code === '40001' || code === '40P01' || code === '55P03') return fault('the database is busy; nothing was changed, retry', 1);
+  if (code === '25006') return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
+  if (code === '53100') return fault('the disk holding the database is full; nothing was changed. Its operator must free some space', 30);
+  if (code.startsWith('53')) return fault(`the database is out of resources (${code}); nothing was changed, retry`, 5);
+  return error;
+}
+
+/**
+ * The token service's storage on PostgreSQL, for any number of replicas sharing one database: the same port as the
+ * JSON file and SQLite, proven by the same contract suite. A write locks its account's row (SELECT ... FOR UPDATE),
+ * which serialises an account's changes across every replica; the audit chain is appended in that transaction.
+ */
+export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccountReader> {
+  readonly location: string;
+
+  private constructor(
+    private readonly sql: Sql,
+    private readonly sealerValue: Sealer,
+    location: string,
+  ) {
+    this.location = location;
+  }
+
+  /**
+   * Connects, applies the migrations the database lacks (under an advisory lock: one replica migrates, the others
+   * wait and find nothing to do), and checks `masterKey` is the key the database was created with (exit 9 if not).
+   */
+  static async open(sql: Sql, masterKey: Buffer, location = 'PostgreSQL'): Promise<PostgresStorage> {
+    try {
+      await migrate(sql);
+      const sealer = createSealer(masterKey);
+      await sql`INSERT INTO meta (key, value) VALUES ('key_check', ${sealer.keyCheck}) ON CONFLICT (key) DO NOTHING`;
+      const [row] = await sql<{ value: string }[]>`SELECT value FROM meta WHERE key = 'key_check'`;
+      if (!row || !keyCheckMatches(sealer, row.value)) {
+        throw new StoreDataError('TOKENCTL_SERVER_KEY is not the key this database was sealed with; start every replica with the same key');
+      }
+      return new PostgresStorage(sql, sealer, location);
+    } catch (error) {
+      throw namedPostgresFault(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+
+  async sealer(): Promise<Sealer> {
+    return this.sealerValue;
+  }
+
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw namedPostgresFault(error);
+    }
+  }
+
+  read<T>(accountId: string, fn: (tx: SqlAccountReader) => Promise<T> | T): Promise<T> {
+    return this.run(async () => fn(this.accountTx(this.sql, accountId, null)));
+  }
+
+  write<T>(accountId: string, change: ChangeContext, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
+    return this.run(() =>
+      this.sql.begin(async (tx) => {
+        const [found] = await tx`SELECT id FROM accounts WHERE id = ${accountId} FOR UPDATE`;
+        if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
+        return fn(this.accountTx(tx, accountId, change));
+      }) as Promise<T>,
+    );
+  }
+
+  createAccount<T>(input: NewAccount, change: ChangeContext, fn: (tx: SqlAccountWriter, sealer: Sealer) => Promise<T> | T): Promise<T> {
+    const { account } = input;
+    const conflict = () =>
+      new TokenctlError('conflict', `an account named '${account.name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`);
+    return this.run(async () => {
+      try {
+        return (await this.sql.begin(async (tx) => {
+          const [taken] = await tx`SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}`;
+          if (taken) throw conflict();
+          await tx`INSERT INTO accounts (id, name, name_key, created_at) VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt})`;
+          const key = input.signingKey(this.sealerValue);
+          await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
+                   VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
+          return fn(this.accountTx(tx, account.id, change), this.sealerValue);
+        })) as T;
+      } catch (error) {
+        // Two replicas creating the same account at once: the second one's insert meets the unique name.
+        if ((error as { code?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === 'accounts_name_key_key') throw conflict();
+        throw error;
+      }
+    });
+  }
+
+  private accountTx(sql: Sql | TransactionSql, accountId: string, change: ChangeContext | null): SqlAccountWriter {
+    const writable = () => {
+      if (!change) throw new Error('a read transaction cannot write');
+      return change;
+    };
+    return {
+      accountId,
+      account: async () => {
+        const [row] = await sql<{ id: string; name: string; created_at: string }[]>`SELECT id, name, created_at FROM accounts WHERE id = ${accountId}`;
+        if (!row) throw new TokenNotFoundError(`no account with id ${accountId}`);
+        return { id: row.id, name: row.name, createdAt: row.created_at };
+      },
+      tokens: async () => (await sql<TokenRow[]>`SELECT * FROM tokens WHERE account_id = ${accountId} ORDER BY created_at, seq`).map(toStored),
+      rotations: async () => (await sql<{ body: string }[]>`SELECT body FROM rotations WHERE account_id = ${accountId} ORDER BY seq`).map((r) => JSON.parse(r.body) as RotationRecord),
+      signingKey: async () => {
+        const [row] = await sql<{ kid: string; public_jwk: string; private_key: string; created_at: string }[]>`
+          SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ${accountId} ORDER BY created_at DESC LIMIT 1`;
+        if (!row) throw new StoreDataError(`account ${accountId} has no signing key; restore the database from a backup`);
+        return { kid: row.kid, publicJwk: JSON.parse(row.public_jwk) as StoredSigningKey['publicJwk'], privateKey: row.private_key, createdAt: row.created_at };
+      },
+      insertToken: async (t) => {
+        writable();
+        await sql`INSERT INTO tokens (id, account_id, name, name_key, type, created_at, activates_at, deleted_at, last_used_at, masked, fingerprint, secret)
+                  VALUES (${t.id}, ${accountId}, ${t.name}, ${nameKey(t.name)}, ${t.type}, ${t.createdAt}, ${t.activatesAt}, ${t.deletedAt}, ${t.lastUsedAt}, ${t.masked}, ${t.fingerprint}, ${t.secret})`;
+      },
+      updateToken: async (t) => {
+        writable();
+        const r = await sql`UPDATE tokens SET name = ${t.name}, name_key = ${nameKey(t.name)}, deleted_at = ${t.deletedAt}, secret = ${t.secret} WHERE id = ${t.id} AND account_id = ${accountId}`;
+        if (r.count !== 1) throw new StoreDataError(`token ${t.id} is not in this account's rows`);
+      },
+      insertRotation: async (r) => {
+        writable();
+        await sql`INSERT INTO rotations (id, account_id, body) VALUES (${r.id}, ${accountId}, ${JSON.stringify(r)})`;
+      },
+      updateRotation: async (r) => {
+        writable();
+        await sql`UPDATE rotations SET body = ${JSON.stringify(r)} WHERE id = ${r.id} AND account_id = ${accountId}`;
+      },
+      audit: async (entries) => {
+        const ctx = writable();
+        if (entries.length === 0) return;
+        // The account row is locked by this transaction (write), so the head cannot move under it.
+        const [head] = await sql<{ seq: number; mac: string }[]>`SELECT seq, mac FROM audit_heads WHERE account_id = ${accountId}`;
+        const chained = chainEntries(head ?? null, entries, ctx, (t) => this.sealerValue.mac(t));
+        for (const line of chained.lines) await sql`INSERT INTO audit_events (account_id, seq, line) VALUES (${accountId}, ${line.seq}, ${JSON.stringify(line)})`;
+        const next = chained.head!;
+        await sql`INSERT INTO audit_heads (account_id, seq, mac) VALUES (${accountId}, ${next.seq}, ${next.mac})
+                  ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac`;
+      },
+      principals: async () => (await sql<PrincipalRow[]>`SELECT * FROM principals WHERE account_id = ${accountId} ORDER BY created_at, id`).map(toPrincipal),
+      insertPrincipal: async (p, credentialHash) => {
+        writable();
+        const [taken] = await sql`SELECT 1 FROM principals WHERE account_id = ${accountId} AND name_key = ${nameKey(p.name)}`;
+        if (taken) throw new TokenctlError('usage', `a principal named '${p.name}' already exists in this account; choose another --name`);
+        await sql`INSERT INTO principals (id, account_id, name, name_key, role, credential_hash, created_at)
+                  VALUES (${p.id}, ${accountId}, ${p.name}, ${nameKey(p.name)}, ${p.role}, ${credentialHash}, ${p.createdAt})`;
+      },
+      deletePrincipal: async (id) => {
+        writable();
+        await sql`DELETE FROM principals WHERE id = ${id} AND account_id = ${accountId}`;
+      },
+    };
+  }
+
+  private async auditLines(accountId: string): Promise<string[]> {
+    return (await this.sql<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line);
+  }
+
+  auditEvents(accountId: string): Promise<AuditEvent[]> {
+    return this.run(async () =>
+      (await this.auditLines(accountId)).map((text, i) => {
+        const line = parseLine(text);
+        if (!line) throw new StoreDataError(`audit event ${i + 1} of this account is unreadable; check the trail with: tokenctl log --verify`);
+        return eventOf(line);
+      }),
+    );
+  }
+
+  verifyAudit(accountId: string): Promise<VerifyResult> {
+    return this.run(async () => {
+      // One snapshot: lines and head as of the same moment, whatever another replica appends meanwhile.
+      const { lines, head } = await this.sql.begin('isolation level repeatable read read only', async (tx) => ({
+        lines: (await tx<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line),
+        head: (await tx<{ seq: number; mac: string }[]>`SELECT seq, mac FROM audit_heads WHERE account_id = ${accountId}`)[0] ?? null,
+      }));
+      return verifyChain(lines, (t) => this.sealerValue.mac(t), head);
+    });
+  }
+
+  // ---- what only the service needs --------------------------------------------------------------------------
+
+  accountByName(name: string): Promise<StoredAccount | null> {
+    return this.run(async () => {
+      const [row] = await this.sql<{ id: string; name: string; created_at: string }[]>`SELECT id, name, created_at FROM accounts WHERE name_key = ${nameKey(name.trim().normalize('NFC'))}`;
+      return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+    });
+  }
+
+  /** Writes a batch of last-used times in one statement; a time never moves backwards, whichever replica wrote last. */
+  recordLastUsed(batch: ReadonlyMap<string, string>): Promise<void> {
+    if (batch.size === 0) return Promise.resolve();
+    const ids = [...batch.keys()];
+    const times = [...batch.values()];
+    return this.run(async () => {
+      await this.sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
+                     WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
+    });
+  }
+}
+
+/** Applies the migrations the database lacks, under an advisory lock; refuses a schema newer than this tokenctl's. */
+async function migrate(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    const [hasMeta] = await tx`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'`;
+    const current = hasMeta ? Number((await tx<{ value: string }[]>`SELECT value FROM meta WHERE key = 'schema_version'`)[0]?.value ?? 0) : 0;
+    if (!Number.isInteger(current) || current > LATEST_POSTGRES_VERSION) {
+      throw new StoreDataError(`the database has schema version ${current}; this tokenctl knows versions up to ${LATEST_POSTGRES_VERSION}: upgrade tokenctl on every replica`);
+    }
+    for (const m of POSTGRES_MIGRATIONS.filter((x) => x.version > current)) {
+      await tx.unsafe(m.sql);
+      await tx`INSERT INTO meta (key, value) VALUES ('schema_version', ${String(m.version)}) ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    }
+  });
+}
