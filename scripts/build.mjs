@@ -36,6 +36,7 @@ const options = {
   chunkNames: 'chunks/[name]-[hash]',
   external: ['@napi-rs/keyring', 'better-sqlite3'],
   minifySyntax: true,
+  minifyWhitespace: true,
   legalComments: 'none',
   logLevel: 'warning',
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },

@@ -28,6 +28,8 @@ interface ConnectionState {
   inFlight: number;
   /** When its writes were first seen blocked (ms), 0 when they are not. */
   blockedSince: number;
+  /** Bytes the kernel had taken at the last sweep. */
+  sentAtLastSweep: number;
 }
 
 type TrackedSocket = Socket & { [STATE]?: ConnectionState };
@@ -56,7 +58,7 @@ export function boundConnections(
   const open = new Set<TrackedSocket>();
   server.maxConnections = bounds.maxConnections;
   server.on('connection', (socket: TrackedSocket) => {
-    socket[STATE] = { inFlight: 0, blockedSince: 0 };
+    socket[STATE] = { inFlight: 0, blockedSince: 0, sentAtLastSweep: -1 };
     open.add(socket);
     socket.on('drain', onDrain);
     socket.once('close', () => open.delete(socket));
@@ -66,7 +68,14 @@ export function boundConnections(
     const now = Date.now();
     for (const socket of open) {
       const state = socket[STATE]!;
-      if (!socket.writableNeedDrain) state.blockedSince = 0;
+      // Blocked: answers wait to be written and none of them went out since the last sweep. Not `writableNeedDrain`:
+      // from Node.js 22 the buffer's high-water mark (64 KiB) exceeds one answer, and the server stops answering
+      // pipelined requests as soon as one answer waits, so the flag may never be set.
+      // bytesWritten counts what is queued too: the difference is what the kernel took.
+      const sent = socket.bytesWritten - socket.writableLength;
+      const stuck = socket.writableLength > 0 && sent === state.sentAtLastSweep;
+      state.sentAtLastSweep = sent;
+      if (!stuck) state.blockedSince = 0;
       else if (state.blockedSince === 0) state.blockedSince = now;
       else if (now - state.blockedSince >= bounds.unreadResponseTimeoutMs) {
         log.warn({ inFlight: state.inFlight }, `connection closed: its client has not read the answers for ${Math.round((now - state.blockedSince) / 1000)} s`);
