@@ -74,6 +74,23 @@ CREATE TABLE IF NOT EXISTS audit_heads (
 );
 `,
   },
+  {
+    // The Tokens page's sign-in sessions (issue 13). Only a hash of each session id is kept, so a copy of the
+    // database signs nobody in; a removed principal's sessions go with it. Idle and absolute limits are the
+    // service's rule, checked against last_seen_at and created_at.
+    version: 3,
+    sql: `
+CREATE TABLE IF NOT EXISTS web_sessions (
+  id_hash BLOB PRIMARY KEY,
+  principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_principal ON web_sessions (principal_id);
+CREATE INDEX IF NOT EXISTS web_sessions_last_seen ON web_sessions (last_seen_at);
+`,
+  },
 ];
 
 export const LATEST_SQLITE_VERSION = SQLITE_MIGRATIONS.at(-1)!.version;

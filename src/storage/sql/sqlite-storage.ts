@@ -44,6 +44,19 @@ interface PrincipalRow {
   created_at: string;
 }
 
+/**
+ * A sign-in session of the Tokens page, as stored: the SHA-256 of its random id, whose principal, since when, last
+ * seen when. The same methods (createWebSession, webSession, touchWebSession, deleteWebSession,
+ * deleteExpiredWebSessions) are what a PostgreSQL storage implements for the page.
+ */
+export interface WebSessionRecord {
+  idHash: Buffer;
+  principalId: string;
+  accountId: string;
+  createdAt: string;
+  lastSeenAt: string;
+}
+
 export interface PublicSigningKey {
   kid: string;
   accountId: string;
@@ -485,6 +498,50 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
     } catch (error) {
       throw namedStorageFault(error);
     }
+  }
+
+  // ---- the Tokens page's sign-in sessions (issue 13): by the hash of their id, never the id itself -------------
+
+  async createWebSession(s: WebSessionRecord): Promise<void> {
+    await this.transaction(async (db) => {
+      db.prepare('INSERT INTO web_sessions (id_hash, principal_id, account_id, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)').run(
+        s.idHash,
+        s.principalId,
+        s.accountId,
+        s.createdAt,
+        s.lastSeenAt,
+      );
+    });
+  }
+
+  /** The session with this id hash and its principal as it is now (a removed principal has no sessions), or null. */
+  async webSession(idHash: Buffer): Promise<(WebSessionRecord & { principal: PrincipalRecord }) | null> {
+    const row = this.query((db) =>
+      db
+        .prepare<[Buffer], PrincipalRow & { s_created_at: string; last_seen_at: string }>(
+          'SELECT p.*, s.created_at AS s_created_at, s.last_seen_at FROM web_sessions s JOIN principals p ON p.id = s.principal_id WHERE s.id_hash = ?',
+        )
+        .get(idHash),
+    );
+    if (!row) return null;
+    return { idHash, principalId: row.id, accountId: row.account_id, createdAt: row.s_created_at, lastSeenAt: row.last_seen_at, principal: toPrincipal(row) };
+  }
+
+  async touchWebSession(idHash: Buffer, lastSeenAt: string): Promise<void> {
+    await this.transaction(async (db) => {
+      db.prepare('UPDATE web_sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?').run(lastSeenAt, idHash, lastSeenAt);
+    });
+  }
+
+  async deleteWebSession(idHash: Buffer): Promise<void> {
+    await this.transaction(async (db) => {
+      db.prepare('DELETE FROM web_sessions WHERE id_hash = ?').run(idHash);
+    });
+  }
+
+  /** Forgets sessions idle since before `idleBefore` or started before `startedBefore`; returns how many. */
+  async deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
+    return this.transaction(async (db) => db.prepare('DELETE FROM web_sessions WHERE last_seen_at < ? OR created_at < ?').run(idleBefore, startedBefore).changes);
   }
 }
 
