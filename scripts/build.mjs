@@ -24,6 +24,16 @@ const lazyChildProcessForCommander = {
   },
 };
 
+// The Tokens page's script is imported as text (`import script from './x.js?raw'`, which vite reads the same way in
+// tests): bundled as a string, so the package needs no file beside the bundle.
+const rawText = {
+  name: 'raw-text',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: path.join(args.resolveDir, args.path.slice(0, -'?raw'.length)), namespace: 'raw-text' }));
+    b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (args) => ({ contents: await readFile(args.path, 'utf8'), loader: 'text' }));
+  },
+};
+
 const options = {
   absWorkingDir: root,
   entryPoints: { tokenctl: 'src/main.ts' },
@@ -48,7 +58,7 @@ const options = {
 // imports what the entry imports, gives all those modules the same sharers, hence one chunk. The lazily loaded
 // modules (the targets of `await import(...)` in src/) are read from a first build's metafile, so a new directory
 // or command needs no list here.
-const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander] });
+const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander, rawText] });
 const lazyOwnModules = new Set();
 for (const { imports } of Object.values(first.metafile.inputs)) {
   for (const i of imports) {
@@ -68,4 +78,4 @@ const shareOneKernelChunk = {
 };
 
 await rm(path.join(root, 'dist'), { recursive: true, force: true });
-await build({ ...options, plugins: [lazyChildProcessForCommander, shareOneKernelChunk] });
+await build({ ...options, plugins: [lazyChildProcessForCommander, rawText, shareOneKernelChunk] });

@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/api/v1/audit.js';
 import { rotationRoutes } from './routes/api/v1/rotations.js';
 import { tokenRoutes } from './routes/api/v1/tokens.js';
 import { publicRoutes } from './routes/public.js';
+import { tokensPageRoutes } from './routes/web/tokens-page.js';
 import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from './schemas.js';
 
 export type { ServiceStore };
@@ -83,7 +84,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Test and shutdown hook: write pending last-used times now. */
     flushLastUsed(): void;
-    /** Every route, for the test that keeps api/openapi.yaml complete. */
+    /** Every route of the API (not the Tokens page's, which declare `config.page`), for the test that keeps api/openapi.yaml complete. */
     apiRoutes: { method: string; url: string }[];
   }
 }
@@ -159,6 +160,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const routes: { method: string; url: string }[] = [];
   app.decorate('apiRoutes', routes);
   app.addHook('onRoute', (r) => {
+    if (r.config?.page === true) return;
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   app.decorate('flushLastUsed', () => recorder.flush());
@@ -182,6 +184,8 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   await app.register(rotationRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
   await app.register(introspection.routes, { prefix: '/v1' });
+  // The Tokens page for browsers (issue 13): its own scope, sessions and headers; not part of the API.
+  await app.register(tokensPageRoutes, { limiter });
 
   app.addHook('onClose', async () => {
     introspection.stop();
