@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { exitCodeFor, StorageUnavailableError } from '../../src/core/errors.js';
 import { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { LATEST_SQLITE_VERSION } from '../../src/storage/sql/sqlite-migrations.js';
 import { createAccount, TokenService } from '../../src/tokens/token-service.js';
 
 let dir: string;
@@ -81,10 +82,10 @@ describe('SQLite storage faults', () => {
     const key = randomBytes(32);
     open(file, key).close();
     const raw = new Database(file);
-    expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: '1' });
+    expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: String(LATEST_SQLITE_VERSION) });
     raw.prepare("UPDATE meta SET value = '7' WHERE key = 'schema_version'").run();
     raw.close();
-    expect(() => open(file, key)).toThrow(/schema version 7; this tokenctl knows versions up to 1/);
+    expect(() => open(file, key)).toThrow(new RegExp(`schema version 7; this tokenctl knows versions up to ${LATEST_SQLITE_VERSION}`));
   });
 
   it('refuses another server key than the one the database was made with (exit 9)', async () => {

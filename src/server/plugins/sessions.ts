@@ -6,7 +6,7 @@ import type { Principal } from '../../tokens/principals.js';
 import { shared } from './shared.js';
 
 /**
- * What the Tokens page needs of the storage for its sessions. SQLite implements it (migration 3, web_sessions); a
+ * What the Tokens page needs of the storage for its sessions. SQLite implements it (migration 2, web_sessions); a
  * PostgreSQL storage implements the same five methods, so any replica serves any session. Sessions are looked up
  * by the SHA-256 of their id: the id itself is only ever in the browser's cookie.
  */

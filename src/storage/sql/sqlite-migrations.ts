@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     // The Tokens page's sign-in sessions (issue 13). Only a hash of each session id is kept, so a copy of the
     // database signs nobody in; a removed principal's sessions go with it. Idle and absolute limits are the
     // service's rule, checked against last_seen_at and created_at.
-    version: 3,
+    version: 2,
     sql: `
 CREATE TABLE IF NOT EXISTS web_sessions (
   id_hash BLOB PRIMARY KEY,

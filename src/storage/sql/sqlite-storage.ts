@@ -1,7 +1,7 @@
 import { chmodSync, existsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
-import { eventOf, GENESIS, parseLine, toLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
+import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
 import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
 import { nameKey } from '../../core/names.js';
 import type { Role } from '../../core/roles.js';
@@ -402,14 +402,11 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   /** Appends events to the account's chain, inside the caller's write transaction (fail closed). */
   private appendAudit(db: Db, accountId: string, change: ChangeContext, entries: readonly AuditEntry[]): void {
     if (entries.length === 0) return;
-    let head = db.prepare<[string], { seq: number; mac: string }>('SELECT seq, mac FROM audit_heads WHERE account_id = ?').get(accountId) ?? { seq: 0, mac: GENESIS };
+    const head = db.prepare<[string], { seq: number; mac: string }>('SELECT seq, mac FROM audit_heads WHERE account_id = ?').get(accountId) ?? null;
+    const chained = chainEntries(head, entries, change, (t) => this.sealerValue.mac(t));
     const insert = db.prepare('INSERT INTO audit_events (account_id, seq, line) VALUES (?, ?, ?)');
-    for (const entry of entries) {
-      const line = toLine({ seq: head.seq + 1, at: change.at, actor: change.actor, ...entry }, head.mac, (t) => this.sealerValue.mac(t));
-      insert.run(accountId, line.seq, JSON.stringify(line));
-      head = { seq: line.seq, mac: line.mac };
-    }
-    db.prepare('INSERT INTO audit_heads (account_id, seq, mac) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac').run(accountId, head.seq, head.mac);
+    for (const line of chained.lines) insert.run(accountId, line.seq, JSON.stringify(line));
+    db.prepare('INSERT INTO audit_heads (account_id, seq, mac) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac').run(accountId, chained.head!.seq, chained.head!.mac);
   }
 
   private auditLines(accountId: string): string[] {
