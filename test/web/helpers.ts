@@ -53,7 +53,7 @@ export class PageClient {
   async post(
     path: string,
     fields: Record<string, string>,
-    opts: { origin?: string | null; csrf?: string | null; json?: boolean; follow?: boolean } = {},
+    opts: { origin?: string | null; fetchSite?: string; csrf?: string | null; json?: boolean; follow?: boolean } = {},
   ): Promise<PageAnswer> {
     const body = new URLSearchParams(fields);
     const csrf = opts.csrf === undefined ? this.csrf : opts.csrf;
@@ -61,6 +61,7 @@ export class PageClient {
     const headers: Record<string, string> = { cookie: this.cookieHeader, 'content-type': 'application/x-www-form-urlencoded' };
     const origin = opts.origin === undefined ? this.base : opts.origin;
     if (origin !== null) headers.origin = origin;
+    if (opts.fetchSite) headers['sec-fetch-site'] = opts.fetchSite;
     if (opts.json) headers.accept = 'application/json';
     const r = await fetch(this.base + path, { method: 'POST', headers, body: body.toString(), redirect: 'manual' });
     this.keep(r);

@@ -116,6 +116,10 @@ describe('signing in', () => {
     expect((await client.post('/sign-in', { credential: admin }, { csrf: null })).status).toBe(403);
     expect((await client.post('/sign-in', { credential: admin }, { origin: 'http://evil.example' })).status).toBe(403);
     expect((await client.post('/sign-in', { credential: admin }, { origin: null })).status).toBe(403);
+    // A form post under Referrer-Policy: no-referrer says `Origin: null`: only with the browser's same-origin mark.
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null' })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null', fetchSite: 'same-site' })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null', fetchSite: 'same-origin' })).status).toBe(200);
   });
 });
 
@@ -165,6 +169,7 @@ describe('state-changing requests', () => {
       expect((await client.post(path, fields, { csrf: 'x'.repeat(43) })).status, path).toBe(403);
       expect((await client.post(path, fields, { origin: 'http://evil.example' })).status, path).toBe(403);
       expect((await client.post(path, fields, { origin: null })).status, path).toBe(403);
+      expect((await client.post(path, fields, { origin: 'null', fetchSite: 'cross-site' })).status, path).toBe(403);
       const anonymous = new PageClient(server.url);
       expect((await anonymous.post(path, fields, { csrf: client.csrf })).status, path).toBe(401);
     }

@@ -90,6 +90,17 @@ function addCookie(reply: FastifyReply, value: string): void {
 }
 
 /**
+ * A request the page itself sent: its Origin is this service's own (scheme, host and port). Under the page's
+ * `Referrer-Policy: no-referrer` browsers send `Origin: null` with form posts (a fetch keeps the origin): then the
+ * browser's own `Sec-Fetch-Site` (which no page can set) must say same-origin. Anything else is refused.
+ */
+export function isSameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === `${request.protocol}://${request.host}`) return true;
+  return origin === 'null' && request.headers['sec-fetch-site'] === 'same-origin';
+}
+
+/**
  * The Tokens page's sessions, for the routes of the scope that registers it (not the API's): reads the session
  * cookie on every request of the page, ends sessions past their idle or absolute limit, and keeps last-seen to the
  * minute. Stored in the service's storage, so they survive a restart and any replica can serve them.
@@ -154,9 +165,7 @@ export const webSessions = shared<{ storage: WebSessionStorage; clock: Clock }>(
       return token;
     },
     isGenuine(request: FastifyRequest, presented: string, kind: 'session' | 'sign-in') {
-      // The Origin a browser sends with every POST: this service's own (scheme, host and port), nothing else.
-      const origin = request.headers.origin;
-      if (typeof origin !== 'string' || origin !== `${request.protocol}://${request.host}`) return false;
+      if (!isSameOrigin(request)) return false;
       const expected = kind === 'session' ? request.webSession?.csrf : cookieValue(request, SIGN_IN_COOKIE);
       return typeof expected === 'string' && equalText(presented, expected);
     },

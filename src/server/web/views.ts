@@ -167,7 +167,7 @@ ${lastActive ? html`<p class="warning"><strong>This is the last active ${TYPE_IN
 <li>To replace it, first create the new token, put it in place, and delete this one only once the new one is no longer pending.</li>
 </ul>
 <label for="confirm-${t.id}">Type "${POLICY.deletePhrase}" to confirm</label>
-<input id="confirm-${t.id}" name="confirmation" type="text" autocomplete="off" spellcheck="false" data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button-${t.id}">
+<input id="confirm-${t.id}" name="confirmation" type="text" autofocus autocomplete="off" spellcheck="false" data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button-${t.id}">
 <div class="actions">
 <button type="submit" id="delete-button-${t.id}" class="danger primary" disabled>Delete token</button>
 <button type="button" data-close-dialog>Cancel</button>

@@ -18,6 +18,7 @@ export const PAGE_CSS = `
   background: var(--bg);
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; }
 a { color: var(--accent); }
 .vh {
