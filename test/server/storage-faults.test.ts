@@ -77,8 +77,10 @@ describe('the service when its database is locked or full', () => {
 });
 
 describe('what the service records', () => {
-  it('records a created token as delivered, so the security review does not call it never-retrieved', async () => {
+  it('records a created token as delivered, so the security review does not call it never-retrieved; no-store, no-referrer', async () => {
     const created = await call(server, 'POST', '/v1/tokens', { credential: admin, json: { type: 'api', name: 'printed' } });
+    // An answer that carries a value is neither cached nor referred onwards.
+    expect([created.headers.get('cache-control'), created.headers.get('referrer-policy')]).toEqual(['no-store', 'no-referrer']);
     const events = (await call(server, 'GET', '/v1/audit/events', { credential: admin })).body.events;
     const create = events.find((e: { action: string; token: { id: string } | null }) => e.action === 'token.create' && e.token?.id === created.body.token.id);
     expect(create.detail).toEqual({ delivered: 'yes' });

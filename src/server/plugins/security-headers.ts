@@ -7,12 +7,12 @@ import { shared } from './shared.js';
  * the raw answers to malformed requests). Routes that are public and cacheable (JWKS, OpenAPI) override
  * cache-control.
  */
-export const SECURITY_HEADERS = ['cache-control', 'no-store', 'x-content-type-options', 'nosniff'] as const;
+export const SECURITY_HEADERS = ['cache-control', 'no-store', 'x-content-type-options', 'nosniff', 'referrer-policy', 'no-referrer'] as const;
 
 export const securityHeaders = shared('security-headers', async (app) => {
   // Callback-style (no promise per request): introspection is a hot path.
   app.addHook('onRequest', (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
     done();
   });
 });
