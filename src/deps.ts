@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { offsetClock, parseInstant, systemClock, type Clock } from './core/clock.js';
+import { drillClock, offsetClock, parseInstant, systemClock, type Clock, type DrillClock } from './core/clock.js';
 import { UsageError } from './core/errors.js';
 import type { TokenBackend } from './backends/token-backend.js';
 import { profileDir, tokenctlHome } from './config/paths.js';
@@ -25,7 +25,13 @@ export interface GlobalOptions {
 export interface Deps {
   io: IO;
   env: Env;
+  /** The command's clock. In a drill (TOKENCTL_NOW) it stands at the drill instant and moves on only by `sleep`. */
   clock: Clock;
+  /**
+   * The clock of a long-running service (`serve`): in a drill it starts at TOKENCTL_NOW and runs on in real time.
+   * Absent: use `clock`.
+   */
+  serviceClock?: Clock;
   prompter(): Prompter;
   backend(globals: GlobalOptions): Promise<TokenBackend>;
   /** Waiting (rotate --wait); tests move their clock instead. */
@@ -37,13 +43,23 @@ export interface Deps {
   crashPoint(step: string): void;
 }
 
-/** TOKENCTL_NOW: an ISO-8601 instant taken as "now" at start; the clock runs on from it. */
-export function clockFromEnv(env: Env): Clock {
+/** TOKENCTL_NOW, parsed; null when it is not set. */
+export function drillInstant(env: Env): Date | null {
   const at = env.TOKENCTL_NOW;
-  if (at === undefined || at === '') return systemClock;
+  if (at === undefined || at === '') return null;
   const start = parseInstant(at);
   if (!start) throw new UsageError(`TOKENCTL_NOW='${at.slice(0, 40)}' is not an ISO-8601 instant; use e.g. 2026-01-31T12:00:00Z`);
-  return offsetClock(start);
+  return start;
+}
+
+/**
+ * TOKENCTL_NOW: an ISO-8601 instant taken as "now". A command runs at that instant (it moves on only by the time
+ * the command waits, see drillClock); `running` (the service) starts there and runs on in real time.
+ */
+export function clockFromEnv(env: Env, options: { running?: boolean } = {}): Clock {
+  const start = drillInstant(env);
+  if (!start) return systemClock;
+  return options.running ? offsetClock(start) : drillClock(start);
 }
 
 /** Who is acting, for the local audit trail: the OS user. */
@@ -58,14 +74,25 @@ export function osActor(): string {
 export async function createDeps(env: Env): Promise<Deps> {
   const io = await processIO(env);
   let clock: Clock | undefined;
+  let serviceClock: Clock | undefined;
+  const warn = (message: string) => io.err(`${io.style.yellow('warning:')} ${redactTokenLike(safeText(message))}\n`);
   const deps: Deps = {
     io,
     env,
     get clock() {
       return (clock ??= clockFromEnv(env));
     },
+    get serviceClock() {
+      return (serviceClock ??= clockFromEnv(env, { running: true }));
+    },
     prompter: inquirerPrompter,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep: async (ms) => {
+      const started = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      // A drill's clock moves on by the time waited, so rotate --wait sees the replacement become active.
+      const c = deps.clock as Partial<DrillClock>;
+      c.waited?.(Date.now() - started);
+    },
     crashPoint: (step) => {
       if (env.TOKENCTL_CRASH_AFTER === step) process.kill(process.pid, 'SIGKILL');
     },
@@ -74,14 +101,22 @@ export async function createDeps(env: Env): Promise<Deps> {
       if (env.TOKENCTL_SERVER || readProfileConfig(env).profiles[globals.profile]) {
         const { httpBackendFor } = await import('./backends/http/select.js');
         const remote = httpBackendFor(env, globals.profile);
-        if (remote) return remote;
+        if (remote) {
+          if (drillInstant(env)) {
+            // Only the service's clock decides what is pending, usable or rejected; TOKENCTL_NOW here changes nothing there.
+            warn(
+              `TOKENCTL_NOW is set, but the token service ${remote.location} keeps its own clock: it decides what is pending, active, draining and revoked by its time, not by TOKENCTL_NOW. Drill against a local store (its own TOKENCTL_HOME), or start the service itself with TOKENCTL_NOW`,
+            );
+          }
+          return remote;
+        }
       }
       return new FileBackend({
         dir: profileDir(tokenctlHome(env), globals.profile),
         clock: deps.clock,
         env,
         actor: osActor(),
-        warn: (message) => io.err(`${io.style.yellow('warning:')} ${redactTokenLike(safeText(message))}\n`),
+        warn,
       });
     },
   };

@@ -36,7 +36,7 @@ export function registerServe(program: Command, deps: Deps): void {
           .split(',')
           .map((a) => a.trim())
           .filter(Boolean),
-        clock: deps.clock,
+        clock: deps.serviceClock ?? deps.clock, // a drill's service runs on from TOKENCTL_NOW
         env: deps.env,
         log: (line) => deps.io.out(line),
         notice: (line) => deps.io.err(`${line}\n`),

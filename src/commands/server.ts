@@ -27,7 +27,7 @@ export function registerServer(program: Command, deps: Deps): void {
       const now = deps.clock.now();
       await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { openDataDir, initServiceAccount } = await import('../server/admin.js');
-      const store = await openDataDir(opts.data, deps.env, { create: true });
+      const store = await openDataDir(opts.data, deps.env, { create: true, notice: (m) => deps.io.err(`${m}\n`) });
       try {
         const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, { now: () => now });
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));

@@ -15,7 +15,7 @@ function unknown(reason: string): never {
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
 async function checkJwt(backend: TokenBackend, value: string, now: Date): Promise<void> {
-  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP }] = await Promise.all([import('jose'), import('../secrets/index.js')]);
+  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP, isApiTokenTyp }] = await Promise.all([import('jose'), import('../secrets/index.js')]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
   try {
@@ -25,7 +25,8 @@ async function checkJwt(backend: TokenBackend, value: string, now: Date): Promis
     throw new UsageError('this is not a well-formed JWT (mistyped or truncated?)');
   }
   if (header.alg !== 'EdDSA') unknown(`algorithm '${String(header.alg).slice(0, 20)}' is not accepted (only EdDSA)`);
-  if (header.typ !== API_TOKEN_TYP) unknown(`the token type header is not '${API_TOKEN_TYP}'`);
+  // Tokens issued before 0.2 say at+jwt; both are tokenctl's, checked the same way.
+  if (!isApiTokenTyp(header.typ)) unknown(`the token type header is not '${API_TOKEN_TYP}'`);
   const keys = await backend.accountKeys();
   const jwk = keys.keys.find((k) => k.kid === header.kid);
   if (!jwk) unknown('it was not signed by a key of this account (unknown kid)');
@@ -34,7 +35,7 @@ async function checkJwt(backend: TokenBackend, value: string, now: Date): Promis
   try {
     await jwtVerify(value, await importJWK(jwk, 'EdDSA'), {
       algorithms: ['EdDSA'],
-      typ: API_TOKEN_TYP,
+      // typ was checked above (two accepted values); jose takes one.
       issuer: keys.issuer,
       subject: keys.accountId,
       requiredClaims: ['jti', 'iat', 'nbf'],

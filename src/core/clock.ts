@@ -11,6 +11,29 @@ export function offsetClock(start: Date, realNow: () => number = Date.now): Cloc
   return { now: () => new Date(start.getTime() + (realNow() - startedAt)) };
 }
 
+/**
+ * A drill's clock for one CLI command (TOKENCTL_NOW): it reads the drill instant for the whole command and moves
+ * on only by the time the command waits (rotate --wait). Every command of a drill therefore runs at the same
+ * instant, whatever its start-up time: `init` stamps the default token at that instant and the next command,
+ * started at the same instant, sees it active.
+ */
+export interface DrillClock extends Clock {
+  readonly start: Date;
+  /** Moves the clock on by time the command spent waiting. */
+  waited(ms: number): void;
+}
+
+export function drillClock(start: Date): DrillClock {
+  let t = start.getTime();
+  return {
+    start,
+    now: () => new Date(t),
+    waited: (ms) => {
+      if (ms > 0) t += ms;
+    },
+  };
+}
+
 /** A clock that only moves when a test moves it. */
 export interface ManualClock extends Clock {
   set(at: Date | string): void;

@@ -1,6 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { StoreDataError } from '../core/errors.js';
+import { fsStep, mapFsError } from './fs-errors.js';
 
 const POSIX = process.platform !== 'win32';
 
@@ -27,16 +28,37 @@ async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
     return await fs.lstat(p);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    return mapFsError(error, 'use', p);
   }
 }
 
+export interface EnsurePrivateDirOptions {
+  /**
+   * initdb's rule, for a directory given explicitly (`server init --data`): an existing EMPTY directory that is
+   * the user's own, with group/other access, is made 0700 (and this is called to say so) instead of refused.
+   * A non-empty one, a symlink, or one owned by someone else is still refused.
+   */
+  fixEmptyDir?: (message: string) => void;
+}
+
 /** Creates the directory (and parents) as 0700 whatever the umask; checks an existing one. */
-export async function ensurePrivateDir(dir: string): Promise<void> {
+export async function ensurePrivateDir(dir: string, options: EnsurePrivateDirOptions = {}): Promise<void> {
   const st = await lstatOrNull(dir);
-  if (st) return checkPrivate(dir, st, 'directory', true);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  if (POSIX) await fs.chmod(dir, 0o700);
+  if (st) {
+    if (options.fixEmptyDir && POSIX && st.isDirectory() && (st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) {
+      const entries = await fsStep('read the directory', dir, () => fs.readdir(dir));
+      if (entries.length === 0) {
+        await fsStep('change the permissions of', dir, () => fs.chmod(dir, 0o700));
+        options.fixEmptyDir(`fixed the permissions of the existing empty directory ${dir}: mode ${(st.mode & 0o777).toString(8)} -> 700`);
+        return;
+      }
+    }
+    return checkPrivate(dir, st, 'directory', true);
+  }
+  await fsStep('create the directory', dir, async () => {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (POSIX) await fs.chmod(dir, 0o700);
+  });
 }
 
 /** Checks an existing directory is private; returns false when it does not exist. */
@@ -59,11 +81,11 @@ export async function readPrivateFile(p: string, what: string): Promise<string |
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
     if (code === 'ELOOP') refuse(`${what} ${p} is a symbolic link; refusing to use it. Replace it with a real file`);
-    throw new StoreDataError(`cannot read ${what} ${p} (${code ?? 'error'}); check its permissions`, { cause: error });
+    return mapFsError(error, `read the ${what}`, p);
   }
   try {
-    checkPrivate(p, await handle.stat(), what, false);
-    return await handle.readFile('utf8');
+    checkPrivate(p, await fsStep(`read the ${what}`, p, () => handle.stat()), what, false);
+    return await fsStep(`read the ${what}`, p, () => handle.readFile('utf8'));
   } finally {
     await handle.close();
   }
@@ -76,8 +98,8 @@ export async function readPrivateFile(p: string, what: string): Promise<string |
 export async function removeLeftoverTemps(target: string): Promise<void> {
   const dir = path.dirname(target);
   const prefix = `.${path.basename(target)}.tmp-`;
-  for (const name of await fs.readdir(dir)) {
-    if (name.startsWith(prefix)) await fs.rm(path.join(dir, name), { force: true });
+  for (const name of await fsStep('read the directory', dir, () => fs.readdir(dir))) {
+    if (name.startsWith(prefix)) await fsStep('remove the leftover temporary file', path.join(dir, name), () => fs.rm(path.join(dir, name), { force: true }));
   }
 }
 
@@ -96,7 +118,11 @@ async function fsyncDir(dir: string): Promise<void> {
  * then the directory fsynced so the rename itself survives a crash. Readers see the old or the new file,
  * never half of one.
  */
-export async function writeFileAtomic(target: string, data: string): Promise<void> {
+export async function writeFileAtomic(target: string, data: string, what = 'file'): Promise<void> {
+  return fsStep(`write the ${what}`, target, () => writeAtomic(target, data));
+}
+
+async function writeAtomic(target: string, data: string): Promise<void> {
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${process.hrtime.bigint()}-${Math.random().toString(36).slice(2)}`);
   const handle = await fs.open(tmp, 'wx', 0o600);

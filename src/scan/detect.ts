@@ -1,4 +1,4 @@
-import { API_TOKEN_TYP } from '../secrets/jwt.js';
+import { isApiTokenTyp } from '../secrets/jwt.js';
 import { checkOpaqueToken, maskValue, OPAQUE_BODY_LENGTH, OPAQUE_CHECKSUM_LENGTH, OPAQUE_PREFIXES } from '../secrets/opaque.js';
 import type { TokenType } from '../core/tokens.js';
 
@@ -40,7 +40,7 @@ export function isApiTokenShape(jwt: string): boolean {
   const [h, p, s] = jwt.split('.');
   if (h === undefined || p === undefined || s === undefined || jwt.split('.').length !== 3) return false;
   const header = decodeJson(h);
-  if (!header || header.alg !== 'EdDSA' || typeof header.typ !== 'string' || header.typ.toLowerCase() !== API_TOKEN_TYP) return false;
+  if (!header || header.alg !== 'EdDSA' || !isApiTokenTyp(header.typ)) return false;
   const payload = decodeJson(p);
   return payload !== null && typeof payload.iss === 'string' && ISSUER.test(payload.iss);
 }

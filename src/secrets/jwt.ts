@@ -8,7 +8,18 @@ export interface SigningKeyMaterial {
   privatePkcs8Pem: string;
 }
 
-export const API_TOKEN_TYP = 'at+jwt';
+/**
+ * The `typ` of API tokens: tokenctl's own type. They are not RFC 9068 access tokens (no exp, aud or client_id:
+ * validity is the service's decision, see introspection), so they do not claim that profile's `at+jwt`.
+ */
+export const API_TOKEN_TYP = 'tokenctl-api+jwt';
+/** The `typ` of API tokens issued before 0.2 (see API_TOKEN_TYP): still accepted, never issued. */
+export const LEGACY_API_TOKEN_TYP = 'at+jwt';
+
+/** Whether a JWS header's typ is one tokenctl issues or issued (exact, as tokenctl writes it: one comparison or two). */
+export function isApiTokenTyp(typ: unknown): boolean {
+  return typ === API_TOKEN_TYP || typ === LEGACY_API_TOKEN_TYP;
+}
 
 export function issuerFor(accountId: string): string {
   return `urn:tokenctl:account:${accountId}`;

@@ -55,7 +55,7 @@ export async function createMasterKey(ctx: MasterKeyContext): Promise<{ key: Buf
   if (await rename(ctx.keyFile, aside).then(() => true, () => false)) {
     ctx.warn(`a master key file without a store was found and kept as ${aside}; it still decrypts any backup of the old store`);
   }
-  await writeFileAtomic(ctx.keyFile, key.toString('base64') + '\n');
+  await writeFileAtomic(ctx.keyFile, key.toString('base64') + '\n', 'master key file');
   ctx.warn(
     `no OS keychain available: the master key was saved in ${ctx.keyFile} (mode 0600). Anyone who can read ` +
       'that file can decrypt your tokens; for stronger protection use an OS keychain or set TOKENCTL_MASTER_KEY',

@@ -16,7 +16,16 @@ export const SERVER_KEY_FILE = 'server.key';
  * The service's data directory (0700): the SQLite database and, unless TOKENCTL_SERVER_KEY supplies it, the
  * 0600 key file that seals token values and signing keys. Back both up; the database alone is useless.
  */
-export async function openDataDir(dir: string, env: Env, options: { create: boolean } & SqliteStorageOptions): Promise<SqliteStorage> {
+export interface DataDirOptions extends SqliteStorageOptions {
+  create: boolean;
+  /**
+   * Told (for stderr) when `create` fixed the permissions of an existing empty directory the user owns, as initdb
+   * does; a non-empty one, or one owned by someone else, is still refused.
+   */
+  notice?: (message: string) => void;
+}
+
+export async function openDataDir(dir: string, env: Env, options: DataDirOptions): Promise<SqliteStorage> {
   const root = path.resolve(dir);
   const file = path.join(root, DB_FILE);
   const dbExists = existsSync(file);
@@ -24,7 +33,7 @@ export async function openDataDir(dir: string, env: Env, options: { create: bool
     throw new TokenNotFoundError(`no token service data in ${root}; create it with: tokenctl server init --data ${root}`);
   }
   const Database = await loadSqliteDriver();
-  await ensurePrivateDir(root);
+  await ensurePrivateDir(root, options.create && !dbExists ? { fixEmptyDir: options.notice ?? (() => undefined) } : {});
   return SqliteStorage.open(Database, file, await masterKey(root, env, options.create && !dbExists), options);
 }
 
@@ -37,6 +46,6 @@ async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buf
     throw new StoreDataError(`the server key file ${file} is missing; restore it from a backup, or set TOKENCTL_SERVER_KEY`);
   }
   const key = newMasterKey();
-  await writeFileAtomic(file, key.toString('base64') + '\n');
+  await writeFileAtomic(file, key.toString('base64') + '\n', 'server key file');
   return key;
 }

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { BackendUnavailableError } from '../core/errors.js';
+import { mapFsError } from '../fs/fs-errors.js';
+import { currentProcess, holderState, type ProcessIdentity } from '../fs/process-identity.js';
 
 /**
  * One `tokenctl serve` per SQLite data directory: a second one on the same directory would share the database's
@@ -13,38 +13,13 @@ import { BackendUnavailableError } from '../core/errors.js';
  */
 export const SERVE_LOCK_FILE = 'serve.lock';
 
-interface Owner {
-  pid: number;
-  host: string;
-  /** The process's start time as the kernel counts it (Linux /proc); null where it cannot be read. */
-  started: string | null;
+interface Owner extends ProcessIdentity {
   at: string;
 }
 
-function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the parenthesised command name, which may contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Whether the recorded owner is still the process that wrote the lock. */
+/** Whether the recorded owner is still the process that wrote the lock (another host: cannot tell, so assume so). */
 function ownerIsRunning(o: Owner): boolean {
-  if (o.host !== hostname()) return true; // another machine (a shared disk): cannot tell, so assume so
-  if (!isAlive(o.pid)) return false;
-  return o.started === null || startTimeOf(o.pid) === o.started;
+  return holderState(o) !== 'gone';
 }
 
 export interface ServeLock {
@@ -53,7 +28,7 @@ export interface ServeLock {
 
 export async function lockDataDir(dir: string, now: () => Date = () => new Date()): Promise<ServeLock> {
   const file = path.join(dir, SERVE_LOCK_FILE);
-  const me: Owner = { pid: process.pid, host: hostname(), started: startTimeOf(process.pid), at: now().toISOString() };
+  const me: Owner = { ...currentProcess(), at: now().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const handle = await open(file, 'wx', 0o600);
@@ -70,7 +45,7 @@ export async function lockDataDir(dir: string, now: () => Date = () => new Date(
         },
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return mapFsError(error, 'lock the data directory with', file);
     }
     let owner: Owner | null = null;
     try {

@@ -71,7 +71,7 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
       await h.initAccount({ defaultToken: false });
       const { token, value } = await h.backend.create({ type: 'api', name: 'reports' });
       const [header, payload] = value.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
-      expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' });
+      expect(header).toMatchObject({ alg: 'EdDSA', typ: 'tokenctl-api+jwt' });
       expect(typeof header.kid).toBe('string');
       expect(payload.jti).toBe(token.id);
       expect(typeof payload.sub).toBe('string');

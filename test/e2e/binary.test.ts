@@ -34,7 +34,7 @@ describe('the built binary, as a user runs it (stdin at /dev/null)', () => {
     const all = JSON.parse((await runBin(['list', '--all', '--json'], { env: { ...env, TOKENCTL_NOW: '2026-01-10T10:30:00Z' } })).stdout);
     expect(all.find((t: { name: string }) => t.name === 'ci-deploy').status).toBe('revoked');
     const stale = await runBin(['list'], { env: { ...env, TOKENCTL_NOW: '2026-07-11T09:00:00Z' } });
-    expect(stale.stderr).toMatch(/warning: api token 'default' is 181 days old/);
+    expect(stale.stderr).toMatch(/warning: api token 'default' is 182 days old/);
   });
 
   it('writes exactly the value to a file with `get x > file`', async () => {

@@ -87,10 +87,10 @@ describe('API tokens', () => {
     const iat = new Date('2026-05-01T00:00:00Z');
     const nbf = new Date('2026-05-01T00:30:00Z');
     const jwt = await mintApiToken(key, { accountId: 'acc_1', tokenId: 'tok_1', issuedAt: iat, notBefore: nbf });
-    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt' });
+    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'EdDSA', kid: key.kid, typ: 'tokenctl-api+jwt' });
     const { payload } = await jwtVerify(jwt, createPublicKey({ key: key.publicJwk, format: 'jwk' }), {
       algorithms: ['EdDSA'],
-      typ: 'at+jwt',
+      typ: 'tokenctl-api+jwt',
       issuer: issuerFor('acc_1'),
       currentDate: new Date('2026-05-01T01:00:00Z'),
     });

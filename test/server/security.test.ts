@@ -244,7 +244,7 @@ describe('introspection (RFC 7662)', () => {
     expect((await introspect(value)).body).toMatchObject({ active: true, type: 'api' });
     const { createLocalJWKSet, jwtVerify } = await import('jose');
     const jwks = createLocalJWKSet((await call(server, 'GET', '/.well-known/jwks.json')).body);
-    const { payload } = await jwtVerify(value, jwks, { issuer: issuerFor(accountId), typ: 'at+jwt', algorithms: ['EdDSA'], currentDate: server.clock.now() });
+    const { payload } = await jwtVerify(value, jwks, { issuer: issuerFor(accountId), typ: 'tokenctl-api+jwt', algorithms: ['EdDSA'], currentDate: server.clock.now() });
     expect(payload.sub).toBe(accountId);
   });
 
@@ -276,9 +276,9 @@ describe('introspection (RFC 7662)', () => {
       'truncated signature': `${h}.${p}.${sig.slice(0, -4)}`,
       'wrong typ (validly signed)': await resign({ kid, typ: 'JWT' }, payload),
       'no typ (validly signed)': await resign({ kid }, payload),
-      'wrong iss (validly signed)': await resign({ kid, typ: 'at+jwt' }, { ...payload, iss: 'urn:evil' }),
-      'validly signed, never issued (unknown jti)': await resign({ kid, typ: 'at+jwt' }, { ...payload, jti: 'tok_AAAAAAAAAAAAAAAA' }),
-      'validly signed copy with another iat (not the stored value)': await resign({ kid, typ: 'at+jwt' }, { ...payload, iat: payload.iat + 1 }),
+      'wrong iss (validly signed)': await resign({ kid, typ: header.typ }, { ...payload, iss: 'urn:evil' }),
+      'validly signed, never issued (unknown jti)': await resign({ kid, typ: header.typ }, { ...payload, jti: 'tok_AAAAAAAAAAAAAAAA' }),
+      'validly signed copy with another iat (not the stored value)': await resign({ kid, typ: header.typ }, { ...payload, iat: payload.iat + 1 }),
     };
     for (const [name, attack] of Object.entries(attacks)) {
       const r = await introspect(attack);

@@ -1,6 +1,6 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { deletedWhilePending, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
-import { API_TOKEN_TYP, issuerFor } from '../../secrets/jwt.js';
+import { isApiTokenTyp, issuerFor } from '../../secrets/jwt.js';
 import { checkOpaqueToken } from '../../secrets/opaque.js';
 import type { IntrospectionLookup } from './lookup.js';
 
@@ -67,8 +67,8 @@ function decodeJson(part: string): Record<string, unknown> | null {
 
 /**
  * Verifies an API token (compact JWS) before the store is asked: exactly alg EdDSA (so `none` and HS256 with the
- * public key as secret are refused before any key is touched), typ at+jwt, no `crit`, a known kid, an Ed25519
- * signature valid under that kid's key, then iss/sub of the key's account, a jti, and nbf not in the future.
+ * public key as secret are refused before any key is touched), typ tokenctl-api+jwt (or at+jwt, as tokens issued
+ * before 0.2 say), no `crit`, a known kid, an Ed25519 signature valid under that kid's key, then iss/sub of the key's account, a jti, and nbf not in the future.
  * Done with node:crypto's one-shot verify, synchronously: WebCrypto (which jose uses) costs several times more
  * per call on the introspection hot path. The exact value must then also be one the service issued.
  */
@@ -94,7 +94,7 @@ function verifySignedClaims(value: string, keys: SigningKeyCache): VerifiedClaim
   if (parts.length !== 3) return null;
   const [h, p, s] = parts as [string, string, string];
   const header = decodeJson(h);
-  if (!header || header.alg !== 'EdDSA' || header.typ !== API_TOKEN_TYP || typeof header.kid !== 'string' || 'crit' in header) return null;
+  if (!header || header.alg !== 'EdDSA' || !isApiTokenTyp(header.typ) || typeof header.kid !== 'string' || 'crit' in header) return null;
   const key = keys.get(header.kid);
   if (!key || !B64URL.test(s)) return null;
   const signature = Buffer.from(s, 'base64url');

@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import { StoreDataError } from '../../core/errors.js';
+import { fsStep, mapFsError } from '../../fs/fs-errors.js';
 import { readPrivateFile } from '../../fs/private-files.js';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
 import { eventOf, GENESIS, macInput, parseLine, toLine, verifyChain, type ChainHead, type VerifyResult } from '../../core/audit-chain.js';
@@ -81,7 +82,7 @@ export async function appendAuditEvents(
   }
   if (trail.torn) {
     // The torn piece was never part of a committed change (checked above: the store's head is before it).
-    await fs.truncate(logPath, trail.wholeBytes);
+    await fsStep('repair the audit trail', logPath, () => fs.truncate(logPath, trail.wholeBytes));
   }
   let prev = tail?.mac ?? GENESIS;
   let seq = tail?.seq ?? 0;
@@ -100,8 +101,12 @@ export async function appendAuditEvents(
     } finally {
       await handle.close();
     }
-  } catch (cause) {
-    throw new StoreDataError(`cannot write the audit trail ${logPath}; the change was refused (every change must be recorded)`, { cause });
+  } catch (error) {
+    // Every change must be recorded: one that cannot be is refused, with the reason and the fix.
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new StoreDataError(`the audit trail ${logPath} is a symbolic link; refusing to use it. Replace it with a real file. Nothing was changed`, { cause: error });
+    }
+    return mapFsError(error, 'write the audit trail', logPath);
   }
   return { seq, mac: prev };
 }

@@ -1,8 +1,8 @@
 import { StoreDataError } from '../../core/errors.js';
-import { isValidStoredName } from '../../core/names.js';
-import { isTokenType } from '../../core/tokens.js';
+import { isValidStoredName, nameKey } from '../../core/names.js';
+import { isLive, isTokenType, POLICY } from '../../core/tokens.js';
 import { KEY_SOURCES, type KeySource } from '../../secrets/key-source.js';
-import { ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
+import { isUnfinished, ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
 import type { ChainHead } from '../../core/audit-chain.js';
 import type { StoredToken } from '../port.js';
 
@@ -34,6 +34,8 @@ export interface StoreDocument {
   rotations: RotationRecord[];
   /** The last event of the audit trail, so a trail cut short is detected. */
   auditHead: ChainHead | null;
+  /** Created under TOKENCTL_NOW (a drill): its times are the drill's. Absent for a real store. */
+  drill?: true;
 }
 
 type Json = Record<string, unknown>;
@@ -43,6 +45,8 @@ const SEALED = /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 class Invalid extends Error {}
+/** Well-formed, but against the store's own rules (a hand edit, say). */
+class Broken extends Invalid {}
 
 function obj(v: unknown, at: string): Json {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Invalid(`${at} is not an object`);
@@ -144,6 +148,8 @@ export function parseStore(text: string, where: string): StoreDocument {
       if (!Number.isInteger(h.seq) || (h.seq as number) < 1) throw new Invalid('store.auditHead.seq is malformed');
       auditHead = { seq: h.seq as number, mac: str(h, 'mac', 'store.auditHead', /^[A-Za-z0-9_-]{43}$/) };
     }
+    if (o.drill !== undefined && o.drill !== true) throw new Invalid('store.drill is malformed');
+    checkInvariants(tokens, rotations);
     return {
       format: STORE_FORMAT,
       version: STORE_VERSION,
@@ -153,13 +159,58 @@ export function parseStore(text: string, where: string): StoreDocument {
       tokens,
       rotations,
       auditHead,
+      ...(o.drill === true ? { drill: true as const } : {}),
     };
   } catch (error) {
     if (!(error instanceof Invalid)) throw error;
+    if (error instanceof Broken) {
+      throw new StoreDataError(`the token store ${where} breaks its own rules: ${error.message}. It was left untouched; undo the hand edit or restore it from a backup`);
+    }
     throw new StoreDataError(`the token store ${where} is unreadable: ${error.message}. It was left untouched; restore it from a backup`);
   }
 }
 
 export function serializeStore(doc: StoreDocument): string {
   return JSON.stringify(doc, null, 2) + '\n';
+}
+
+/**
+ * The store's own rules, checked on load like its shape: a hand-edited (or damaged) document that breaks them is
+ * refused, not listed as if it were fine. The rules are the core's: POLICY's limit per type, names unique ignoring
+ * case (nameKey), a rotation between two existing tokens of its type, at most one unfinished rotation per token.
+ */
+function checkInvariants(tokens: readonly StoredToken[], rotations: readonly RotationRecord[]): void {
+  const byId = new Map(tokens.map((t) => [t.id, t]));
+  const livePerType = new Map<string, number>();
+  const liveNames = new Map<string, string>();
+  tokens.forEach((t, i) => {
+    const at = `store.tokens[${i}]`;
+    if (Date.parse(t.activatesAt) < Date.parse(t.createdAt)) throw new Broken(`${at} activates before it was created`);
+    if (t.deletedAt !== null && Date.parse(t.deletedAt) < Date.parse(t.createdAt)) throw new Broken(`${at} was deleted before it was created`);
+    if (!isLive(t)) return;
+    const n = (livePerType.get(t.type) ?? 0) + 1;
+    livePerType.set(t.type, n);
+    if (n > POLICY.maxLivePerType) throw new Broken(`it has more than ${POLICY.maxLivePerType} live ${t.type} tokens (at most ${POLICY.maxLivePerType} are allowed)`);
+    const key = nameKey(t.name);
+    const other = liveNames.get(key);
+    if (other !== undefined) throw new Broken(`two live tokens have the same name (ignoring case): ${JSON.stringify(other)} and ${JSON.stringify(t.name)}`);
+    liveNames.set(key, t.name);
+  });
+  if (new Set(rotations.map((r) => r.id)).size !== rotations.length) throw new Broken('store.rotations has duplicate ids');
+  const unfinishedOf = new Set<string>();
+  rotations.forEach((r, i) => {
+    const at = `store.rotations[${i}]`;
+    for (const [role, id] of [['old', r.oldTokenId], ['new', r.newTokenId]] as const) {
+      const t = byId.get(id);
+      if (!t) throw new Broken(`${at} points at a missing ${role} token ${id}`);
+      if (t.type !== r.type) throw new Broken(`${at} is a ${r.type} rotation but its ${role} token ${id} is of type ${t.type}`);
+    }
+    if (r.oldTokenId === r.newTokenId) throw new Broken(`${at} replaces a token with itself`);
+    if (isUnfinished(r)) {
+      for (const id of [r.oldTokenId, r.newTokenId]) {
+        if (unfinishedOf.has(id)) throw new Broken(`token ${id} takes part in two unfinished rotations`);
+        unfinishedOf.add(id);
+      }
+    }
+  });
 }

@@ -120,6 +120,7 @@ export class JsonFileStorage implements TokenStorage {
       const entries: AuditEntry[] = [];
       const result = await fn(this.writer(doc, entries));
       await lock.assertHeld();
+      this.warnDrillOnRealStore(doc, change);
       await this.commit(doc, sealer, entries, change);
       return result;
     } finally {
@@ -146,6 +147,8 @@ export class JsonFileStorage implements TokenStorage {
         tokens: [],
         rotations: [],
         auditHead: null,
+        // A store made in a drill says so: TOKENCTL_NOW on any other store warns (its times would stay for good).
+        ...(this.drillNow() ? { drill: true as const } : {}),
       };
       const entries: AuditEntry[] = [];
       const result = await fn(this.writer(doc, entries), sealer);
@@ -160,10 +163,28 @@ export class JsonFileStorage implements TokenStorage {
     }
   }
 
+  private drillNow(): string | null {
+    const v = this.o.env.TOKENCTL_NOW;
+    return v === undefined || v.trim() === '' ? null : v.trim();
+  }
+
+  private drillWarned = false;
+
+  /** TOKENCTL_NOW writing into a store that was not created in a drill: say what it does, once per command. */
+  private warnDrillOnRealStore(doc: StoreDocument, change: ChangeContext): void {
+    const now = this.drillNow();
+    if (!now || doc.drill === true || this.drillWarned) return;
+    this.drillWarned = true;
+    this.o.warn(
+      `TOKENCTL_NOW=${now} is set, but the store in ${this.location} was not created in a drill: this change is recorded at ${change.at} for good, ` +
+        'and back on the real clock such times look wrong (tokens pending for hours, or created in the future). Run drills in their own TOKENCTL_HOME',
+    );
+  }
+
   private async commit(doc: StoreDocument, sealer: Sealer, entries: readonly AuditEntry[], change: ChangeContext): Promise<void> {
     // The trail first: a change that cannot be recorded is not made.
     doc.auditHead = await appendAuditEvents(this.logPath, doc.auditHead, entries, { mac: (t) => sealer.mac(t), at: change.at, actor: change.actor });
-    await writeFileAtomic(this.storePath, serializeStore(doc));
+    await writeFileAtomic(this.storePath, serializeStore(doc), 'token store');
   }
 
   /** The transaction's view of the document: reads return copies, writes change the document to be committed. */
