@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fsStep } from '../fs/fs-errors.js';
 import { readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 import { BackendUnavailableError } from '../core/errors.js';
 import { keychainMayExist, openKeychain, saveInKeychain, type Keychain } from '../secrets/keychain.js';
@@ -21,8 +22,10 @@ export async function saveCredential(ctx: CredentialContext, profile: string, cr
     return { store: 'keychain', where: 'the OS keychain' };
   }
   const file = credentialFile(ctx.env, profile);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  if (process.platform !== 'win32') await fs.chmod(path.dirname(file), 0o700);
+  await fsStep('create the directory', path.dirname(file), async () => {
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    if (process.platform !== 'win32') await fs.chmod(path.dirname(file), 0o700);
+  });
   await writeFileAtomic(file, credential + '\n');
   ctx.warn(
     `no OS keychain available: the credential was saved in ${file} (mode 0600). Anyone who can read that file can manage ` +

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fsErrorMessage } from '../fs/fs-errors.js';
 import path from 'node:path';
 import { StoreDataError } from '../core/errors.js';
 import { tokenctlHome, validateProfileName } from './paths.js';
@@ -39,7 +40,7 @@ export function readProfileConfig(env: Env): ProfileConfig {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
-    throw new StoreDataError(`cannot read the profile configuration ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}); check its permissions`);
+    throw new StoreDataError(fsErrorMessage((error as NodeJS.ErrnoException).code ?? 'error', 'read the profile configuration', file));
   }
   let parsed: unknown;
   try {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fsStep } from '../fs/fs-errors.js';
 import { tokenctlHome } from './paths.js';
 import { CONFIG_FILE, readProfileConfig, type Env, type ServerProfile } from './profiles-read.js';
 
@@ -9,7 +10,7 @@ import { CONFIG_FILE, readProfileConfig, type Env, type ServerProfile } from './
  */
 async function openConf(env: Env) {
   const home = tokenctlHome(env);
-  await fs.mkdir(home, { recursive: true, mode: 0o700 });
+  await fsStep('create the directory', home, () => fs.mkdir(home, { recursive: true, mode: 0o700 }));
   const { default: Conf } = await import('conf');
   return new Conf<{ currentProfile?: string; profiles: Record<string, ServerProfile> }>({
     cwd: home,
@@ -24,13 +25,17 @@ async function openConf(env: Env) {
 export async function saveServerProfile(env: Env, name: string, profile: ServerProfile): Promise<void> {
   readProfileConfig(env); // refuse to overwrite a file we cannot parse
   const conf = await openConf(env);
-  conf.set('profiles', { ...conf.get('profiles'), [name]: profile });
-  if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+  await fsStep('write the profile configuration', conf.path, async () => {
+    conf.set('profiles', { ...conf.get('profiles'), [name]: profile });
+    if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+  });
 }
 
 export async function setCurrentProfile(env: Env, name: string): Promise<void> {
   readProfileConfig(env);
   const conf = await openConf(env);
-  conf.set('currentProfile', name);
-  if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+  await fsStep('write the profile configuration', conf.path, async () => {
+    conf.set('currentProfile', name);
+    if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+  });
 }

@@ -85,6 +85,20 @@ describe('filesystem errors reach the user as one line naming the path and the f
     oneLine(loop);
     expect(loop.stderr).toContain(`${path.join(other, 'profiles', 'default')}: too many levels of symbolic links`);
   });
+
+  it('a file where TOKENCTL_HOME should be: the profile configuration says so, for reads and for login', async () => {
+    const home = tempHome();
+    const file = path.join(home, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const env = accountEnv(home, { TOKENCTL_HOME: file });
+    for (const args of [['list'], ['login', '--server', 'http://127.0.0.1:9']]) {
+      const r = await runBin(args, { env });
+      expect(r.code, r.stderr).toBe(9);
+      oneLine(r);
+      expect(r.stderr).toContain(`cannot read the profile configuration ${path.join(file, 'config.json')}: a part of that path is a file, not a directory`);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
 });
 
 describe('a hand-edited store that breaks the rules is refused on load (exit 9), left as it is', () => {
