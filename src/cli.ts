@@ -21,7 +21,7 @@ import { registerServe } from './commands/serve.js';
 import { registerServer } from './commands/server.js';
 import { registerLogin } from './commands/login.js';
 import { registerProfile } from './commands/profile.js';
-import { CommandExit } from './commands/shared.js';
+import { CommandExit, currentInterruptNote } from './commands/shared.js';
 
 type Register = (program: Command, deps: Deps) => void;
 
@@ -168,7 +168,9 @@ export async function main(): Promise<void> {
   try {
     const deps = await createDeps(process.env);
     process.once('SIGINT', () => {
-      process.stderr.write('\ncancelled\n');
+      // A command in a step that keeps state says what is kept and how to go on; otherwise nothing was changed.
+      const note = currentInterruptNote();
+      process.stderr.write(`\n${note === undefined ? 'cancelled' : cleanText(`cancelled: ${note}`)}\n`);
       process.exit(EXIT_CODES.cancelled);
     });
     code = await runCli(process.argv.slice(2), deps);

@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
-import { BackendUnavailableError, CancelledError, TokenNotFoundError, UsageError } from '../core/errors.js';
+import { BackendUnavailableError, CancelledError, TokenNotFoundError, TokenPendingError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
-import { findUnfinishedRotation, RotationError, type RotationRecord } from '../core/rotation.js';
+import { findCompletedRotation, findUnfinishedRotation, RotationError, type RotationRecord } from '../core/rotation.js';
 import { isDeletePhrase, isLive, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { childEnvironment } from '../secrets/child-env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
+import { describeToken, examples, globalsOf, info, setInterruptNote, success, tokenctlCommand, warn } from './shared.js';
 
 interface RotateOptions {
   name?: string;
@@ -56,13 +56,18 @@ async function waitUntilActive(deps: Deps, token: TokenRecord): Promise<void> {
 }
 
 /** Finds the token and its unfinished rotation, if any, whether the reference names the old or the new token. */
-async function locate(backend: TokenBackend, ref: string): Promise<{ token: TokenRecord | null; rotation: RotationRecord | null; error: unknown }> {
+async function locate(
+  backend: TokenBackend,
+  ref: string,
+): Promise<{ token: TokenRecord | null; rotation: RotationRecord | null; completed: ReturnType<typeof findCompletedRotation>; error: unknown }> {
   const [tokens, rotations] = await Promise.all([backend.list(), backend.rotations()]);
+  const completed = () => findCompletedRotation(rotations, tokens, ref);
   try {
     const token = resolveToken(tokens, ref);
-    return { token, rotation: findUnfinishedRotation(rotations, token.id), error: null };
+    const rotation = findUnfinishedRotation(rotations, token.id);
+    return { token, rotation, completed: rotation ? null : completed(), error: null };
   } catch (error) {
-    return { token: null, rotation: null, error };
+    return { token: null, rotation: null, completed: completed(), error };
   }
 }
 
@@ -83,11 +88,32 @@ export function registerRotate(program: Command, deps: Deps): void {
       }
       const backend = await deps.backend(globals);
       const found = await locate(backend, ref);
+      // "tokenctl rotate <old> --resume" again after the rotation finished: say so, and which token replaced it.
+      const completed = found.completed;
+      if (completed && (opts.resume || !found.token)) {
+        const { rotation: r, old: oldToken, replacement } = completed;
+        const replacementName = replacement?.name ?? r.newTokenId;
+        const oldName = oldToken?.name ?? r.oldTokenId;
+        const what = `rotation ${r.id} of '${safeText(oldName)}' is already complete: '${safeText(replacementName)}' replaced it on ${formatInstant(r.completedAt ?? r.startedAt)}`;
+        if (!opts.resume) {
+          throw new TokenNotFoundError(`${what}; to replace '${replacementName}' in turn, run: ${tokenctlCommand(globals, ['rotate', replacementName])}`);
+        }
+        info(deps, `${what}; nothing left to do`);
+        if (globals.json) {
+          const now = deps.clock.now();
+          deps.io.out(renderJson({ rotation: r, old: oldToken ? toTokenView(oldToken, now) : null, replacement: replacement ? toTokenView(replacement, now) : null }));
+        }
+        return;
+      }
       if (!found.token) throw found.error;
       let rotation = found.rotation;
       let old: TokenRecord;
       let value: string | undefined;
       let jsonPrinted = false;
+      // Whether this run changed anything (created the replacement, delivered its value).
+      let progressed = false;
+      const resumeWith = (...extra: string[]) => `${tokenctlCommand(globals, ['rotate', old.name, '--resume', ...extra])}`;
+      const confirmFlag = ` --confirm "${POLICY.deletePhrase}"`;
 
       if (rotation) {
         const tokens = await backend.list();
@@ -107,6 +133,7 @@ export function registerRotate(program: Command, deps: Deps): void {
         const started = await backend.startRotation(old.id, { newName: opts.name });
         rotation = started.rotation;
         value = started.replacement.value;
+        progressed = true;
         success(deps, `Step 1/3: created the replacement ${describeToken(started.replacement.token)} (rotation ${rotation.id})`);
         deps.crashPoint('started');
       }
@@ -124,7 +151,7 @@ export function registerRotate(program: Command, deps: Deps): void {
           const code = await deliverByExec(deps, opts.exec, value, newToken);
           if (code !== 0) {
             throw new BackendUnavailableError(
-              `the --exec command exited with ${code}; the rotation stopped with both tokens kept. Fix it, then run: tokenctl rotate ${old.name} --resume --exec '…'`,
+              `the --exec command exited with ${code}; the rotation stopped with both tokens kept. Fix it, then run: ${resumeWith()} --exec '…'`,
             );
           }
         } else {
@@ -141,6 +168,7 @@ export function registerRotate(program: Command, deps: Deps): void {
           }
         }
         rotation = await backend.markRotationDelivered(rotation.id, opts.exec !== undefined ? 'exec' : 'stdout');
+        progressed = true;
         deps.crashPoint('delivered');
       }
 
@@ -153,17 +181,28 @@ export function registerRotate(program: Command, deps: Deps): void {
         deps.io.out(renderJson({ rotation: r, old: toTokenView(oldNow, now), replacement: toTokenView(replacement, now) }));
       };
       if (tokenStatus(replacement, deps.clock.now()) === 'pending') {
+        const left = formatDuration(Date.parse(replacement.activatesAt) - deps.clock.now().getTime());
+        const when = `'${safeText(replacement.name)}' becomes active at ${formatInstant(replacement.activatesAt)} (in ${left})`;
         if (!opts.wait) {
-          const left = formatDuration(Date.parse(replacement.activatesAt) - deps.clock.now().getTime());
-          info(
-            deps,
-            `Step 3/3 later: '${safeText(replacement.name)}' becomes active at ${formatInstant(replacement.activatesAt)} (in ${left}). ` +
-              `Then finish with: tokenctl rotate ${safeText(old.name)} --resume`,
-          );
+          // A run that did nothing must not look like one that finished: a script tells them apart by the exit code.
+          if (!progressed) {
+            throw new TokenPendingError(
+              `the rotation of '${old.name}' cannot finish yet: ${when}, and the old token is never deleted before its replacement is active; ` +
+                `nothing was changed. Finish then with: ${resumeWith()}${opts.confirm !== undefined ? confirmFlag : ''} (or wait now: add --wait)`,
+            );
+          }
+          info(deps, `Step 3/3 later: ${when}. Then finish with: ${safeText(resumeWith())}`);
           report(rotation, old);
           return;
         }
-        await waitUntilActive(deps, replacement);
+        setInterruptNote(
+          `the rotation is kept (both tokens stay live; ${when}); finish it with: ${resumeWith('--wait')}${opts.confirm !== undefined ? confirmFlag : ''}`,
+        );
+        try {
+          await waitUntilActive(deps, replacement);
+        } finally {
+          setInterruptNote(undefined);
+        }
         replacement = await backend.find(rotation.newTokenId);
       }
 
@@ -171,12 +210,18 @@ export function registerRotate(program: Command, deps: Deps): void {
       if (phrase === undefined) {
         if (!deps.io.stdinIsTTY) {
           throw new UsageError(
-            `'${old.name}' can now be deleted, which needs confirmation and there is no terminal to ask on; run: tokenctl rotate ${old.name} --resume --confirm "${POLICY.deletePhrase}"`,
+            `'${old.name}' can now be deleted, which needs confirmation and there is no terminal to ask on; run: ${resumeWith()}${confirmFlag}`,
           );
         }
         info(deps, `'${safeText(replacement.name)}' is active. Deleting ${describeToken(old)}: calls made with it keep working for ${formatDuration(POLICY.drainMs)}, then fail.`);
-        phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`);
-        if (!isDeletePhrase(phrase)) throw new CancelledError(`confirmation phrase did not match; '${old.name}' was kept. Finish later with: tokenctl rotate ${old.name} --resume`);
+        try {
+          phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`);
+        } catch (error) {
+          // Ctrl-C at the prompt: the rotation is kept, not "nothing was changed".
+          if (error instanceof CancelledError) throw new CancelledError(`cancelled; the rotation is kept and '${old.name}' was not deleted. Finish later with: ${resumeWith()}`);
+          throw error;
+        }
+        if (!isDeletePhrase(phrase)) throw new CancelledError(`confirmation phrase did not match; '${old.name}' was kept. Finish later with: ${resumeWith()}`);
       }
       const done = await backend.completeRotation(rotation.id, phrase);
       deps.crashPoint('completed');

@@ -50,3 +50,26 @@ export class CommandExit extends Error {
     this.name = 'CommandExit';
   }
 }
+
+/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. For commands we tell users to run. */
+export function shellWord(word: string): string {
+  return /^[\w.@%+=:,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** "tokenctl [--profile <p>] <args>": the exact command to run next, in the profile this run used. */
+export function tokenctlCommand(globals: { profile: string }, args: readonly string[]): string {
+  const profile = globals.profile === 'default' ? [] : ['--profile', globals.profile];
+  return ['tokenctl', ...profile, ...args].map((a, i) => (i === 0 ? a : shellWord(a))).join(' ');
+}
+
+/**
+ * What an interruption (Ctrl-C) leaves behind, said instead of a bare "cancelled" while a command is in a step
+ * that keeps state (a rotation waiting for its replacement). main's SIGINT handler prints it.
+ */
+let interruptNote: string | undefined;
+export function setInterruptNote(note: string | undefined): void {
+  interruptNote = note;
+}
+export function currentInterruptNote(): string | undefined {
+  return interruptNote;
+}

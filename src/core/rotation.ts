@@ -1,4 +1,5 @@
 import { TokenctlError, TokenLimitReachedError } from './errors.js';
+import { formatDuration, formatInstant } from './format.js';
 import { NAME_MAX_LENGTH, nameKey } from './names.js';
 import { isLive, POLICY, sortTokens, tokenStatus, type TokenRecord } from './tokens.js';
 
@@ -114,10 +115,35 @@ export function assertCanComplete(r: RotationRecord, replacement: TokenRecord | 
   if (tokenStatus(replacement, now) === 'pending') {
     throw new RotationError(
       'pending',
-      `the replacement '${replacement.name}' is pending until ${replacement.activatesAt}; the old token is never deleted before the new one is active`,
+      `the replacement '${replacement.name}' is pending until ${formatInstant(replacement.activatesAt)} ` +
+        `(in ${formatDuration(Date.parse(replacement.activatesAt) - now.getTime())}); the old token is never deleted before the new one is active`,
     );
   }
   if (r.state !== 'delivered') {
     throw new RotationError('conflict', `this rotation is ${r.state}; only a delivered rotation can be completed`);
   }
+}
+
+/**
+ * The completed rotation a reference is about, if any: the old token it replaced (deleted, found by name or id)
+ * or the replacement it created (by name or id). The latest one wins.
+ */
+export function findCompletedRotation(
+  rotations: readonly RotationRecord[],
+  tokens: readonly TokenRecord[],
+  ref: string,
+): { rotation: RotationRecord; old: TokenRecord | undefined; replacement: TokenRecord | undefined } | null {
+  const wanted = ref.trim();
+  const key = nameKey(wanted);
+  const matches = (t: TokenRecord | undefined) => t !== undefined && (t.id === wanted || nameKey(t.name) === key);
+  const byId = new Map(tokens.map((t) => [t.id, t]));
+  const done = rotations
+    .filter((r) => r.state === 'completed')
+    .sort((a, b) => ((a.completedAt ?? '') < (b.completedAt ?? '') ? 1 : -1))
+    .find((r) => {
+      const old = byId.get(r.oldTokenId);
+      const replacement = byId.get(r.newTokenId);
+      return (matches(old) && !isLive(old!)) || (matches(replacement) && isLive(replacement!));
+    });
+  return done ? { rotation: done, old: byId.get(done.oldTokenId), replacement: byId.get(done.newTokenId) } : null;
 }

@@ -30,9 +30,14 @@ describe('rotate', () => {
     expect(r.stderr).toMatch(/becomes active at 2026-03-01 09:01 UTC \(in 30m\)\. Then finish with: tokenctl rotate ci --resume/);
     expect(await names(cli)).toEqual(['default:active', 'ci:active', 'ci-20260301:pending']);
 
-    // Resuming too early never deletes the old token.
+    // Resuming too early never deletes the old token, and says so with exit 5: a script tells it from a finished one.
     const early = await cli.run(['rotate', 'ci', '--resume', '--confirm', 'Delete token']);
-    expect(early.code).toBe(0);
+    expect(early.code).toBe(5);
+    expect(early.stdout).toBe('');
+    expect(early.stderr).toContain(
+      "\nerror: the rotation of 'ci' cannot finish yet: 'ci-20260301' becomes active at 2026-03-01 09:01 UTC (in 30m), and the old token is never deleted " +
+        'before its replacement is active; nothing was changed. Finish then with: tokenctl rotate ci --resume --confirm "Delete token" (or wait now: add --wait)\n',
+    );
     expect(await names(cli)).toEqual(['default:active', 'ci:active', 'ci-20260301:pending']);
 
     cli.clock.advance(31 * MIN);
@@ -148,6 +153,44 @@ describe('rotate', () => {
     expect(mask).toBeLessThan(r.stderr.indexOf('Step 2/3'));
   });
 
+  it('--resume after the rotation completed says it is complete and which token replaced it', async () => {
+    const { cli } = await accountWithCi();
+    await cli.run(['rotate', 'ci', '--name', 'ci-next']);
+    cli.clock.advance(31 * MIN);
+    expect((await cli.run(['rotate', 'ci', '--resume', '--confirm', 'Delete token'])).code).toBe(0);
+    for (const ref of ['ci', 'CI', 'ci-next']) {
+      const again = await cli.run(['rotate', ref, '--resume']);
+      expect(again.code, ref).toBe(0);
+      expect(again.stderr).toMatch(/^rotation rot_\w+ of 'ci' is already complete: 'ci-next' replaced it on 2026-03-01 09:02 UTC; nothing left to do\n$/);
+    }
+    const json = JSON.parse((await cli.run(['rotate', 'ci', '--resume', '--json'])).stdout);
+    expect(json.rotation.state).toBe('completed');
+    expect(json.replacement.name).toBe('ci-next');
+    // Without --resume, the deleted token cannot be rotated again; say what replaced it.
+    const restart = await cli.run(['rotate', 'ci']);
+    expect(restart.code).toBe(3);
+    expect(restart.stderr).toMatch(/already complete: 'ci-next' replaced it .*; to replace 'ci-next' in turn, run: tokenctl rotate ci-next$/m);
+    expect(await names(cli)).toEqual(['default:active', 'ci-next:active']);
+  });
+
+  it('the commands it prints to go on name the profile and quote names', async () => {
+    const home = tempHome();
+    const cli = testCli(home, '2026-03-01T08:00:00.000Z');
+    await cli.run(['--profile', 'staging', 'init']);
+    await cli.run(['--profile', 'staging', 'create', '--type', 's2s', '--name', 'ci deploy']);
+    cli.clock.advance(31 * MIN);
+    const r = await cli.run(['--profile', 'staging', 'rotate', 'ci deploy', '--name', 'next']);
+    expect(r.stderr).toMatch(/Then finish with: tokenctl --profile staging rotate 'ci deploy' --resume$/m);
+  });
+
+  it('Ctrl-C at the typed phrase keeps the rotation and says how to resume', async () => {
+    const { cli } = await accountWithCi();
+    const r = await cli.run(['rotate', 'ci', '--wait'], { tty: true, answers: [{ cancel: true }] });
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/error: cancelled; the rotation is kept and 'ci' was not deleted\. Finish later with: tokenctl rotate ci --resume\n$/);
+    expect(await names(cli)).toEqual(['default:active', 'ci:active', 'ci-20260301:active']);
+  });
+
   it('--resume without an unfinished rotation is not found (exit 3)', async () => {
     const { cli } = await accountWithCi();
     const r = await cli.run(['rotate', 'ci', '--resume']);
@@ -162,7 +205,8 @@ describe('rotate', () => {
     expect(crashed.code).toBe(1); // the simulated crash
     const resumed = await cli.run(['rotate', 'ci-20260301', '--resume', '--wait', '--confirm', 'Delete token']);
     if (step === 'completed') {
-      expect(resumed.code).toBe(3); // nothing left to do
+      expect(resumed.code, resumed.stderr).toBe(0); // nothing left to do, and it says so
+      expect(resumed.stderr).toMatch(/rotation rot_\w+ of 'ci' is already complete: 'ci-20260301' replaced it on 2026-03-01 09:01 UTC; nothing left to do/);
     } else {
       expect(resumed.code, resumed.stderr).toBe(0);
       // After 'started' the value was never delivered, so it is delivered (printed) again.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runBin } from '../helpers/bin.js';
+import { runBin, startBin } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
 /** An account whose 's2s' token "ci" is active, with a clock that tests step through TOKENCTL_NOW. */
@@ -26,7 +26,8 @@ describe('rotation through the binary, with TOKENCTL_NOW stepping the clock', ()
     expect(started.stderr).toMatch(/becomes active at 2026-01-01 10:30 UTC \(in 30m\)/);
 
     const tooEarly = await runBin(['rotate', 'ci', '--resume', '--confirm', 'Delete token'], { env: a.at('2026-01-01T10:29:00Z') });
-    expect(tooEarly.code).toBe(0);
+    expect(tooEarly.code).toBe(5);
+    expect(tooEarly.stderr).toMatch(/\nerror: the rotation of 'ci' cannot finish yet: 'ci-20260101' becomes active at 2026-01-01 10:30 UTC \(in 1m\).*Finish then with: tokenctl rotate ci --resume --confirm "Delete token"/);
     expect(await a.names('2026-01-01T10:29:00Z')).toEqual(['default:active', 'ci:active', 'ci-20260101:pending']);
 
     const finished = await runBin(['rotate', 'ci', '--resume', '--confirm', 'Delete token'], { env: a.at('2026-01-01T10:31:00Z') });
@@ -59,9 +60,27 @@ describe('rotation through the binary, with TOKENCTL_NOW stepping the clock', ()
       expect(await a.names('2026-01-01T10:00:00Z')).toEqual(['default:active', 'ci:active', 'ci-20260101:pending']);
     }
     const resumed = await runBin(['rotate', 'ci-20260101', '--resume', '--confirm', 'Delete token'], { env: a.at('2026-01-01T11:00:00Z') });
-    expect(resumed.code, resumed.stderr).toBe(step === 'completed' ? 3 : 0);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    if (step === 'completed') expect(resumed.stderr).toMatch(/is already complete: 'ci-20260101' replaced it/);
     expect(await a.names('2026-01-01T11:00:00Z')).toEqual(['default:active', 'ci-20260101:active']);
     expect((await runBin(['log', '--verify'], { env: a.at('2026-01-01T11:00:00Z') })).code).toBe(0);
+  });
+
+  it('Ctrl-C during --wait says the rotation is kept and the exact command that resumes it', async () => {
+    const a = await account();
+    const child = startBin(['rotate', 'ci', '--wait', '--confirm', 'Delete token'], { env: a.at('2026-01-01T10:00:00Z') });
+    let stderr = '';
+    let interrupted = false;
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!interrupted && stderr.includes('left')) interrupted = child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code, stderr).toBe(10);
+    expect(stderr).toMatch(
+      /\ncancelled: the rotation is kept \(both tokens stay live; 'ci-20260101' becomes active at 2026-01-01 10:30 UTC \(in 30m\)\); finish it with: tokenctl rotate ci --resume --wait --confirm "Delete token"\n$/,
+    );
+    expect(await a.names('2026-01-01T10:00:00Z')).toEqual(['default:active', 'ci:active', 'ci-20260101:pending']);
   });
 
   it('a kill -9 during --exec delivery keeps both tokens; rotate again resumes without a third token', async () => {
