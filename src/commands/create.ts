@@ -2,16 +2,38 @@ import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { normalizeTokenName } from '../core/names.js';
 import { formatDuration, formatInstant } from '../core/format.js';
-import { parseTokenType, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
+import { TokenLimitReachedError } from '../core/errors.js';
+import { isLive, parseTokenType, POLICY, sortTokens, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
+import type { TokenBackend } from '../backends/token-backend.js';
+import { safeText } from '../ui/sanitize.js';
 import { renderJson } from '../ui/render.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
-import { describeToken, examples, globalsOf, requireInteractive, success } from './shared.js';
+import { describeToken, examples, globalsOf, info, requireInteractive, success } from './shared.js';
 
-async function askType(deps: Deps): Promise<TokenType> {
+/**
+ * On a terminal, offers only the types that have a free slot (at most 2 live tokens per type, per the spec), and
+ * says why the others are not offered, before anything else is asked.
+ */
+async function askType(deps: Deps, backend: TokenBackend): Promise<TokenType> {
   requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
+  const live = sortTokens((await backend.list()).filter(isLive));
+  const full = TOKEN_TYPES.filter((t) => live.filter((x) => x.type === t).length >= POLICY.maxLivePerType);
+  const names = (t: TokenType) =>
+    live
+      .filter((x) => x.type === t)
+      .map((x) => `'${safeText(x.name)}'`)
+      .join(' and ');
+  if (full.length === TOKEN_TYPES.length) {
+    throw new TokenLimitReachedError(
+      `every type already has ${POLICY.maxLivePerType} live tokens, so none can be created; nothing was changed. Delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
+    );
+  }
+  for (const t of full) {
+    info(deps, `Not offered: ${t} (already has ${POLICY.maxLivePerType} live tokens, ${names(t)}; delete one first, or replace one with: tokenctl rotate <name>)`);
+  }
   return deps.prompter().select(
     'Token type',
-    TOKEN_TYPES.map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
+    TOKEN_TYPES.filter((t) => !full.includes(t)).map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
   );
 }
 
@@ -35,10 +57,15 @@ export function registerCreate(program: Command, deps: Deps): void {
     .option('--name <name>', 'token name (1-64 characters, unique ignoring case)')
     .action(async (opts: { type?: string; name?: string }, self: Command) => {
       const globals = globalsOf(self);
-      const type = opts.type !== undefined ? parseTokenType(opts.type) : await askType(deps);
-      const name = opts.name !== undefined ? normalizeTokenName(opts.name) : await askName(deps);
+      const type = opts.type !== undefined ? parseTokenType(opts.type) : undefined;
+      const name = opts.name !== undefined ? normalizeTokenName(opts.name) : undefined;
+      // Without a terminal, a missing option fails before any store is opened.
+      if (type === undefined) requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
+      if (name === undefined) requireInteractive(deps, 'no token name given', '--name <name>');
       const backend = await deps.backend(globals);
-      const { token, value } = await backend.create({ type, name });
+      const chosenType = type ?? (await askType(deps, backend));
+      const chosenName = name ?? (await askName(deps));
+      const { token, value } = await backend.create({ type: chosenType, name: chosenName });
       const now = deps.clock.now();
       const view = toTokenView(token, now);
       // Under GitHub Actions the runner must know the value is secret before it appears in any log.
@@ -54,7 +81,7 @@ export function registerCreate(program: Command, deps: Deps): void {
     });
   examples(cmd, [
     'tokenctl create --type s2s --name events-prod',
-    'tokenctl create --type api --name reporting > token.txt',
+    'tokenctl create --type api --name reporting | vault kv put secret/reporting token=-',
     'tokenctl create   # asks for the type and name on a terminal',
   ]);
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
-import { deletedWhilePending, isDeletePhrase, isLastActiveOfType, toTokenView, POLICY } from '../core/tokens.js';
+import { deletedWhilePending, deletionWarning, isDeletePhrase, toTokenView, POLICY } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
 
@@ -36,16 +36,15 @@ export function registerDelete(program: Command, deps: Deps): void {
               ? 'Never used.'
               : 'Last used: unknown (a local store cannot see where tokens are used).',
         );
-        if (isLastActiveOfType(await backend.list(), token, now)) {
-          warn(deps, `this is the last active ${v.type} token: systems that depend on it will fail once it is rejected`);
-        }
+        const warning = deletionWarning(await backend.list(), token, now);
+        if (warning) warn(deps, warning);
         info(
           deps,
           v.status === 'pending'
             ? 'It is still pending: once deleted, it never becomes active.'
             : `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`,
         );
-        phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`);
+        phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`, undefined, { expect: POLICY.deletePhrase });
         if (!isDeletePhrase(phrase)) throw new CancelledError('confirmation phrase did not match; nothing was deleted');
       }
       const deleted = await backend.delete(token.id, phrase);

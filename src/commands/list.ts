@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { isLive, parseTokenType, sortTokens, toTokenView, POLICY, type TokenView } from '../core/tokens.js';
-import { renderCsv, renderJson, renderTokenTable, renderTsv, TOKEN_FIELDS } from '../ui/render.js';
+import { DEFAULT_TABLE_WIDTH, renderCsv, renderJson, renderTokenTable, renderTsv, TOKEN_FIELDS } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
+import { terminalColumns } from '../ui/io.js';
 import { examples, globalsOf, warn } from './shared.js';
 
 export const LIST_FORMATS = ['table', 'json', 'csv', 'tsv'] as const;
@@ -48,7 +49,7 @@ export function registerList(program: Command, deps: Deps): void {
       if (format === 'json') deps.io.out(renderJson(views));
       else if (format === 'csv') deps.io.out(renderCsv(views as unknown as Record<string, unknown>[], TOKEN_FIELDS));
       else if (format === 'tsv') deps.io.out(renderTsv(views as unknown as Record<string, unknown>[], ['id', 'name', 'type', 'status', 'createdAt', 'masked']));
-      else deps.io.out(await renderTokenTable(views, now, deps.io.outStyle));
+      else deps.io.out(await renderTokenTable(views, now, deps.io.outStyle, { width: deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH, tracksUsage: backend.tracksUsage }));
       for (const v of views) if (v.stale) warn(deps, staleWarning(v));
     });
   examples(cmd, ['tokenctl list', 'tokenctl list --type s2s --json', 'tokenctl list --all --format csv > tokens.csv']);

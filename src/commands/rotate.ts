@@ -215,7 +215,9 @@ export function registerRotate(program: Command, deps: Deps): void {
         }
         info(deps, `'${safeText(replacement.name)}' is active. Deleting ${describeToken(old)}: calls made with it keep working for ${formatDuration(POLICY.drainMs)}, then fail.`);
         try {
-          phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`);
+          phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`, undefined, {
+            expect: POLICY.deletePhrase,
+          });
         } catch (error) {
           // Ctrl-C at the prompt: the rotation is kept, not "nothing was changed".
           if (error instanceof CancelledError) throw new CancelledError(`cancelled; the rotation is kept and '${old.name}' was not deleted. Finish later with: ${resumeWith()}`);

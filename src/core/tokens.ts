@@ -149,10 +149,22 @@ export function resolveToken(tokens: readonly TokenRecord[], ref: string): Token
   const key = nameKey(wanted);
   const byName = tokens.find((t) => isLive(t) && nameKey(t.name) === key);
   if (byName) return byName;
-  if (byId) {
-    throw new TokenNotFoundError(`token ${byId.id} was deleted at ${byId.deletedAt}; see it with: tokenctl list --all`);
-  }
+  // A deleted token is never resolved (its value must not be retrievable), but the user is told what became of it.
+  const deleted =
+    byId ??
+    tokens
+      .filter((t) => !isLive(t) && nameKey(t.name) === key)
+      .sort((a, b) => (a.deletedAt! < b.deletedAt! ? 1 : a.deletedAt! > b.deletedAt! ? -1 : 0))[0];
+  if (deleted) throw new TokenNotFoundError(deletedTokenMessage(deleted));
   throw new TokenNotFoundError(`no token named or with id '${wanted}'; see your tokens with: tokenctl list`);
+}
+
+/** "token 'ci' (tok_…) was deleted at …; calls made with it are rejected from …": what became of a deleted token. */
+export function deletedTokenMessage(t: TokenRecord): string {
+  const rejected = deletedWhilePending(t)
+    ? 'it was still pending, so it never became active'
+    : `calls made with it are rejected from ${formatInstant(rejectedAtOf(t)!)}`;
+  return `${t.type} token '${t.name}' (${t.id}) was deleted at ${formatInstant(t.deletedAt!)}; ${rejected}. Its value can no longer be retrieved; see it with: tokenctl list --all`;
 }
 
 function assertNameFree(tokens: readonly TokenRecord[], name: string, exceptId?: string): void {
@@ -216,6 +228,26 @@ export function planDeleteToken(token: TokenRecord, now: Date): TokenRecord {
 /** True when deleting `token` leaves its type with no active token: dependent systems will fail. */
 export function isLastActiveOfType(tokens: readonly TokenRecord[], token: TokenRecord, now: Date): boolean {
   return !tokens.some((t) => t.id !== token.id && t.type === token.type && tokenStatus(t, now) === 'active');
+}
+
+/**
+ * What deleting `token` does to its type, when that is worth a warning; null when another active token of the type
+ * stays. Only states what is true: a pending token is never "the last active" one.
+ */
+export function deletionWarning(tokens: readonly TokenRecord[], token: TokenRecord, now: Date): string | null {
+  const others = sortTokens(tokens.filter((t) => t.id !== token.id && t.type === token.type && isLive(t)));
+  if (others.some((t) => tokenStatus(t, now) === 'active')) return null;
+  const pending = others.find((t) => tokenStatus(t, now) === 'pending');
+  const status = tokenStatus(token, now);
+  if (status === 'active') {
+    return pending
+      ? `this is the last active ${token.type} token ('${pending.name}' is pending until ${formatInstant(pending.activatesAt)}): systems that depend on it will fail once it is rejected`
+      : `this is the last active ${token.type} token: systems that depend on it will fail once it is rejected`;
+  }
+  if (status === 'pending' && !pending) {
+    return `no ${token.type} token is active, and this pending one is the only one that would become active: after deleting it, the account has no usable ${token.type} token`;
+  }
+  return null;
 }
 
 /** A pending token is not usable yet, so its value is refused unless explicitly allowed. */

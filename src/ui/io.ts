@@ -11,6 +11,8 @@ export interface IO {
   readonly stdinIsTTY: boolean;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  /** The width of the terminal stdout is, in columns (else COLUMNS, when set); undefined when unknown. */
+  readonly columns: number | undefined;
   /** Colour for stderr (progress, warnings); off with NO_COLOR or when stderr is not a terminal. */
   readonly style: ChalkInstance;
   /** Colour for results on stdout (tables); off with NO_COLOR or when stdout is not a terminal (`> file`). */
@@ -20,10 +22,26 @@ export interface IO {
 
 type Env = Record<string, string | undefined>;
 
+const set = (v: string | undefined) => v !== undefined && v !== '';
+
+/**
+ * Colour on a terminal unless NO_COLOR is set or TERM=dumb (no-color.org); FORCE_COLOR (any value but 0 or false)
+ * or CLICOLOR_FORCE (any value but 0) forces it even into a pipe or a file, and wins over NO_COLOR, as the common
+ * tools (chalk's supports-color, CLICOLOR) do.
+ */
 export function colorEnabled(env: Env, isTTY: boolean): boolean {
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined) return !['0', 'false'].includes(env.FORCE_COLOR.trim().toLowerCase());
+  if (set(env.CLICOLOR_FORCE) && env.CLICOLOR_FORCE !== '0') return true;
+  if (set(env.NO_COLOR)) return false;
   if (env.TERM === 'dumb') return false;
   return isTTY;
+}
+
+/** A terminal's width: the real one, else COLUMNS (set by shells, or by hand), else unknown. */
+export function terminalColumns(real: number | undefined, env: Env): number | undefined {
+  if (real !== undefined && real > 0) return real;
+  const fromEnv = Number.parseInt(env.COLUMNS ?? '', 10);
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
 }
 
 /** No colour: every style is the identity, however it is chained (`style.red.bold(text)`). */
@@ -46,6 +64,9 @@ export async function processIO(env: Env): Promise<IO> {
     stdinIsTTY,
     stdoutIsTTY,
     stderrIsTTY,
+    get columns() {
+      return stdoutIsTTY ? terminalColumns(process.stdout.columns, env) : undefined;
+    },
     style: Chalk && colorErr ? new Chalk({ level: 1 }) : plainStyle,
     outStyle: Chalk && colorOut ? new Chalk({ level: 1 }) : plainStyle,
     readStdin: async () => {
@@ -62,7 +83,7 @@ export interface CapturedIO extends IO {
   stderr(): string;
 }
 
-export function captureIO(options: { tty?: boolean; stdin?: string } = {}): CapturedIO {
+export function captureIO(options: { tty?: boolean; stdin?: string; columns?: number } = {}): CapturedIO {
   let out = '';
   let err = '';
   const tty = options.tty ?? false;
@@ -72,6 +93,7 @@ export function captureIO(options: { tty?: boolean; stdin?: string } = {}): Capt
     stdinIsTTY: tty,
     stdoutIsTTY: tty,
     stderrIsTTY: tty,
+    columns: options.columns,
     style: plainStyle,
     outStyle: plainStyle,
     readStdin: async () => options.stdin ?? '',

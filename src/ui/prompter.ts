@@ -1,9 +1,14 @@
 import { CancelledError } from '../core/errors.js';
+import { colorEnabled } from './io.js';
 
 /** Interactive questions. Only ever used when stdin is a terminal; they draw on stderr. */
 export interface Prompter {
   select<T extends string>(message: string, choices: { name: string; value: T; description?: string }[]): Promise<T>;
-  input(message: string, validate?: (value: string) => string | true): Promise<string>;
+  /**
+   * A line of text. With `expect` (a typed confirmation), the answer line ends with a check mark only when the
+   * answer is exactly that phrase, and with a cross (not the answer) otherwise: a cancellation never looks like a success.
+   */
+  input(message: string, validate?: (value: string) => string | true, options?: { expect?: string }): Promise<string>;
   /** Hidden input (nothing echoed), for pasting a token value. */
   secret(message: string): Promise<string>;
 }
@@ -21,6 +26,8 @@ async function cancellable<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+const useColor = () => colorEnabled(process.env, process.stderr.isTTY === true);
+
 /** The real prompter: @inquirer/prompts, loaded on first use so other commands never pay for it. */
 export function inquirerPrompter(): Prompter {
   const context = { input: process.stdin, output: process.stderr, clearPromptOnDone: false };
@@ -30,10 +37,16 @@ export function inquirerPrompter(): Prompter {
         const { select } = await import('@inquirer/prompts');
         return select({ message, choices }, context);
       }),
-    input: (message, validate) =>
+    input: (message, validate, options) =>
       cancellable(async () => {
         const { input } = await import('@inquirer/prompts');
-        return input({ message, validate }, context);
+        if (options?.expect === undefined) return input({ message, validate }, context);
+        // inquirer marks every answered prompt with a green check; a typed confirmation draws its own last line.
+        const answer = await input({ message, validate }, { ...context, clearPromptOnDone: true });
+        const matched = answer === options.expect;
+        const color = (code: number, text: string) => (useColor() ? `\u001b[${code}m${text}\u001b[39m` : text);
+        process.stderr.write(matched ? `${color(32, '✔')} ${message} ${options.expect}\n` : `${color(31, '✖')} ${message}: did not match\n`);
+        return answer;
       }),
     secret: (message) =>
       cancellable(async () => {

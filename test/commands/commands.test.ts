@@ -137,7 +137,7 @@ describe('list', () => {
   it('renders a table on a terminal with "active in" for pending tokens', async () => {
     const cli = await account();
     cli.clock.advance(12 * MIN);
-    const r = await cli.run(['list'], { tty: true });
+    const r = await cli.run(['list'], { tty: true, env: { COLUMNS: '120' } });
     expect(r.stdout).toMatch(/NAME.*TYPE.*STATUS.*AGE.*CREATED/);
     expect(r.stdout).toMatch(/events.*s2s.*pending \(active in 18m\)/);
     expect(r.stdout).toMatch(/tctl_s2s_…/);
@@ -309,8 +309,20 @@ describe('delete', () => {
     const r = await cli.run(['delete', 'default'], { tty: true, answers: ['Delete token'] });
     expect(r.stderr).toMatch(/warning: this is the last active api token: systems that depend on it will fail/);
     const other = await cli.run(['delete', 'events'], { tty: true, answers: ['Delete token'] });
-    // events is pending, so it is not the last ACTIVE one... and no active s2s token exists at all
-    expect(other.stderr).toMatch(/last active s2s token/);
+    // events is pending: it is not "the last active" one; what is true is that no s2s token is, or will be, active
+    expect(other.stderr).not.toMatch(/last active/);
+    expect(other.stderr).toMatch(/warning: no s2s token is active, and this pending one is the only one that would become active/);
+  });
+
+  it('says nothing about the type when another token of it stays active; names a pending replacement when none does', async () => {
+    const cli = await withTwo();
+    cli.clock.advance(31 * MIN); // events is active
+    await cli.run(['create', '--type', 's2s', '--name', 'events-next']);
+    const next = await cli.run(['delete', 'events-next'], { tty: true, answers: ['Delete token'] });
+    expect(next.stderr).not.toMatch(/warning/);
+    await cli.run(['create', '--type', 's2s', '--name', 'events-2']);
+    const last = await cli.run(['delete', 'events'], { tty: true, answers: ['Delete token'] });
+    expect(last.stderr).toMatch(/warning: this is the last active s2s token \('events-2' is pending until 2026-06-01 13:01 UTC\)/);
   });
 
   it('says what deletion means: a pending token never becomes active, an active one keeps working while it drains', async () => {
@@ -319,7 +331,7 @@ describe('delete', () => {
     expect(pending.stderr).toMatch(/It is still pending: once deleted, it never becomes active\./);
     expect(pending.stderr).toMatch(/Deleted s2s token 'events' \([^)]*\)\. It was still pending, so it never becomes active\./);
     expect(pending.stderr).not.toMatch(/keep working|rejected from/);
-    const all = await cli.run(['list', '--all'], { tty: true });
+    const all = await cli.run(['list', '--all'], { tty: true, env: { COLUMNS: '160' } });
     expect(all.stdout).toMatch(/draining \(deleted while pending: never active\)/);
     const audit = JSON.parse((await cli.run(['audit', '--format', 'json'])).stdout);
     expect(JSON.stringify(audit)).toMatch(/deleted while pending; it never becomes active/);
