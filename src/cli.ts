@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { createDeps, type Deps } from './deps.js';
 import { defaultProfileName } from './config/profiles-read.js';
-import { EXIT_CODES, exitCodeFor, TokenctlError } from './core/errors.js';
+import { EXIT_CODES, exitCodeFor, StoreNotInitialisedError, TokenctlError, UsageError } from './core/errors.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { registerInit } from './commands/init.js';
 import { registerCreate } from './commands/create.js';
@@ -21,6 +21,8 @@ import { registerServe } from './commands/serve.js';
 import { registerServer } from './commands/server.js';
 import { registerLogin } from './commands/login.js';
 import { registerProfile } from './commands/profile.js';
+import { registerLogout } from './commands/logout.js';
+import { registerVersion } from './commands/version.js';
 import { CommandExit, currentInterruptNote } from './commands/shared.js';
 
 type Register = (program: Command, deps: Deps) => void;
@@ -43,7 +45,9 @@ const COMMANDS: readonly (readonly [names: readonly string[], register: Register
   [['serve'], registerServe],
   [['server'], registerServer],
   [['login'], registerLogin],
+  [['logout'], registerLogout],
   [['profile'], registerProfile],
+  [['version'], (program, deps) => registerVersion(program, deps, pkg.version)],
 ];
 
 /** Commands that need every other one registered: help lists them, completion describes them. */
@@ -75,13 +79,12 @@ function baseProgram(deps: Deps): Command {
     .option('--profile <name>', 'profile to use (env: TOKENCTL_PROFILE; default: the one chosen with `tokenctl profile use`, else "default")')
     .option('--debug', 'show stack traces on errors')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)
+    .addHelpText('after', '\nHelp topics: tokenctl help environment, tokenctl help exit-codes\n')
     .configureOutput({
       writeOut: (s) => deps.io.out(s),
       writeErr: (s) => deps.io.err(s),
-      // Line by line: commander's messages span lines ("(Did you mean list?)"), and safeText would escape the breaks.
-      outputError: (s, write) => write(cleanText(s.replace(/\n$/, '')) + '\n'),
+      outputError: (s, write) => write(cleanText(oneLineError(s)) + '\n'),
     })
     // The saved profile selection is read only when a command runs: --help and --version touch no file.
     .hook('preAction', (root) => {
@@ -106,6 +109,20 @@ export function buildProgram(deps: Deps, argv?: readonly string[]): Command {
 }
 
 /**
+ * commander's usage errors on one line, as every other error is: "error: unknown command 'lst'\n(Did you mean
+ * list?)" becomes "error: unknown command 'lst'; did you mean list? (run with --help for usage)".
+ */
+export function oneLineError(message: string): string {
+  const lines = message.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const [first = 'error', ...rest] = lines;
+  const suggestion = rest
+    .map((l) => /^\(Did you mean (.*)\)$/.exec(l)?.[1])
+    .find((x) => x !== undefined);
+  const others = rest.filter((l) => !/^\(Did you mean /.test(l));
+  return [first, ...others].join('; ') + (suggestion ? `; did you mean ${suggestion}` : '') + ' (run with --help for usage)';
+}
+
+/**
  * Everything printed about an error, stack traces included, goes through this, line by line (commander's
  * messages span lines, and safeText would escape the breaks): no control character, no value-shaped text.
  */
@@ -127,14 +144,32 @@ function describeError(error: unknown, debug: boolean): string {
   return cleanText(`error: unexpected internal error\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 }
 
+/** `tokenctl [globals] help <word>` where <word> is not a command: a help topic (or an unknown one). */
+function helpTopicOf(argv: readonly string[], program: Command): string | undefined {
+  const words = argv.filter((a, i) => !a.startsWith('-') && argv[i - 1] !== '--profile');
+  if (words[0] !== 'help' || words[1] === undefined) return undefined;
+  const known = program.commands.some((c) => c.name() === words[1] || c.aliases().includes(words[1]!));
+  return known ? undefined : words[1];
+}
+
 /** Runs one command line; returns the exit code. Never exits the process (main does). */
 export async function runCli(argv: readonly string[], deps: Deps): Promise<number> {
   const debug = argv.includes('--debug') || deps.env.TOKENCTL_DEBUG === '1';
+  let program: Command | undefined;
   try {
-    const program = buildProgram(deps, argv);
+    program = buildProgram(deps, argv);
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return EXIT_CODES.usage;
+    }
+    const topic = helpTopicOf(argv, program);
+    if (topic !== undefined) {
+      const { helpTopicText, isHelpTopic, HELP_TOPICS } = await import('./commands/help.js');
+      if (!isHelpTopic(topic)) {
+        throw new UsageError(`no help topic or command '${topic}'; topics: ${HELP_TOPICS.join(', ')}; commands: tokenctl --help`);
+      }
+      deps.io.out(helpTopicText(topic));
+      return EXIT_CODES.ok;
     }
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_CODES.ok;
@@ -144,9 +179,16 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
       // Help and version are successes; every other commander error is a usage error (already printed).
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
-    deps.io.err(describeError(error, debug) + '\n');
+    deps.io.err(describeError(withProfile(error, program), debug) + '\n');
     return exitCodeFor(error);
   }
+}
+
+/** An uninitialised store names the profile in its `init` command: the profile this command line used. */
+function withProfile(error: unknown, program: Command | undefined): unknown {
+  if (!(error instanceof StoreNotInitialisedError) || error.profile !== undefined) return error;
+  const profile = program?.getOptionValue('profile') as string | undefined;
+  return profile === undefined ? error : new StoreNotInitialisedError(error.where, profile);
 }
 
 /** Streams whose reader went away (EPIPE, `tokenctl ... | head -1`): they never drain, so nothing to wait for. */

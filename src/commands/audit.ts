@@ -62,7 +62,7 @@ export function registerAudit(program: Command, deps: Deps): void {
     .option('--format <format>', `output format: ${FORMATS.join(', ')}`, 'table')
     .action(async (opts: { maxAgeDays: string; asOf?: string; within: string; failOnStale?: boolean; format: string }, self: Command) => {
       const globals = globalsOf(self);
-      const format = (globals.json ? 'json' : opts.format) as AuditFormat;
+      const format = (globals.json ? 'json' : opts.format.trim().toLowerCase()) as AuditFormat;
       if (!FORMATS.includes(format)) throw new UsageError(`unknown format '${opts.format}'; use one of: ${FORMATS.join(', ')}`);
       const maxAgeDays = wholeNumber(opts.maxAgeDays, '--max-age-days', 1);
       const withinDays = wholeNumber(opts.within, '--within', 0);

@@ -1,10 +1,10 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { deletedWhilePending, deletionWarning, isDeletePhrase, toTokenView, POLICY } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
-import { describeToken, examples, globalsOf, info, success, warn } from './shared.js';
+import { describeToken, examples, globalsOf, info, refuseYesOrForce, success, warn } from './shared.js';
 
 export function registerDelete(program: Command, deps: Deps): void {
   const cmd = program
@@ -12,9 +12,12 @@ export function registerDelete(program: Command, deps: Deps): void {
     .alias('rm')
     .description(`delete a token (asks you to type "${POLICY.deletePhrase}")`)
     .argument('<name|id>', 'the token')
+    .addOption(new Option('-y, --yes').hideHelp())
+    .addOption(new Option('-f, --force').hideHelp())
     .option('--confirm <phrase>', `confirm without a prompt by passing the exact phrase "${POLICY.deletePhrase}"`)
-    .action(async (ref: string, opts: { confirm?: string }, self: Command) => {
+    .action(async (ref: string, opts: { confirm?: string; yes?: boolean; force?: boolean }, self: Command) => {
       const globals = globalsOf(self);
+      refuseYesOrForce(opts, 'deleting a token');
       if (opts.confirm !== undefined && !isDeletePhrase(opts.confirm)) {
         throw new UsageError(`--confirm must be exactly "${POLICY.deletePhrase}"; nothing was deleted`);
       }

@@ -13,10 +13,12 @@ type ListFormat = (typeof LIST_FORMATS)[number];
 function parseFormat(value: string | undefined, json: boolean, tty: boolean): ListFormat {
   if (json) return 'json';
   if (value === undefined) return tty ? 'table' : 'tsv';
-  if (!(LIST_FORMATS as readonly string[]).includes(value)) {
+  // Case does not matter (`--format CSV`), as for --type.
+  const v = value.trim().toLowerCase();
+  if (!(LIST_FORMATS as readonly string[]).includes(v)) {
     throw new UsageError(`unknown format '${value}'; use one of: ${LIST_FORMATS.join(', ')}`);
   }
-  return value as ListFormat;
+  return v as ListFormat;
 }
 
 export function staleWarning(v: TokenView): string {

@@ -2,7 +2,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
-import { TokenNotFoundError } from '../core/errors.js';
+import { TokenctlError, TokenNotFoundError } from '../core/errors.js';
 import { tokenctlHome, validateProfileName } from '../config/paths.js';
 import { defaultProfileName, readProfileConfig } from '../config/profiles-read.js';
 import { renderJson } from '../ui/render.js';
@@ -51,7 +51,7 @@ function profileRows(deps: Deps): ProfileRow[] {
 }
 
 export function registerProfile(program: Command, deps: Deps): void {
-  const profile = program.command('profile').description('list the saved profiles, or choose the one commands use');
+  const profile = program.command('profile').description('list the saved profiles, choose the one commands use, or remove one');
 
   const list = profile
     .command('list')
@@ -90,4 +90,41 @@ export function registerProfile(program: Command, deps: Deps): void {
       success(deps, `Commands now use profile '${name}'${deps.env.TOKENCTL_PROFILE ? ' (but TOKENCTL_PROFILE is set and wins in this shell)' : ''}`);
     });
   examples(use, ['tokenctl profile use staging', 'tokenctl profile use default   # back to the local store']);
+
+  const remove = profile
+    .command('remove')
+    .alias('rm')
+    .description("forget a token service profile: its server and its saved credential (a local store is never deleted)")
+    .argument('<name>', 'the profile')
+    .action(async (name: string, _opts: unknown, self: Command) => {
+      const globals = globalsOf(self);
+      validateProfileName(name);
+      const home = tokenctlHome(deps.env);
+      const config = readProfileConfig(deps.env);
+      const saved = config.profiles[name];
+      const store = path.join(home, 'profiles', name);
+      const hasStore = existsSync(path.join(store, 'store.json'));
+      if (!saved) {
+        if (hasStore) {
+          throw new TokenctlError(
+            'conflict',
+            `profile '${name}' is a local store in ${store}, which holds its account's tokens; tokenctl never deletes a store (their values would be lost for good). ` +
+              `Delete tokens with tokenctl --profile ${name} delete <name>; if you really mean to destroy the whole account, remove that directory yourself`,
+          );
+        }
+        if (config.currentProfile !== name) throw new TokenNotFoundError(`no profile named '${name}'; see them with: tokenctl profile list`);
+      }
+      const { removeCredential } = await import('../config/profiles-credentials.js');
+      const { removeServerProfile } = await import('../config/profiles.js');
+      const removed = saved ? await removeCredential({ env: deps.env }, name, saved.credentialStore) : [];
+      const { wasCurrent } = await removeServerProfile(deps.env, name);
+      if (globals.json) deps.io.out(renderJson({ profile: name, server: saved?.server ?? null, credentialRemovedFrom: removed, wasCurrent, localStoreKept: hasStore ? store : null }));
+      success(
+        deps,
+        `Removed profile '${name}'${saved ? ` (${safeText(saved.server)}${removed.length > 0 ? `; its credential was removed from ${removed.join(' and ')}` : ''})` : ''}`,
+      );
+      if (hasStore) info(deps, `its local store in ${store} is kept: commands with --profile ${name} use it again`);
+      if (wasCurrent) info(deps, `it was the selected profile; commands now use 'default'${deps.env.TOKENCTL_PROFILE ? ' (but TOKENCTL_PROFILE is set and wins in this shell)' : ''}`);
+    });
+  examples(remove, ['tokenctl profile remove staging', 'tokenctl profile remove old-service --json']);
 }

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { BackendUnavailableError, CancelledError, TokenNotFoundError, TokenPendingError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
@@ -9,7 +9,7 @@ import { childEnvironment } from '../secrets/child-env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { describeToken, examples, globalsOf, info, setInterruptNote, success, tokenctlCommand, warn } from './shared.js';
+import { describeToken, examples, globalsOf, info, refuseYesOrForce, setInterruptNote, success, tokenctlCommand, warn } from './shared.js';
 
 interface RotateOptions {
   name?: string;
@@ -17,6 +17,8 @@ interface RotateOptions {
   wait?: boolean;
   resume?: boolean;
   confirm?: string;
+  yes?: boolean;
+  force?: boolean;
 }
 
 /**
@@ -80,9 +82,12 @@ export function registerRotate(program: Command, deps: Deps): void {
     .option('--exec <cmd>', 'deliver the new value to this shell command, in $TOKENCTL_TOKEN (never in its arguments)')
     .option('--wait', 'wait until the replacement is active, then finish')
     .option('--resume', 'continue an unfinished rotation')
+    .addOption(new Option('-y, --yes').hideHelp())
+    .addOption(new Option('-f, --force').hideHelp())
     .option('--confirm <phrase>', `confirm deleting the old token without a prompt: "${POLICY.deletePhrase}"`)
     .action(async (ref: string, opts: RotateOptions, self: Command) => {
       const globals = globalsOf(self);
+      refuseYesOrForce(opts, 'deleting the old token');
       if (opts.confirm !== undefined && !isDeletePhrase(opts.confirm)) {
         throw new UsageError(`--confirm must be exactly "${POLICY.deletePhrase}"; nothing was changed`);
       }

@@ -12,6 +12,13 @@ interface ScanOptions {
   format?: (typeof SCAN_FORMATS)[number];
 }
 
+/** --format, ignoring case (`--format SARIF`), as --type does. */
+function parseScanFormat(value: string): (typeof SCAN_FORMATS)[number] {
+  const v = value.trim().toLowerCase();
+  if (!(SCAN_FORMATS as readonly string[]).includes(v)) throw new UsageError(`unknown format '${value}'; use one of: ${SCAN_FORMATS.join(', ')}`);
+  return v as (typeof SCAN_FORMATS)[number];
+}
+
 export function registerScan(program: Command, deps: Deps): void {
   const cmd = program
     .command('scan')
@@ -19,7 +26,7 @@ export function registerScan(program: Command, deps: Deps): void {
     .argument('[paths...]', 'files and directories to scan (default: the current directory)')
     .option('--staged', 'scan what is staged in git (for a pre-commit hook) instead of the working tree')
     .option('--stdin', 'scan standard input')
-    .addOption(new Option('--format <format>', 'output format (default: table; json with --json)').choices(SCAN_FORMATS))
+    .addOption(new Option('--format <format>', 'output format (default: table; json with --json)').choices(SCAN_FORMATS).argParser(parseScanFormat))
     .action(async (paths: string[], opts: ScanOptions, self: Command) => {
       const globals = globalsOf(self);
       if (opts.stdin && (opts.staged || paths.length > 0)) throw new UsageError('--stdin scans standard input only; drop the paths and --staged');
@@ -58,10 +65,14 @@ export function registerScan(program: Command, deps: Deps): void {
       }
       const live = findings.filter((f) => f.live === 'yes').length;
       const unknown = findings.some((f) => f.live === 'unknown');
+      const files = new Set(findings.map((f) => f.file)).size;
+      // "in 2 of 3 files": where they are, out of what was scanned.
+      const where = opts.stdin ? 'standard input' : files === scanned ? what : `${files} of ${what}`;
+      const removeFrom = opts.stdin ? 'remove them from wherever that input came from' : `remove them from ${files === 1 ? 'that file' : 'those files'}`;
       throw new PolicyViolationError(
-        `found ${findings.length} tokenctl token${findings.length === 1 ? '' : 's'} in ${what}` +
+        `found ${findings.length} tokenctl token${findings.length === 1 ? '' : 's'} in ${where}` +
           (unknown ? '' : ` (${live} live token${live === 1 ? '' : 's'} of this account)`) +
-          '; remove them from the files, and replace every token that may have been exposed: tokenctl rotate <name>',
+          `; ${removeFrom}${opts.staged ? ' (and unstage them)' : ''}, and replace every token that may have been exposed: tokenctl rotate <name>`,
       );
     });
   examples(cmd, [

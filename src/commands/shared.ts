@@ -3,7 +3,9 @@ import type { Deps, GlobalOptions } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { validateProfileName } from '../config/paths.js';
 import { redactTokenLike } from '../ui/sanitize.js';
-import type { TokenView } from '../core/tokens.js';
+import { POLICY, type TokenView } from '../core/tokens.js';
+
+const DELETE_PHRASE = POLICY.deletePhrase;
 import { safeText } from '../ui/sanitize.js';
 
 export function globalsOf(cmd: Command): GlobalOptions {
@@ -72,4 +74,15 @@ export function setInterruptNote(note: string | undefined): void {
 }
 export function currentInterruptNote(): string | undefined {
   return interruptNote;
+}
+
+/**
+ * `--yes` / `--force` (what other tools take) never delete anything here: the spec wants the phrase typed, so say how.
+ * The options are hidden; they exist only to answer with this line instead of "unknown option".
+ */
+export function refuseYesOrForce(opts: { yes?: boolean; force?: boolean }, what: string): void {
+  if (!opts.yes && !opts.force) return;
+  throw new UsageError(
+    `${opts.yes ? '--yes' : '--force'} is not accepted: ${what} needs the exact phrase, so type it when asked on a terminal, or pass --confirm "${DELETE_PHRASE}"; nothing was changed`,
+  );
 }

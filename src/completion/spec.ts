@@ -29,6 +29,9 @@ export interface CompletionSpec {
   commands: CommandSpec[];
 }
 
+/** The topics of `tokenctl help <topic>` (src/commands/help.ts). */
+export const HELP_TOPIC_WORDS = ['environment', 'exit-codes'] as const;
+
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
 
@@ -96,7 +99,8 @@ export function completionSpec(program: Command): CompletionSpec {
     aliases: [],
     description: 'display help for a command',
     options: [],
-    firstArg: { words: commands.map((c) => c.name) },
+    // Help topics as gh has them (`tokenctl help environment`), beside the commands.
+    firstArg: { words: [...commands.map((c) => c.name), ...HELP_TOPIC_WORDS] },
     runsCommand: false,
   });
   return { program: program.name(), globals: [...optionSpecs(program), help], commands };

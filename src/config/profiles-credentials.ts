@@ -52,3 +52,31 @@ export async function loadCredential(ctx: Omit<CredentialContext, 'warn'>, profi
   const text = await readPrivateFile(credentialFile(ctx.env, profile), 'credential file');
   return text === null ? undefined : text.trim() || undefined;
 }
+
+/**
+ * Removes a profile's saved credential from wherever it may be (the keychain entry and the fallback file), so that a
+ * credential saved in either place is gone. Says where it was; an unreachable keychain that should hold it is an error.
+ */
+export async function removeCredential(ctx: Omit<CredentialContext, 'warn'>, profile: string, store: CredentialStore | undefined): Promise<string[]> {
+  const removed: string[] = [];
+  const file = credentialFile(ctx.env, profile);
+  const hadFile = await fs.stat(file).then(() => true, () => false);
+  if (hadFile) {
+    await fsStep('remove the credential file', file, () => fs.rm(file, { force: true }));
+    removed.push(file);
+  }
+  if (store === 'keychain' || (store === undefined && keychainMayExist(ctx.env))) {
+    if (!keychainMayExist(ctx.env)) {
+      throw new BackendUnavailableError(
+        `profile '${profile}' keeps its credential in the OS keychain, which is not reachable here (no D-Bus session, or TOKENCTL_KEYCHAIN=off); nothing was removed from it. Run tokenctl logout where the keychain is unlocked`,
+      );
+    }
+    try {
+      const keychain = await (ctx.openKeychain ?? openKeychain)(ctx.env);
+      if (await keychain.delete(keychainAccountFor(profile))) removed.push('the OS keychain');
+    } catch (cause) {
+      if (store === 'keychain') throw new BackendUnavailableError(`cannot remove the credential of profile '${profile}' from the OS keychain; unlock it and run tokenctl logout again`, { cause });
+    }
+  }
+  return removed;
+}

@@ -39,3 +39,18 @@ export async function setCurrentProfile(env: Env, name: string): Promise<void> {
     if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
   });
 }
+
+/** Forgets a saved service profile (and, when it was the selected one, the selection). False when there was none. */
+export async function removeServerProfile(env: Env, name: string): Promise<{ removed: boolean; wasCurrent: boolean }> {
+  const before = readProfileConfig(env);
+  const wasCurrent = before.currentProfile === name;
+  if (!before.profiles[name] && !wasCurrent) return { removed: false, wasCurrent };
+  const conf = await openConf(env);
+  await fsStep('write the profile configuration', conf.path, async () => {
+    const { [name]: _gone, ...rest } = conf.get('profiles');
+    conf.set('profiles', rest);
+    if (wasCurrent) conf.delete('currentProfile');
+    if (process.platform !== 'win32') await fs.chmod(conf.path, 0o600);
+  });
+  return { removed: before.profiles[name] !== undefined, wasCurrent };
+}

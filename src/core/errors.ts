@@ -43,8 +43,15 @@ export class TokenNotFoundError extends TokenctlError {
 }
 
 export class StoreNotInitialisedError extends TokenctlError {
-  constructor(where: string) {
-    super('notFound', `no account is set up in ${where}; create one with: tokenctl init`);
+  /**
+   * `profile`: the profile the command used, when the caller knows it; a profile other than default is named in the
+   * command to run (`tokenctl --profile staging init`), since a bare `tokenctl init` sets up another account.
+   */
+  constructor(
+    readonly where: string,
+    readonly profile?: string,
+  ) {
+    super('notFound', `no account is set up in ${where}; create one with: tokenctl ${profile !== undefined && profile !== 'default' ? `--profile ${profile} ` : ''}init`);
   }
 }
 

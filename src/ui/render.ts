@@ -78,8 +78,9 @@ const truncate = (s: string, n: number) => (width(s) <= n ? s : [...s].slice(0, 
 /**
  * The human table (only on a terminal): one line per token, columns separated by spaces, no rules between rows, at
  * most `width` columns wide. When it does not fit, it gives up, in this order (README, "Commands"): the CREATED
- * column (AGE says as much), the ID column (names work everywhere ids do), the details of STATUS ("pending 30m"
- * instead of "pending (active in 30m)"), the VALUE column, the LAST USED column, the AGE column; then long names
+ * column (AGE says as much), the ID column (names work everywhere ids do), the VALUE column (masked, it only helps
+ * to tell tokens apart), the details of STATUS ("pending 30m" instead of "pending (active in 30m)"), the LAST USED
+ * column, the AGE column; then long names
  * are cut with "…". NAME, TYPE and STATUS always stay.
  */
 export async function renderTokenTable(views: readonly TokenView[], now: Date, style: ChalkInstance, options: TableOptions = { width: DEFAULT_TABLE_WIDTH, tracksUsage: false }): Promise<string> {
@@ -110,8 +111,8 @@ export async function renderTokenTable(views: readonly TokenView[], now: Date, s
   const steps: (() => void)[] = [
     () => (keys = keys.filter((k) => k !== 'created')),
     () => (keys = keys.filter((k) => k !== 'id')),
-    () => (columns.status = status(true)),
     () => (keys = keys.filter((k) => k !== 'value')),
+    () => (columns.status = status(true)),
     () => (keys = keys.filter((k) => k !== 'lastUsed')),
     () => (keys = keys.filter((k) => k !== 'age')),
   ];

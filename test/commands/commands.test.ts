@@ -367,7 +367,7 @@ describe('global behaviour', () => {
     const cli = testCli(tempHome());
     const r = await cli.run(['lst']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/Did you mean .*list/);
+    expect(r.stderr).toMatch(/^error: unknown command 'lst'; did you mean (one of )?list.*\? \(run with --help for usage\)\n$/);
     expect((await cli.run(['list', '--bogus'])).code).toBe(2);
   });
 
