@@ -42,7 +42,8 @@ export function inquirerPrompter(): Prompter {
         const { input } = await import('@inquirer/prompts');
         if (options?.expect === undefined) return input({ message, validate }, context);
         // inquirer marks every answered prompt with a green check; a typed confirmation draws its own last line.
-        const answer = await input({ message, validate }, { ...context, clearPromptOnDone: true });
+        // Its answered state is drawn before it is cleared, so it must not carry the check mark either.
+        const answer = await input({ message, validate, theme: { prefix: { idle: '?', done: '?' } } }, { ...context, clearPromptOnDone: true });
         const matched = answer === options.expect;
         const color = (code: number, text: string) => (useColor() ? `\u001b[${code}m${text}\u001b[39m` : text);
         process.stderr.write(matched ? `${color(32, '✔')} ${message} ${options.expect}\n` : `${color(31, '✖')} ${message}: did not match\n`);

@@ -33,6 +33,7 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(r.code, r.screen + r.stderr).toBe(0);
     expect(r.screen).toMatch(/About to delete s2s token 'events'/);
     expect(r.screen).toMatch(/Deleted s2s token 'events'/);
+    expect(r.screen).toMatch(/✔ Type "Delete token" to delete it \(anything else cancels\) Delete token/);
     expect(await count()).toBe(1);
   });
 
@@ -41,6 +42,10 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     const wrong = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: 'delete token\r' }], env);
     expect(wrong.code, wrong.screen + wrong.stderr).toBe(10);
     expect(wrong.screen).toMatch(/did not match; nothing was deleted/);
+    // A cancellation never looks like a success: no check mark on the answered prompt, a cross instead.
+    expect(wrong.screen).not.toContain('✔');
+    expect(wrong.screen).toMatch(/✖ Type "Delete token" to delete it \(anything else cancels\): did not match/);
+    expect(wrong.screen).not.toMatch(/delete token\s*\r?\n[^]*✖/i);
     const ctrlC = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: '\u0003' }], env);
     expect(ctrlC.code, ctrlC.screen + ctrlC.stderr).toBe(10);
     expect(await count()).toBe(2);
@@ -55,6 +60,7 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     const wrong = inPty(['rotate', 'default', '--resume'], [{ expect: 'Type "Delete token"', send: 'no\r' }], later);
     expect(wrong.code, wrong.screen).toBe(10);
     expect(wrong.screen).toMatch(/'default' was kept/);
+    expect(wrong.screen).not.toContain('✔');
     const r = inPty(['rotate', 'default', '--resume'], [{ expect: 'Type "Delete token"', send: 'Delete token\r' }], later);
     expect(r.code, r.screen + r.stderr).toBe(0);
     expect(r.screen).toMatch(/Rotated: 'next' is active; 'default' is deleted/);
@@ -75,6 +81,44 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     const text = readFileSync(out, 'utf8');
     expect(text).toMatch(/events/);
     expect(text).not.toContain('\u001b');
+  });
+
+  it.each([80, 120])('list fits a %i-column terminal: one line per token, no rules', async (columns) => {
+    const { env } = await account();
+    await runBin(['create', '--type', 'onelink', '--name', 'campaigns-for-the-spring-launch'], { env });
+    await runBin(['create', '--type', 's2s', '--name', 'events-production-eu-west'], { env });
+    // The terminal's real size, set on the pseudo-terminal before tokenctl starts (what `stty cols` does).
+    const sized = `import fcntl, os, struct, sys, termios; fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 24, ${columns}, 0, 0)); os.execv(sys.argv[1], sys.argv[1:])`;
+    const r = spawnSync('python3', [PTY, '[]', '--', 'python3', '-c', sized, process.execPath, BIN, 'list'], {
+      env: { ...env, PATH: process.env.PATH!, TERM: 'xterm' },
+      encoding: 'utf8',
+      timeout: 40_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const lines = r.stdout.replace(/\u001b\[[0-9;]*m/g, '').split(/\r?\n/).filter((l) => l.trim() !== '');
+    expect(lines[0]).toMatch(/^NAME\s+TYPE\s+STATUS/);
+    expect(lines).toHaveLength(5); // the header and four tokens: nothing wraps, no rule between rows
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(columns);
+    expect(r.stdout).not.toMatch(/[─┼│┌└]/);
+    expect(lines.join('\n')).not.toMatch(/LAST USED/); // a local store cannot know
+    if (columns === 120) expect(lines[0]).toMatch(/VALUE\s+ID$/);
+    else expect(lines[0]).not.toMatch(/\bID\b/);
+  });
+
+  it('asks only for a type with a free slot, and says why the others are not offered', async () => {
+    const { env } = await account();
+    await runBin(['create', '--type', 'api', '--name', 'second'], { env });
+    const r = inPty(
+      ['create'],
+      [
+        { expect: 'Token type', send: '\r' }, // the first choice offered: onelink, since api is full
+        { expect: 'Token name', send: 'campaigns\r' },
+      ],
+      env,
+    );
+    expect(r.code, r.screen + r.stderr).toBe(0);
+    expect(r.screen).toMatch(/Not offered: api \(already has 2 live tokens, 'default' and 'second'/);
+    expect(r.screen).toMatch(/Created onelink token 'campaigns'/);
   });
 
   it('asks for the type and name of a new token on a terminal', async () => {
