@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenctlError } from '../../src/core/errors.js';
-import { assertCanComplete, assertRotationSlot, deriveReplacementName, findUnfinishedRotation, type RotationRecord } from '../../src/core/rotation.js';
+import { assertCanComplete, assertRotationSlot, deriveReplacementName, findCompletedRotation, findUnfinishedRotation, type RotationRecord } from '../../src/core/rotation.js';
 import { reviewTokens, type AuditEvent } from '../../src/core/audit.js';
 import { planCreateToken, planDeleteToken, type TokenRecord } from '../../src/core/tokens.js';
 
@@ -57,6 +57,25 @@ describe('rotation rules', () => {
     expect(kind(() => assertCanComplete(rotation({ state: 'started' }), b, at(30 * MIN)))).toBe('conflict');
     expect(kind(() => assertCanComplete(rotation({ state: 'delivered' }), planDeleteToken(b, T0), at(30 * MIN)))).toBe('conflict');
     expect(kind(() => assertCanComplete(rotation({ state: 'delivered' }), b, at(30 * MIN)))).toBe('none');
+  });
+
+  it('says until when the replacement is pending the way every other message does (no raw ISO time)', () => {
+    const b = token([], 's2s', 'b', T0, false);
+    expect(() => assertCanComplete(rotation({ state: 'delivered' }), b, at(18 * MIN))).toThrow(
+      /^the replacement 'b' is pending until 2026-01-01 00:30 UTC \(in 12m\); the old token is never deleted before the new one is active$/,
+    );
+  });
+
+  it('finds the completed rotation of a deleted old token or of its live replacement, never of a live old token', () => {
+    const tokens: TokenRecord[] = [];
+    const a = token(tokens, 's2s', 'a');
+    const b = token(tokens, 's2s', 'b');
+    const done = rotation({ state: 'completed', completedAt: at(40 * MIN).toISOString() });
+    expect(findCompletedRotation([done], tokens, 'a')).toBeNull(); // 'a' is live: not this rotation's old token any more
+    tokens[0] = planDeleteToken(a, at(40 * MIN));
+    for (const ref of ['a', 'A', 'tok_a', 'b', 'tok_b']) expect(findCompletedRotation([done], tokens, ref)?.replacement?.id, ref).toBe(b.id);
+    expect(findCompletedRotation([rotation({ state: 'abandoned' })], tokens, 'a')).toBeNull();
+    expect(findCompletedRotation([done], tokens, 'c')).toBeNull();
   });
 
   it('finds the unfinished rotation of a token from either end', () => {
