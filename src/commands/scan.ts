@@ -63,16 +63,23 @@ export function registerScan(program: Command, deps: Deps): void {
         info(deps, `No tokenctl tokens found in ${what}.`);
         return;
       }
-      const live = findings.filter((f) => f.live === 'yes').length;
+      const liveFindings = findings.filter((f) => f.live === 'yes');
+      const live = liveFindings.length;
+      // The same token found twice is one token: say how many tokens of the account are exposed, not how many copies.
+      const liveTokens = new Set(liveFindings.map((f) => f.token?.id)).size;
+      const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+      const liveText =
+        live === liveTokens ? `${plural(live, 'live token')} of this account` : `${plural(live, 'occurrence')} of ${plural(liveTokens, 'live token')} of this account`;
       const unknown = findings.some((f) => f.live === 'unknown');
       const files = new Set(findings.map((f) => f.file)).size;
       // "in 2 of 3 files": where they are, out of what was scanned.
       const where = opts.stdin ? 'standard input' : files === scanned ? what : `${files} of ${what}`;
-      const removeFrom = opts.stdin ? 'remove them from wherever that input came from' : `remove them from ${files === 1 ? 'that file' : 'those files'}`;
+      const them = findings.length === 1 ? 'it' : 'them';
+      const removeFrom = opts.stdin ? `remove ${them} from wherever that input came from` : `remove ${them} from ${files === 1 ? 'that file' : 'those files'}`;
       throw new PolicyViolationError(
         `found ${findings.length} tokenctl token${findings.length === 1 ? '' : 's'} in ${where}` +
-          (unknown ? '' : ` (${live} live token${live === 1 ? '' : 's'} of this account)`) +
-          `; ${removeFrom}${opts.staged ? ' (and unstage them)' : ''}, and replace every token that may have been exposed: tokenctl rotate <name>`,
+          (unknown ? '' : ` (${liveText})`) +
+          `; ${removeFrom}${opts.staged ? ` (and unstage ${them})` : ''}, and replace every token that may have been exposed: tokenctl rotate <name>`,
       );
     });
   examples(cmd, [

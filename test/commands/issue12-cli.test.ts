@@ -206,9 +206,13 @@ describe('messages', () => {
     writeFileSync(path.join(dir, 'c.txt'), 'clean\n');
     const r = await cli.run(['scan', dir]);
     expect(r.code).toBe(6);
-    expect(r.stderr).toMatch(/found 2 tokenctl tokens in 1 of 3 files \(2 live tokens of this account\); remove them from that file, and replace/);
+    // the same token twice is one exposed token, not two
+    expect(r.stderr).toMatch(/found 2 tokenctl tokens in 1 of 3 files \(2 occurrences of 1 live token of this account\); remove them from that file, and replace/);
+    const other = (await cli.run(['create', '--type', 's2s', '--name', 'leak2'])).stdout.trim();
+    writeFileSync(path.join(dir, 'b.txt'), `C=${other}\n`);
+    expect((await cli.run(['scan', dir])).stderr).toMatch(/found 3 tokenctl tokens in 2 of 3 files \(3 occurrences of 2 live tokens of this account\); remove them from those files/);
     const stdin = await cli.run(['scan', '--stdin'], { stdin: `x ${value}\n` });
-    expect(stdin.stderr).toMatch(/found 1 tokenctl token in standard input .*; remove them from wherever that input came from/);
+    expect(stdin.stderr).toMatch(/found 1 tokenctl token in standard input \(1 live token of this account\); remove it from wherever that input came from/);
     expect(stdin.stderr).not.toContain(value);
   });
 });
