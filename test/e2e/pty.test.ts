@@ -44,6 +44,9 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(wrong.screen).toMatch(/did not match; nothing was deleted/);
     // A cancellation never looks like a success: no check mark on the answered prompt, a cross instead.
     expect(wrong.screen).not.toContain('✔');
+    // 'events' is pending and no s2s token is active: the warning says that, not "the last active s2s token"
+    expect(wrong.screen).not.toMatch(/last active/);
+    expect(wrong.screen).toMatch(/warning: no s2s token is active, and this pending one is the only one that would become active/);
     expect(wrong.screen).toMatch(/✖ Type "Delete token" to delete it \(anything else cancels\): did not match/);
     expect(wrong.screen).not.toMatch(/delete token\s*\r?\n[^]*✖/i);
     const ctrlC = inPty(['delete', 'events'], [{ expect: 'Type "Delete token"', send: '\u0003' }], env);
