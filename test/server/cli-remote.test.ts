@@ -160,9 +160,10 @@ describe('rotate, audit, log and verify on the service', () => {
     expect(started.code, started.stderr).toBe(0);
     const replacement = started.stdout.trim();
     expect(replacement).toMatch(/^tctl_s2s_/);
-    // Too early: nothing is deleted while the replacement is pending (the command says so and exits 0).
+    // Too early: nothing is deleted while the replacement is pending; the command says when, and exits 5 (pending)
+    // so that a script can tell an unfinished rotation from a finished one.
     const tooEarly = await run(env, ['rotate', 'ci', '--resume', '--confirm', 'Delete token']);
-    expect(tooEarly.code).toBe(0);
+    expect(tooEarly.code, tooEarly.stderr).toBe(5);
     expect((JSON.parse((await run(env, ['list', '--json'])).stdout) as { name: string; status: string }[]).map((t) => `${t.name}:${t.status}`)).toEqual([
       'default:active',
       'ci:active',
