@@ -16,7 +16,8 @@ export function errorBody(kind: ErrorKind, message: string) {
   return { error: { kind, message } };
 }
 
-const STATUS_OF_KIND: Record<ErrorKind, number> = {
+/** The HTTP status of each kind of error: the service's counterpart of the CLI's exit-code table. */
+export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   usage: 400,
   permission: 403,
   notFound: 404,

@@ -4,7 +4,7 @@ import { StorageUnavailableError, TokenctlError, UsageError, type ErrorKind } fr
 import { isUnfinished } from '../../../core/rotation.js';
 import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../../core/tokens.js';
 import type { FailedAuthLimiter } from '../../auth-limiter.js';
-import { errorBody, redactSecrets } from '../../plugins/errors.js';
+import { errorBody, redactSecrets, STATUS_OF_KIND } from '../../plugins/errors.js';
 import { webSessions } from '../../plugins/sessions.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from '../../web/assets.js';
 import type { SafeHtml } from '../../web/html.js';
@@ -29,18 +29,6 @@ const PAGE_HEADERS: [string, string][] = [
   ['cross-origin-resource-policy', 'same-origin'],
 ];
 
-const STATUS_OF_KIND: Record<ErrorKind, number> = {
-  usage: 400,
-  permission: 403,
-  notFound: 404,
-  conflict: 409,
-  pending: 409,
-  policy: 409,
-  unavailable: 503,
-  cancelled: 400,
-  data: 503,
-  internal: 500,
-};
 
 const NOTICES: Record<string, string> = {
   created: 'Token created. It is pending for 30 minutes; put it in place in your systems meanwhile.',
