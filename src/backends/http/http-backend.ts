@@ -28,6 +28,8 @@ export interface HttpBackendOptions {
   credential: () => Promise<string | undefined>;
   /** How to log in again, for messages ("tokenctl login --server URL --profile staging"). */
   loginHint: string;
+  /** What to do about a missing or refused credential when there is no login to repeat (TOKENCTL_ADMIN_KEY). */
+  credentialFix?: string;
   timeoutMs?: number;
 }
 
@@ -96,7 +98,7 @@ export class HttpBackend implements TokenBackend {
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const credential = await this.opts.credential();
     if (!credential) {
-      throw new TokenNotFoundError(`not logged in to the token service at ${this.location}; log in with: ${this.opts.loginHint}`);
+      throw new TokenNotFoundError(`not logged in to the token service at ${this.location}; ${this.credentialFix('log in with')}`);
     }
     const url = `${this.location}${path}`;
     let response: Response;
@@ -169,7 +171,7 @@ export class HttpBackend implements TokenBackend {
     const serverMessage = message?.slice(0, 500);
     const status = response.status;
     if (status === 401) {
-      return new PermissionDeniedError(`the token service at ${this.location} did not accept the credential; log in again with: ${this.opts.loginHint}`);
+      return new PermissionDeniedError(`the token service at ${this.location} did not accept the credential; ${this.credentialFix('log in again with')}`);
     }
     if (status === 403) return new PermissionDeniedError(serverMessage ?? 'only admins may manage tokens');
     if (status === 429) {
@@ -200,9 +202,13 @@ export class HttpBackend implements TokenBackend {
     return `/v1/tokens/${encodeURIComponent(id)}${suffix}`;
   }
 
+  private credentialFix(lead: string): string {
+    return this.opts.credentialFix ?? `${lead}: ${this.opts.loginHint}`;
+  }
+
   async init(_input: InitInput): Promise<InitResult> {
     throw new UsageError(
-      `accounts on a token service are created on the server: tokenctl server init --data <dir> --account <name>; then log in with: ${this.opts.loginHint}`,
+      `accounts on a token service are created on the server: tokenctl server init --data <dir> --account <name>; then ${this.credentialFix('log in with')}`,
     );
   }
 

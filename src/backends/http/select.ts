@@ -1,4 +1,4 @@
-import { TokenctlError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { loadCredential } from '../../config/profiles-credentials.js';
 import { readProfileConfig, type Env } from '../../config/profiles-read.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, HttpBackend, parseServerUrl } from './http-backend.js';
@@ -8,35 +8,7 @@ function timeoutFrom(env: Env): number {
   return Number.isFinite(n) && n > 0 ? n : DEFAULT_HTTP_TIMEOUT_MS;
 }
 
-const ENV_HINT = '\u0000tokenctl-env-credential\u0000';
 const ENV_FIX = 'TOKENCTL_ADMIN_KEY (from your environment, not a saved login) must be an admin credential of this service: set it to a valid one';
-
-/**
- * The HTTP backend's messages end "log in again with: <a login command>"; with TOKENCTL_SERVER and TOKENCTL_ADMIN_KEY
- * there is no login to repeat, so those endings are said the way that applies.
- */
-function withEnvCredentialHints(backend: HttpBackend): HttpBackend {
-  const fix = (error: unknown) => {
-    if (error instanceof TokenctlError && error.message.includes(ENV_HINT)) {
-      error.message = error.message.replace(/(?:log in again with|then log in with|log in with): \u0000tokenctl-env-credential\u0000/, ENV_FIX).replace(ENV_HINT, ENV_FIX);
-    }
-    return error;
-  };
-  return new Proxy(backend, {
-    get(target, key) {
-      const member = Reflect.get(target, key, target) as unknown;
-      if (typeof member !== 'function') return member;
-      return (...args: unknown[]) => {
-        try {
-          const result = (member as (...a: unknown[]) => unknown).apply(target, args);
-          return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(fix(error))) : result;
-        } catch (error) {
-          throw fix(error);
-        }
-      };
-    },
-  });
-}
 
 /**
  * The HTTP backend when one is selected: TOKENCTL_SERVER + TOKENCTL_ADMIN_KEY (CI, no saved profile), else the
@@ -47,14 +19,8 @@ export function httpBackendFor(env: Env, profile: string): HttpBackend | null {
     const baseUrl = parseServerUrl(env.TOKENCTL_SERVER, env);
     const key = env.TOKENCTL_ADMIN_KEY?.trim();
     if (!key) throw new UsageError('TOKENCTL_SERVER is set but TOKENCTL_ADMIN_KEY is not; set both (CI), or unset TOKENCTL_SERVER and use tokenctl login');
-    return withEnvCredentialHints(
-      new HttpBackend({
-        baseUrl,
-        credential: async () => key,
-        loginHint: ENV_HINT,
-        timeoutMs: timeoutFrom(env),
-      }),
-    );
+    // No login to repeat: the messages say what to do with the variable instead.
+    return new HttpBackend({ baseUrl, credential: async () => key, loginHint: 'tokenctl login', credentialFix: ENV_FIX, timeoutMs: timeoutFrom(env) });
   }
   const saved = readProfileConfig(env).profiles[profile];
   if (!saved) return null;
