@@ -125,6 +125,16 @@ const boundedString = { type: 'string', maxLength: 1024 } as const;
 export const INTROSPECT_TOKEN_MAX = 8192;
 export const INTROSPECT_HINT_MAX = 64;
 
+/**
+ * The caller's account. `features`: its premium features (core/features.ts: `onelink`), so a client can offer only
+ * the token types the account may create; a service older than them sends none (every feature, as before).
+ */
+export const accountSchema = {
+  type: 'object',
+  required: ['id', 'name', 'createdAt'],
+  properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: time, features: { type: 'array', items: { type: 'string' } } },
+} as const;
+
 /** Request and response bodies and path parameters, per operation. */
 export const wire = {
   refParams: {
@@ -147,11 +157,7 @@ export const wire = {
         required: ['id', 'name', 'role'],
         properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ROLES } },
       },
-      account: {
-        type: 'object',
-        required: ['id', 'name', 'createdAt'],
-        properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: time },
-      },
+      account: accountSchema,
     },
   },
   tokenList: { type: 'object', required: ['tokens'], properties: { tokens: { type: 'array', items: tokenRef } } },

@@ -3,11 +3,13 @@ import type { Deps } from '../deps.js';
 import { isRole, ROLES } from '../core/roles.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { UsageError } from '../core/errors.js';
+import { FEATURES, parseFeature, type Feature } from '../core/features.js';
 import { toTokenView } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, success, warn } from './shared.js';
+import { examples, globalsOf, info, shellWord, success, warn } from './shared.js';
 
+const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',')];
 
 /** `tokenctl server ...`: administration of a token service's data directory, on the service's machine. */
 export function registerServer(program: Command, deps: Deps): void {
@@ -120,6 +122,59 @@ export function registerServer(program: Command, deps: Deps): void {
   examples(remove, [
     'tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name alice   # e.g. a leaked credential',
     'tokenctl server remove-principal --data /var/lib/tokenctl --account acme --name prn_4f3k...',
+  ]);
+
+  const account = server
+    .command('account')
+    .description("show an account and its premium features; --enable/--disable turn a feature on or off (OneLink is premium)")
+    .requiredOption('--data <dir>', 'the service data directory')
+    .requiredOption('--account <name>', 'the account')
+    .option('--enable <feature>', `turn a premium feature on (${FEATURES.join(', ')}); repeatable`, collect)
+    .option('--disable <feature>', `turn a premium feature off (${FEATURES.join(', ')}); existing tokens stay; repeatable`, collect)
+    .action(async (opts: { data: string; account: string; enable?: string[]; disable?: string[] }, self: Command) => {
+      const globals = globalsOf(self);
+      const enable = (opts.enable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
+      const disable = (opts.disable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
+      const both = enable.filter((f) => disable.includes(f));
+      if (both.length > 0) throw new UsageError(`--enable and --disable both name ${both.join(', ')}; choose one`);
+      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
+      const { openDataDir } = await import('../server/admin.js');
+      const { setAccountFeatures, showAccount } = await import('../tokens/principals.js');
+      const store = await openDataDir(opts.data, deps.env, { create: false });
+      try {
+        let shown: { id: string; name: string; createdAt: string; features: readonly Feature[] };
+        if (enable.length === 0 && disable.length === 0) {
+          shown = await showAccount(store, opts.account);
+        } else {
+          const r = await setAccountFeatures(store, opts.account, { enable, disable }, deps.clock);
+          shown = { ...r.account, features: r.features };
+          const name = safeText(r.account.name);
+          for (const f of enable) {
+            if (r.before.includes(f)) info(deps, `${f} was already enabled for account '${name}'`);
+            else success(deps, `Enabled ${f} for account '${name}': its admins can create ${f} tokens (a running service applies it at once)`);
+          }
+          for (const f of disable) {
+            if (!r.before.includes(f)) info(deps, `${f} was not enabled for account '${name}'`);
+            else success(deps, `Disabled ${f} for account '${name}': no new ${f} tokens; the ones it has keep working until deleted`);
+          }
+        }
+        if (globals.json) {
+          deps.io.out(renderJson({ account: { id: shown.id, name: shown.name, createdAt: shown.createdAt, features: shown.features } }));
+        } else {
+          const missing = FEATURES.filter((f) => !shown.features.includes(f));
+          deps.io.out(`account\t${safeText(shown.name)} (${shown.id})\ncreated\t${shown.createdAt}\nfeatures\t${shown.features.length > 0 ? shown.features.join(', ') : 'none'}\n`);
+          if (missing.length > 0 && enable.length === 0 && disable.length === 0) {
+            info(deps, `premium features it does not have: ${missing.join(', ')} (enable with: tokenctl server account --data ${shellWord(opts.data)} --account ${shellWord(shown.name)} --enable ${missing[0]})`);
+          }
+        }
+      } finally {
+        store.close();
+      }
+    });
+  examples(account, [
+    'tokenctl server account --data /var/lib/tokenctl --account acme',
+    'tokenctl server account --data /var/lib/tokenctl --account acme --enable onelink',
+    'tokenctl server account --data /var/lib/tokenctl --account acme --disable onelink',
   ]);
 
   examples(add, [

@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditEvent } from '../core/audit.js';
+import type { Feature } from '../core/features.js';
 import type { VerifyResult } from '../core/audit-chain.js';
 import type { RotationRecord } from '../core/rotation.js';
 import type { TokenRecord } from '../core/tokens.js';
@@ -24,6 +25,11 @@ export interface StoredAccount {
   id: string;
   name: string;
   createdAt: string;
+  /**
+   * The account's premium features (core/features.ts). Absent: every feature, as in a store that does not record
+   * them (the local store is its owner's). The service's SQL storage always records a list, possibly empty.
+   */
+  features?: readonly Feature[];
 }
 
 export interface StoredSigningKey {

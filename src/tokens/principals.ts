@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { TokenctlError, TokenNotFoundError } from '../core/errors.js';
+import { changeFeatures, type Feature } from '../core/features.js';
 import { nameKey, normalizeTokenName } from '../core/names.js';
 import type { Role } from '../core/roles.js';
 import { hashCredential, mintCredential } from '../secrets/credentials.js';
@@ -42,9 +43,12 @@ async function insertPrincipal(tx: SqlAccountWriter, rawName: string, role: Role
   return { principal, credential };
 }
 
-/** A new account with its first admin and (by default) the `default` API token: one change, all or nothing. */
-export async function initServiceAccount(storage: ServiceStorage, input: { name: string; defaultToken: boolean; adminName?: string }, clock: Clock) {
-  const r = await createAccount(storage, input, { clock, actor: SERVER_ACTOR }, (tx) => insertPrincipal(tx, input.adminName ?? 'admin', 'admin', clock.now()));
+/**
+ * A new account with its first admin and (by default) the `default` API token: one change, all or nothing. It has
+ * the premium features it is given, by default none (OneLink is premium: the operator enables it).
+ */
+export async function initServiceAccount(storage: ServiceStorage, input: { name: string; defaultToken: boolean; adminName?: string; features?: readonly Feature[] }, clock: Clock) {
+  const r = await createAccount(storage, { ...input, features: input.features ?? [] }, { clock, actor: SERVER_ACTOR }, (tx) => insertPrincipal(tx, input.adminName ?? 'admin', 'admin', clock.now()));
   return { account: r.account, tokens: r.tokens, admin: r.extra.principal, credential: r.extra.credential };
 }
 
@@ -75,5 +79,31 @@ export async function removePrincipal(storage: ServiceStorage, accountName: stri
     await tx.deletePrincipal(p.id);
     const { createdAt: _, ...principal } = p;
     return principal;
+  });
+}
+
+/** An account as the operator sees it: its id, name, creation time and premium features. */
+export async function showAccount(storage: ServiceStorage, accountName: string): Promise<StoredAccount & { features: readonly Feature[] }> {
+  const account = await accountNamed(storage, accountName);
+  return { ...account, features: account.features ?? [] };
+}
+
+/**
+ * Turns premium features on or off for an account (OneLink). Existing tokens stay as they are: disabling OneLink
+ * stops new OneLink tokens (and rotations into one), it never deletes or blocks the ones the account has.
+ */
+export async function setAccountFeatures(
+  storage: ServiceStorage,
+  accountName: string,
+  change: { enable?: readonly Feature[]; disable?: readonly Feature[] },
+  clock: Clock,
+): Promise<{ account: StoredAccount; features: Feature[]; before: readonly Feature[] }> {
+  const account = await accountNamed(storage, accountName);
+  return storage.write(account.id, { actor: SERVER_ACTOR, at: clock.now().toISOString() }, async (tx) => {
+    const current = await tx.account();
+    const before = current.features ?? [];
+    const features = changeFeatures(before, change);
+    await tx.setFeatures(features);
+    return { account: { ...current, features }, features, before };
   });
 }

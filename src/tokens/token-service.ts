@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { auditEntries, type AuditEntry, type AuditEvent } from '../core/audit.js';
 import type { VerifyResult } from '../core/audit-chain.js';
 import { StoreDataError, TokenNotFoundError, UsageError } from '../core/errors.js';
+import { assertMayCreateType, FEATURE_OF_TYPE, type Feature } from '../core/features.js';
 import { normalizeTokenName } from '../core/names.js';
 import {
   assertRotationSlot,
@@ -73,8 +74,16 @@ interface ChangeState {
   events: AuditEntry[];
 }
 
+/** OneLink is premium: a type whose feature the account lacks is refused (exit 7 / 403) before anything else. */
+async function assertTypeAllowed(s: ChangeState, type: TokenType): Promise<void> {
+  if (FEATURE_OF_TYPE[type] === null) return; // no read for the types every account has
+  const account = await s.tx.account();
+  assertMayCreateType(account.features, type, account);
+}
+
 /** Mints, seals and inserts a token after the core's plan accepted it; `delivered` as in auditEntries.tokenCreated. */
 async function addToken(s: ChangeState, input: { type: TokenType; name: string }, opts: { activeImmediately: boolean; delivered: boolean }): Promise<RevealedToken> {
+  await assertTypeAllowed(s, input.type);
   const { maskValue, mintApiToken, mintOpaqueToken } = await secrets();
   const tokens = await s.tx.tokens();
   const id = await newId('tok');
@@ -106,6 +115,8 @@ async function deleteStored(s: ChangeState, stored: StoredToken): Promise<Stored
 export interface NewAccountInput {
   name: string;
   defaultToken: boolean;
+  /** Its premium features; absent: every feature (a local store is its owner's). The service passes its own list. */
+  features?: readonly Feature[];
 }
 
 /**
@@ -121,7 +132,7 @@ export async function createAccount<W extends AccountWriter, T = undefined>(
   const name = normalizeTokenName(input.name);
   const { generateSigningKey } = await secrets();
   const now = ctx.clock.now();
-  const account: StoredAccount = { id: await newId('acc'), name, createdAt: now.toISOString() };
+  const account: StoredAccount = { id: await newId('acc'), name, createdAt: now.toISOString(), ...(input.features ? { features: [...input.features] } : {}) };
   const signing = generateSigningKey();
   return storage.createAccount(
     {
@@ -252,6 +263,8 @@ export class TokenService<W extends AccountWriter = AccountWriter> {
       const old = resolveToken(tokens, ref);
       const open = findUnfinishedRotation(await s.tx.rotations(), old.id);
       if (open) throw new RotationError('conflict', `token '${old.name}' already has an unfinished rotation (${open.id}); continue it with: tokenctl rotate ${old.name} --resume`);
+      // The replacement is a new token of the old one's type: a OneLink token is not replaced without the feature.
+      await assertTypeAllowed(s, old.type);
       assertRotationSlot(tokens, old, s.now);
       const name = input.newName ?? deriveReplacementName(tokens, old.name, s.now);
       const replacement = await addToken(s, { type: old.type, name }, { activeImmediately: false, delivered: false });

@@ -118,6 +118,8 @@ describe('the token service and the CLI on top of it, through the built binary',
     // while the service's clock runs on, so creation order and "in 30m" could differ for that reason alone.
     const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64() });
     const admin = (await runBin(['server', 'init', '--data', data, '--account', 'acme'], { env })).stdout.trim();
+    // OneLink is premium on a service (a local store has it): enabled, so both sides answer the script alike.
+    expect((await runBin(['server', 'account', '--data', data, '--account', 'acme', '--enable', 'onelink'], { env })).code).toBe(0);
     const serve = await startServe(env, data);
     expect((await runBin(['login', '--server', serve.url, '--profile', 'remote'], { env, input: admin })).code).toBe(0);
     expect((await runBin(['--profile', 'local', 'init', '--account', 'acme'], { env })).code).toBe(0);

@@ -10,6 +10,7 @@ import { ServiceStore } from '../../src/server/service-store.js';
 import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
 import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js';
 import type { Role } from '../../src/core/roles.js';
+import type { Feature } from '../../src/core/features.js';
 
 export interface TestServer {
   url: string;
@@ -23,8 +24,11 @@ export interface TestServer {
   logs: string[];
   /** The server master key (base64), so tests can read what the service sealed. */
   serverKey: string;
-  /** Creates an account; returns its admin credential. */
-  initAccount(opts?: { name?: string; defaultToken?: boolean }): Promise<{ credential: string; accountId: string }>;
+  /**
+   * Creates an account; returns its admin credential. `features`: its premium features, by default OneLink (most tests
+   * are not about premium features; `server init` makes an account without any, see test/server/premium.test.ts).
+   */
+  initAccount(opts?: { name?: string; defaultToken?: boolean; features?: Feature[] }): Promise<{ credential: string; accountId: string }>;
   addPrincipal(account: string, role: Role, name: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -63,7 +67,7 @@ export async function startTestServer(
     logs,
     serverKey,
     async initAccount(opts = {}) {
-      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true }, clock);
+      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
       return { credential: r.credential, accountId: r.account.id };
     },
     addPrincipal: async (account, role, name) => (await addPrincipal(storage, account, role, name, clock)).credential,

@@ -17,7 +17,7 @@ const MIN = 60_000;
 let dir: string;
 let storage: SqliteStorage;
 let store: ServiceStore;
-const createAccount = (input: { name: string; defaultToken: boolean }, when: Date) => initServiceAccount(storage, input, manualClock(when));
+const createAccount = (input: { name: string; defaultToken: boolean }, when: Date) => initServiceAccount(storage, { ...input, features: ['onelink'] }, manualClock(when));
 const tokens = (accountId: string, when: Date) => new TokenService({ storage, accountId, actor: 'test', clock: manualClock(when) });
 const createToken = (accountId: string, input: { type: 'api' | 'onelink' | 's2s'; name: string }, _actor: string, when: Date) => tokens(accountId, when).create(input);
 const deleteToken = (accountId: string, ref: string, phrase: string, _actor: string, when: Date) => tokens(accountId, when).delete(ref, phrase);

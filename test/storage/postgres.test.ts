@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
 import { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
+import { LATEST_POSTGRES_VERSION } from '../../src/storage/sql/postgres-migrations.js';
 import { postgresAvailable, postgresMissing, postgresRequired, startCluster, type TestCluster } from '../helpers/postgres.js';
 import { describeStorageContract } from './storage-contract.js';
 
@@ -36,10 +37,10 @@ if (postgresAvailable) {
       const clients = Array.from({ length: 5 }, () => c.connect(database));
       try {
         await Promise.all(clients.map((sql) => PostgresStorage.open(sql, key)));
-        expect(await clients[0]!`SELECT value FROM meta WHERE key = 'schema_version'`).toEqual([{ value: '1' }]);
+        expect(await clients[0]!`SELECT value FROM meta WHERE key = 'schema_version'`).toEqual([{ value: String(LATEST_POSTGRES_VERSION) }]);
         await expect(PostgresStorage.open(clients[1]!, randomBytes(32))).rejects.toMatchObject({ kind: 'data' });
         await clients[0]!`UPDATE meta SET value = '9' WHERE key = 'schema_version'`;
-        await expect(PostgresStorage.open(clients[2]!, key)).rejects.toThrow(/schema version 9; this tokenctl knows versions up to 1/);
+        await expect(PostgresStorage.open(clients[2]!, key)).rejects.toThrow(new RegExp(`schema version 9; this tokenctl knows versions up to ${LATEST_POSTGRES_VERSION}`));
       } finally {
         await Promise.all(clients.map((s) => s.end({ timeout: 1 })));
       }

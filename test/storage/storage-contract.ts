@@ -177,6 +177,15 @@ export function describeStorageContract(name: string, makeHarness: () => Promise
       expect(events.map((e) => e.action)).toEqual(['account.init', 'token.create']);
     });
 
+    it('keeps an account created without a features list able to do everything (OneLink included), like a local store', async () => {
+      const { service, account } = await setup();
+      const stored = await service().account();
+      expect(stored).toMatchObject({ id: account.id, name: 'acme' });
+      // Absent means every feature (StoredAccount.features); a store that records a list records all of them.
+      if (stored.features !== undefined) expect(stored.features).toContain('onelink');
+      expect((await service().create({ type: 'onelink', name: 'links' })).value).toMatch(/^tctl_ol_/);
+    });
+
     it('sees a change made through another instance at once', async () => {
       const { service, harness: h, clock } = await setup();
       const other = service(await h.open());

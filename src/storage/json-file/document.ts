@@ -1,4 +1,5 @@
 import { StoreDataError } from '../../core/errors.js';
+import { FEATURES, isFeature, type Feature } from '../../core/features.js';
 import { isValidStoredName, nameKey } from '../../core/names.js';
 import { isLive, isTokenType, POLICY } from '../../core/tokens.js';
 import { KEY_SOURCES, type KeySource } from '../../secrets/key-source.js';
@@ -14,6 +15,8 @@ export interface DocumentAccount {
   id: string;
   name: string;
   createdAt: string;
+  /** Premium features (core/features.ts). Absent, as in every store tokenctl writes: all of them (the owner's store). */
+  features?: readonly Feature[];
   signingKey: {
     kid: string;
     alg: 'EdDSA';
@@ -137,6 +140,10 @@ export function parseStore(text: string, where: string): StoreDocument {
       },
     };
     if (!isValidStoredName(account.name)) throw new Invalid('store.account.name is not a valid name');
+    if (a.features !== undefined) {
+      if (!Array.isArray(a.features) || !a.features.every((f) => typeof f === 'string' && isFeature(f))) throw new Invalid('store.account.features is malformed');
+      account.features = FEATURES.filter((f) => (a.features as string[]).includes(f));
+    }
     if (!Array.isArray(o.tokens)) throw new Invalid('store.tokens is not a list');
     const tokens = o.tokens.map((t, i) => validateToken(t, `store.tokens[${i}]`));
     if (new Set(tokens.map((t) => t.id)).size !== tokens.length) throw new Invalid('store.tokens has duplicate ids');

@@ -1,7 +1,8 @@
 import type { Migration } from './sqlite-migrations.js';
 
 /**
- * The PostgreSQL schema, numbered like SQLite's (the same tables and columns, in PostgreSQL's types). Applied by
+ * The PostgreSQL schema: the same tables and columns as SQLite's, in PostgreSQL's types, numbered on their own (SQLite
+ * has the Tokens page's sessions as its migration 2, PostgreSQL not yet, so its features are 2 here, 3 there). Applied by
  * PostgresStorage.migrate under an advisory lock, so replicas starting at once migrate once.
  */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -67,6 +68,15 @@ CREATE TABLE IF NOT EXISTS audit_heads (
   seq INTEGER NOT NULL,
   mac TEXT NOT NULL
 );
+`,
+  },
+  {
+    // OneLink is premium (issue 12), as SQLite's migration 3: an account's features as a JSON array; a new account
+    // starts with none, an existing one keeps OneLink when it has, or had, a OneLink token.
+    version: 2,
+    sql: `
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS features TEXT NOT NULL DEFAULT '[]';
+UPDATE accounts SET features = '["onelink"]' WHERE id IN (SELECT account_id FROM tokens WHERE type = 'onelink');
 `,
   },
 ];

@@ -2,6 +2,7 @@ import type { Sql, TransactionSql } from 'postgres';
 import type { AuditEvent } from '../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
 import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
+import { FEATURES } from '../../core/features.js';
 import { nameKey } from '../../core/names.js';
 import type { Role } from '../../core/roles.js';
 import type { RotationRecord } from '../../core/rotation.js';
@@ -9,7 +10,7 @@ import type { TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
 import { LATEST_POSTGRES_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import type { PrincipalRecord, SqlAccountReader, SqlAccountWriter } from './sqlite-storage.js';
+import { featuresColumn, toStoredAccount, type PrincipalRecord, type SqlAccountReader, type SqlAccountWriter } from './sqlite-storage.js';
 
 interface TokenRow {
   id: string;
@@ -147,7 +148,8 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         return (await this.sql.begin(async (tx) => {
           const [taken] = await tx`SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}`;
           if (taken) throw conflict();
-          await tx`INSERT INTO accounts (id, name, name_key, created_at) VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt})`;
+          await tx`INSERT INTO accounts (id, name, name_key, created_at, features)
+                   VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt}, ${featuresColumn(account)})`;
           const key = input.signingKey(this.sealerValue);
           await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
                    VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
@@ -169,9 +171,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     return {
       accountId,
       account: async () => {
-        const [row] = await sql<{ id: string; name: string; created_at: string }[]>`SELECT id, name, created_at FROM accounts WHERE id = ${accountId}`;
+        const [row] = await sql<{ id: string; name: string; created_at: string; features: string }[]>`SELECT id, name, created_at, features FROM accounts WHERE id = ${accountId}`;
         if (!row) throw new TokenNotFoundError(`no account with id ${accountId}`);
-        return { id: row.id, name: row.name, createdAt: row.created_at };
+        return toStoredAccount(row);
       },
       tokens: async () => (await sql<TokenRow[]>`SELECT * FROM tokens WHERE account_id = ${accountId} ORDER BY created_at, seq`).map(toStored),
       rotations: async () => (await sql<{ body: string }[]>`SELECT body FROM rotations WHERE account_id = ${accountId} ORDER BY seq`).map((r) => JSON.parse(r.body) as RotationRecord),
@@ -218,6 +220,10 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         await sql`INSERT INTO principals (id, account_id, name, name_key, role, credential_hash, created_at)
                   VALUES (${p.id}, ${accountId}, ${p.name}, ${nameKey(p.name)}, ${p.role}, ${credentialHash}, ${p.createdAt})`;
       },
+      setFeatures: async (features) => {
+        writable();
+        await sql`UPDATE accounts SET features = ${JSON.stringify(FEATURES.filter((f) => features.includes(f)))} WHERE id = ${accountId}`;
+      },
       deletePrincipal: async (id) => {
         writable();
         await sql`DELETE FROM principals WHERE id = ${id} AND account_id = ${accountId}`;
@@ -254,8 +260,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
 
   accountByName(name: string): Promise<StoredAccount | null> {
     return this.run(async () => {
-      const [row] = await this.sql<{ id: string; name: string; created_at: string }[]>`SELECT id, name, created_at FROM accounts WHERE name_key = ${nameKey(name.trim().normalize('NFC'))}`;
-      return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+      const [row] = await this.sql<{ id: string; name: string; created_at: string; features: string }[]>`
+        SELECT id, name, created_at, features FROM accounts WHERE name_key = ${nameKey(name.trim().normalize('NFC'))}`;
+      return row ? toStoredAccount(row) : null;
     });
   }
 

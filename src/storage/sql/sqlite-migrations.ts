@@ -91,6 +91,17 @@ CREATE INDEX IF NOT EXISTS web_sessions_principal ON web_sessions (principal_id)
 CREATE INDEX IF NOT EXISTS web_sessions_last_seen ON web_sessions (last_seen_at);
 `,
   },
+  {
+    // OneLink is premium (issue 12): an account's features, a JSON array (core/features.ts), set by the operator
+    // (tokenctl server account --enable onelink). A new account starts with none. An account made before this
+    // migration keeps OneLink when it has, or had, a OneLink token: an upgrade takes nothing away that is in use
+    // (its tokens can still be rotated); the others start as a new account does, and the operator decides.
+    version: 3,
+    sql: `
+ALTER TABLE accounts ADD COLUMN features TEXT NOT NULL DEFAULT '[]';
+UPDATE accounts SET features = '["onelink"]' WHERE id IN (SELECT account_id FROM tokens WHERE type = 'onelink');
+`,
+  },
 ];
 
 export const LATEST_SQLITE_VERSION = SQLITE_MIGRATIONS.at(-1)!.version;

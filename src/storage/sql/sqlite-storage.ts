@@ -3,6 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
 import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
+import { FEATURES, parseStoredFeatures, type Feature } from '../../core/features.js';
 import { nameKey } from '../../core/names.js';
 import type { Role } from '../../core/roles.js';
 import type { RotationRecord } from '../../core/rotation.js';
@@ -69,6 +70,8 @@ export interface SqlAccountReader extends AccountReader {
 }
 
 export interface SqlAccountWriter extends AccountWriter, SqlAccountReader {
+  /** Sets the account's premium features (the operator's `tokenctl server account --enable/--disable`). */
+  setFeatures(features: readonly Feature[]): Promise<void>;
   /** Fails with a usage error when the name is taken in the account. */
   insertPrincipal(p: PrincipalRecord, credentialHash: Buffer): Promise<void>;
   deletePrincipal(id: string): Promise<void>;
@@ -86,6 +89,23 @@ const toStored = (r: TokenRow): StoredToken => ({
   fingerprint: r.fingerprint,
   secret: r.secret,
 });
+
+interface AccountRow {
+  id: string;
+  name: string;
+  created_at: string;
+  features: string;
+}
+
+/** An account row as the port's StoredAccount; features that do not parse are a data error, never "all". */
+export function toStoredAccount(r: AccountRow): StoredAccount {
+  const features = parseStoredFeatures(r.features);
+  if (features === null) throw new StoreDataError(`account ${r.id} has unreadable features in the database; restore it from a backup or set them with: tokenctl server account --enable/--disable`);
+  return { id: r.id, name: r.name, createdAt: r.created_at, features };
+}
+
+/** The features column of a new account: absent in the input means every feature (see StoredAccount). */
+export const featuresColumn = (account: StoredAccount): string => JSON.stringify(account.features ?? FEATURES);
 
 const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
 
@@ -287,7 +307,13 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
             `an account named '${account.name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`,
           );
         }
-        db.prepare('INSERT INTO accounts (id, name, name_key, created_at) VALUES (?, ?, ?, ?)').run(account.id, account.name, nameKey(account.name), account.createdAt);
+        db.prepare('INSERT INTO accounts (id, name, name_key, created_at, features) VALUES (?, ?, ?, ?, ?)').run(
+          account.id,
+          account.name,
+          nameKey(account.name),
+          account.createdAt,
+          featuresColumn(account),
+        );
         const key = input.signingKey(this.sealerValue);
         db.prepare('INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at) VALUES (?, ?, ?, ?, ?)').run(
           key.kid,
@@ -321,9 +347,9 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
       accountId,
       account: () =>
         run(() => {
-          const row = db.prepare<[string], { id: string; name: string; created_at: string }>('SELECT id, name, created_at FROM accounts WHERE id = ?').get(accountId);
+          const row = db.prepare<[string], AccountRow>('SELECT id, name, created_at, features FROM accounts WHERE id = ?').get(accountId);
           if (!row) throw new TokenNotFoundError(`no account with id ${accountId}`);
-          return { id: row.id, name: row.name, createdAt: row.created_at };
+          return toStoredAccount(row);
         }),
       tokens: () => run(() => db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE account_id = ? ORDER BY created_at, rowid').all(accountId).map(toStored)),
       rotations: () =>
@@ -371,6 +397,11 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
         run(() => {
           const ctx = writable();
           this.appendAudit(db, accountId, ctx, entries);
+        }),
+      setFeatures: (features) =>
+        run(() => {
+          writable();
+          db.prepare('UPDATE accounts SET features = ? WHERE id = ?').run(JSON.stringify(FEATURES.filter((f) => features.includes(f))), accountId);
         }),
       principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, rowid').all(accountId).map(toPrincipal)),
       insertPrincipal: (p, credentialHash) =>
@@ -436,8 +467,8 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   // ---- what only the service needs: accounts, principals, lookups by value, last-used times -----------------
 
   async accountByName(name: string): Promise<StoredAccount | null> {
-    const row = this.query((db) => db.prepare<[string], { id: string; name: string; created_at: string }>('SELECT id, name, created_at FROM accounts WHERE name_key = ?').get(nameKey(name.trim().normalize('NFC'))));
-    return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+    const row = this.query((db) => db.prepare<[string], AccountRow>('SELECT id, name, created_at, features FROM accounts WHERE name_key = ?').get(nameKey(name.trim().normalize('NFC'))));
+    return row ? toStoredAccount(row) : null;
   }
 
   /** The hot paths' statements, prepared once (preparing costs more than running them). */
