@@ -40,6 +40,7 @@ function route<const R extends ApiRoute>(r: R): R {
 
 export const apiRoutes = {
   health: route({ operationId: 'getHealth', method: 'GET', url: '/healthz', access: 'public', success: { status: 200, schema: wire.health } }),
+  ready: route({ operationId: 'getReady', method: 'GET', url: '/readyz', access: 'public', success: { status: 200, schema: wire.ready } }),
   jwks: route({ operationId: 'getJwks', method: 'GET', url: '/.well-known/jwks.json', access: 'public', success: { status: 200, schema: wire.jwks } }),
   openapi: route({
     operationId: 'getOpenApi',

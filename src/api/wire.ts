@@ -148,6 +148,7 @@ export const wire = {
     properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
   },
   health: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } },
+  ready: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } },
   whoami: {
     type: 'object',
     required: ['principal', 'account'],

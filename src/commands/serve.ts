@@ -15,20 +15,23 @@ export function parsePort(text: string): number {
 export function registerServe(program: Command, deps: Deps): void {
   const cmd = program
     .command('serve')
-    .description('run the token service (HTTP API, introspection, JWKS) on a data directory made with `tokenctl server init`')
-    .requiredOption('--data <dir>', 'the service data directory')
+    .description('run the token service (HTTP API, introspection, JWKS, the Tokens page) on SQLite (--data) or PostgreSQL (TOKENCTL_DATABASE_URL)')
+    .option('--data <dir>', 'the service data directory (SQLite, one machine), made with `tokenctl server init --data`')
+    .option('--database <url>', 'PostgreSQL URL (several replicas); default TOKENCTL_DATABASE_URL. Needs TOKENCTL_SERVER_KEY')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', '8787')
     .option('--log-level <level>', `request log level on stdout: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed')
-    .action(async (opts: { data: string; host: string; port: string; logLevel: string; trustProxy?: string }) => {
+    .action(async (opts: { data?: string; database?: string; host: string; port: string; logLevel: string; trustProxy?: string }) => {
       const port = parsePort(opts.port);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
-      // The server (fastify, SQLite) loads only here: every other command stays fast.
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
+      // The server (fastify, SQLite or PostgreSQL) loads only here: every other command stays fast.
+      const { chooseStorage } = await import('../server/service-storage.js');
+      const storage = await chooseStorage(opts, deps.env);
+      if (storage.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
       const { runService } = await import('../server/service.js');
       await runService({
-        dataDir: opts.data,
+        storage,
         host: opts.host,
         port,
         logLevel: opts.logLevel as LogLevel,
@@ -46,5 +49,6 @@ export function registerServe(program: Command, deps: Deps): void {
     'tokenctl server init --data /var/lib/tokenctl > admin.key',
     'tokenctl serve --data /var/lib/tokenctl',
     'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
+    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl?target_session_attrs=read-write TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
   ]);
 }

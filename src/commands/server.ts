@@ -11,25 +11,69 @@ import { examples, globalsOf, info, shellWord, success, warn } from './shared.js
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',')];
 
+type Where = { data?: string; database?: string };
+
+const DATA_HELP = 'the service data directory (SQLite, one machine)';
+const DATABASE_HELP = 'PostgreSQL URL (replicas); default TOKENCTL_DATABASE_URL. Needs TOKENCTL_SERVER_KEY';
+
 /** `tokenctl server ...`: administration of a token service's data directory, on the service's machine. */
 export function registerServer(program: Command, deps: Deps): void {
-  const server = program.command('server').description("administer a token service's data directory (run on the service's machine)");
+  const server = program.command('server').description("administer a token service's data: its SQLite data directory (--data) or its PostgreSQL database");
+
+  /** The service's storage the options name (the driver loaded only now: exit 8 naming what to install). */
+  const openStore = async (opts: Where, create: boolean) => {
+    const { chooseStorage, openServiceStorage, whereOf } = await import('../server/service-storage.js');
+    const choice = await chooseStorage(opts, deps.env);
+    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver();
+    const opened = await openServiceStorage(choice, deps.env, { create, notice: (m) => deps.io.err(`${m}\n`) });
+    return { store: opened.storage, where: whereOf(choice), kind: choice.kind, close: async () => void (await opened.storage.close()) };
+  };
+  /** How the messages name the store again: `--data <dir>`, or nothing (the environment's database). */
+  const again = (opts: Where) => (opts.data !== undefined ? `--data ${shellWord(opts.data)} ` : opts.database !== undefined ? '--database <url> ' : '');
+
+  const migrate = server
+    .command('migrate')
+    .description('apply the schema migrations a PostgreSQL database lacks (every replica also does at start, under a lock: ten at once migrate once)')
+    .option('--database <url>', DATABASE_HELP)
+    .action(async (opts: { database?: string }, self: Command) => {
+      const globals = globalsOf(self);
+      const { chooseStorage } = await import('../server/service-storage.js');
+      const choice = await chooseStorage(opts, deps.env);
+      if (choice.kind !== 'postgres') throw new UsageError('server migrate is for PostgreSQL; a SQLite data directory migrates itself when opened');
+      const { postgresConnections } = await import('../storage/sql/postgres-connect.js');
+      const { migratePostgres, schemaVersions } = await import('../storage/sql/postgres-storage.js');
+      const { sql } = postgresConnections(choice.url);
+      try {
+        const before = await schemaVersions(sql);
+        if (before.current > before.latest) {
+          throw new UsageError(`the database has schema version ${before.current}; this tokenctl knows versions up to ${before.latest}: upgrade tokenctl`);
+        }
+        await migratePostgres(sql);
+        const after = await schemaVersions(sql);
+        if (globals.json) deps.io.out(renderJson({ database: choice.location, from: before.current, to: after.current }));
+        else if (before.current === after.current) info(deps, `${choice.location} is at schema version ${after.current}, the latest this tokenctl knows: nothing to do`);
+        else success(deps, `Migrated ${choice.location} from schema version ${before.current} to ${after.current}`);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    });
+  examples(migrate, ['TOKENCTL_DATABASE_URL=postgres://tokenctl@db/tokenctl tokenctl server migrate']);
 
   const init = server
     .command('init')
     .description('create an account (and its first admin) in a service data directory; prints the admin credential alone on stdout')
-    .requiredOption('--data <dir>', 'the service data directory (created 0700 if missing)')
+    .option('--data <dir>', `${DATA_HELP}; created 0700 if missing`)
+    .option('--database <url>', DATABASE_HELP)
     .option('--account <name>', 'account name', 'default')
     .option('--admin-name <name>', 'name of the first admin principal', 'admin')
     .option('--no-default-token', 'do not create the default API token')
-    .action(async (opts: { data: string; account: string; adminName: string; defaultToken: boolean }, self: Command) => {
+    .action(async (opts: Where & { account: string; adminName: string; defaultToken: boolean }, self: Command) => {
       const globals = globalsOf(self);
       // Stamped when the command starts, not after the driver and the database have loaded: under a TOKENCTL_NOW
       // drill every process's clock starts at the same instant, and the default token must be active for them all.
       const now = deps.clock.now();
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
-      const { openDataDir, initServiceAccount } = await import('../server/admin.js');
-      const store = await openDataDir(opts.data, deps.env, { create: true, notice: (m) => deps.io.err(`${m}\n`) });
+      const { initServiceAccount } = await import('../server/admin.js');
+      const { store, where, kind, close } = await openStore(opts, true);
       try {
         const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, { now: () => now });
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
@@ -45,12 +89,16 @@ export function registerServer(program: Command, deps: Deps): void {
         } else {
           deps.io.out(`${r.credential}\n`);
         }
-        success(deps, `Created account '${safeText(r.account.name)}' (${r.account.id}) with admin '${safeText(r.admin.name)}' in ${opts.data}`);
+        success(deps, `Created account '${safeText(r.account.name)}' (${r.account.id}) with admin '${safeText(r.admin.name)}' in ${where}`);
         for (const t of r.tokens) success(deps, `API token '${safeText(t.name)}' is active.`);
         warn(deps, 'the admin credential is shown only once (on stdout): store it now, e.g. in a password manager');
-        deps.io.err('Next: tokenctl serve --data <dir>, then on an admin machine: tokenctl login --server <url>\n');
+        deps.io.err(
+          kind === 'sqlite'
+            ? 'Next: tokenctl serve --data <dir>, then on an admin machine: tokenctl login --server <url>\n'
+            : 'Next: tokenctl serve on each replica (the same TOKENCTL_DATABASE_URL and TOKENCTL_SERVER_KEY), then on an admin machine: tokenctl login --server <url>\n',
+        );
       } finally {
-        store.close();
+        await close();
       }
     });
   examples(init, ['tokenctl server init --data /var/lib/tokenctl --account acme > admin.key', 'tokenctl serve --data /var/lib/tokenctl']);
@@ -58,17 +106,17 @@ export function registerServer(program: Command, deps: Deps): void {
   const add = server
     .command('add-principal')
     .description('add a principal (admin, user, partner or service) to an account; prints its credential alone on stdout')
-    .requiredOption('--data <dir>', 'the service data directory')
+    .option('--data <dir>', DATA_HELP)
+    .option('--database <url>', DATABASE_HELP)
     .requiredOption('--account <name>', 'the account')
     .requiredOption('--role <role>', `role: ${ROLES.join(', ')} (admins manage tokens; services may only introspect)`)
     .requiredOption('--name <name>', 'a name for the principal, unique in the account')
-    .action(async (opts: { data: string; account: string; role: string; name: string }, self: Command) => {
+    .action(async (opts: Where & { account: string; role: string; name: string }, self: Command) => {
       const globals = globalsOf(self);
       const role = opts.role.trim().toLowerCase();
       if (!isRole(role)) throw new UsageError(`unknown role '${opts.role.slice(0, 20)}'; use one of: ${ROLES.join(', ')}`);
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
-      const { openDataDir, addPrincipal } = await import('../server/admin.js');
-      const store = await openDataDir(opts.data, deps.env, { create: false });
+      const { addPrincipal } = await import('../server/admin.js');
+      const { store, close } = await openStore(opts, false);
       try {
         const { principal, credential } = await addPrincipal(store, opts.account, role, opts.name, deps.clock);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(credential));
@@ -76,25 +124,25 @@ export function registerServer(program: Command, deps: Deps): void {
         success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);
         warn(deps, 'the credential is shown only once (on stdout): hand it over securely');
       } finally {
-        store.close();
+        await close();
       }
     });
   const principals = server
     .command('principals')
     .description("list an account's principals (names, roles, ids; never credentials)")
-    .requiredOption('--data <dir>', 'the service data directory')
+    .option('--data <dir>', DATA_HELP)
+    .option('--database <url>', DATABASE_HELP)
     .requiredOption('--account <name>', 'the account')
-    .action(async (opts: { data: string; account: string }, self: Command) => {
+    .action(async (opts: Where & { account: string }, self: Command) => {
       const globals = globalsOf(self);
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
-      const { openDataDir, listPrincipals } = await import('../server/admin.js');
-      const store = await openDataDir(opts.data, deps.env, { create: false });
+      const { listPrincipals } = await import('../server/admin.js');
+      const { store, close } = await openStore(opts, false);
       try {
         const rows = (await listPrincipals(store, opts.account)).map(({ accountId: _a, ...p }) => p);
         if (globals.json) deps.io.out(renderJson(rows));
         else for (const p of rows) deps.io.out(`${p.id}\t${safeText(p.name)}\t${p.role}\t${p.createdAt}\n`);
       } finally {
-        store.close();
+        await close();
       }
     });
   examples(principals, [
@@ -105,18 +153,18 @@ export function registerServer(program: Command, deps: Deps): void {
   const remove = server
     .command('remove-principal')
     .description('remove a principal: its credential stops working (within seconds on a running service)')
-    .requiredOption('--data <dir>', 'the service data directory')
+    .option('--data <dir>', DATA_HELP)
+    .option('--database <url>', DATABASE_HELP)
     .requiredOption('--account <name>', 'the account')
     .requiredOption('--name <name>', 'the principal (name or id)')
-    .action(async (opts: { data: string; account: string; name: string }) => {
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
-      const { openDataDir, removePrincipal } = await import('../server/admin.js');
-      const store = await openDataDir(opts.data, deps.env, { create: false });
+    .action(async (opts: Where & { account: string; name: string }) => {
+      const { removePrincipal } = await import('../server/admin.js');
+      const { store, close } = await openStore(opts, false);
       try {
         const p = await removePrincipal(store, opts.account, opts.name, deps.clock);
         success(deps, `Removed ${p.role} '${safeText(p.name)}' (${p.id}) from account '${safeText(opts.account)}'; its credential no longer works`);
       } finally {
-        store.close();
+        await close();
       }
     });
   examples(remove, [
@@ -127,20 +175,19 @@ export function registerServer(program: Command, deps: Deps): void {
   const account = server
     .command('account')
     .description("show an account and its premium features; --enable/--disable turn a feature on or off (OneLink is premium)")
-    .requiredOption('--data <dir>', 'the service data directory')
+    .option('--data <dir>', DATA_HELP)
+    .option('--database <url>', DATABASE_HELP)
     .requiredOption('--account <name>', 'the account')
     .option('--enable <feature>', `turn a premium feature on (${FEATURES.join(', ')}); repeatable`, collect)
     .option('--disable <feature>', `turn a premium feature off (${FEATURES.join(', ')}); existing tokens stay; repeatable`, collect)
-    .action(async (opts: { data: string; account: string; enable?: string[]; disable?: string[] }, self: Command) => {
+    .action(async (opts: Where & { account: string; enable?: string[]; disable?: string[] }, self: Command) => {
       const globals = globalsOf(self);
       const enable = (opts.enable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
       const disable = (opts.disable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
       const both = enable.filter((f) => disable.includes(f));
       if (both.length > 0) throw new UsageError(`--enable and --disable both name ${both.join(', ')}; choose one`);
-      await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
-      const { openDataDir } = await import('../server/admin.js');
       const { setAccountFeatures, showAccount } = await import('../tokens/principals.js');
-      const store = await openDataDir(opts.data, deps.env, { create: false });
+      const { store, close } = await openStore(opts, false);
       try {
         let shown: { id: string; name: string; createdAt: string; features: readonly Feature[] };
         if (enable.length === 0 && disable.length === 0) {
@@ -164,11 +211,11 @@ export function registerServer(program: Command, deps: Deps): void {
           const missing = FEATURES.filter((f) => !shown.features.includes(f));
           deps.io.out(`account\t${safeText(shown.name)} (${shown.id})\ncreated\t${shown.createdAt}\nfeatures\t${shown.features.length > 0 ? shown.features.join(', ') : 'none'}\n`);
           if (missing.length > 0 && enable.length === 0 && disable.length === 0) {
-            info(deps, `premium features it does not have: ${missing.join(', ')} (enable with: tokenctl server account --data ${shellWord(opts.data)} --account ${shellWord(shown.name)} --enable ${missing[0]})`);
+            info(deps, `premium features it does not have: ${missing.join(', ')} (enable with: tokenctl server account ${again(opts)}--account ${shellWord(shown.name)} --enable ${missing[0]})`);
           }
         }
       } finally {
-        store.close();
+        await close();
       }
     });
   examples(account, [

@@ -80,15 +80,24 @@ export function rejectedAtOf(t: Pick<TokenRecord, 'deletedAt'>): string | null {
  * Deleted before it ever activated. Draining keeps a token that was in use working for a while; it does not start
  * one: such a token never becomes usable (its status is still `draining`, then `revoked`, as the contract defines).
  */
-export function deletedWhilePending(t: Pick<TokenRecord, 'deletedAt' | 'activatesAt'>): boolean {
-  return t.deletedAt !== null && ms(t.deletedAt) < ms(t.activatesAt);
+export function deletedWhilePending(t: Pick<TokenRecord, 'deletedAt' | 'activatesAt' | 'createdAt'>): boolean {
+  return t.deletedAt !== null && !activeFromCreation(t) && ms(t.deletedAt) < ms(t.activatesAt);
+}
+
+/**
+ * A token made usable at once (`default`, a replacement delivered at once): never pending, whatever the clock that
+ * reads it. Another replica's clock may be a second or two behind the one that stamped it, and a drill's clock may
+ * restart at the same instant in every process; neither may show such a token as pending.
+ */
+export function activeFromCreation(t: Pick<TokenRecord, 'activatesAt' | 'createdAt'>): boolean {
+  return ms(t.activatesAt) <= ms(t.createdAt);
 }
 
 /** Status is derived from timestamps and the clock, never stored. */
 export function tokenStatus(t: TokenRecord, now: Date): TokenStatus {
   const n = now.getTime();
   if (t.deletedAt !== null) return n < ms(t.deletedAt) + POLICY.drainMs ? 'draining' : 'revoked';
-  return n < ms(t.activatesAt) ? 'pending' : 'active';
+  return n < ms(t.activatesAt) && !activeFromCreation(t) ? 'pending' : 'active';
 }
 
 export function isLive(t: TokenRecord): boolean {

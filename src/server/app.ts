@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Clock } from '../core/clock.js';
-import { FailedAuthLimiter, type AuthLimiterOptions } from './auth-limiter.js';
+import { FailedAuthLimiter, type AuthLimiterOptions, type SharedFailureCount } from './auth-limiter.js';
 import { createIntrospection } from './introspection/index.js';
 import { LastUsedRecorder } from './last-used.js';
 import { authentication } from './plugins/auth.js';
@@ -78,12 +78,16 @@ export interface ServerAppOptions {
    * Off only to compare the two paths in tests.
    */
   fastIntrospection?: boolean;
+  /** Failed authentications counted for every replica (PostgreSQL); each process counts on its own without it. */
+  sharedAuthFailures?: SharedFailureCount;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Test and shutdown hook: write pending last-used times now. */
-    flushLastUsed(): void;
+    /** Test and shutdown hook: write pending last-used times now (a promise with an asynchronous storage). */
+    flushLastUsed(): void | Promise<void>;
+    /** The failed-authentication limit, which another replica's block reaches through the database's notifications. */
+    authLimiter: FailedAuthLimiter;
     /** Every route of the API (not the Tokens page's, which declare `config.page`), for the test that keeps api/openapi.yaml complete. */
     apiRoutes: { method: string; url: string }[];
   }
@@ -115,7 +119,7 @@ function logger(options: ServerAppOptions) {
 export async function buildServerApp(options: ServerAppOptions): Promise<FastifyInstance> {
   const { store, clock } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit });
+  const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit }, Date.now, options.sharedAuthFailures ?? null);
   const trustProxy = options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false;
   const app = Fastify({
     logger: logger(options),
@@ -164,6 +168,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   app.decorate('flushLastUsed', () => recorder.flush());
+  app.decorate('authLimiter', limiter);
   for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema]) app.addSchema(schema);
   // RFC 7662 sends the token form-encoded; parsed with node:querystring (several times faster than
   // URLSearchParams on this hot path), under the same body limit. A repeated parameter becomes an array, which
@@ -190,7 +195,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   app.addHook('onClose', async () => {
     introspection.stop();
     connections.stop();
-    recorder.stop();
+    await recorder.stop();
   });
 
   let closing = false;

@@ -17,13 +17,41 @@ interface Entry {
   blockedUntil: number;
 }
 
+/**
+ * Failures counted for every replica (PostgreSQL's auth_failures): resolves until when the address is blocked (epoch
+ * ms, 0 if not). Each replica still counts on its own too, so the limit holds while the database is away.
+ */
+export interface SharedFailureCount {
+  recordAuthFailure(address: string, nowMs: number, opts: AuthLimiterOptions): Promise<number>;
+}
+
 export class FailedAuthLimiter {
   private readonly entries = new Map<string, Entry>();
 
   constructor(
     private readonly opts: AuthLimiterOptions,
     private readonly now: () => number = Date.now,
+    private readonly shared: SharedFailureCount | null = null,
   ) {}
+
+  /** Blocks `key` until `untilMs` (another replica counted its failures to the limit). */
+  block(key: string, untilMs: number): void {
+    const t = this.now();
+    if (untilMs <= t) return;
+    const e = this.entries.get(key);
+    if (e) e.blockedUntil = Math.max(e.blockedUntil, untilMs);
+    else {
+      this.evictIfFull();
+      this.entries.set(key, { failures: 0, windowStart: t, blockedUntil: untilMs });
+    }
+  }
+
+  private evictIfFull(): void {
+    if (this.entries.size >= (this.opts.maxEntries ?? 10_000)) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+  }
 
   /** Seconds to wait when `key` is blocked, else 0. */
   retryAfterSeconds(key: string): number {
@@ -33,19 +61,25 @@ export class FailedAuthLimiter {
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
 
-  recordFailure(key: string): void {
+  /**
+   * Counts a failure. With a shared count it returns a promise that settles once every replica can see it (the
+   * caller answers after it, so a client's next attempt meets the limit on any replica); never rejects.
+   */
+  recordFailure(key: string): Promise<void> | undefined {
     const t = this.now();
     let e = this.entries.get(key);
     if (!e || t - e.windowStart > this.opts.windowMs) {
       this.entries.delete(key);
-      e = { failures: 0, windowStart: t, blockedUntil: 0 };
-      if (this.entries.size >= (this.opts.maxEntries ?? 10_000)) {
-        const oldest = this.entries.keys().next().value;
-        if (oldest !== undefined) this.entries.delete(oldest);
-      }
+      e = { failures: 0, windowStart: t, blockedUntil: e && e.blockedUntil > t ? e.blockedUntil : 0 };
+      this.evictIfFull();
       this.entries.set(key, e);
     }
     e.failures += 1;
     if (e.failures >= this.opts.maxFailures) e.blockedUntil = t + this.opts.blockMs;
+    // Counted for every replica as well; the answer blocks here too once the shared count reaches the limit.
+    return this.shared?.recordAuthFailure(key, t, this.opts).then(
+      (until) => this.block(key, until),
+      () => undefined, // the database is away: this replica's own count still holds
+    );
   }
 }

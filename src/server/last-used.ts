@@ -1,6 +1,7 @@
 /** Where last-used times go: one call per batch. */
 export interface LastUsedSink {
-  recordLastUsed(batch: ReadonlyMap<string, string>): void;
+  /** Synchronous (SQLite) or not (PostgreSQL); a failure, thrown or rejected, keeps the batch for the next try. */
+  recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void>;
 }
 
 /**
@@ -39,22 +40,38 @@ export class LastUsedRecorder {
     return this.pending.size;
   }
 
-  flush(): void {
-    if (this.pending.size === 0) return;
+  /** A write of an earlier batch still under way (an asynchronous sink): the next flush waits for it. */
+  private writing: Promise<void> | null = null;
+
+  /** Writes what is pending; returns a promise when the sink is asynchronous (awaited at shutdown). */
+  flush(): void | Promise<void> {
+    if (this.pending.size === 0 || this.writing) return this.writing ?? undefined;
     const batch = this.pending;
     this.pending = new Map();
-    try {
-      this.store.recordLastUsed(new Map([...batch].map(([id, t]) => [id, new Date(t).toISOString()])));
-    } catch (error) {
-      // Keep the batch for the next attempt (a busy database, say), newest time winning.
+    // Keep the batch for the next attempt (a busy or unreachable database), newest time winning.
+    const keep = (error: unknown) => {
       for (const [id, t] of batch) if (!this.pending.has(id) || this.pending.get(id)! < t) this.pending.set(id, t);
       this.onError(error);
+    };
+    try {
+      const written = this.store.recordLastUsed(new Map([...batch].map(([id, t]) => [id, new Date(t).toISOString()])));
+      if (written instanceof Promise) {
+        this.writing = written.then(
+          () => undefined,
+          (error: unknown) => keep(error),
+        );
+        void this.writing.finally(() => (this.writing = null));
+        return this.writing;
+      }
+    } catch (error) {
+      keep(error);
     }
   }
 
-  stop(): void {
+  /** Stops the timer and writes what is pending (at once with a synchronous sink; a promise otherwise). */
+  stop(): void | Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    this.flush();
+    return this.writing ? this.writing.then(() => this.flush()) : this.flush();
   }
 }

@@ -1,18 +1,52 @@
 import type { Clock } from '../core/clock.js';
 import type { TokenRecord } from '../core/tokens.js';
 import { credentialHashMatches, hashCredential } from '../secrets/credentials.js';
-import type { StoredAccount } from '../storage/port.js';
-import type { PublicSigningKey, SqliteStorage } from '../storage/sql/sqlite-storage.js';
-import { actorOf, type Principal } from '../tokens/principals.js';
-import { toTokenRecord, TokenService } from '../tokens/token-service.js';
+import type { StoredAccount, TokenStorage } from '../storage/port.js';
+import type { PrincipalRecord, PublicSigningKey, SqlAccountReader, SqlAccountWriter } from '../storage/sql/sqlite-storage.js';
+import { actorOf, type Principal, type ServiceStorage } from '../tokens/principals.js';
+import { TokenService } from '../tokens/token-service.js';
+import type { WebSessionStorage } from './plugins/sessions.js';
 
 export type { Principal };
 export type SigningKeyInfo = PublicSigningKey;
 
+/** What introspection needs of a token: no name, no value. */
+export type IntrospectedToken = Pick<TokenRecord, 'id' | 'type' | 'createdAt' | 'activatesAt' | 'deletedAt'>;
+
 /** A token found by its value (for introspection), with the account it belongs to. */
 export interface TokenMatch {
-  token: TokenRecord;
+  token: IntrospectedToken;
   accountId: string;
+}
+
+/**
+ * The hot path's lookups, synchronous: SQLite answers them with prepared statements on its read connection; a
+ * replica on PostgreSQL from memory (replica-index.ts), never waiting on the network.
+ */
+export interface HotLookups {
+  /** Changes whenever tokens or principals change (as far as this process knows): remembered answers are dropped. */
+  readonly tokenGeneration: number;
+  fingerprint(value: string): string;
+  principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined;
+  tokenByFingerprint(fingerprint: string): TokenMatch | null;
+  signingKeys(): PublicSigningKey[];
+}
+
+/** The service's storage: the token port with principals, account lookup, last-used times and the page's sessions. */
+export interface ServiceBackingStorage extends ServiceStorage, WebSessionStorage {
+  recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void>;
+  /** Resolves when the database answers (GET /readyz). */
+  ping(): Promise<void>;
+  close(): void | Promise<void>;
+}
+
+export interface ServiceStoreOptions {
+  /** The hot path's lookups; by default the storage's own (SQLite). */
+  lookups?: HotLookups;
+  /** Called after a write of an account committed, before it is answered (a replica reads it into memory). */
+  afterWrite?(accountId: string): Promise<void>;
+  /** Whether the lookups are in step with the database (a replica's memory); /readyz says so. */
+  inStep?(): boolean;
 }
 
 const PRINCIPAL_CACHE_MS = 5_000;
@@ -21,20 +55,56 @@ const PRINCIPAL_CACHE_MAX = 1_000;
 /**
  * What the service's routes and introspection use of its storage: the token use cases for a principal's account,
  * and the synchronous lookups of the hot path (credentials, values by fingerprint, signing keys). Per process:
- * authenticated principals are remembered for 5 s (so a removed principal's credential stops working within that
- * time); with several processes each remembers its own.
+ * authenticated principals are remembered for 5 s, or until the lookups change (so a removed principal's credential
+ * stops working within that time: at once on a replica, which hears of the removal); each process remembers its own.
  */
 export class ServiceStore {
-  private readonly principalCache = new Map<string, { principal: Principal; until: number }>();
+  private readonly principalCache = new Map<string, { principal: Principal; until: number; generation: number }>();
+
+  private readonly lookups: HotLookups;
+  private readonly tokenStorage: TokenStorage<SqlAccountWriter, SqlAccountReader>;
 
   constructor(
-    readonly storage: SqliteStorage,
+    readonly storage: ServiceBackingStorage,
     private readonly clock: Clock,
-  ) {}
+    private readonly options: ServiceStoreOptions = {},
+  ) {
+    this.lookups = options.lookups ?? (storage as unknown as HotLookups);
+    const afterWrite = options.afterWrite;
+    this.tokenStorage = afterWrite
+      ? {
+          location: storage.location,
+          sealer: () => storage.sealer(),
+          read: (accountId, fn) => storage.read(accountId, fn),
+          write: async (accountId, change, fn) => {
+            const result = await storage.write(accountId, change, fn);
+            await afterWrite(accountId).catch(() => undefined); // committed: memory catches up by notification or resync
+            return result;
+          },
+          createAccount: async (input, change, fn) => {
+            const result = await storage.createAccount(input, change, fn);
+            await afterWrite(input.account.id).catch(() => undefined);
+            return result;
+          },
+          auditEvents: (accountId) => storage.auditEvents(accountId),
+          verifyAudit: (accountId) => storage.verifyAudit(accountId),
+        }
+      : storage;
+  }
 
   /** The token use cases on the principal's account, recorded as the principal's doing. */
   tokens(principal: Principal): TokenService {
-    return new TokenService({ storage: this.storage, accountId: principal.accountId, actor: actorOf(principal), clock: this.clock });
+    return new TokenService({ storage: this.tokenStorage, accountId: principal.accountId, actor: actorOf(principal), clock: this.clock });
+  }
+
+  /** Whether the service can serve: its database answers and (a replica) its memory is in step with it. */
+  async ready(): Promise<boolean> {
+    try {
+      await this.storage.ping();
+    } catch {
+      return false;
+    }
+    return this.options.inStep ? this.options.inStep() : true;
   }
 
   account(principal: Principal): Promise<StoredAccount> {
@@ -45,16 +115,17 @@ export class ServiceStore {
   authenticate(credential: string, nowMs: number = Date.now()): Principal | null {
     const key = hashCredential(credential, 'base64');
     const cached = this.principalCache.get(key);
-    if (cached && cached.until > nowMs) return cached.principal;
+    const generation = this.lookups.tokenGeneration;
+    if (cached && cached.until > nowMs && cached.generation === generation) return cached.principal;
     const presented = Buffer.from(key, 'base64');
-    const row = this.storage.principalByCredentialHash(presented);
+    const row = this.lookups.principalByCredentialHash(presented);
     if (!row || !credentialHashMatches(row.credentialHash, presented)) {
       this.principalCache.delete(key);
       return null;
     }
     const principal: Principal = { id: row.id, accountId: row.accountId, name: row.name, role: row.role };
     if (this.principalCache.size >= PRINCIPAL_CACHE_MAX) this.principalCache.delete(this.principalCache.keys().next().value!);
-    this.principalCache.set(key, { principal, until: nowMs + PRINCIPAL_CACHE_MS });
+    this.principalCache.set(key, { principal, until: nowMs + PRINCIPAL_CACHE_MS, generation });
     return principal;
   }
 
@@ -64,27 +135,26 @@ export class ServiceStore {
   }
 
   get tokenGeneration(): number {
-    return this.storage.tokenGeneration;
+    return this.lookups.tokenGeneration;
   }
 
   fingerprint(value: string): string {
-    return this.storage.serverSealer.fingerprint(value);
+    return this.lookups.fingerprint(value);
   }
 
   matchFingerprint(fingerprint: string): TokenMatch | null {
-    const found = this.storage.tokenByFingerprint(fingerprint);
-    return found ? { token: toTokenRecord(found.token), accountId: found.accountId } : null;
+    return this.lookups.tokenByFingerprint(fingerprint);
   }
 
   signingKeys(): SigningKeyInfo[] {
-    return this.storage.signingKeys();
+    return this.lookups.signingKeys();
   }
 
-  recordLastUsed(batch: ReadonlyMap<string, string>): void {
-    this.storage.recordLastUsed(batch);
+  recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void> {
+    return this.storage.recordLastUsed(batch);
   }
 
-  close(): void {
-    this.storage.close();
+  async close(): Promise<void> {
+    await this.storage.close();
   }
 }

@@ -1,13 +1,15 @@
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { BackendUnavailableError } from '../core/errors.js';
+import type { PostgresStorage } from '../storage/sql/postgres-storage.js';
 import { buildServerApp } from './app.js';
-import { openDataDir } from './data-dir.js';
+import type { ReplicaIndex } from './replica-index.js';
 import { lockDataDir, type ServeLock } from './serve-lock.js';
+import { openServiceStorage, whereOf, type StorageChoice } from './service-storage.js';
 import { ServiceStore } from './service-store.js';
 
 export interface ServiceOptions {
-  dataDir: string;
+  storage: StorageChoice;
   host: string;
   port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -71,22 +73,85 @@ export async function shutDown(app: { close(): Promise<unknown>; server: { close
   }
 }
 
+/** How often a replica forgets failed-authentication counts that no longer matter. */
+const PRUNE_AUTH_FAILURES_MS = 60_000;
+
+/**
+ * A replica on PostgreSQL: what it keeps in memory (replica-index.ts), kept current by the database's notifications,
+ * with the lost-connection and recovery told on stderr once each.
+ */
+async function replicaStore(
+  storage: PostgresStorage,
+  o: ServiceOptions,
+  blocked: (address: string, until: number) => void,
+): Promise<{ store: ServiceStore; index: ReplicaIndex }> {
+  const { ReplicaIndex } = await import('./replica-index.js');
+  let degraded = false;
+  const index = new ReplicaIndex(storage, storage.serverSealer, o.clock, {
+    blocked,
+    failed: (error) => {
+      if (degraded) return;
+      degraded = true;
+      const why = error instanceof Error ? error.message : String(error);
+      o.notice(`warning: cannot read changes from the database (${why}); retrying every second, introspection answers from memory meanwhile`);
+    },
+    resynchronised: () => {
+      if (!degraded) return;
+      degraded = false;
+      o.notice('the database answers again: everything kept in memory was read again');
+    },
+  });
+  await index.start();
+  const store = new ServiceStore(storage, o.clock, { lookups: index, afterWrite: (accountId) => index.refreshAccount(accountId), inStep: () => index.ready });
+  return { store, index };
+}
+
 /** `tokenctl serve`: runs until SIGTERM or SIGINT, then finishes in-flight requests and flushes last-used times. */
 export async function runService(o: ServiceOptions): Promise<void> {
-  const storage = await openDataDir(o.dataDir, o.env, { create: false });
-  let lock: ServeLock;
-  try {
-    lock = await lockDataDir(path.resolve(o.dataDir));
-  } catch (error) {
-    storage.close();
-    throw error;
+  const opened = await openServiceStorage(o.storage, o.env, { create: false });
+  let lock: ServeLock | null = null;
+  let store: ServiceStore;
+  let index: ReplicaIndex | null = null;
+  const blocks: { to: ((address: string, until: number) => void) | null } = { to: null };
+  if (opened.kind === 'sqlite') {
+    try {
+      // One serve per data directory: SQLite serves one machine; several replicas need PostgreSQL.
+      lock = await lockDataDir(path.resolve(whereOf(o.storage)));
+    } catch (error) {
+      opened.storage.close();
+      throw error;
+    }
+    store = new ServiceStore(opened.storage, o.clock);
+  } else {
+    try {
+      // Another replica's block of a client address reaches this one's limiter (set once the app exists).
+      const replica = await replicaStore(opened.storage, o, (address, until) => blocks.to?.(address, until));
+      store = replica.store;
+      index = replica.index;
+    } catch (error) {
+      await opened.storage.close();
+      throw error;
+    }
   }
-  const store = new ServiceStore(storage, o.clock);
+  const pg = opened.kind === 'postgres' ? opened.storage : null;
   const logs = batchLines(o.log, { maxDelayMs: 100, maxBytes: 16 * 1024 });
   // Lines still waiting when the process ends for another reason than a signal (a crash, say) are written too.
   process.on('exit', logs.flush);
   try {
-    const app = await buildServerApp({ store, clock: o.clock, logStream: logs, logLevel: o.logLevel, trustProxy: o.trustProxy });
+    const app = await buildServerApp({
+      store,
+      clock: o.clock,
+      logStream: logs,
+      logLevel: o.logLevel,
+      trustProxy: o.trustProxy,
+      sharedAuthFailures: pg ?? undefined,
+    });
+    blocks.to = (address, until) => app.authLimiter.block(address, until);
+    const prune = pg ? setInterval(() => void pg.pruneAuthFailures(Date.now(), 60_000).catch(() => undefined), PRUNE_AUTH_FAILURES_MS) : null;
+    prune?.unref();
+    app.addHook('onClose', async () => {
+      if (prune) clearInterval(prune);
+    });
     try {
       await app.listen({ host: o.host, port: o.port });
     } catch (cause) {
@@ -98,7 +163,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : o.port;
     const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-    o.notice(`tokenctl token service listening on http://${host}:${port} (data: ${path.resolve(o.dataDir)}); stop with Ctrl-C or SIGTERM`);
+    o.notice(`tokenctl token service listening on http://${host}:${port} (${o.storage.kind === 'sqlite' ? `data: ${path.resolve(o.storage.dataDir)}` : `database: ${o.storage.location}`}); stop with Ctrl-C or SIGTERM`);
     if (!LOOPBACK.test(o.host)) {
       o.notice(`warning: listening on ${o.host}, beyond this machine: put a TLS-terminating proxy in front, or credentials cross the network in clear`);
     }
@@ -112,11 +177,17 @@ export async function runService(o: ServiceOptions): Promise<void> {
     // A second signal: stop now, with the last-used times and log lines written, in-flight requests cut off.
     const stopNow = (second: NodeJS.Signals) => {
       o.notice(`${second} again: stopping now, without waiting for in-flight requests`);
-      try {
-        app.flushLastUsed();
-      } finally {
+      const exit = () => {
         logs.flush();
         process.exit(second === 'SIGINT' ? 130 : 143);
+      };
+      try {
+        // An asynchronous write (PostgreSQL) gets at most 2 s.
+        const written = app.flushLastUsed();
+        if (written) void Promise.race([written, new Promise((resolve) => setTimeout(resolve, 2_000))]).finally(exit);
+        else exit();
+      } catch {
+        exit();
       }
     };
     process.once('SIGINT', stopNow);
@@ -129,7 +200,8 @@ export async function runService(o: ServiceOptions): Promise<void> {
   } finally {
     logs.flush();
     process.off('exit', logs.flush);
-    store.close();
-    await lock.release();
+    await index?.close();
+    await store.close();
+    await lock?.release();
   }
 }

@@ -1,5 +1,5 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { deletedWhilePending, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
+import { activeFromCreation, deletedWhilePending, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
 import { isApiTokenTyp, issuerFor } from '../../secrets/jwt.js';
 import { checkOpaqueToken } from '../../secrets/opaque.js';
 import type { IntrospectionLookup } from './lookup.js';
@@ -273,9 +273,11 @@ export class Introspector {
     return {
       accountId: match.accountId,
       tokenId: token.id,
-      claimsNbfMs: claims ? claims.nbf * 1000 : -Infinity,
+      // Usable at once means usable on every replica at once, whatever its clock (core/tokens.ts activeFromCreation):
+      // its nbf is its iat, which another replica's clock may not have reached yet.
+      claimsNbfMs: claims && !activeFromCreation(token) ? claims.nbf * 1000 : -Infinity,
       claimsExpMs: claims && claims.exp !== null ? claims.exp * 1000 : null,
-      activatesAtMs: Date.parse(token.activatesAt),
+      activatesAtMs: activeFromCreation(token) ? -Infinity : Date.parse(token.activatesAt),
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
       active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
       draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),

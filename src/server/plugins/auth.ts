@@ -58,8 +58,10 @@ export const authentication = shared<{ limiter: FailedAuthLimiter }>('auth', asy
       const match = typeof header === 'string' ? CREDENTIAL.exec(header) : null;
       const principal = match ? store.authenticate(match[1]!) : null;
       if (!principal) {
-        limiter.recordFailure(ip);
-        reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
+        const refuse = () => void reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
+        const counted = limiter.recordFailure(ip);
+        if (counted) void counted.then(refuse);
+        else refuse();
         return;
       }
       request.principal = principal;

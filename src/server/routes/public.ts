@@ -1,10 +1,20 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { readOpenApiDocument } from '../openapi.js';
+import { errorBody } from '../plugins/errors.js';
 import { routeSchemas } from '../schemas.js';
 
-/** Routes anyone may call: health, the public signing keys (JWKS) and the API description. */
+/** Routes anyone may call: liveness and readiness, the public signing keys (JWKS) and the API description. */
 export async function publicRoutes(app: FastifyInstance): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // Ready: the database answers (and a replica's memory is in step with it). Liveness (/healthz) does not depend on it.
+  app.get('/readyz', { schema: routeSchemas.ready }, async (_request, reply) => {
+    if (await app.store.ready()) return { status: 'ready' as const };
+    return reply
+      .code(503)
+      .header('retry-after', '2')
+      .send(errorBody('unavailable', 'the token service cannot reach its database now; introspection of known values still works, changes do not'));
+  });
 
   app.get('/.well-known/jwks.json', { schema: routeSchemas.jwks }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');

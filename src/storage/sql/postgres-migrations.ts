@@ -2,7 +2,7 @@ import type { Migration } from './sqlite-migrations.js';
 
 /**
  * The PostgreSQL schema: the same tables and columns as SQLite's, in PostgreSQL's types, numbered on their own (SQLite
- * has the Tokens page's sessions as its migration 2, PostgreSQL not yet, so its features are 2 here, 3 there). Applied by
+ * has the Tokens page's sessions as its migration 2, PostgreSQL as its 3, with the shared failed-authentication counts). Applied by
  * PostgresStorage.migrate under an advisory lock, so replicas starting at once migrate once.
  */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -77,6 +77,30 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     sql: `
 ALTER TABLE accounts ADD COLUMN IF NOT EXISTS features TEXT NOT NULL DEFAULT '[]';
 UPDATE accounts SET features = '["onelink"]' WHERE id IN (SELECT account_id FROM tokens WHERE type = 'onelink');
+`,
+  },
+  {
+    // Replicas (issue 10): the Tokens page's sign-in sessions (SQLite's migration 2), so any replica serves any
+    // session; and failed authentications per client address, so the limit (10 a minute) holds across replicas.
+    // Times of the limiter are epoch milliseconds of the replica that counted (a second of skew is harmless).
+    version: 3,
+    sql: `
+CREATE TABLE IF NOT EXISTS web_sessions (
+  id_hash BYTEA PRIMARY KEY,
+  principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_principal ON web_sessions (principal_id);
+CREATE INDEX IF NOT EXISTS web_sessions_last_seen ON web_sessions (last_seen_at);
+CREATE TABLE IF NOT EXISTS auth_failures (
+  address TEXT PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  failures INTEGER NOT NULL,
+  blocked_until BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_deleted_at ON tokens (deleted_at);
 `,
   },
 ];

@@ -10,7 +10,58 @@ import type { TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
 import { LATEST_POSTGRES_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import { featuresColumn, toStoredAccount, type PrincipalRecord, type SqlAccountReader, type SqlAccountWriter } from './sqlite-storage.js';
+import {
+  featuresColumn,
+  toStoredAccount,
+  type PrincipalRecord,
+  type PublicSigningKey,
+  type SqlAccountReader,
+  type SqlAccountWriter,
+  type WebSessionRecord,
+} from './sqlite-storage.js';
+
+/** What a replica keeps in memory of a token to introspect it (replica-index.ts): no name, no value, no sealed secret. */
+export interface IndexedToken {
+  id: string;
+  accountId: string;
+  type: TokenType;
+  createdAt: string;
+  activatesAt: string;
+  deletedAt: string | null;
+  fingerprint: string;
+}
+
+export interface IndexedPrincipal extends PrincipalRecord {
+  credentialHash: Buffer;
+}
+
+/** Everything a replica keeps in memory, of every account or of one. */
+export interface IndexSnapshot {
+  tokens: IndexedToken[];
+  principals: IndexedPrincipal[];
+  signingKeys: PublicSigningKey[];
+}
+
+/** What a replica is told by the database's notifications (LISTEN/NOTIFY). */
+export interface ChangeListener {
+  /** An account's tokens, principals or keys changed (committed). */
+  changed(accountId: string): void;
+  /** Another replica blocked a client address (failed authentications) until this time (epoch ms). */
+  blocked(address: string, untilMs: number): void;
+  /** Listening (again): notifications sent while it was not are lost, so everything kept must be read again. */
+  connected(): void;
+  disconnected(): void;
+}
+
+/**
+ * Makes the connection a replica listens on (one of its own, never idle-closed), which reports notifications and its
+ * own loss to `events` (postgres-connect.ts).
+ */
+export type ListenerConnection = (events: { onnotify(channel: string, payload: string): void; onclose(): void }) => Sql;
+
+/** The channels replicas listen on. Payloads: an account id; `<until ms> <address>`. */
+export const CHANGES_CHANNEL = 'tokenctl_changes';
+export const BLOCKS_CHANNEL = 'tokenctl_blocks';
 
 interface TokenRow {
   id: string;
@@ -86,15 +137,21 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     private readonly sql: Sql,
     private readonly sealerValue: Sealer,
     location: string,
+    private readonly listenerConnection: ListenerConnection | null,
   ) {
     this.location = location;
+  }
+
+  /** The sealer of the server key (synchronous: the hot path fingerprints with it). */
+  get serverSealer(): Sealer {
+    return this.sealerValue;
   }
 
   /**
    * Connects, applies the migrations the database lacks (under an advisory lock: one replica migrates, the others
    * wait and find nothing to do), and checks `masterKey` is the key the database was created with (exit 9 if not).
    */
-  static async open(sql: Sql, masterKey: Buffer, location = 'PostgreSQL'): Promise<PostgresStorage> {
+  static async open(sql: Sql, masterKey: Buffer, location = 'PostgreSQL', listenerConnection: ListenerConnection | null = null): Promise<PostgresStorage> {
     try {
       await migrate(sql);
       const sealer = createSealer(masterKey);
@@ -103,7 +160,7 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       if (!row || !keyCheckMatches(sealer, row.value)) {
         throw new StoreDataError('TOKENCTL_SERVER_KEY is not the key this database was sealed with; start every replica with the same key');
       }
-      return new PostgresStorage(sql, sealer, location);
+      return new PostgresStorage(sql, sealer, location, listenerConnection);
     } catch (error) {
       throw namedPostgresFault(error);
     }
@@ -134,7 +191,10 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       this.sql.begin(async (tx) => {
         const [found] = await tx`SELECT id FROM accounts WHERE id = ${accountId} FOR UPDATE`;
         if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
-        return fn(this.accountTx(tx, accountId, change));
+        const result = await fn(this.accountTx(tx, accountId, change));
+        // Delivered to every replica when (and only if) this transaction commits.
+        await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${accountId})`;
+        return result;
       }) as Promise<T>,
     );
   }
@@ -153,7 +213,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
           const key = input.signingKey(this.sealerValue);
           await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
                    VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
-          return fn(this.accountTx(tx, account.id, change), this.sealerValue);
+          const result = await fn(this.accountTx(tx, account.id, change), this.sealerValue);
+          await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${account.id})`;
+          return result;
         })) as T;
       } catch (error) {
         // Two replicas creating the same account at once: the second one's insert meets the unique name.
@@ -275,6 +337,189 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       await this.sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
                      WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
     });
+  }
+
+  // ---- what replicas keep in memory, and how they hear of changes (issue 10) ----------------------------------
+
+  /**
+   * Every token a replica must know to introspect (live ones, and deleted ones until an hour after they stopped
+   * draining: older ones answer exactly as an unknown value does), every principal and every public signing key;
+   * or those of one account. One snapshot (repeatable read), so the three agree.
+   */
+  indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot> {
+    return this.run(() =>
+      this.sql.begin('isolation level repeatable read read only', async (tx) => {
+        const tokens = await tx<{ id: string; account_id: string; type: TokenType; created_at: string; activates_at: string; deleted_at: string | null; fingerprint: string }[]>`
+          SELECT id, account_id, type, created_at, activates_at, deleted_at, fingerprint FROM tokens
+          WHERE (deleted_at IS NULL OR deleted_at >= ${revokedBefore}) ${accountId === null ? tx`` : tx`AND account_id = ${accountId}`}`;
+        const principals = await tx<PrincipalRow[]>`SELECT * FROM principals ${accountId === null ? tx`` : tx`WHERE account_id = ${accountId}`}`;
+        const keys = await tx<{ kid: string; account_id: string; public_jwk: string }[]>`
+          SELECT kid, account_id, public_jwk FROM signing_keys ${accountId === null ? tx`` : tx`WHERE account_id = ${accountId}`} ORDER BY created_at, kid`;
+        return {
+          tokens: tokens.map((r) => ({
+            id: r.id,
+            accountId: r.account_id,
+            type: r.type,
+            createdAt: r.created_at,
+            activatesAt: r.activates_at,
+            deletedAt: r.deleted_at,
+            fingerprint: r.fingerprint,
+          })),
+          principals: principals.map((r) => ({ ...toPrincipal(r), credentialHash: r.credential_hash })),
+          signingKeys: keys.map((r) => ({
+            kid: r.kid,
+            accountId: r.account_id,
+            publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA' as const, use: 'sig' as const },
+          })),
+        };
+      }) as Promise<IndexSnapshot>,
+    );
+  }
+
+  /**
+   * Listens for changes on a connection of its own, and listens again after that connection is lost (every second
+   * until the database answers: postgres.js re-subscribes once, and gives up if the database is still away), telling
+   * `connected` each time so the caller reads everything again.
+   */
+  listen(listener: ChangeListener): { close(): Promise<void> } {
+    if (!this.listenerConnection) throw new Error('this storage was opened without a listener connection');
+    let listening = false;
+    let closed = false;
+    let attempting = false;
+    let sql: Sql | null = null;
+    const events = {
+      onnotify: (channel: string, payload: string) => {
+        if (channel === CHANGES_CHANNEL) listener.changed(payload);
+        else if (channel === BLOCKS_CHANNEL) {
+          const space = payload.indexOf(' ');
+          const until = Number(payload.slice(0, space));
+          if (space > 0 && Number.isFinite(until)) listener.blocked(payload.slice(space + 1), until);
+        }
+      },
+      onclose: () => {
+        if (!listening) return;
+        listening = false;
+        listener.disconnected();
+        void attempt();
+      },
+    };
+    const attempt = async () => {
+      if (closed || listening || attempting) return;
+      attempting = true;
+      try {
+        sql ??= this.listenerConnection!(events);
+        await sql`LISTEN tokenctl_changes`;
+        await sql`LISTEN tokenctl_blocks`;
+        if (closed) return;
+        listening = true;
+        listener.connected();
+      } catch {
+        // The database is away: the next attempt is in a second. A connection that failed is made anew.
+        const failed = sql;
+        sql = null;
+        void failed?.end({ timeout: 0 }).catch(() => undefined);
+      } finally {
+        attempting = false;
+      }
+    };
+    const timer = setInterval(() => void attempt(), 1_000);
+    timer.unref();
+    void attempt();
+    return {
+      close: async () => {
+        closed = true;
+        clearInterval(timer);
+        await sql?.end({ timeout: 1 }).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Answers when the database does (GET /readyz). */
+  ping(): Promise<void> {
+    return this.run(async () => {
+      await this.sql`SELECT 1`;
+    });
+  }
+
+  /**
+   * Counts a failed authentication from `address` for every replica: returns until when it is blocked (epoch ms; 0
+   * if not), the replica that blocks it telling the others (BLOCKS_CHANNEL).
+   */
+  recordAuthFailure(address: string, nowMs: number, o: { maxFailures: number; windowMs: number; blockMs: number }): Promise<number> {
+    return this.run(async () => {
+      const [row] = await this.sql<{ failures: number; blocked_until: string }[]>`
+        INSERT INTO auth_failures AS f (address, window_start, failures, blocked_until) VALUES (${address}, ${nowMs}, 1, ${o.maxFailures <= 1 ? nowMs + o.blockMs : 0})
+        ON CONFLICT (address) DO UPDATE SET
+          window_start = CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN ${nowMs} ELSE f.window_start END,
+          failures = CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN 1 ELSE f.failures + 1 END,
+          blocked_until = CASE WHEN (CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN 1 ELSE f.failures + 1 END) >= ${o.maxFailures}
+                               THEN GREATEST(f.blocked_until, ${nowMs + o.blockMs}) ELSE f.blocked_until END
+        RETURNING failures, blocked_until`;
+      const until = Number(row?.blocked_until ?? 0);
+      if (row && row.failures === o.maxFailures) await this.sql`SELECT pg_notify(${BLOCKS_CHANNEL}, ${`${until} ${address}`})`;
+      return until > nowMs ? until : 0;
+    });
+  }
+
+  /** Forgets failure counts whose window and block have both ended. */
+  pruneAuthFailures(nowMs: number, windowMs: number): Promise<void> {
+    return this.run(async () => {
+      await this.sql`DELETE FROM auth_failures WHERE blocked_until < ${nowMs} AND window_start < ${nowMs - windowMs}`;
+    });
+  }
+
+  // ---- the Tokens page's sign-in sessions, shared by every replica ---------------------------------------------
+
+  createWebSession(s: WebSessionRecord): Promise<void> {
+    return this.run(async () => {
+      await this.sql`INSERT INTO web_sessions (id_hash, principal_id, account_id, created_at, last_seen_at)
+                     VALUES (${s.idHash}, ${s.principalId}, ${s.accountId}, ${s.createdAt}, ${s.lastSeenAt})`;
+    });
+  }
+
+  webSession(idHash: Buffer): Promise<(WebSessionRecord & { principal: PrincipalRecord }) | null> {
+    return this.run(async () => {
+      const [row] = await this.sql<(PrincipalRow & { s_created_at: string; last_seen_at: string })[]>`
+        SELECT p.*, s.created_at AS s_created_at, s.last_seen_at FROM web_sessions s JOIN principals p ON p.id = s.principal_id WHERE s.id_hash = ${idHash}`;
+      if (!row) return null;
+      return { idHash, principalId: row.id, accountId: row.account_id, createdAt: row.s_created_at, lastSeenAt: row.last_seen_at, principal: toPrincipal(row) };
+    });
+  }
+
+  touchWebSession(idHash: Buffer, lastSeenAt: string): Promise<void> {
+    return this.run(async () => {
+      await this.sql`UPDATE web_sessions SET last_seen_at = ${lastSeenAt} WHERE id_hash = ${idHash} AND last_seen_at < ${lastSeenAt}`;
+    });
+  }
+
+  deleteWebSession(idHash: Buffer): Promise<void> {
+    return this.run(async () => {
+      await this.sql`DELETE FROM web_sessions WHERE id_hash = ${idHash}`;
+    });
+  }
+
+  deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
+    return this.run(async () => (await this.sql`DELETE FROM web_sessions WHERE last_seen_at < ${idleBefore} OR created_at < ${startedBefore}`).count);
+  }
+}
+
+/** The schema version of the database (0: none yet), and the one this tokenctl brings it to. */
+export async function schemaVersions(sql: Sql): Promise<{ current: number; latest: number }> {
+  try {
+    const [hasMeta] = await sql`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'`;
+    const current = hasMeta ? Number((await sql<{ value: string }[]>`SELECT value FROM meta WHERE key = 'schema_version'`)[0]?.value ?? 0) : 0;
+    return { current, latest: LATEST_POSTGRES_VERSION };
+  } catch (error) {
+    throw namedPostgresFault(error);
+  }
+}
+
+/** Applies the migrations the database lacks (`tokenctl server migrate`; every replica does it at start too). */
+export async function migratePostgres(sql: Sql): Promise<void> {
+  try {
+    await migrate(sql);
+  } catch (error) {
+    throw namedPostgresFault(error);
   }
 }
 

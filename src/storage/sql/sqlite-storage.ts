@@ -481,6 +481,16 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
     })));
   }
 
+  /** The keyed fingerprint values are found by. */
+  fingerprint(value: string): string {
+    return this.sealerValue.fingerprint(value);
+  }
+
+  /** Resolves when the database answers (GET /readyz). */
+  async ping(): Promise<void> {
+    this.query((db) => db.prepare('SELECT 1').get());
+  }
+
   /** The principal whose credential has this hash (compare it in constant time), or undefined. Synchronous: hot path. */
   principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined {
     const statement = this.hotStatements.principalByHash;

@@ -1,0 +1,73 @@
+import postgres, { type Options, type Sql } from 'postgres';
+import { UsageError } from '../../core/errors.js';
+import { PostgresStorage, type ListenerConnection } from './postgres-storage.js';
+
+/**
+ * Connections to the service's PostgreSQL. Timeouts are short on purpose: a request meets an unreachable database
+ * as a 503 with Retry-After within seconds (never a hang until the client gives up), and a statement or a lock wait
+ * longer than that is a fault, not a queue. Multi-host URLs with `target_session_attrs=read-write` (or `primary`)
+ * reach whichever host is the primary after a failover: postgres.js tries the hosts in order on every new connection.
+ */
+const OPTIONS: Options<Record<string, never>> = {
+  max: 10,
+  connect_timeout: 5,
+  idle_timeout: 60,
+  onnotice: () => undefined,
+  connection: {
+    application_name: 'tokenctl',
+    statement_timeout: 8_000,
+    lock_timeout: 5_000,
+    idle_in_transaction_session_timeout: 10_000,
+  } as Record<string, unknown> as Options<Record<string, never>>['connection'],
+};
+
+const SCHEMES = /^postgres(ql)?:\/\//i;
+
+/**
+ * The URL as messages may show it: scheme, hosts, port and database; never the user's password, nor the query
+ * (which may carry sslpassword, say).
+ */
+export function describeDatabaseUrl(url: string): string {
+  const rest = url.replace(SCHEMES, '');
+  const authority = rest.split(/[/?#]/, 1)[0] ?? '';
+  const hosts = authority.slice(authority.lastIndexOf('@') + 1);
+  const database = rest.slice(authority.length).split(/[?#]/, 1)[0] ?? '';
+  return `postgres://${hosts}${database}`;
+}
+
+/** Checks a database URL before anything connects with it; `where` names where it came from for the message. */
+export function checkDatabaseUrl(url: string, where: string): string {
+  const trimmed = url.trim();
+  if (!SCHEMES.test(trimmed)) throw new UsageError(`${where} must be a PostgreSQL URL (postgres://user@host:5432/database), not '${describeDatabaseUrl(trimmed).slice(0, 60)}'`);
+  return trimmed;
+}
+
+/** The connection pool and the replicas' listener connection, with the same URL and options. */
+export function postgresConnections(url: string): { sql: Sql; listener: ListenerConnection } {
+  const sql = postgres(url, OPTIONS);
+  const listener: ListenerConnection = (events) =>
+    // onnotify is postgres.js's own option (what its sql.listen uses), missing from its types.
+    postgres(url, {
+      ...OPTIONS,
+      max: 1,
+      idle_timeout: null,
+      max_lifetime: null,
+      onnotify: events.onnotify,
+      onclose: events.onclose,
+    } as unknown as Options<Record<string, never>>);
+  return { sql, listener };
+}
+
+/**
+ * Opens the service's storage on PostgreSQL: connects, migrates under the advisory lock, checks the server key.
+ * Faults are named (exit 9 or a 503-class error), and the URL in messages has no password.
+ */
+export async function openPostgresStorage(url: string, masterKey: Buffer): Promise<PostgresStorage> {
+  const { sql, listener } = postgresConnections(url);
+  try {
+    return await PostgresStorage.open(sql, masterKey, describeDatabaseUrl(url), listener);
+  } catch (error) {
+    await sql.end({ timeout: 0 }).catch(() => undefined);
+    throw error;
+  }
+}
