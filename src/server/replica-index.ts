@@ -156,6 +156,7 @@ export class ReplicaIndex implements HotLookups {
       try {
         this.applyAll(await this.storage.indexSnapshot(null, this.revokedBefore()));
         this.inStep = this.listening;
+        if (this.events.blocked) for (const b of await this.storage.activeBlocks(Date.now())) this.events.blocked(b.address, b.untilMs);
       } catch (error) {
         this.scheduleRetry(error);
         throw error;

@@ -97,6 +97,14 @@ export class ServiceStore {
     return new TokenService({ storage: this.tokenStorage, accountId: principal.accountId, actor: actorOf(principal), clock: this.clock });
   }
 
+  /**
+   * Resolves once this process's lookups show the account as it is now: at once on SQLite; a replica reads it
+   * again (what another process wrote, for one, before its notification arrives).
+   */
+  async caughtUp(accountId: string): Promise<void> {
+    await this.options.afterWrite?.(accountId);
+  }
+
   /** Whether the service can serve: its database answers and (a replica) its memory is in step with it. */
   async ready(): Promise<boolean> {
     try {

@@ -147,6 +147,8 @@ export async function runService(o: ServiceOptions): Promise<void> {
       sharedAuthFailures: pg ?? undefined,
     });
     blocks.to = (address, until) => app.authLimiter.block(address, until);
+    // Blocks made before this replica started (its index read them before the limiter existed).
+    if (pg) for (const b of await pg.activeBlocks(Date.now()).catch(() => [])) app.authLimiter.block(b.address, b.untilMs);
     const prune = pg ? setInterval(() => void pg.pruneAuthFailures(Date.now(), 60_000).catch(() => undefined), PRUNE_AUTH_FAILURES_MS) : null;
     prune?.unref();
     app.addHook('onClose', async () => {

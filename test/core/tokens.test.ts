@@ -46,6 +46,13 @@ describe('token lifecycle (statuses derived from the clock)', () => {
     expect(tokenStatus(create([], 'api', 'default', T0, true), T0)).toBe('active');
   });
 
+  it('a token active at once is never pending, even to a clock behind the one that stamped it (another replica, a drill)', () => {
+    const t = create([], 'api', 'default', T0, true);
+    expect(tokenStatus(t, new Date(T0.getTime() - 2_000))).toBe('active');
+    // A token that waits its 30 minutes is still pending until then, whatever the clock.
+    expect(tokenStatus(create([], 's2s', 'later'), new Date(T0.getTime() - 2_000))).toBe('pending');
+  });
+
   it('drains for 30 minutes after deletion, then is revoked', () => {
     const t = planDeleteToken(create([], 'api', 'a'), new Date(T0.getTime() + DAY));
     const del = Date.parse(t.deletedAt!);

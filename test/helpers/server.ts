@@ -8,17 +8,20 @@ import { buildServerApp, type ServerAppOptions } from '../../src/server/app.js';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { ServiceStore } from '../../src/server/service-store.js';
 import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
+import { ReplicaIndex } from '../../src/server/replica-index.js';
+import type { TestCluster } from './postgres.js';
 import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js';
 import type { Role } from '../../src/core/roles.js';
 import type { Feature } from '../../src/core/features.js';
 
-export interface TestServer {
+export interface TestServer<S = SqliteStorage> {
   url: string;
   app: FastifyInstance;
   /** What the routes use (the token use cases, lookups). */
   store: ServiceStore;
-  /** The SQLite storage behind it. */
-  storage: SqliteStorage;
+  /** The storage behind it (SQLite, unless started with startPostgresTestServer). */
+  storage: S;
   clock: ManualClock;
   dataDir: string;
   logs: string[];
@@ -33,16 +36,68 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+type TestServerOptions = Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock; busyWaitMs?: number };
+
 /** The real service, in-process, on 127.0.0.1 port 0, with a clock the test moves. */
-export async function startTestServer(
-  options: Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock; busyWaitMs?: number } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tokenctl-server-test-'));
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
   const serverKey = randomBytes(32).toString('base64');
   const { busyWaitMs, ...appOptions } = options;
   const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true, busyWaitMs });
   const store = new ServiceStore(storage, clock);
+  return listen({ storage, store, clock, serverKey, dataDir, appOptions, afterClose: async () => rmSync(dataDir, { recursive: true, force: true }) });
+}
+
+/**
+ * The real service as one replica on a real PostgreSQL (test/helpers/postgres.ts): its memory (replica-index.ts)
+ * kept current by the database's notifications, as `tokenctl serve` with TOKENCTL_DATABASE_URL runs it. Several
+ * of them on the same `database` are several replicas; pass the first one's `serverKey` to the others.
+ */
+export async function startPostgresTestServer(
+  cluster: TestCluster,
+  options: TestServerOptions & { database?: string; serverKey?: string } = {},
+): Promise<TestServer<PostgresStorage> & { database: string; index: ReplicaIndex; queries: string[] }> {
+  const { database: given, serverKey: givenKey, busyWaitMs: _unused, ...appOptions } = options;
+  const database = given ?? (await cluster.createDatabase());
+  const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
+  const serverKey = givenKey ?? randomBytes(32).toString('base64');
+  // Every statement the replica's pool sends, for tests that check what does (not) reach the database.
+  const queries: string[] = [];
+  const sql = cluster.connect(database, { debug: (_connection: number, query: string) => void queries.push(query) } as never);
+  const storage = await PostgresStorage.open(sql, Buffer.from(serverKey, 'base64'), 'PostgreSQL (test)', (events) =>
+    cluster.connect(database, { max: 1, idle_timeout: null, max_lifetime: null, onnotify: events.onnotify, onclose: events.onclose } as never),
+  );
+  // Another replica's block of an address reaches this one's limiter, as in `tokenctl serve` (server/service.ts).
+  let limiter: { block(address: string, until: number): void } | undefined;
+  const index = new ReplicaIndex(storage, storage.serverSealer, clock, { blocked: (address, until) => limiter?.block(address, until) });
+  await index.start();
+  const store = new ServiceStore(storage, clock, { lookups: index, afterWrite: (id) => index.refreshAccount(id), inStep: () => index.ready });
+  const server = await listen({
+    storage,
+    store,
+    clock,
+    serverKey,
+    dataDir: '',
+    appOptions: { sharedAuthFailures: storage, ...appOptions },
+    beforeClose: () => index.close(),
+  });
+  limiter = server.app.authLimiter;
+  for (const b of await storage.activeBlocks(Date.now())) limiter.block(b.address, b.untilMs);
+  return { ...server, database, index, queries };
+}
+
+async function listen<S extends SqliteStorage | PostgresStorage>(o: {
+  storage: S;
+  store: ServiceStore;
+  clock: ManualClock;
+  serverKey: string;
+  dataDir: string;
+  appOptions: Partial<Omit<ServerAppOptions, 'store' | 'clock'>>;
+  beforeClose?(): Promise<void>;
+  afterClose?(): Promise<void>;
+}): Promise<TestServer<S>> {
+  const { storage, store, clock, serverKey, dataDir } = o;
   const logs: string[] = [];
   const app = await buildServerApp({
     logStream: { write: (line) => void logs.push(line) },
@@ -50,7 +105,7 @@ export async function startTestServer(
     authLimit: { maxFailures: 1000 },
     // Last-used times are written when a test flushes (or at close), never behind its back.
     lastUsedFlushMs: 0,
-    ...appOptions,
+    ...o.appOptions,
     store,
     clock,
   });
@@ -67,14 +122,21 @@ export async function startTestServer(
     logs,
     serverKey,
     async initAccount(opts = {}) {
-      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
+      const r = await initServiceAccount(store.storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
+      // A replica reads what `tokenctl server init` (another process) wrote when notified; a test reads it at once.
+      await store.caughtUp(r.account.id);
       return { credential: r.credential, accountId: r.account.id };
     },
-    addPrincipal: async (account, role, name) => (await addPrincipal(storage, account, role, name, clock)).credential,
+    async addPrincipal(account, role, name) {
+      const r = await addPrincipal(store.storage, account, role, name, clock);
+      await store.caughtUp(r.principal.accountId);
+      return r.credential;
+    },
     async close() {
       await app.close();
-      store.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await o.beforeClose?.();
+      await store.close();
+      await o.afterClose?.();
     },
   };
 }

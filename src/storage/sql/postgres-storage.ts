@@ -461,6 +461,16 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     });
   }
 
+  /** Addresses blocked now (a replica that starts, or listens again, learns the blocks it missed). */
+  activeBlocks(nowMs: number): Promise<{ address: string; untilMs: number }[]> {
+    return this.run(async () =>
+      (await this.sql<{ address: string; blocked_until: string }[]>`SELECT address, blocked_until FROM auth_failures WHERE blocked_until > ${nowMs}`).map((r) => ({
+        address: r.address,
+        untilMs: Number(r.blocked_until),
+      })),
+    );
+  }
+
   /** Forgets failure counts whose window and block have both ended. */
   pruneAuthFailures(nowMs: number, windowMs: number): Promise<void> {
     return this.run(async () => {
