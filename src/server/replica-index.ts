@@ -1,3 +1,4 @@
+import { StorageUnavailableError } from '../core/errors.js';
 import { POLICY } from '../core/tokens.js';
 import type { Clock } from '../core/clock.js';
 import type { Sealer } from '../secrets/seal.js';
@@ -90,7 +91,7 @@ export class ReplicaIndex implements HotLookups {
     const timeout = setTimeout(() => {
       if (pendingFirst) {
         pendingFirst = false;
-        first.reject(new Error('could not listen for changes on the database within 10 s'));
+        first.reject(new StorageUnavailableError('could not listen for changes on the database within 10 s; check that it accepts connections, then start again'));
       }
     }, 10_000);
     try {
