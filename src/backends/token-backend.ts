@@ -1,6 +1,7 @@
 import type { TokenRecord, TokenType } from '../core/tokens.js';
 import type { RotationRecord } from '../core/rotation.js';
 import type { AuditEvent } from '../core/audit.js';
+import type { AccountFeatures } from '../core/features.js';
 import type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
 import type { AccountKeys, RevealedToken, RotationStart } from '../tokens/token-service.js';
 
@@ -39,6 +40,11 @@ export interface TokenBackend {
   /** Whether this backend sees tokens in use (lastUsedAt): a service does, a local store cannot. */
   readonly tracksUsage: boolean;
   init(input: InitInput): Promise<InitResult>;
+  /**
+   * The account's premium features (core/features.ts), so that a command offers only the token types the account
+   * may create; undefined: every feature (a local store is its owner's, a service older than features says none).
+   */
+  features(): Promise<AccountFeatures>;
   /** Every token, deleted ones included; callers filter and derive statuses with the core. */
   list(): Promise<TokenRecord[]>;
   find(ref: string): Promise<TokenRecord>;

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { normalizeTokenName } from '../core/names.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { TokenLimitReachedError } from '../core/errors.js';
+import { mayCreateType } from '../core/features.js';
 import { isLive, parseTokenType, POLICY, sortTokens, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { safeText } from '../ui/sanitize.js';
@@ -11,29 +12,36 @@ import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { describeToken, examples, globalsOf, info, requireInteractive, success } from './shared.js';
 
 /**
- * On a terminal, offers only the types that have a free slot (at most 2 live tokens per type, per the spec), and
- * says why the others are not offered, before anything else is asked.
+ * On a terminal, offers only the types that have a free slot (at most 2 live tokens per type, per the spec) and
+ * that the account may create (OneLink is premium: core/features.ts), and says why the others are not offered,
+ * before anything else is asked.
  */
 async function askType(deps: Deps, backend: TokenBackend): Promise<TokenType> {
   requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
-  const live = sortTokens((await backend.list()).filter(isLive));
-  const full = TOKEN_TYPES.filter((t) => live.filter((x) => x.type === t).length >= POLICY.maxLivePerType);
+  const [records, features] = await Promise.all([backend.list(), backend.features()]);
+  const live = sortTokens(records.filter(isLive));
+  const premium = TOKEN_TYPES.filter((t) => !mayCreateType(features, t));
+  const full = TOKEN_TYPES.filter((t) => !premium.includes(t) && live.filter((x) => x.type === t).length >= POLICY.maxLivePerType);
+  const offered = TOKEN_TYPES.filter((t) => !premium.includes(t) && !full.includes(t));
   const names = (t: TokenType) =>
     live
       .filter((x) => x.type === t)
       .map((x) => `'${safeText(x.name)}'`)
       .join(' and ');
-  if (full.length === TOKEN_TYPES.length) {
+  const premiumReason = (t: TokenType) => `${TYPE_LABELS[t]}s are a premium feature, and this account does not have it`;
+  if (offered.length === 0) {
+    const notAllowed = premium.length > 0 ? ` (${premium.map((t) => `${t}: ${premiumReason(t)}`).join('; ')})` : '';
     throw new TokenLimitReachedError(
-      `every type already has ${POLICY.maxLivePerType} live tokens, so none can be created; nothing was changed. Delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
+      `${premium.length > 0 ? 'every type this account may create' : 'every type'} already has ${POLICY.maxLivePerType} live tokens${notAllowed}, so none can be created; nothing was changed. Delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
     );
   }
+  for (const t of premium) info(deps, `Not offered: ${t} (${premiumReason(t)})`);
   for (const t of full) {
     info(deps, `Not offered: ${t} (already has ${POLICY.maxLivePerType} live tokens, ${names(t)}; delete one first, or replace one with: tokenctl rotate <name>)`);
   }
   return deps.prompter().select(
     'Token type',
-    TOKEN_TYPES.filter((t) => !full.includes(t)).map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
+    offered.map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
   );
 }
 

@@ -47,6 +47,8 @@ export class FileBackend implements TokenBackend {
     return { account: r.account, tokens: r.tokens };
   }
 
+  /** The store's account features: absent (every feature) unless its owner wrote a list into the document. */
+  features = async () => (await (await this.service()).account()).features;
   list = async () => (await this.service()).list();
   find = async (ref: string) => (await this.service()).find(ref);
   create = async (input: CreateInput) => (await this.service()).create(input);

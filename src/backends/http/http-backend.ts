@@ -8,6 +8,7 @@ import {
 } from '../../core/errors.js';
 import { resolveToken, type TokenRecord } from '../../core/tokens.js';
 import type { AuditEvent } from '../../core/audit.js';
+import { isFeature, type AccountFeatures } from '../../core/features.js';
 import type { RotationRecord } from '../../core/rotation.js';
 import { errorParts, parseWire, wire, type Infer, type Wire, type WireTokenView } from '../../api/wire.js';
 import type {
@@ -210,6 +211,12 @@ export class HttpBackend implements TokenBackend {
     throw new UsageError(
       `accounts on a token service are created on the server: tokenctl server init --data <dir> --account <name>; then ${this.credentialFix('log in with')}`,
     );
+  }
+
+  /** From whoami: the features the service says the account has (those this tokenctl knows); none said: every one. */
+  async features(): Promise<AccountFeatures> {
+    const { features } = (await this.whoami()).account;
+    return features === undefined ? undefined : features.filter(isFeature);
   }
 
   async list(): Promise<TokenRecord[]> {

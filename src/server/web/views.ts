@@ -1,5 +1,6 @@
 import type { AuditEvent, AuditReport } from '../../core/audit.js';
 import type { RotationRecord } from '../../core/rotation.js';
+import { mayCreateType, type AccountFeatures } from '../../core/features.js';
 import { isLastActiveOfType, POLICY, type TokenType, type TokenView } from '../../core/tokens.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
@@ -132,8 +133,8 @@ export interface TokensPageInput {
   showDeleted: boolean;
   rotations: RotationRecord[];
   review: AuditReport;
-  /** The account has the OneLink feature (premium). */
-  oneLink: boolean;
+  /** The account's premium features (StoredAccount.features; undefined: every feature): OneLink is premium. */
+  features: AccountFeatures;
   notice?: string;
   error?: string;
 }
@@ -216,9 +217,12 @@ ${
 function createSection(input: TokensPageInput): SafeHtml {
   const live = input.tokens.filter((t) => t.deletedAt === null);
   const full = (type: TokenType) => live.filter((t) => t.type === type);
-  const offered = (type: TokenType) => (type !== 'onelink' || input.oneLink) && full(type).length < POLICY.maxLivePerType;
+  const allowed = (type: TokenType) => mayCreateType(input.features, type);
+  const offered = (type: TokenType) => allowed(type) && full(type).length < POLICY.maxLivePerType;
   const help = TYPES.flatMap((type) => {
-    if (type === 'onelink' && !input.oneLink) return [html`<li>OneLink API is a premium feature that this account does not have.</li>`];
+    if (!allowed(type)) {
+      return [html`<li>${TYPE_INFO[type].label.replace(/ \(premium\)$/, '')} is a premium feature that this account does not have; ask the token service's operator to enable it.</li>`];
+    }
     const taken = full(type);
     if (taken.length < POLICY.maxLivePerType) return [];
     return [html`<li>${TYPE_INFO[type].label}: both slots are in use (${taken.map((t) => `'${t.name}'`).join(' and ')}); delete one of them to create another.</li>`];

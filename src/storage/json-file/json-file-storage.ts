@@ -196,7 +196,13 @@ export class JsonFileStorage implements TokenStorage {
     };
     return {
       accountId: doc.account.id,
-      account: async () => ({ id: doc.account.id, name: doc.account.name, createdAt: doc.account.createdAt }),
+      // Features only when the document lists them (a hand edit, validated by parseStore): absent means every feature.
+      account: async () => ({
+        id: doc.account.id,
+        name: doc.account.name,
+        createdAt: doc.account.createdAt,
+        ...(doc.account.features === undefined ? {} : { features: [...doc.account.features] }),
+      }),
       tokens: async () => doc.tokens.map(copy),
       rotations: async () => doc.rotations.map(copy),
       signingKey: async () => {

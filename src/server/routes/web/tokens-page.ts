@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reviewTokens } from '../../../core/audit.js';
 import { StorageUnavailableError, TokenctlError, UsageError, type ErrorKind } from '../../../core/errors.js';
+import type { AccountFeatures } from '../../../core/features.js';
 import { isUnfinished } from '../../../core/rotation.js';
 import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../../core/tokens.js';
 import type { FailedAuthLimiter } from '../../auth-limiter.js';
@@ -93,15 +94,17 @@ export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limi
     done();
   });
 
-  const viewerOf = async (request: FastifyRequest): Promise<Viewer> => {
+  /** The signed-in admin, and the features of their account (what the page offers to create depends on them). */
+  const sessionAccount = async (request: FastifyRequest): Promise<{ viewer: Viewer; features: AccountFeatures }> => {
     const session = request.webSession!;
     const account = await app.store.account(session.principal);
-    return { name: session.principal.name, accountName: account.name, csrf: session.csrf };
+    return { viewer: { name: session.principal.name, accountName: account.name, csrf: session.csrf }, features: account.features };
   };
+  const viewerOf = async (request: FastifyRequest): Promise<Viewer> => (await sessionAccount(request)).viewer;
 
   const renderTokens = async (request: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; status?: number; showDeleted?: boolean } = {}) => {
     const service = app.store.tokens(request.webSession!.principal);
-    const [viewer, records, rotations] = await Promise.all([viewerOf(request), service.list(), service.rotations()]);
+    const [{ viewer, features }, records, rotations] = await Promise.all([sessionAccount(request), service.list(), service.rotations()]);
     const now = app.clock.now();
     const tokens = sortTokens(records).map(app.tokenView);
     const review = reviewTokens(records, rotations, null, { asOf: now, maxAgeDays: POLICY.staleAfterDays, withinDays: 30 });
@@ -112,8 +115,8 @@ export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limi
       showDeleted: extra.showDeleted ?? false,
       rotations: rotations.filter(isUnfinished),
       review,
-      // OneLink is premium (CONTRACT.md): offered until the account features (core/features.ts) say otherwise.
-      oneLink: true,
+      // OneLink is premium (CONTRACT.md): offered only to an account that has the feature (core/features.ts).
+      features,
       notice: extra.notice,
       error: extra.error,
     });
