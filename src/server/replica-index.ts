@@ -27,10 +27,12 @@ export interface ReplicaIndexEvents {
  * Kept current by the database's notifications: a committed change of an account (any replica, or `tokenctl server`)
  * notifies its id, and the account is read again. A replica's own writes are read again before they are answered,
  * so it never answers from older data than it wrote. After the listener's connection is lost, notifications sent
- * meanwhile are gone: everything is read again once it listens again. Reloads run one at a time, in order, so an
- * older snapshot never replaces a newer one; a reload of an account already waiting is not queued twice.
+ * meanwhile are gone: everything is read again once it listens again. An account's reloads run in order, so an
+ * older snapshot never replaces a newer one (a full reload waits for those under way, and later ones for it); a
+ * reload of an account already waiting is not queued twice.
  *
- * Memory: about 0.3 KB per token kept (README "Running several replicas" has the measured figure).
+ * Memory: about 1 KB of heap per live token, with its account's principals and keys (bench/replicas.mjs; README
+ * "Running several replicas"); tokens revoked more than an hour ago are not kept.
  */
 export class ReplicaIndex implements HotLookups {
   private tokens = new Map<string, IndexedToken>();
@@ -40,9 +42,14 @@ export class ReplicaIndex implements HotLookups {
   private keysOf = new Map<string, PublicSigningKey[]>();
   private keyList: PublicSigningKey[] = [];
   private generation = 0;
-  private queue: Promise<void> = Promise.resolve();
+  /** Account reloads not started yet (a notification arriving meanwhile is served by the same reload). */
   private readonly waiting = new Map<string, Promise<void>>();
+  /** The last reload of each account: the next one of that account starts after it. */
+  private readonly accountTail = new Map<string, Promise<void>>();
+  private readonly inflight = new Set<Promise<void>>();
+  /** The full reload not started yet, and the one under way (account reloads wait for it). */
   private fullWaiting: Promise<void> | null = null;
+  private fullRunning: Promise<void> | null = null;
   private listening = false;
   /** Whether the memory is known to be complete (false from a lost connection until the resync after it). */
   private inStep = false;
@@ -105,7 +112,7 @@ export class ReplicaIndex implements HotLookups {
     this.closed = true;
     clearTimeout(this.retry);
     await this.subscription?.close();
-    await this.queue;
+    await Promise.allSettled([...this.inflight, this.fullRunning]);
   }
 
   /** Listening, and everything read since: what /readyz adds to reaching the database. */
@@ -122,17 +129,17 @@ export class ReplicaIndex implements HotLookups {
     return new Date(this.clock.now().getTime() - POLICY.drainMs - KEEP_REVOKED_MS).toISOString();
   }
 
-  private enqueue(job: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(job);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Reads one account again (after a notification, or this replica's own write); resolves when it is applied. */
+  /**
+   * Reads one account again (after a notification, or this replica's own write); resolves when it is applied.
+   * Reloads of different accounts run at once; those of one account in order (a later one reads a later state),
+   * and none while everything is being read again.
+   */
   refreshAccount(accountId: string): Promise<void> {
     const queued = this.waiting.get(accountId);
     if (queued) return queued;
-    const run = this.enqueue(async () => {
+    const after = [this.accountTail.get(accountId), this.fullRunning];
+    const run = (async () => {
+      await Promise.allSettled(after);
       this.waiting.delete(accountId);
       if (this.closed) return;
       try {
@@ -143,15 +150,28 @@ export class ReplicaIndex implements HotLookups {
         this.scheduleRetry(error);
         throw error;
       }
-    });
+    })();
     this.waiting.set(accountId, run);
+    this.accountTail.set(accountId, run);
+    this.inflight.add(run);
+    void run
+      .finally(() => {
+        this.inflight.delete(run);
+        if (this.accountTail.get(accountId) === run) this.accountTail.delete(accountId);
+      })
+      .catch(() => undefined);
     return run;
   }
 
-  /** Reads everything again (at start, after a lost connection, after a failed reload). */
+  /**
+   * Reads everything again (at start, after a lost connection, after a failed reload), once the reloads under way
+   * are done, and before any reload asked for from now on.
+   */
   resync(): Promise<void> {
     if (this.fullWaiting) return this.fullWaiting;
-    const run = this.enqueue(async () => {
+    const after = [...this.inflight, this.fullRunning];
+    const run = (async () => {
+      await Promise.allSettled(after);
       this.fullWaiting = null;
       if (this.closed) return;
       try {
@@ -162,8 +182,14 @@ export class ReplicaIndex implements HotLookups {
         this.scheduleRetry(error);
         throw error;
       }
-    });
+    })();
     this.fullWaiting = run;
+    this.fullRunning = run;
+    void run
+      .finally(() => {
+        if (this.fullRunning === run) this.fullRunning = null;
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -202,9 +228,12 @@ export class ReplicaIndex implements HotLookups {
     this.principalsOf.delete(accountId);
     for (const t of s.tokens) this.addToken(t);
     for (const p of s.principals) this.addPrincipal(p);
-    if (s.signingKeys.length > 0) this.keysOf.set(accountId, s.signingKeys);
-    else this.keysOf.delete(accountId);
-    this.keyList = [...this.keysOf.values()].flat();
+    const kids = (keys: readonly PublicSigningKey[] | undefined) => (keys ?? []).map((k) => k.kid).join(' ');
+    if (kids(this.keysOf.get(accountId)) !== kids(s.signingKeys)) {
+      if (s.signingKeys.length > 0) this.keysOf.set(accountId, s.signingKeys);
+      else this.keysOf.delete(accountId);
+      this.keyList = [...this.keysOf.values()].flat();
+    }
     this.generation += 1;
   }
 

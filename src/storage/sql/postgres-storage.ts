@@ -6,7 +6,7 @@ import { FEATURES } from '../../core/features.js';
 import { nameKey } from '../../core/names.js';
 import type { Role } from '../../core/roles.js';
 import type { RotationRecord } from '../../core/rotation.js';
-import type { TokenType } from '../../core/tokens.js';
+import { TOKEN_TYPES, type TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
 import { LATEST_POSTGRES_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
@@ -347,33 +347,40 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
    * or those of one account. One snapshot (repeatable read), so the three agree.
    */
   indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot> {
-    return this.run(() =>
-      this.sql.begin('isolation level repeatable read read only', async (tx) => {
-        const tokens = await tx<{ id: string; account_id: string; type: TokenType; created_at: string; activates_at: string; deleted_at: string | null; fingerprint: string }[]>`
+    const read = async (q: Sql | TransactionSql): Promise<IndexSnapshot> => {
+      const where = accountId === null ? q`` : q`AND account_id = ${accountId}`;
+      // Three statements at once (an account's: on three pooled connections, one round trip of latency).
+      const [tokens, principals, keys] = await Promise.all([
+        q<{ id: string; account_id: string; type: TokenType; created_at: string; activates_at: string; deleted_at: string | null; fingerprint: string }[]>`
           SELECT id, account_id, type, created_at, activates_at, deleted_at, fingerprint FROM tokens
-          WHERE (deleted_at IS NULL OR deleted_at >= ${revokedBefore}) ${accountId === null ? tx`` : tx`AND account_id = ${accountId}`}`;
-        const principals = await tx<PrincipalRow[]>`SELECT * FROM principals ${accountId === null ? tx`` : tx`WHERE account_id = ${accountId}`}`;
-        const keys = await tx<{ kid: string; account_id: string; public_jwk: string }[]>`
-          SELECT kid, account_id, public_jwk FROM signing_keys ${accountId === null ? tx`` : tx`WHERE account_id = ${accountId}`} ORDER BY created_at, kid`;
-        return {
-          tokens: tokens.map((r) => ({
-            id: r.id,
-            accountId: r.account_id,
-            type: r.type,
-            createdAt: r.created_at,
-            activatesAt: r.activates_at,
-            deletedAt: r.deleted_at,
-            fingerprint: r.fingerprint,
-          })),
-          principals: principals.map((r) => ({ ...toPrincipal(r), credentialHash: r.credential_hash })),
-          signingKeys: keys.map((r) => ({
-            kid: r.kid,
-            accountId: r.account_id,
-            publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA' as const, use: 'sig' as const },
-          })),
-        };
-      }) as Promise<IndexSnapshot>,
-    );
+          WHERE (deleted_at IS NULL OR deleted_at >= ${revokedBefore}) ${where}`,
+        q<PrincipalRow[]>`SELECT * FROM principals WHERE true ${where}`,
+        q<{ kid: string; account_id: string; public_jwk: string }[]>`SELECT kid, account_id, public_jwk FROM signing_keys WHERE true ${where} ORDER BY created_at, kid`,
+      ]);
+      // One string per account id and per type, shared by every token that has it (memory per token kept).
+      const ids = new Map<string, string>();
+      const intern = (id: string) => ids.get(id) ?? (ids.set(id, id), id);
+      return {
+        tokens: tokens.map((r) => ({
+          id: r.id,
+          accountId: intern(r.account_id),
+          type: TOKEN_TYPES.find((t) => t === r.type) ?? r.type,
+          createdAt: r.created_at,
+          activatesAt: r.activates_at === r.created_at ? r.created_at : r.activates_at,
+          deletedAt: r.deleted_at,
+          fingerprint: r.fingerprint,
+        })),
+        principals: principals.map((r) => ({ ...toPrincipal(r), accountId: intern(r.account_id), credentialHash: r.credential_hash })),
+        signingKeys: keys.map((r) => ({
+          kid: r.kid,
+          accountId: intern(r.account_id),
+          publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA' as const, use: 'sig' as const },
+        })),
+      };
+    };
+    // An account's rows need no common snapshot (any later change is notified and read again); everything, at
+    // start or after a lost connection, is read in one (repeatable read), so it is one moment of every account.
+    return this.run(() => (accountId === null ? (this.sql.begin('isolation level repeatable read read only', (tx) => read(tx)) as Promise<IndexSnapshot>) : read(this.sql)));
   }
 
   /**
