@@ -5,8 +5,9 @@ import { PostgresStorage, type ListenerConnection } from './postgres-storage.js'
 /**
  * Connections to the service's PostgreSQL. Timeouts are short on purpose: a request meets an unreachable database
  * as a 503 with Retry-After within seconds (never a hang until the client gives up), and a statement or a lock wait
- * longer than that is a fault, not a queue. Multi-host URLs with `target_session_attrs=read-write` (or `primary`)
- * reach whichever host is the primary after a failover: postgres.js tries the hosts in order on every new connection.
+ * longer than that is a fault, not a queue. Multi-host URLs with `target_session_attrs=primary` reach whichever host
+ * is the primary after a failover: postgres.js tries the hosts in order on every new connection. (Not `read-write`:
+ * postgres.js judges that by default_transaction_read_only, which a hot standby reports as off.)
  */
 const OPTIONS: Options<Record<string, never>> = {
   max: 10,
