@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, onTestFailed } from 'vitest';
@@ -245,8 +246,12 @@ export interface Answer<T = unknown> {
   ms: number;
 }
 
-/** A small client of the service's HTTP API for one credential. Every request is bounded (default 15 s). */
-export function api(baseUrl: string, credential: string, timeoutMs = 15_000) {
+/**
+ * A small client of the service's HTTP API for one credential. Every request is bounded (default 15 s); `headers`
+ * go with every request (X-Forwarded-For: a client address of the test's own, for replicas run with --trust-proxy).
+ */
+export function api(baseUrl: string, credential: string, o: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
+  const timeoutMs = o.timeoutMs ?? 15_000;
   const call = async <T = Record<string, unknown>>(method: string, route: string, body?: unknown, form?: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer<T>> => {
     const t0 = performance.now();
     const res = await fetch(`${baseUrl}${route}`, {
@@ -254,6 +259,7 @@ export function api(baseUrl: string, credential: string, timeoutMs = 15_000) {
       headers: {
         authorization: `Bearer ${credential}`,
         ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...o.headers,
         ...headers,
       },
       body: form ? new URLSearchParams(form).toString() : body !== undefined ? JSON.stringify(body) : undefined,
@@ -322,4 +328,67 @@ export async function until(check: () => Promise<boolean>, timeoutMs: number, wh
 export function percentile(samples: readonly number[], p: number): number {
   const s = [...samples].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export interface TcpProxy {
+  port: number;
+  /** 127.0.0.1:<port> */
+  hostPort: string;
+  /** Cuts every connection through the proxy at once (both sides see a reset), as a network failure would. */
+  cut(): void;
+  /** While on, new connections are reset as soon as they arrive (the database is unreachable for this client). */
+  refuse(on: boolean): void;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP forwarder on 127.0.0.1 to a local port: one replica's way to its database, which a test can cut without
+ * touching the database or the other replicas.
+ */
+export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  let refusing = false;
+  let accepted = 0;
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.resetAndDestroy();
+      return;
+    }
+    accepted++;
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      sockets.delete(client);
+      sockets.delete(upstream);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const cut = () => {
+    for (const s of sockets) s.resetAndDestroy();
+    sockets.clear();
+  };
+  return {
+    port,
+    hostPort: `127.0.0.1:${port}`,
+    cut,
+    refuse: (on) => void (refusing = on),
+    get accepted() {
+      return accepted;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
 }
