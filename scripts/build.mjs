@@ -3,7 +3,8 @@
 // and the token service's SQLite driver (better-sqlite3) stay external native modules: everything else is in the
 // bundle, so an installed tokenctl needs no other package (all of them are devDependencies).
 import { build } from 'esbuild';
-import { readFile, rm } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,49 @@ const lazyChildProcessForCommander = {
   },
 };
 
+// Node's built-in modules, as process.getBuiltinModule gives them (Node 20.16 and later). An `import` of one (and a
+// `require` through createRequire) first sets up its ES module facade, which reads every export, getters included:
+// node:fs's stream getters then load the whole stream stack, which `tokenctl list --json | jq` never uses. Each
+// importer gets a wrapper of its own (so that no chunk is made just for a wrapper). For our own modules the wrapper
+// is an ES module with exactly the names they import (read from their import declarations; esbuild fails the build
+// on a name the wrapper lacks), so no interop copy of the whole module is made for each of them; a package's
+// import, and any `require`, gets the module object itself.
+const builtinsWithoutFacade = {
+  name: 'builtins-without-facade',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      if ((args.kind !== 'import-statement' && args.kind !== 'require-call') || !isBuiltin(args.path)) return undefined;
+      const id = args.path.startsWith('node:') ? args.path : `node:${args.path}`;
+      const esm = args.kind === 'import-statement' && args.namespace === 'file' && !/[\\/]node_modules[\\/]/.test(args.importer);
+      return { path: id, namespace: 'builtin', suffix: `?from=${args.importer}`, pluginData: { importer: esm ? args.importer : null } };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, async (args) => {
+      const load = `process.getBuiltinModule(${JSON.stringify(args.path)})`;
+      const names = args.pluginData.importer && importedNames(await readFile(args.pluginData.importer, 'utf8'), args.path);
+      if (!names) return { contents: `module.exports = ${load};`, loader: 'js' };
+      const named = [...names].map((n) => `${n} = m.${n}`);
+      return { contents: `const m = ${load};\nexport default m;\n${named.length ? `export const ${named.join(', ')};\n` : ''}`, loader: 'js' };
+    });
+  },
+};
+
+/** The names a module imports from a built-in module, or null when it imports it in a way this does not read (`* as`). */
+function importedNames(source, id) {
+  const bare = id.slice('node:'.length).replace(/[/]/g, '\\/');
+  const declarations = source.matchAll(new RegExp(`\\bimport\\s+(type\\s+)?([^'";]*?)\\s*from\\s*['"](?:node:)?${bare}['"]`, 'g'));
+  const names = new Set();
+  for (const [, typeOnly, clause] of declarations) {
+    if (typeOnly) continue;
+    const m = /^(?:[\w$]+)?\s*,?\s*(?:\{([^}]*)\})?$/.exec(clause.trim());
+    if (!m) return null;
+    for (const spec of (m[1] ?? '').split(',')) {
+      const [name] = spec.trim().split(/\s+as\s+/);
+      if (name && !/^type\s/.test(name)) names.add(name.trim());
+    }
+  }
+  return names;
+}
+
 // The Tokens page's script is imported as text (`import script from './x.js?raw'`, which vite reads the same way in
 // tests): bundled as a string, so the package needs no file beside the bundle.
 const rawText = {
@@ -33,6 +77,14 @@ const rawText = {
     b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (args) => ({ contents: await readFile(args.path, 'utf8'), loader: 'text' }));
   },
 };
+
+// CommonJS code in the bundle (the shim esbuild gives `require` calls, packages of the token service) needs a
+// `require`; this gives it one, made on first use (creating one costs every start that loads the chunk, and the chunk
+// with esbuild's helpers is always loaded), and only the chunks that name `require` keep it.
+const BANNER =
+  "let __rq; const __rqf = () => (__rq ??= process.getBuiltinModule('node:module').createRequire(import.meta.url)); " +
+  'const require = new Proxy(() => {}, { apply: (_, self, args) => Reflect.apply(__rqf(), self, args), get: (_, key) => Reflect.get(__rqf(), key), has: (_, key) => Reflect.has(__rqf(), key) });';
+const usesRequire = (code) => /(?<![\w$.])require(?![\w$])/.test(code);
 
 const options = {
   absWorkingDir: root,
@@ -49,7 +101,7 @@ const options = {
   minifyWhitespace: true,
   legalComments: 'none',
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  banner: { js: BANNER },
 };
 
 // esbuild puts each module that the entry shares with lazily loaded modules into a chunk of its own, one per
@@ -58,7 +110,7 @@ const options = {
 // imports what the entry imports, gives all those modules the same sharers, hence one chunk. The lazily loaded
 // modules (the targets of `await import(...)` in src/) are read from a first build's metafile, so a new directory
 // or command needs no list here.
-const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander, rawText] });
+const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText] });
 const lazyOwnModules = new Set();
 for (const { imports } of Object.values(first.metafile.inputs)) {
   for (const i of imports) {
@@ -78,4 +130,12 @@ const shareOneKernelChunk = {
 };
 
 await rm(path.join(root, 'dist'), { recursive: true, force: true });
-await build({ ...options, plugins: [lazyChildProcessForCommander, rawText, shareOneKernelChunk] });
+const final = await build({ ...options, metafile: true, plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText, shareOneKernelChunk] });
+for (const file of Object.keys(final.metafile.outputs)) {
+  if (!file.endsWith('.js')) continue;
+  const full = path.join(root, file);
+  const code = await readFile(full, 'utf8');
+  if (!code.startsWith(`${BANNER}\n`)) throw new Error(`${file} does not start with the banner`);
+  const rest = code.slice(BANNER.length + 1);
+  if (!usesRequire(rest)) await writeFile(full, rest);
+}

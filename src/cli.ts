@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { createDeps, type Deps } from './deps.js';
 import { defaultProfileName } from './config/profiles-read.js';
 import { EXIT_CODES, exitCodeFor, StoreNotInitialisedError, TokenctlError, UsageError } from './core/errors.js';
+import { drainProcessStreams, processStream } from './ui/io.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
 import { registerInit } from './commands/init.js';
 import { registerCreate } from './commands/create.js';
@@ -71,6 +72,9 @@ function soleCommand(argv: readonly string[]): { name: string; register: Registe
   return undefined;
 }
 
+/** The width help is wrapped to when it does not go to a terminal (commander's own default). */
+const HELP_WIDTH = 80;
+
 function baseProgram(deps: Deps): Command {
   return new Command('tokenctl')
     .description("Manage your account's API access tokens safely")
@@ -84,11 +88,17 @@ function baseProgram(deps: Deps): Command {
     .configureOutput({
       writeOut: (s) => deps.io.out(s),
       writeErr: (s) => deps.io.err(s),
+      // What commander would ask process.stdout and process.stderr, asked of the IO instead: a stream that is not
+      // written to is never set up. tokenctl's help has no colour of its own, so these only decide what is wrapped.
+      getOutHelpWidth: () => deps.io.columns ?? HELP_WIDTH,
+      getErrHelpWidth: () => deps.io.errColumns ?? HELP_WIDTH,
+      getOutHasColors: () => deps.io.outStyle.level > 0,
+      getErrHasColors: () => deps.io.style.level > 0,
       outputError: (s, write) => write(cleanText(oneLineError(s)) + '\n'),
     })
     // The saved profile selection is read only when a command runs: --help and --version touch no file.
     .hook('preAction', (root) => {
-      if (root.getOptionValue('profile') === undefined) root.setOptionValue('profile', defaultProfileName(deps.env));
+      if (root.getOptionValue('profile') === undefined) root.setOptionValue('profile', defaultProfileName(deps.env, deps.savedProfiles));
     });
 }
 
@@ -191,35 +201,22 @@ function withProfile(error: unknown, program: Command | undefined): unknown {
   return profile === undefined ? error : new StoreNotInitialisedError(error.where, profile);
 }
 
-/** Streams whose reader went away (EPIPE, `tokenctl ... | head -1`): they never drain, so nothing to wait for. */
-const brokenStreams = new WeakSet<NodeJS.WriteStream>();
-
-async function flush(stream: NodeJS.WriteStream): Promise<void> {
-  // Waiting on a broken stream would leave an empty event loop: the process would end with code 0.
-  if (!stream.writableNeedDrain || brokenStreams.has(stream)) return;
-  await new Promise((resolve) => {
-    stream.once('drain', resolve);
-    stream.once('error', resolve);
-  });
-}
-
 /** The process entry point: the only place that exits. */
 export async function main(): Promise<void> {
   let code: number;
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => brokenStreams.add(stream));
   try {
     const deps = await createDeps(process.env);
     process.once('SIGINT', () => {
       // A command in a step that keeps state says what is kept and how to go on; otherwise nothing was changed.
       const note = currentInterruptNote();
-      process.stderr.write(`\n${note === undefined ? 'cancelled' : cleanText(`cancelled: ${note}`)}\n`);
+      processStream('stderr').write(`\n${note === undefined ? 'cancelled' : cleanText(`cancelled: ${note}`)}\n`);
       process.exit(EXIT_CODES.cancelled);
     });
     code = await runCli(process.argv.slice(2), deps);
   } catch (error) {
-    process.stderr.write(describeError(error, process.argv.includes('--debug')) + '\n');
+    processStream('stderr').write(describeError(error, process.argv.includes('--debug')) + '\n');
     code = exitCodeFor(error);
   }
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  await drainProcessStreams();
   process.exit(code);
 }

@@ -3,7 +3,7 @@ import { drillClock, offsetClock, parseInstant, systemClock, type Clock, type Dr
 import { UsageError } from './core/errors.js';
 import type { TokenBackend } from './backends/token-backend.js';
 import { profileDir, tokenctlHome } from './config/paths.js';
-import { readProfileConfig } from './config/profiles-read.js';
+import { readProfileConfig, type ProfileConfig } from './config/profiles-read.js';
 import { processIO, type IO } from './ui/io.js';
 import { FileBackend } from './backends/file/file-backend.js';
 import { redactTokenLike, safeText } from './ui/sanitize.js';
@@ -33,6 +33,11 @@ export interface Deps {
    */
   serviceClock?: Clock;
   prompter(): Prompter;
+  /**
+   * The saved profiles (<home>/config.json), read once per command: the profile selection and the backend both need
+   * them. Absent (tests): each reads the file.
+   */
+  savedProfiles?(): ProfileConfig;
   backend(globals: GlobalOptions): Promise<TokenBackend>;
   /** Waiting (rotate --wait); tests move their clock instead. */
   sleep(ms: number): Promise<void>;
@@ -75,6 +80,9 @@ export async function createDeps(env: Env): Promise<Deps> {
   const io = await processIO(env);
   let clock: Clock | undefined;
   let serviceClock: Clock | undefined;
+  // Kept once read; a failure (an unreadable file) is not kept, so each caller reports it.
+  let saved: ProfileConfig | undefined;
+  const savedProfiles = () => (saved ??= readProfileConfig(env));
   const warn = (message: string) => io.err(`${io.style.yellow('warning:')} ${redactTokenLike(safeText(message))}\n`);
   const deps: Deps = {
     io,
@@ -86,6 +94,7 @@ export async function createDeps(env: Env): Promise<Deps> {
       return (serviceClock ??= clockFromEnv(env, { running: true }));
     },
     prompter: inquirerPrompter,
+    savedProfiles,
     sleep: async (ms) => {
       const started = Date.now();
       await new Promise((resolve) => setTimeout(resolve, ms));
@@ -98,9 +107,9 @@ export async function createDeps(env: Env): Promise<Deps> {
     },
     async backend(globals) {
       // A token service when TOKENCTL_SERVER is set (CI) or the profile was saved by `tokenctl login`.
-      if (env.TOKENCTL_SERVER || readProfileConfig(env).profiles[globals.profile]) {
+      if (env.TOKENCTL_SERVER || savedProfiles().profiles[globals.profile]) {
         const { httpBackendFor } = await import('./backends/http/select.js');
-        const remote = httpBackendFor(env, globals.profile);
+        const remote = httpBackendFor(env, globals.profile, savedProfiles);
         if (remote) {
           if (drillInstant(env)) {
             // Only the service's clock decides what is pending, usable or rejected; TOKENCTL_NOW here changes nothing there.
@@ -115,7 +124,8 @@ export async function createDeps(env: Env): Promise<Deps> {
         dir: profileDir(tokenctlHome(env), globals.profile),
         clock: deps.clock,
         env,
-        actor: osActor(),
+        // Asked of the OS only when a change is recorded (os.userInfo reads the user database).
+        actor: osActor,
         warn,
       });
     },

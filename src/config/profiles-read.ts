@@ -58,10 +58,13 @@ export function readProfileConfig(env: Env): ProfileConfig {
   return { currentProfile: typeof o.currentProfile === 'string' ? o.currentProfile : undefined, profiles };
 }
 
-/** The profile a command uses when --profile is not given: TOKENCTL_PROFILE, else `profile use`, else default. */
-export function defaultProfileName(env: Env): string {
+/**
+ * The profile a command uses when --profile is not given: TOKENCTL_PROFILE, else `profile use`, else default.
+ * `config`: how to get the saved configuration (a command that already read it passes it on).
+ */
+export function defaultProfileName(env: Env, config: () => ProfileConfig = () => readProfileConfig(env)): string {
   if (env.TOKENCTL_PROFILE) return env.TOKENCTL_PROFILE;
-  const current = readProfileConfig(env).currentProfile;
+  const current = config().currentProfile;
   return current ? validateProfileName(current) : 'default';
 }
 

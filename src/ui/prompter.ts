@@ -1,5 +1,5 @@
 import { CancelledError } from '../core/errors.js';
-import { colorEnabled } from './io.js';
+import { colorEnabled, processStream } from './io.js';
 
 /** Interactive questions. Only ever used when stdin is a terminal; they draw on stderr. */
 export interface Prompter {
@@ -30,7 +30,7 @@ const useColor = () => colorEnabled(process.env, process.stderr.isTTY === true);
 
 /** The real prompter: @inquirer/prompts, loaded on first use so other commands never pay for it. */
 export function inquirerPrompter(): Prompter {
-  const context = { input: process.stdin, output: process.stderr, clearPromptOnDone: false };
+  const context = { input: process.stdin, output: processStream('stderr'), clearPromptOnDone: false };
   return {
     select: (message, choices) =>
       cancellable(async () => {
@@ -46,7 +46,7 @@ export function inquirerPrompter(): Prompter {
         const answer = await input({ message, validate, theme: { prefix: { idle: '?', done: '?' } } }, { ...context, clearPromptOnDone: true });
         const matched = answer === options.expect;
         const color = (code: number, text: string) => (useColor() ? `\u001b[${code}m${text}\u001b[39m` : text);
-        process.stderr.write(matched ? `${color(32, '✔')} ${message} ${options.expect}\n` : `${color(31, '✖')} ${message}: did not match\n`);
+        processStream('stderr').write(matched ? `${color(32, '✔')} ${message} ${options.expect}\n` : `${color(31, '✖')} ${message}: did not match\n`);
         return answer;
       }),
     secret: (message) =>

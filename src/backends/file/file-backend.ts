@@ -11,8 +11,8 @@ export interface FileBackendOptions {
   clock: Clock;
   env: Record<string, string | undefined>;
   warn(message: string): void;
-  /** Who is acting, for the audit trail (e.g. "os:alice"). */
-  actor?: string;
+  /** Who is acting, for the audit trail (e.g. "os:alice"); a function is asked only when something is recorded. */
+  actor?: string | (() => string);
   lock?: LockOptions;
   openKeychain?: MasterKeyContext['openKeychain'];
 }
@@ -29,13 +29,28 @@ export class FileBackend implements TokenBackend {
     this.storage = new JsonFileStorage({ dir: opts.dir, env: opts.env, warn: opts.warn, lock: opts.lock, openKeychain: opts.openKeychain });
   }
 
+  private actorMemo: string | undefined;
+
   private get actor(): string {
-    return this.opts.actor ?? 'unknown';
+    const actor = this.opts.actor;
+    return (this.actorMemo ??= (typeof actor === 'function' ? actor() : actor) ?? 'unknown');
   }
 
   /** The service of the directory's one account (found on first use; a failure is not kept). */
   private service(): Promise<TokenService> {
-    const memo = (this.serviceMemo ??= this.storage.accountId().then((accountId) => new TokenService({ storage: this.storage, accountId, actor: this.actor, clock: this.opts.clock })));
+    const backend = this;
+    const memo = (this.serviceMemo ??= this.storage.accountId().then(
+      (accountId) =>
+        new TokenService({
+          storage: this.storage,
+          accountId,
+          clock: this.opts.clock,
+          // Read when a change is recorded: listing never asks the OS who the user is.
+          get actor() {
+            return backend.actor;
+          },
+        }),
+    ));
     memo.catch(() => {
       if (this.serviceMemo === memo) this.serviceMemo = undefined;
     });

@@ -1,6 +1,6 @@
 import { UsageError } from '../../core/errors.js';
 import { loadCredential } from '../../config/profiles-credentials.js';
-import { readProfileConfig, type Env } from '../../config/profiles-read.js';
+import { readProfileConfig, type Env, type ProfileConfig } from '../../config/profiles-read.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, HttpBackend, parseServerUrl } from './http-backend.js';
 
 function timeoutFrom(env: Env): number {
@@ -12,9 +12,10 @@ const ENV_FIX = 'TOKENCTL_ADMIN_KEY (from your environment, not a saved login) m
 
 /**
  * The HTTP backend when one is selected: TOKENCTL_SERVER + TOKENCTL_ADMIN_KEY (CI, no saved profile), else the
- * profile's saved server. Null: the profile uses the local store.
+ * profile's saved server. Null: the profile uses the local store. `config`: the saved profiles, when the caller
+ * has read them already.
  */
-export function httpBackendFor(env: Env, profile: string): HttpBackend | null {
+export function httpBackendFor(env: Env, profile: string, config: () => ProfileConfig = () => readProfileConfig(env)): HttpBackend | null {
   if (env.TOKENCTL_SERVER) {
     const baseUrl = parseServerUrl(env.TOKENCTL_SERVER, env);
     const key = env.TOKENCTL_ADMIN_KEY?.trim();
@@ -22,7 +23,7 @@ export function httpBackendFor(env: Env, profile: string): HttpBackend | null {
     // No login to repeat: the messages say what to do with the variable instead.
     return new HttpBackend({ baseUrl, credential: async () => key, loginHint: 'tokenctl login', credentialFix: ENV_FIX, timeoutMs: timeoutFrom(env) });
   }
-  const saved = readProfileConfig(env).profiles[profile];
+  const saved = config().profiles[profile];
   if (!saved) return null;
   const baseUrl = parseServerUrl(saved.server, env);
   let cached: Promise<string | undefined> | undefined;

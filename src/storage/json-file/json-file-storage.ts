@@ -57,8 +57,18 @@ export class JsonFileStorage implements TokenStorage {
     return text === null ? null : parseStore(text, this.storePath);
   }
 
+  /**
+   * The document `accountId()` read, kept for the one read that follows it: finding the account and then reading its
+   * tokens is one look at the store (a command reads and validates the file once), not two. Taken by the next
+   * load of any kind, and dropped at the end of this turn of the event loop, so every later operation (and any that
+   * waits for I/O first) reads the file again.
+   */
+  private primed: StoreDocument | undefined;
+
   private async load(accountId?: string): Promise<StoreDocument> {
-    const doc = await this.readDocument();
+    const primed = this.primed;
+    this.primed = undefined;
+    const doc = primed ?? (await this.readDocument());
     // Another id: the store was re-created under this command's feet; it is not the account it was asked for.
     if (!doc || (accountId !== undefined && doc.account.id !== accountId)) throw new StoreNotInitialisedError(this.location);
     return doc;
@@ -66,7 +76,12 @@ export class JsonFileStorage implements TokenStorage {
 
   /** The one account of this directory. */
   async accountId(): Promise<string> {
-    return (await this.load()).account.id;
+    const doc = await this.load();
+    this.primed = doc;
+    setImmediate(() => {
+      if (this.primed === doc) this.primed = undefined;
+    }).unref();
+    return doc.account.id;
   }
 
   /**
