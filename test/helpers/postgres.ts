@@ -13,7 +13,8 @@ import postgres, { type Sql } from 'postgres';
  * hosts). A cluster can be stopped and started again on the same port, and can have a streaming-replication
  * standby (pg_basebackup -R) that a test promotes. fsync is off: nothing here survives a power cut, by design.
  * Without the binaries (or root to switch users) the tests skip; TOKENCTL_REQUIRE_POSTGRES=1 (CI) makes that a
- * failure. Every cluster is removed by stop(), and any a test left behind is removed when the worker exits.
+ * failure. Every cluster is removed by stop(), which tests call in afterAll or finally; the worker's exit hook
+ * removes any left behind only as a last resort (vitest may end a worker without running it).
  */
 function findBin(): string | null {
   const root = '/usr/lib/postgresql';

@@ -1,8 +1,9 @@
 // Replicas of the token service on one PostgreSQL database, for test/replicas/: the built binary's `serve` with
 // TOKENCTL_DATABASE_URL and TOKENCTL_SERVER_KEY (the same key for every replica), on 127.0.0.1, port 0. A replica
 // is ready once it printed its address and its /readyz answers 200. Its stderr (and stdout, the request log) is
-// kept for assertions and shown when a test fails. Everything started here is killed at the end (stopAll(), and
-// on the worker's exit as a last resort).
+// kept for assertions and shown when a test fails. Everything started here is killed at the end (Deployment.close()
+// or stopAll() in the test's own cleanup; the worker's exit hook is a last resort only, since vitest may end a
+// worker without running it).
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -84,6 +85,11 @@ export interface ReplicaOptions {
 }
 
 let home: string | undefined;
+/** Removes the tokenctl home these tests use (made again when needed): a worker's exit hooks do not always run. */
+function removeHome(): void {
+  if (home) rmSync(home, { recursive: true, force: true });
+  home = undefined;
+}
 /** The environment every tokenctl process of these tests gets: nothing of the developer's own. */
 export function serverEnv(databaseUrl: string, serverKey: string, extra: Record<string, string> = {}): Record<string, string> {
   home ??= mkdtempSync(path.join(tmpdir(), 'tokenctl-replicas-'));
@@ -235,6 +241,7 @@ export async function deployment(o: { cluster?: TestCluster; url?: (database: st
     async close() {
       await stopAll();
       if (!o.cluster) cluster.stop();
+      removeHome();
     },
   };
 }
