@@ -30,8 +30,9 @@ const lazyChildProcessForCommander = {
 // node:fs's stream getters then load the whole stream stack, which `tokenctl list --json | jq` never uses. Each
 // importer gets a wrapper of its own (so that no chunk is made just for a wrapper). For our own modules the wrapper
 // is an ES module with exactly the names they import (read from their import declarations; esbuild fails the build
-// on a name the wrapper lacks), so no interop copy of the whole module is made for each of them; a package's
-// import, and any `require`, gets the module object itself.
+// on a name the wrapper lacks), so no interop copy of the whole module is made for each of them, and a plain
+// function among them loads its module on first call (node:os, say, is needed only when something is written); a
+// package's import, and any `require`, gets the module object itself.
 const builtinsWithoutFacade = {
   name: 'builtins-without-facade',
   setup(b) {
@@ -43,29 +44,49 @@ const builtinsWithoutFacade = {
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, async (args) => {
       const load = `process.getBuiltinModule(${JSON.stringify(args.path)})`;
-      const names = args.pluginData.importer && importedNames(await readFile(args.pluginData.importer, 'utf8'), args.path);
-      if (!names) return { contents: `module.exports = ${load};`, loader: 'js' };
-      const named = [...names].map((n) => `${n} = m.${n}`);
-      return { contents: `const m = ${load};\nexport default m;\n${named.length ? `export const ${named.join(', ')};\n` : ''}`, loader: 'js' };
+      const imports = args.pluginData.importer && importedNames(await readFile(args.pluginData.importer, 'utf8'), args.path);
+      if (!imports) return { contents: `module.exports = ${load};`, loader: 'js' };
+      const real = process.getBuiltinModule(args.path);
+      const lines = [`const m = () => ${load};`];
+      if (imports.default) lines.push('export default m();');
+      for (const name of imports.names) {
+        lines.push(isPlainFunction(real, name) ? `export function ${name}(...args) { return m().${name}(...args); }` : `export const ${name} = m().${name};`);
+      }
+      return { contents: lines.join('\n'), loader: 'js' };
     });
   },
 };
 
-/** The names a module imports from a built-in module, or null when it imports it in a way this does not read (`* as`). */
+/**
+ * A function that is only that, so it can be called through: no class, nothing an importer could use hung on it
+ * (realpathSync.native, promisify's symbols). node:os's carry a string form (Symbol.toPrimitive) and an internal
+ * variant (withoutStackTrace), which no importer uses.
+ */
+const PLAIN_FUNCTION_KEYS = new Set(['length', 'name', 'prototype', 'withoutStackTrace', Symbol.toPrimitive]);
+function isPlainFunction(module, name) {
+  const value = module[name];
+  return typeof value === 'function' && /^[a-z]/.test(name) && Reflect.ownKeys(value).every((k) => PLAIN_FUNCTION_KEYS.has(k));
+}
+
+/**
+ * What a module imports from a built-in module: its default, and its names; null when it imports it in a way this
+ * does not read (`* as`).
+ */
 function importedNames(source, id) {
   const bare = id.slice('node:'.length).replace(/[/]/g, '\\/');
   const declarations = source.matchAll(new RegExp(`\\bimport\\s+(type\\s+)?([^'";]*?)\\s*from\\s*['"](?:node:)?${bare}['"]`, 'g'));
-  const names = new Set();
+  const found = { default: false, names: new Set() };
   for (const [, typeOnly, clause] of declarations) {
     if (typeOnly) continue;
-    const m = /^(?:[\w$]+)?\s*,?\s*(?:\{([^}]*)\})?$/.exec(clause.trim());
+    const m = /^([\w$]+)?\s*,?\s*(?:\{([^}]*)\})?$/.exec(clause.trim());
     if (!m) return null;
-    for (const spec of (m[1] ?? '').split(',')) {
+    if (m[1]) found.default = true;
+    for (const spec of (m[2] ?? '').split(',')) {
       const [name] = spec.trim().split(/\s+as\s+/);
-      if (name && !/^type\s/.test(name)) names.add(name.trim());
+      if (name && !/^type\s/.test(name)) found.names.add(name.trim());
     }
   }
-  return names;
+  return found;
 }
 
 // The Tokens page's script is imported as text (`import script from './x.js?raw'`, which vite reads the same way in

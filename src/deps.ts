@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { userInfo } from 'node:os';
 import { drillClock, offsetClock, parseInstant, systemClock, type Clock, type DrillClock } from './core/clock.js';
 import { UsageError } from './core/errors.js';
 import type { TokenBackend } from './backends/token-backend.js';
@@ -70,7 +70,7 @@ export function clockFromEnv(env: Env, options: { running?: boolean } = {}): Clo
 /** Who is acting, for the local audit trail: the OS user. */
 export function osActor(): string {
   try {
-    return `os:${os.userInfo().username}`;
+    return `os:${userInfo().username}`;
   } catch {
     return `os:uid-${process.getuid?.() ?? 'unknown'}`;
   }

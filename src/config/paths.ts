@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 
@@ -7,7 +7,7 @@ type Env = Record<string, string | undefined>;
 /** All local state lives under one directory: TOKENCTL_HOME, else the OS's per-user config directory. */
 export function tokenctlHome(env: Env, platform: NodeJS.Platform = process.platform): string {
   if (env.TOKENCTL_HOME) return path.resolve(env.TOKENCTL_HOME);
-  const home = env.HOME || os.homedir();
+  const home = env.HOME || homedir();
   if (platform === 'win32') return path.join(env.APPDATA || path.join(home, 'AppData', 'Roaming'), 'tokenctl');
   if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'tokenctl');
   return path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'tokenctl');
