@@ -7,6 +7,7 @@ import { isBuiltin } from 'node:module';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { postgresFixes } from './postgres-fixes.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -131,7 +132,7 @@ const options = {
 // imports what the entry imports, gives all those modules the same sharers, hence one chunk. The lazily loaded
 // modules (the targets of `await import(...)` in src/) are read from a first build's metafile, so a new directory
 // or command needs no list here.
-const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText] });
+const first = await build({ ...options, write: false, metafile: true, logLevel: 'error', plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText, postgresFixes] });
 const lazyOwnModules = new Set();
 for (const { imports } of Object.values(first.metafile.inputs)) {
   for (const i of imports) {
@@ -151,7 +152,7 @@ const shareOneKernelChunk = {
 };
 
 await rm(path.join(root, 'dist'), { recursive: true, force: true });
-const final = await build({ ...options, metafile: true, plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText, shareOneKernelChunk] });
+const final = await build({ ...options, metafile: true, plugins: [lazyChildProcessForCommander, builtinsWithoutFacade, rawText, postgresFixes, shareOneKernelChunk] });
 for (const file of Object.keys(final.metafile.outputs)) {
   if (!file.endsWith('.js')) continue;
   const full = path.join(root, file);

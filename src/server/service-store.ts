@@ -45,8 +45,6 @@ export interface ServiceStoreOptions {
   lookups?: HotLookups;
   /** Called after a write of an account committed, before it is answered (a replica reads it into memory). */
   afterWrite?(accountId: string): Promise<void>;
-  /** Whether the lookups are in step with the database (a replica's memory); /readyz says so. */
-  inStep?(): boolean;
 }
 
 const PRINCIPAL_CACHE_MS = 5_000;
@@ -105,14 +103,17 @@ export class ServiceStore {
     await this.options.afterWrite?.(accountId);
   }
 
-  /** Whether the service can serve: its database answers and (a replica) its memory is in step with it. */
+  /**
+   * Whether the service can serve changes: its database answers (GET /readyz). A replica that has just reconnected
+   * may still be reading everything again (within a second); its writes and their read-backs are right meanwhile.
+   */
   async ready(): Promise<boolean> {
     try {
       await this.storage.ping();
+      return true;
     } catch {
       return false;
     }
-    return this.options.inStep ? this.options.inStep() : true;
   }
 
   account(principal: Principal): Promise<StoredAccount> {

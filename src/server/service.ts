@@ -102,7 +102,7 @@ async function replicaStore(
     },
   });
   await index.start();
-  const store = new ServiceStore(storage, o.clock, { lookups: index, afterWrite: (accountId) => index.refreshAccount(accountId), inStep: () => index.ready });
+  const store = new ServiceStore(storage, o.clock, { lookups: index, afterWrite: (accountId) => index.refreshAccount(accountId) });
   return { store, index };
 }
 

@@ -72,7 +72,7 @@ export async function startPostgresTestServer(
   let limiter: { block(address: string, until: number): void } | undefined;
   const index = new ReplicaIndex(storage, storage.serverSealer, clock, { blocked: (address, until) => limiter?.block(address, until) });
   await index.start();
-  const store = new ServiceStore(storage, clock, { lookups: index, afterWrite: (id) => index.refreshAccount(id), inStep: () => index.ready });
+  const store = new ServiceStore(storage, clock, { lookups: index, afterWrite: (id) => index.refreshAccount(id) });
   const server = await listen({
     storage,
     store,

@@ -13,6 +13,11 @@ const OPTIONS: Options<Record<string, never>> = {
   max: 10,
   connect_timeout: 5,
   idle_timeout: 60,
+  // Seconds before a connection that failed is tried again. postgres.js counts one failure per connection that
+  // closes, so an outage that closes the whole pool counts ten, and its default (3^n / 100 s, up to 20 s) then kept
+  // queries waiting up to 20 s, even after the database was back. At most a second here: a refused connection
+  // costs nothing, and a replica should be writing again as soon as its database is.
+  backoff: (retries: number) => Math.min(retries, 10) / 10,
   onnotice: () => undefined,
   connection: {
     application_name: 'tokenctl',

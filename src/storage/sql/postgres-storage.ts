@@ -101,6 +101,9 @@ const toStored = (r: TokenRow): StoredToken => ({
 
 const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
 
+/** No storage operation keeps a request waiting longer (statements time out at 8 s, connections at 5 s). */
+const OPERATION_DEADLINE_MS = 10_000;
+
 /** The advisory lock that serialises schema migrations across replicas (an arbitrary, fixed 64-bit key). */
 const MIGRATION_LOCK = 7_303_884_211_001;
 
@@ -174,11 +177,31 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     return this.sealerValue;
   }
 
+  /**
+   * Runs a storage operation with its faults named, within OPERATION_DEADLINE_MS whatever the client does: past it
+   * the caller gets a 503 (the database's own timeouts, shorter, normally answer first). A write may then still
+   * commit, which the message says.
+   */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StorageUnavailableError(`the database did not answer within ${OPERATION_DEADLINE_MS / 1000} s; a change may or may not have been made: check before retrying`, {
+              retryAfterSeconds: 2,
+            }),
+          ),
+        OPERATION_DEADLINE_MS,
+      );
+      timer.unref();
+    });
     try {
-      return await fn();
+      return await Promise.race([fn(), deadline]);
     } catch (error) {
       throw namedPostgresFault(error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -415,8 +438,12 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       attempting = true;
       try {
         sql ??= this.listenerConnection!(events);
-        await sql`LISTEN tokenctl_changes`;
-        await sql`LISTEN tokenctl_blocks`;
+        const connection = sql;
+        // Bounded like every storage operation: an attempt that never settles must not stop the next ones.
+        await this.run(async () => {
+          await connection`LISTEN tokenctl_changes`;
+          await connection`LISTEN tokenctl_blocks`;
+        });
         if (closed) return;
         listening = true;
         listener.connected();
