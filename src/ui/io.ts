@@ -83,6 +83,8 @@ function once<T>(ask: () => T): () => T {
 /** Streams whose reader went away (EPIPE, `tokenctl ... | head -1`): they never drain, so nothing to wait for. */
 const brokenStreams = new WeakSet<NodeJS.WriteStream>();
 const usedStreams = new Set<NodeJS.WriteStream>();
+/** Which of the two has been set up, by anyone here (the prompts draw on stderr's stream, say). */
+const streamInUse = { stdout: false, stderr: false };
 
 /**
  * process.stdout or process.stderr, watched from its first use for a reader that went away (which is then never
@@ -90,6 +92,7 @@ const usedStreams = new Set<NodeJS.WriteStream>();
  */
 export function processStream(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
   const stream = process[name];
+  streamInUse[name] = true;
   if (!usedStreams.has(stream)) {
     usedStreams.add(stream);
     stream.on('error', () => brokenStreams.add(stream));
@@ -115,14 +118,15 @@ export async function drainProcessStreams(): Promise<void> {
 /**
  * Writes to stdout (fd 1) or stderr (fd 2). Into a pipe or a file (not a terminal, not Windows) the text is written
  * with write(2) directly, as process.stdout does there anyway (synchronously), without setting up a stream; a
- * terminal, a descriptor that would block (EAGAIN: someone made it non-blocking) and every write after that go
- * through the process's stream, so nothing is reordered. A reader that went away (EPIPE) or a descriptor that
- * fails ends the output, as an 'error' of the stream does.
+ * terminal, a descriptor that would block (EAGAIN: someone made it non-blocking), a stream someone else here writes
+ * to, and every write after that go through the process's stream, so nothing is reordered. A reader that went away
+ * (EPIPE) or a descriptor that fails ends the output, as an 'error' of the stream does.
  */
 function outputTo(fd: 1 | 2, name: 'stdout' | 'stderr', isTTY: () => boolean): (text: string) => void {
   let mode: 'direct' | 'stream' | 'broken' | undefined;
   return (text) => {
     mode ??= process.platform !== 'win32' && !isTTY() ? 'direct' : 'stream';
+    if (mode === 'direct' && streamInUse[name]) mode = 'stream';
     if (mode === 'broken') return;
     if (mode === 'stream') return void processStream(name).write(text);
     const bytes = Buffer.from(text, 'utf8');
@@ -131,7 +135,9 @@ function outputTo(fd: 1 | 2, name: 'stdout' | 'stderr', isTTY: () => boolean): (
       try {
         done += writeSync(fd, bytes, done);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EINTR') continue;
+        if (code !== 'EAGAIN') {
           mode = 'broken';
           return;
         }
