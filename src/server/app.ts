@@ -146,7 +146,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     recorder,
     limiter,
     bodyLimit: limits.bodyLimit,
-    trustProxy: trustProxy !== false,
+    trustProxy,
     log: app.log,
     logRequests,
   });

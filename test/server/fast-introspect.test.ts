@@ -161,6 +161,50 @@ describe('the introspection fast path', () => {
   });
 });
 
+describe('the fast path behind a trusted proxy (nginx, --trust-proxy)', () => {
+  it("answers proxied requests itself, counting failures against the client X-Forwarded-For names, as fastify does", async () => {
+    const logs: string[] = [];
+    const app = await buildServerApp({
+      store: fast.store,
+      clock: fast.clock,
+      logStream: { write: (line) => void logs.push(line) },
+      logLevel: 'info',
+      authLimit: AUTH_LIMIT,
+      lastUsedFlushMs: 0,
+      trustProxy: ['127.0.0.1'],
+    });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      const via = (client: string, body: string, credential: string | null = creds.service) => {
+        const f = form(body, credential);
+        return { ...f, headers: { ...f.headers, 'x-forwarded-for': client } };
+      };
+      const answeredBy = async (opts: Parameters<typeof send>[1]) => {
+        const before = logs.length;
+        const r = await send(base, opts);
+        const line = logs.slice(before).map((l) => JSON.parse(l) as { msg: string; reqId?: string }).find((l) => l.msg === 'request');
+        return { r, fastPath: line?.reqId?.startsWith('fast-') ?? false };
+      };
+      const ok = await answeredBy(via('203.0.113.7', `token=${tokens.active}`));
+      expect(ok.r.status).toBe(200);
+      expect(ok.fastPath).toBe(true);
+      // Failures from one client (behind the proxy) block that client, on both doors, and no other one.
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(base, via('203.0.113.7', 'token=x', 'tctl_key_wrong'))).status).toBe(401);
+      const blocked = await answeredBy(via('203.0.113.7', `token=${tokens.active}`));
+      expect(blocked.r.status).toBe(429);
+      expect(blocked.fastPath).toBe(false);
+      // A spoofed chain: only the address next to the trusted proxy counts.
+      expect((await send(base, via('198.51.100.1, 203.0.113.7', `token=${tokens.active}`))).status).toBe(429);
+      const other = await answeredBy(via('203.0.113.8', `token=${tokens.active}`));
+      expect(other.r.status).toBe(200);
+      expect(other.fastPath).toBe(true);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('the fast path beside the server', () => {
   it('leaves a failing credential lookup to fastify: a 500, and the service goes on', async () => {
     const server = await startTestServer();

@@ -14,14 +14,17 @@ import type { IntrospectionLookup, Principal } from './lookup.js';
  * Everything else is declined BEFORE a byte of the body is read, and fastify then handles the request exactly
  * as it always has: another method, path or query string, a JSON body, chunked or oversized bodies, a missing or
  * wrong credential (401, counted by the failed-authentication limiter), a blocked address (429), a role that may
- * not introspect (403), a proxied request (X-Forwarded-For under trustProxy), a server that is shutting down
- * (503). Once the body is read, the answers, including the 400s of the route's schema, are the ones the fastify
+ * not introspect (403), a server that is shutting down (503). Behind a trusted proxy (nginx, `--trust-proxy`) it
+ * answers as well, with the client's address taken from X-Forwarded-For exactly as fastify takes it. Once the body is read, the answers, including the 400s of the route's schema, are the ones the fastify
  * route gives (introspection/index.ts): test/server/fast-introspect.test.ts sends the same requests to both and compares.
  */
 export interface IntrospectionFastPathOptions {
   bodyLimit: number;
-  /** Whether X-Forwarded-For is believed (then fastify, which knows which proxies to trust, takes those requests). */
-  trustProxy: boolean;
+  /**
+   * The client's address, as fastify's `request.ip` has it (the socket's, or under --trust-proxy the nearest
+   * untrusted one in X-Forwarded-For): the failed-authentication limit counts the same client on both doors.
+   */
+  clientAddress(req: IncomingMessage): string | undefined;
   closing(): boolean;
   /** Seconds an address must wait after repeated failed authentications; 0 when it may go on. */
   retryAfterSeconds(address: string): number;
@@ -111,8 +114,7 @@ export function introspectionFastPath(o: IntrospectionFastPathOptions): (req: In
     if (type === undefined || (type !== FORM && !FORM_UTF8.test(type))) return false;
     const length = h['content-length'];
     if (length === undefined || h['transfer-encoding'] !== undefined || !/^\d{1,9}$/.test(length) || Number(length) > o.bodyLimit) return false;
-    if (o.trustProxy && h['x-forwarded-for'] !== undefined) return false;
-    const address = req.socket.remoteAddress;
+    const address = o.clientAddress(req);
     if (address === undefined || o.retryAfterSeconds(address) > 0) return false;
     const authorization = h.authorization;
     const match = authorization === undefined ? null : CREDENTIAL.exec(authorization);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Clock } from '../../core/clock.js';
 import type { FailedAuthLimiter } from '../auth-limiter.js';
@@ -12,14 +13,28 @@ import type { IntrospectionLookup } from './lookup.js';
 
 export type { IntrospectionLookup };
 
+/**
+ * The client's address as fastify computes `request.ip` with the same trust list (@fastify/proxy-addr, which fastify
+ * itself uses): the socket's, or the nearest address in X-Forwarded-For that is not a trusted proxy.
+ */
+export function clientAddressOf(trustProxy: string[] | false): (req: IncomingMessage) => string | undefined {
+  if (trustProxy === false) return (req) => req.socket.remoteAddress;
+  const trusted = proxyAddr.compile(trustProxy);
+  return (req) => {
+    if (req.headers['x-forwarded-for'] === undefined) return req.socket.remoteAddress;
+    const all = proxyAddr.all(req, trusted);
+    return all[all.length - 1];
+  };
+}
+
 export interface IntrospectionOptions {
   lookup: IntrospectionLookup;
   clock: Clock;
   recorder: LastUsedRecorder;
   limiter: FailedAuthLimiter;
   bodyLimit: number;
-  /** Whether X-Forwarded-For is believed (then the fast path leaves those requests to fastify). */
-  trustProxy: boolean;
+  /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is believed (fastify's trustProxy); none: false. */
+  trustProxy: string[] | false;
   log: FastifyBaseLogger;
   /** Whether request lines are written (plugins/request-log.ts): the fast path writes its own. */
   logRequests: boolean;
@@ -58,7 +73,7 @@ export function createIntrospection(o: IntrospectionOptions): {
       let fastRequests = 0;
       return introspectionFastPath({
         bodyLimit: o.bodyLimit,
-        trustProxy: o.trustProxy,
+        clientAddress: clientAddressOf(o.trustProxy),
         closing,
         retryAfterSeconds: (address) => o.limiter.retryAfterSeconds(address),
         lookup: o.lookup,
