@@ -37,6 +37,7 @@ const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['TOKENCTL_SERVER_KEY', 'serve / server ...: base64 of 32 bytes sealing token values and signing keys in the service\'s storage (instead of <data>/server.key); required with PostgreSQL'],
   ['TOKENCTL_HTTP_TIMEOUT_MS', 'how long the CLI waits for the service (default 15000)'],
   ['TOKENCTL_ALLOW_INSECURE_HTTP', '1 allows http:// to a host other than this machine'],
+  ['TOKENCTL_CLIPBOARD_CLEAR_MS', 'testing hook: milliseconds after which get --copy clears the clipboard, instead of 45 s'],
   ['TOKENCTL_CRASH_AFTER', 'testing hook: started, delivered or completed kills rotate (SIGKILL) right after that journal step'],
   ['NO_COLOR', 'no colour'],
   ['FORCE_COLOR, CLICOLOR_FORCE', 'colour even when output is not a terminal (FORCE_COLOR=0 turns it off); they win over NO_COLOR'],
