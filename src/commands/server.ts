@@ -57,7 +57,10 @@ export function registerServer(program: Command, deps: Deps): void {
         await sql.end({ timeout: 1 });
       }
     });
-  examples(migrate, ['TOKENCTL_DATABASE_URL=postgres://tokenctl@db/tokenctl tokenctl server migrate']);
+  examples(migrate, [
+    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db/tokenctl tokenctl server migrate',
+    'tokenctl --json server migrate   # {"database":...,"from":2,"to":3}',
+  ]);
 
   const init = server
     .command('init')
