@@ -433,6 +433,18 @@ describeWith({}, 'multi-host URLs: the standby listed first (as after a failover
       });
       try {
         d = await deployment({ cluster: primary, url: (db) => `postgres://postgres@${standby.hostPort},${primary.hostPort}/${db}?target_session_attrs=${attrs}` });
+        // The database was made on the primary after the standby started: wait until the standby has replayed it (a
+        // client connecting to the standby first would otherwise meet "database does not exist", not a standby).
+        const onStandby = standby.connect('postgres');
+        try {
+          const deadline = Date.now() + 10_000;
+          while ((await onStandby`SELECT 1 FROM pg_database WHERE datname = ${d.database}`).length === 0) {
+            if (Date.now() > deadline) throw new Error('the standby did not replay the new database within 10 s');
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        } finally {
+          await onStandby.end({ timeout: 1 });
+        }
         const admin = await d.initAccount('order');
         const A = await d.replica({ name: 'A' });
         showOnFailure(A);

@@ -46,6 +46,16 @@ if (postgresAvailable) {
       }
     });
 
+    it('names a database that does not exist (a fault to fix, not a bug)', async () => {
+      const c = await theCluster();
+      const sql = c.connect('no_such_database');
+      await expect(PostgresStorage.open(sql, randomBytes(32))).rejects.toMatchObject({
+        kind: 'unavailable',
+        message: expect.stringMatching(/^the database named in TOKENCTL_DATABASE_URL does not exist .*createdb/),
+      });
+      await sql.end({ timeout: 1 });
+    });
+
     it('answers a database it cannot reach with a named 503 fault, not a crash', async () => {
       const c = await theCluster();
       const sql = c.connect('postgres', { port: 1, host: c.host, connect_timeout: 2 } as never);

@@ -122,7 +122,13 @@ export function namedPostgresFault(error: unknown): unknown {
   const fault = (message: string, retryAfterSeconds: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
   if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P')) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
   if (code === '40001' || code === '40P01' || code === '55P03') return fault('the database is busy; nothing was changed, retry', 1);
-  if (code === '25006') return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
+  if (code === '25006' || (code === '55000' && /recovery/i.test(String((error as { message?: unknown }).message)))) {
+    return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
+  }
+  // Refused at connection: what the operator must fix in TOKENCTL_DATABASE_URL or the database (no URL in the message).
+  if (code === '3D000') return fault('the database named in TOKENCTL_DATABASE_URL does not exist (yet, on this host); create it (createdb), or fix the URL', 5);
+  if (code === '28P01' || code === '28000') return fault('PostgreSQL refused the user or password of TOKENCTL_DATABASE_URL; fix them, or the server\'s pg_hba.conf', 5);
+  if (code === '42501') return fault('the database user may not do this (insufficient privilege); the service\'s user must own its database', 5);
   if (code === '53100') return fault('the disk holding the database is full; nothing was changed. Its operator must free some space', 30);
   if (code.startsWith('53')) return fault(`the database is out of resources (${code}); nothing was changed, retry`, 5);
   return error;
