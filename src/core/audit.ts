@@ -1,4 +1,4 @@
-import { ageDays, deletedWhilePending, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
+import { activeFromCreation, ageDays, deletedWhilePending, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
 import { formatInstant } from './format.js';
 import { isUnfinished, type RotationRecord } from './rotation.js';
 
@@ -131,7 +131,7 @@ export function reviewTokens(
       const left = Math.ceil((staleMs - at) / DAY);
       findings.push({ ...rest, severity: 'warning', kind: 'soon-stale', message: `turns stale in ${left} day${left === 1 ? '' : 's'}`, action: `tokenctl rotate ${t.name}` });
     }
-    if (at < Date.parse(t.activatesAt)) {
+    if (!activeFromCreation(t) && at < Date.parse(t.activatesAt)) {
       findings.push({ ...rest, severity: 'info', kind: 'pending', message: `pending until ${formatInstant(t.activatesAt)}`, action: 'put it in place before it activates' });
     }
     if (retrieved && !retrieved.has(t.id) && t.lastUsedAt === null) {

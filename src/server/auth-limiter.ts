@@ -77,9 +77,17 @@ export class FailedAuthLimiter {
     e.failures += 1;
     if (e.failures >= this.opts.maxFailures) e.blockedUntil = t + this.opts.blockMs;
     // Counted for every replica as well; the answer blocks here too once the shared count reaches the limit.
-    return this.shared?.recordAuthFailure(key, t, this.opts).then(
+    if (!this.shared) return undefined;
+    // At most a second: a slow or unreachable database must not hold every 401 (this replica's count still holds).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1_000);
+      timer.unref();
+    });
+    const counted = this.shared.recordAuthFailure(key, t, this.opts).then(
       (until) => this.block(key, until),
       () => undefined, // the database is away: this replica's own count still holds
     );
+    return Promise.race([counted, late]).finally(() => clearTimeout(timer));
   }
 }

@@ -45,7 +45,8 @@ export class LastUsedRecorder {
 
   /** Writes what is pending; returns a promise when the sink is asynchronous (awaited at shutdown). */
   flush(): void | Promise<void> {
-    if (this.pending.size === 0 || this.writing) return this.writing ?? undefined;
+    if (this.writing) return this.writing.then(() => this.flush());
+    if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
     // Keep the batch for the next attempt (a busy or unreachable database), newest time winning.

@@ -9,6 +9,7 @@ import type { HotLookups, TokenMatch } from './service-store.js';
 /** Deleted tokens are kept this long after they stopped draining; older ones answer as unknown values do. */
 const KEEP_REVOKED_MS = 60 * 60_000;
 const RETRY_MS = 1_000;
+const OUT_OF_STEP_GRACE_MS = 5_000;
 
 export interface ReplicaIndexEvents {
   /** Another replica blocked a client address (shared failed-authentication limit). */
@@ -90,8 +91,9 @@ export class ReplicaIndex implements HotLookups {
         );
       },
       disconnected: () => {
+        if (this.closed) return;
         this.listening = false;
-        this.inStep = false;
+        this.setInStep(false);
         this.events.failed?.(new Error('the connection to the database was lost'));
       },
     });
@@ -103,6 +105,9 @@ export class ReplicaIndex implements HotLookups {
     }, 10_000);
     try {
       await started;
+    } catch (error) {
+      await this.close(); // no listener or retry left behind
+      throw error;
     } finally {
       clearTimeout(timeout);
     }
@@ -115,9 +120,30 @@ export class ReplicaIndex implements HotLookups {
     await Promise.allSettled([...this.inflight, this.fullRunning]);
   }
 
-  /** Listening, and everything read since: what /readyz adds to reaching the database. */
-  get ready(): boolean {
+  /** Listening, and everything read since. */
+  get inStepNow(): boolean {
     return this.listening && this.inStep;
+  }
+
+  /**
+   * For /readyz, asked once the database has answered: false when the database answers but the memory has not been
+   * in step with it for 5 s (the listener cannot connect, or reading everything keeps failing). Catching up after
+   * the database comes back, well under that, does not take the replica out of rotation.
+   */
+  get ready(): boolean {
+    if (this.inStepNow) {
+      this.answeringSince = null;
+      return true;
+    }
+    this.answeringSince ??= performance.now();
+    return performance.now() - this.answeringSince < OUT_OF_STEP_GRACE_MS;
+  }
+
+  /** Since when the database has answered /readyz while the memory was out of step. */
+  private answeringSince: number | null = null;
+
+  private setInStep(value: boolean): void {
+    this.inStep = value;
   }
 
   /** How many tokens, principals and keys are kept. */
@@ -146,7 +172,7 @@ export class ReplicaIndex implements HotLookups {
         this.applyAccount(accountId, await this.storage.indexSnapshot(accountId, this.revokedBefore()));
       } catch (error) {
         // This account may now be out of date: read everything again once the database answers.
-        this.inStep = false;
+        this.setInStep(false);
         this.scheduleRetry(error);
         throw error;
       }
@@ -176,7 +202,7 @@ export class ReplicaIndex implements HotLookups {
       if (this.closed) return;
       try {
         this.applyAll(await this.storage.indexSnapshot(null, this.revokedBefore()));
-        this.inStep = this.listening;
+        this.setInStep(this.listening);
         if (this.events.blocked) for (const b of await this.storage.activeBlocks(Date.now())) this.events.blocked(b.address, b.untilMs);
       } catch (error) {
         this.scheduleRetry(error);

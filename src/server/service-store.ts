@@ -30,6 +30,8 @@ export interface HotLookups {
   principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined;
   tokenByFingerprint(fingerprint: string): TokenMatch | null;
   signingKeys(): PublicSigningKey[];
+  /** Asked by /readyz once the database answered: false when a replica's memory has not caught up with it for a while. */
+  readonly ready?: boolean;
 }
 
 /** The service's storage: the token port with principals, account lookup, last-used times and the page's sessions. */
@@ -104,16 +106,16 @@ export class ServiceStore {
   }
 
   /**
-   * Whether the service can serve changes: its database answers (GET /readyz). A replica that has just reconnected
-   * may still be reading everything again (within a second); its writes and their read-backs are right meanwhile.
+   * Whether the service can serve (GET /readyz): its database answers, and a replica's memory has not been out of
+   * step with it for more than a few seconds (a reconnection's resynchronisation, quicker than that, does not count).
    */
   async ready(): Promise<boolean> {
     try {
       await this.storage.ping();
-      return true;
     } catch {
       return false;
     }
+    return this.lookups.ready ?? true;
   }
 
   account(principal: Principal): Promise<StoredAccount> {

@@ -90,7 +90,7 @@ if (postgresAvailable) {
         a.clock.advance(31 * 60_000);
         const took = await within(5_000, async () => (await introspect(b, service, created.body.value)).active);
         expect(took).toBeLessThan(5_000);
-        await within(3_000, async () => b.index.ready);
+        await within(3_000, async () => b.index.inStepNow);
         expect((await call(b, 'GET', '/readyz')).status).toBe(200);
       } finally {
         await sql.end({ timeout: 1 });

@@ -23,9 +23,19 @@ describe('the service storage', () => {
     await expect(chooseStorage({}, { TOKENCTL_DATABASE_URL: 'mysql://db/t' })).rejects.toThrow(/must be a PostgreSQL URL/);
   });
 
-  it('never shows a password or query of the URL in messages', () => {
+  it('never shows a password or query of the URL in messages', async () => {
     expect(describeDatabaseUrl('postgresql://tokenctl:hunter2@db.internal:6432/tok?sslpassword=x')).toBe('postgres://db.internal:6432/tok');
     expect(describeDatabaseUrl('postgres://a%40b:p@w@h/d')).toBe('postgres://h/d');
+    expect(describeDatabaseUrl('postgres://u:pa#ss?wo/rd@h:5/d?x=1')).toBe('postgres://h:5/d');
+    for (const url of ['mysql://admin:hunter2@db/tokens', 'jdbc:postgresql://u:hunter2@h/db', 'postgres:/u:hunter2@h/db', 'postgres://u:hun#ter2@h:x/d']) {
+      const error = await chooseStorage({}, { TOKENCTL_DATABASE_URL: url }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(error, url).toMatchObject({ kind: 'usage' });
+      expect(error!.message, url).not.toContain('hunter2');
+      expect(error!.message, url).not.toContain('hun#ter2');
+    }
   });
 
   it('needs TOKENCTL_SERVER_KEY on PostgreSQL (one key for every replica)', () => {

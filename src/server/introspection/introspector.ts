@@ -30,8 +30,9 @@ const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 export class SigningKeyCache {
   private keys = new Map<string, { accountId: string; key: KeyObject }>();
   private loadedAt = 0;
+  private loadedGeneration = -1;
 
-  constructor(private readonly lookup: Pick<IntrospectionLookup, 'signingKeys'>) {}
+  constructor(private readonly lookup: Pick<IntrospectionLookup, 'signingKeys' | 'tokenGeneration'>) {}
 
   private reload(): void {
     const next = new Map<string, { accountId: string; key: KeyObject }>();
@@ -40,12 +41,14 @@ export class SigningKeyCache {
     }
     this.keys = next;
     this.loadedAt = Date.now();
+    this.loadedGeneration = this.lookup.tokenGeneration;
   }
 
   get(kid: string): { accountId: string; key: KeyObject } | undefined {
     const hit = this.keys.get(kid);
     // Unknown kids are probed at most once a second, so garbage kids cannot turn into a query per request.
-    if (!hit && Date.now() - this.loadedAt > 1_000) {
+    // At once after a change this process knows of (a new account's key), else at most once a second.
+    if (!hit && (this.lookup.tokenGeneration !== this.loadedGeneration || Date.now() - this.loadedAt > 1_000)) {
       this.reload();
       return this.keys.get(kid);
     }

@@ -34,23 +34,38 @@ const SCHEMES = /^postgres(ql)?:\/\//i;
  * (which may carry sslpassword, say).
  */
 export function describeDatabaseUrl(url: string): string {
-  const rest = url.replace(SCHEMES, '');
-  const authority = rest.split(/[/?#]/, 1)[0] ?? '';
-  const hosts = authority.slice(authority.lastIndexOf('@') + 1);
-  const database = rest.slice(authority.length).split(/[?#]/, 1)[0] ?? '';
+  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  // The user info ends at the last '@' of the authority; a password may hold '/', '?' or '#' unencoded, so the
+  // authority is what precedes the first '/' after that '@' (or after the start, without one).
+  const at = rest.lastIndexOf('@', (rest.indexOf('/', rest.lastIndexOf('@') + 1) + 1 || rest.length + 1) - 1);
+  const afterUser = at >= 0 ? rest.slice(at + 1) : rest;
+  const hosts = afterUser.split(/[/?#]/, 1)[0] ?? '';
+  const database = afterUser.slice(hosts.length).split(/[?#]/, 1)[0] ?? '';
   return `postgres://${hosts}${database}`;
 }
 
 /** Checks a database URL before anything connects with it; `where` names where it came from for the message. */
 export function checkDatabaseUrl(url: string, where: string): string {
   const trimmed = url.trim();
-  if (!SCHEMES.test(trimmed)) throw new UsageError(`${where} must be a PostgreSQL URL (postgres://user@host:5432/database), not '${describeDatabaseUrl(trimmed).slice(0, 60)}'`);
+  // Never the value itself: it may carry a password.
+  if (!SCHEMES.test(trimmed)) throw new UsageError(`${where} must be a PostgreSQL URL, postgres://user@host:5432/database (its scheme is not postgres:// or postgresql://)`);
+  try {
+    new URL(trimmed.replace(/@[^/?#]*,[^/?#]*/, '@host')); // several hosts are not a URL's; one stands in for them
+  } catch {
+    throw new UsageError(`${where} is not a valid URL; percent-encode special characters (@ : / ? #) in the user and password`);
+  }
   return trimmed;
 }
 
 /** The connection pool and the replicas' listener connection, with the same URL and options. */
 export function postgresConnections(url: string): { sql: Sql; listener: ListenerConnection } {
-  const sql = postgres(url, OPTIONS);
+  let sql: Sql;
+  try {
+    sql = postgres(url, OPTIONS);
+  } catch {
+    // postgres.js parses the URL here and throws on what it cannot read; its message would quote the URL.
+    throw new UsageError('TOKENCTL_DATABASE_URL is not a URL postgres.js can read; percent-encode special characters (@ : / ? #) in the user and password');
+  }
   const listener: ListenerConnection = (events) =>
     // onnotify is postgres.js's own option (what its sql.listen uses), missing from its types.
     postgres(url, {

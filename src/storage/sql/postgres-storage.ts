@@ -108,7 +108,7 @@ const OPERATION_DEADLINE_MS = 10_000;
 const MIGRATION_LOCK = 7_303_884_211_001;
 
 // ENOENT and EACCES: a Unix socket that is not there (the server is down) or not ours.
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH', 'ECONNABORTED', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
 
 /**
  * A database fault, named: the service answers 503 (never 500), nothing was changed (PostgreSQL rolled the
@@ -121,7 +121,7 @@ export function namedPostgresFault(error: unknown): unknown {
   if (typeof code !== 'string') return error;
   const fault = (message: string, retryAfterSeconds: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
   if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P')) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
-  if (code === '40001' || code === '40P01' || code === '55P03') return fault('the database is busy; nothing was changed, retry', 1);
+  if (code === '40001' || code === '40P01' || code === '55P03' || code === '57014' || code === '25P03') return fault('the database is busy; nothing was changed, retry', 1);
   if (code === '25006' || (code === '55000' && /recovery/i.test(String((error as { message?: unknown }).message)))) {
     return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
   }
@@ -433,7 +433,7 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         }
       },
       onclose: () => {
-        if (!listening) return;
+        if (!listening || closed) return;
         listening = false;
         listener.disconnected();
         void attempt();
@@ -462,7 +462,31 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         attempting = false;
       }
     };
-    const timer = setInterval(() => void attempt(), 1_000);
+    // A connection that died without a word (a lost machine, a partition dropping packets) closes only when TCP
+    // keep-alive gives up, minutes later: a heartbeat every 5 s finds it within seconds, and listens anew.
+    let ticks = 0;
+    let beating = false;
+    const heartbeat = async () => {
+      if (!listening || beating || closed || !sql) return;
+      beating = true;
+      const connection = sql;
+      try {
+        await Promise.race([connection`SELECT 1`, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), 3_000).unref())]);
+      } catch {
+        if (closed || sql !== connection) return;
+        listening = false;
+        sql = null;
+        void connection.end({ timeout: 0 }).catch(() => undefined);
+        listener.disconnected();
+        void attempt();
+      } finally {
+        beating = false;
+      }
+    };
+    const timer = setInterval(() => {
+      if (++ticks % 5 === 0) void heartbeat();
+      void attempt();
+    }, 1_000);
     timer.unref();
     void attempt();
     return {
@@ -576,6 +600,9 @@ export async function migratePostgres(sql: Sql): Promise<void> {
 /** Applies the migrations the database lacks, under an advisory lock; refuses a schema newer than this tokenctl's. */
 async function migrate(sql: Sql): Promise<void> {
   await sql.begin(async (tx) => {
+    // Not under the request-sized timeouts: an index on a large table, or replicas waiting for the one migrating.
+    await tx`SET LOCAL statement_timeout = 0`;
+    await tx`SET LOCAL lock_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     const [hasMeta] = await tx`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'`;
     const current = hasMeta ? Number((await tx<{ value: string }[]>`SELECT value FROM meta WHERE key = 'schema_version'`)[0]?.value ?? 0) : 0;

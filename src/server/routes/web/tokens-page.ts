@@ -205,7 +205,7 @@ export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limi
     const principal = CREDENTIAL.test(credential) ? app.store.authenticate(credential) : null;
     if (!principal) {
       // The same limit as the API's failed authentications (auth-limiter.ts): one counter per address.
-      limiter.recordFailure(ip);
+      await limiter.recordFailure(ip); // shared with every replica before the answer, as the API does
       return signIn(request, reply, { status: 401, error: 'That credential was not accepted. Check it and try again.' });
     }
     if (principal.role !== 'admin') {
