@@ -22,7 +22,8 @@ interface Entry {
  * ms, 0 if not). Each replica still counts on its own too, so the limit holds while the database is away.
  */
 export interface SharedFailureCount {
-  recordAuthFailure(address: string, nowMs: number, opts: AuthLimiterOptions): Promise<number>;
+  /** Until when the address is blocked (epoch ms, 0 if not), and its failures in the current window, all replicas'. */
+  recordAuthFailure(address: string, nowMs: number, opts: AuthLimiterOptions): Promise<{ untilMs: number; failures: number }>;
 }
 
 export class FailedAuthLimiter {
@@ -63,9 +64,11 @@ export class FailedAuthLimiter {
 
   /**
    * Counts a failure. With a shared count it returns a promise that settles once every replica can see it (the
-   * caller answers after it, so a client's next attempt meets the limit on any replica); never rejects.
+   * caller answers after it, so a client's next attempt meets the limit on any replica), resolving to true when
+   * this attempt was already beyond the limit on all replicas together (answer it 429: another replica's block
+   * may not have reached this one yet); never rejects.
    */
-  recordFailure(key: string): Promise<void> | undefined {
+  recordFailure(key: string): Promise<boolean> | undefined {
     const t = this.now();
     let e = this.entries.get(key);
     if (!e || t - e.windowStart > this.opts.windowMs) {
@@ -80,13 +83,16 @@ export class FailedAuthLimiter {
     if (!this.shared) return undefined;
     // At most a second: a slow or unreachable database must not hold every 401 (this replica's count still holds).
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 1_000);
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), 1_000);
       timer.unref();
     });
     const counted = this.shared.recordAuthFailure(key, t, this.opts).then(
-      (until) => this.block(key, until),
-      () => undefined, // the database is away: this replica's own count still holds
+      ({ untilMs, failures }) => {
+        this.block(key, untilMs);
+        return failures > this.opts.maxFailures;
+      },
+      () => false, // the database is away: this replica's own count still holds
     );
     return Promise.race([counted, late]).finally(() => clearTimeout(timer));
   }

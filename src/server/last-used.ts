@@ -32,7 +32,8 @@ export class LastUsedRecorder {
 
   /** The unflushed time for a token, if any. */
   peek(tokenId: string): string | undefined {
-    const t = this.pending.get(tokenId);
+    // A batch being written (asynchronously) is still shown: the database may not have it yet.
+    const t = this.pending.get(tokenId) ?? this.inFlight?.get(tokenId);
     return t === undefined ? undefined : new Date(t).toISOString();
   }
 
@@ -42,6 +43,8 @@ export class LastUsedRecorder {
 
   /** A write of an earlier batch still under way (an asynchronous sink): the next flush waits for it. */
   private writing: Promise<void> | null = null;
+  /** That batch, until its write settles. */
+  private inFlight: Map<string, number> | null = null;
 
   /** Writes what is pending; returns a promise when the sink is asynchronous (awaited at shutdown). */
   flush(): void | Promise<void> {
@@ -57,11 +60,15 @@ export class LastUsedRecorder {
     try {
       const written = this.store.recordLastUsed(new Map([...batch].map(([id, t]) => [id, new Date(t).toISOString()])));
       if (written instanceof Promise) {
+        this.inFlight = batch;
         this.writing = written.then(
           () => undefined,
           (error: unknown) => keep(error),
         );
-        void this.writing.finally(() => (this.writing = null));
+        void this.writing.finally(() => {
+          this.writing = null;
+          this.inFlight = null;
+        });
         return this.writing;
       }
     } catch (error) {

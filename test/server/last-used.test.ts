@@ -47,4 +47,32 @@ describe('LastUsedRecorder', () => {
     recorder.stop();
     expect(batches).toEqual([new Map([['tok_a', '2026-03-01T10:01:00.000Z']])]);
   });
+
+  it('with an asynchronous storage (PostgreSQL), still shows a batch while it is being written, and writes what came meanwhile after it', async () => {
+    const written: Map<string, string>[] = [];
+    let finish!: () => void;
+    const store = {
+      recordLastUsed: (batch: ReadonlyMap<string, string>) =>
+        new Promise<void>((resolve) => {
+          finish = () => {
+            written.push(new Map(batch));
+            resolve();
+          };
+        }),
+    };
+    const recorder = new LastUsedRecorder(store, () => undefined, 0);
+    recorder.record('tok_a', new Date('2026-03-01T10:00:00Z'));
+    const first = recorder.flush();
+    // The database does not have it yet: the time must not vanish from what the service shows.
+    expect(recorder.peek('tok_a')).toBe('2026-03-01T10:00:00.000Z');
+    recorder.record('tok_b', new Date('2026-03-01T10:00:01Z'));
+    const second = recorder.flush(); // waits for the first write, then writes tok_b
+    finish();
+    await first;
+    await new Promise((r) => setTimeout(r, 0));
+    finish();
+    await second;
+    expect(written).toEqual([new Map([['tok_a', '2026-03-01T10:00:00.000Z']]), new Map([['tok_b', '2026-03-01T10:00:01.000Z']])]);
+    expect(recorder.peek('tok_a')).toBeUndefined();
+  });
 });

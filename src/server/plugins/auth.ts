@@ -30,6 +30,13 @@ function forbiddenMessage(role: Role, roles: readonly Role[]): string {
   return `only admins may manage tokens; this credential's role is '${role}'`;
 }
 
+function tooMany(reply: FastifyReply, wait: number): void {
+  void reply
+    .code(429)
+    .header('retry-after', String(wait))
+    .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
+}
+
 /** The token use cases on the request's account, as its principal (on routes that declare roles). */
 export const tokensOf = (request: FastifyRequest): TokenService => request.server.store.tokens(request.principal!);
 /** The actor the audit trail records for a request. */
@@ -48,10 +55,7 @@ export const authentication = shared<{ limiter: FailedAuthLimiter }>('auth', asy
       const ip = request.ip;
       const wait = limiter.retryAfterSeconds(ip);
       if (wait > 0) {
-        reply
-          .code(429)
-          .header('retry-after', String(wait))
-          .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
+        tooMany(reply, wait);
         return;
       }
       const header = request.headers.authorization;
@@ -60,7 +64,7 @@ export const authentication = shared<{ limiter: FailedAuthLimiter }>('auth', asy
       if (!principal) {
         const refuse = () => void reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
         const counted = limiter.recordFailure(ip);
-        if (counted) void counted.then(refuse);
+        if (counted) void counted.then((beyond) => (beyond ? tooMany(reply, limiter.retryAfterSeconds(ip) || 1) : refuse()));
         else refuse();
         return;
       }

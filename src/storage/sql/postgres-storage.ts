@@ -509,7 +509,7 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
    * Counts a failed authentication from `address` for every replica: returns until when it is blocked (epoch ms; 0
    * if not), the replica that blocks it telling the others (BLOCKS_CHANNEL).
    */
-  recordAuthFailure(address: string, nowMs: number, o: { maxFailures: number; windowMs: number; blockMs: number }): Promise<number> {
+  recordAuthFailure(address: string, nowMs: number, o: { maxFailures: number; windowMs: number; blockMs: number }): Promise<{ untilMs: number; failures: number }> {
     return this.run(async () => {
       const [row] = await this.sql<{ failures: number; blocked_until: string }[]>`
         INSERT INTO auth_failures AS f (address, window_start, failures, blocked_until) VALUES (${address}, ${nowMs}, 1, ${o.maxFailures <= 1 ? nowMs + o.blockMs : 0})
@@ -521,7 +521,7 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         RETURNING failures, blocked_until`;
       const until = Number(row?.blocked_until ?? 0);
       if (row && row.failures === o.maxFailures) await this.sql`SELECT pg_notify(${BLOCKS_CHANNEL}, ${`${until} ${address}`})`;
-      return until > nowMs ? until : 0;
+      return { untilMs: until > nowMs ? until : 0, failures: row?.failures ?? 0 };
     });
   }
 
