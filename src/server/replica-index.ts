@@ -93,7 +93,7 @@ export class ReplicaIndex implements HotLookups {
       disconnected: () => {
         if (this.closed) return;
         this.listening = false;
-        this.setInStep(false);
+        this.inStep = false;
         this.events.failed?.(new Error('the connection to the database was lost'));
       },
     });
@@ -142,14 +142,6 @@ export class ReplicaIndex implements HotLookups {
   /** Since when the database has answered /readyz while the memory was out of step. */
   private answeringSince: number | null = null;
 
-  private setInStep(value: boolean): void {
-    this.inStep = value;
-  }
-
-  /** How many tokens, principals and keys are kept. */
-  get size(): { tokens: number; principals: number; signingKeys: number } {
-    return { tokens: this.tokens.size, principals: this.principals.size, signingKeys: this.keyList.length };
-  }
 
   private revokedBefore(): string {
     return new Date(this.clock.now().getTime() - POLICY.drainMs - KEEP_REVOKED_MS).toISOString();
@@ -172,7 +164,7 @@ export class ReplicaIndex implements HotLookups {
         this.applyAccount(accountId, await this.storage.indexSnapshot(accountId, this.revokedBefore()));
       } catch (error) {
         // This account may now be out of date: read everything again once the database answers.
-        this.setInStep(false);
+        this.inStep = false;
         this.scheduleRetry(error);
         throw error;
       }
@@ -202,7 +194,7 @@ export class ReplicaIndex implements HotLookups {
       if (this.closed) return;
       try {
         this.applyAll(await this.storage.indexSnapshot(null, this.revokedBefore()));
-        this.setInStep(this.listening);
+        this.inStep = this.listening;
         if (this.events.blocked) for (const b of await this.storage.activeBlocks(Date.now())) this.events.blocked(b.address, b.untilMs);
       } catch (error) {
         this.scheduleRetry(error);
