@@ -123,7 +123,7 @@ describe('authentication failures', () => {
       'Bearer', // no credential
       'Bearer ', // empty
       `Bearer ${creds.admin} extra`, // malformed
-      `Bearer ${creds.admin.slice(0, -1)}X`, // wrong (one character off)
+      `Bearer ${creds.admin.slice(0, -1)}${creds.admin.endsWith('X') ? 'Y' : 'X'}`, // wrong (one character off; never the same one)
       'Bearer tctl_key_' + 'A'.repeat(40), // well-formed, unknown
       `Bearer ${s2s}`, // a token value of another kind, not a credential
       `Bearer ${'x'.repeat(5000)}`, // oversized
