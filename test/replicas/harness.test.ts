@@ -258,7 +258,7 @@ describeWith({ nginx: true }, 'test harness: nginx with the shipped configuratio
         else expect(((await r.json()) as { upstream: string }).upstream).toBe('b');
       }
       expect(failures).toBe(0);
-      expect(n).toBeGreaterThan(50);
+      expect(n).toBeGreaterThan(20); // a second of them, however slow the machine is
       expect(nginx.errorLog()).toMatch(/connect\(\) failed \(111: Connection refused\)|upstream prematurely closed/);
     } finally {
       await nginx.stop();

@@ -31,11 +31,16 @@ describe('the service when its database is locked or full', () => {
     other.exec('BEGIN IMMEDIATE');
     try {
       const started = Date.now();
-      const write = call(server, 'POST', '/v1/tokens', { credential: admin, json: { type: 's2s', name: 'blocked' } });
-      // While the write waits, the service answers everything else at once.
+      let writeAnsweredAt = 0;
+      const write = call(server, 'POST', '/v1/tokens', { credential: admin, json: { type: 's2s', name: 'blocked' } }).then((r) => {
+        writeAnsweredAt = Date.now();
+        return r;
+      });
+      // While the write waits (at least 350 ms), the service answers everything else: before the write, and soon.
       const t = Date.now();
       const [health, list, answer] = await Promise.all([call(server, 'GET', '/healthz'), call(server, 'GET', '/v1/tokens', { credential: admin }), introspect()]);
-      expect(Date.now() - t).toBeLessThan(300);
+      expect(writeAnsweredAt).toBe(0);
+      expect(Date.now() - t).toBeLessThan(1_000);
       expect(health.status).toBe(200);
       expect(list.status).toBe(200);
       expect(answer.body).toMatchObject({ active: true, status: 'active' });
