@@ -87,8 +87,10 @@ function churn(o: { clients: () => { name: string; api: Api }[]; lookup: () => A
         const del = await record(c.log, target.name, 'delete', () => target.api.remove(made.body.token.id), { id: made.body.token.id });
         if (del?.status === 200) c.deleted.push({ id: made.body.token.id, via: target.name });
         else if (del?.status !== 404) leftover.push(made.body.token.id);
-      } else if (made === null || made.status === 502 || made.status === 504) {
-        // No answer from the replica: made or not, the database says (once a replica answers).
+      } else if (made === null || made.status === 502 || made.status === 504 || (made.status === 503 && /check before retrying/.test(JSON.stringify(made.body)))) {
+        // No answer from the replica, or one that says the database did not tell whether the change was made (the
+        // connection lost during its COMMIT, the database silent until the deadline): the database says (once a
+        // replica answers).
         let found: TokenJson | undefined;
         for (let i = 0; i < 200; i++) {
           const listed = await o.lookup().list().catch(() => null);

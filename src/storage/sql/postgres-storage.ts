@@ -104,11 +104,20 @@ const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId
 /** No storage operation keeps a request waiting longer (statements time out at 8 s, connections at 5 s). */
 const OPERATION_DEADLINE_MS = 10_000;
 
+/** How often a replica asks whether a transaction whose COMMIT lost its connection has ended. */
+const COMMIT_STATUS_POLL_MS = 100;
+
 /** The advisory lock that serialises schema migrations across replicas (an arbitrary, fixed 64-bit key). */
 const MIGRATION_LOCK = 7_303_884_211_001;
 
 // ENOENT and EACCES: a Unix socket that is not there (the server is down) or not ours.
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH', 'ECONNABORTED', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+
+/** A lost or refused connection, or a backend that was terminated (the 08 and 57P classes). */
+function isConnectionFault(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'));
+}
 
 /**
  * A database fault, named: the service answers 503 (never 500), nothing was changed (PostgreSQL rolled the
@@ -120,7 +129,7 @@ export function namedPostgresFault(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return error;
   const fault = (message: string, retryAfterSeconds: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
-  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P')) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
+  if (isConnectionFault(error)) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
   if (code === '40001' || code === '40P01' || code === '55P03' || code === '57014' || code === '25P03') return fault('the database is busy; nothing was changed, retry', 1);
   if (code === '25006' || (code === '55000' && /recovery/i.test(String((error as { message?: unknown }).message)))) {
     return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
@@ -217,15 +226,62 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
 
   write<T>(accountId: string, change: ChangeContext, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
     return this.run(() =>
-      this.sql.begin(async (tx) => {
-        const [found] = await tx`SELECT id FROM accounts WHERE id = ${accountId} FOR UPDATE`;
+      this.transaction(async (tx, started) => {
+        const [found] = await tx<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid FROM accounts WHERE id = ${accountId} FOR UPDATE`;
         if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
+        started(found.xid);
         const result = await fn(this.accountTx(tx, accountId, change));
         // Delivered to every replica when (and only if) this transaction commits.
         await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${accountId})`;
         return result;
-      }) as Promise<T>,
+      }),
     );
+  }
+
+  /**
+   * A write transaction whose outcome is never guessed. When the connection is lost after everything but the
+   * COMMIT was done, the COMMIT may or may not have reached the database: its transaction id (`started`) is then
+   * looked up on another connection (pg_xact_status, once the transaction has ended: its row lock is released with
+   * it), and the write answers as it ended, committed or not. Only when the database does not say within the
+   * operation's deadline is the answer "may or may not have been made".
+   */
+  private async transaction<T>(body: (tx: TransactionSql, started: (xid: string) => void) => Promise<T>): Promise<T> {
+    const began = performance.now();
+    let xid: string | null = null;
+    let bodyDone = false;
+    let result: T | undefined;
+    try {
+      return (await this.sql.begin(async (tx) => {
+        result = await body(tx, (id) => (xid = id));
+        bodyDone = true;
+        return result;
+      })) as T;
+    } catch (error) {
+      if (!bodyDone || xid === null || !isConnectionFault(error)) throw error;
+      const status = await this.commitStatus(xid, began + OPERATION_DEADLINE_MS - 500);
+      if (status === 'committed') return result as T;
+      if (status === 'aborted') throw error; // nothing was changed, as the fault says
+      throw new StorageUnavailableError(
+        'the connection to the database was lost while a change was being committed, and the database did not say in time whether it was made: check before retrying',
+        { cause: error, retryAfterSeconds: 2 },
+      );
+    }
+  }
+
+  /** How the transaction `xid` ended, asked until it has ended or `until` (performance.now()) passes. */
+  private async commitStatus(xid: string, until: number): Promise<'committed' | 'aborted' | 'unknown'> {
+    while (performance.now() < until) {
+      try {
+        const [row] = await this.sql<{ status: string | null }[]>`SELECT pg_xact_status(${xid}::xid8) AS status`;
+        if (row?.status === 'committed') return 'committed';
+        if (row?.status === 'aborted') return 'aborted';
+        if (row?.status !== 'in progress') return 'unknown';
+      } catch {
+        // Not reachable yet: ask again.
+      }
+      await new Promise((resolve) => setTimeout(resolve, COMMIT_STATUS_POLL_MS));
+    }
+    return 'unknown';
   }
 
   createAccount<T>(input: NewAccount, change: ChangeContext, fn: (tx: SqlAccountWriter, sealer: Sealer) => Promise<T> | T): Promise<T> {
@@ -234,9 +290,11 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       new TokenctlError('conflict', `an account named '${account.name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`);
     return this.run(async () => {
       try {
-        return (await this.sql.begin(async (tx) => {
-          const [taken] = await tx`SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}`;
-          if (taken) throw conflict();
+        return await this.transaction(async (tx, started) => {
+          const [first] = await tx<{ xid: string; taken: boolean }[]>`
+            SELECT pg_current_xact_id()::text AS xid, EXISTS (SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}) AS taken`;
+          started(first!.xid);
+          if (first!.taken) throw conflict();
           await tx`INSERT INTO accounts (id, name, name_key, created_at, features)
                    VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt}, ${featuresColumn(account)})`;
           const key = input.signingKey(this.sealerValue);
@@ -245,7 +303,7 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
           const result = await fn(this.accountTx(tx, account.id, change), this.sealerValue);
           await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${account.id})`;
           return result;
-        })) as T;
+        });
       } catch (error) {
         // Two replicas creating the same account at once: the second one's insert meets the unique name.
         if ((error as { code?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === 'accounts_name_key_key') throw conflict();
