@@ -115,6 +115,28 @@ function churn(o: { clients: () => { name: string; api: Api }[]; lookup: () => A
   return c;
 }
 
+/**
+ * Waits (at most 30 s, failing at once if a replica died) until each replica has answered 201 to a create sent after
+ * `sentAfter`; returns, per replica name, when that answer came, in ms after `from`.
+ */
+async function writingAgain(c: Churn, replicas: Replica[], sentAfter: number, from: number, what: string): Promise<Record<string, number>> {
+  const answered: Record<string, number> = {};
+  await until(
+    async () => {
+      alive(...replicas);
+      for (const { name } of replicas) {
+        if (answered[name] !== undefined) continue;
+        const ok = c.log.find((x) => x.via === name && x.op === 'create' && x.status === 201 && x.startedAt > sentAfter);
+        if (ok) answered[name] = ok.startedAt + ok.ms - from;
+      }
+      return Object.keys(answered).length === replicas.length;
+    },
+    30_000,
+    what,
+  );
+  return answered;
+}
+
 /** Every acknowledged create is in the database, every acknowledged delete too (listed through `client`). */
 async function expectAllThere(client: Api, c: Churn): Promise<void> {
   const listed = await client.list();
@@ -246,20 +268,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
       const startedAt = performance.now();
 
       // Recovery by themselves: ready again, and a write answered 2xx by each.
-      const recovered: Record<string, number> = {};
-      await until(
-        async () => {
-          alive(A, B);
-          for (const name of ['A', 'B']) {
-            if (recovered[name] !== undefined) continue;
-            const ok = c.log.find((x) => x.via === name && x.op === 'create' && x.status === 201 && x.startedAt > startAt);
-            if (ok) recovered[name] = ok.startedAt + ok.ms - startedAt;
-          }
-          return Object.keys(recovered).length === 2;
-        },
-        30_000,
-        'both replicas write again after PostgreSQL is back',
-      );
+      const recovered = await writingAgain(c, [A, B], startAt, startedAt, 'both replicas write again after PostgreSQL is back');
       const readyAfter = await Promise.all([A, B].map(readyz));
       await c.stop();
       await intro.stop();
@@ -381,20 +390,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
       const promoteAt = performance.now();
       await standby.promote();
       const promotedAt = performance.now();
-      const back: Record<string, number> = {};
-      await until(
-        async () => {
-          alive(A, B);
-          for (const name of ['A', 'B']) {
-            if (back[name] !== undefined) continue;
-            const ok = c.log.find((x) => x.via === name && x.op === 'create' && x.status === 201 && x.startedAt > promotedAt);
-            if (ok) back[name] = ok.startedAt + ok.ms - stopAt;
-          }
-          return Object.keys(back).length === 2;
-        },
-        30_000,
-        'both replicas write to the promoted standby',
-      );
+      const back = await writingAgain(c, [A, B], promotedAt, stopAt, 'both replicas write to the promoted standby');
       await sleep(500);
       await c.stop();
       await intro.stop();

@@ -24,10 +24,8 @@ const AUTH_LIMIT = { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 };
 /** Room for a token longer than the schema allows in UTF-16 units but not in code points (as ajv counts). */
 const LIMITS = { bodyLimit: 64 * 1024 };
 
-beforeAll(async () => {
-  fast = await startTestServer({ authLimit: AUTH_LIMIT, limits: LIMITS });
-  const init = await fast.initAccount({ name: 'acme' });
-  creds = { admin: init.credential, service: await fast.addPrincipal('acme', 'service', 'gateway'), user: await fast.addPrincipal('acme', 'user', 'uma') };
+/** Another service over the same store and clock, listening on a port of its own, its log lines kept. */
+async function anotherApp(options: Partial<Parameters<typeof buildServerApp>[0]>): Promise<{ app: Awaited<ReturnType<typeof buildServerApp>>; url: string; logs: string[] }> {
   const logs: string[] = [];
   const app = await buildServerApp({
     store: fast.store,
@@ -35,12 +33,18 @@ beforeAll(async () => {
     logStream: { write: (line) => void logs.push(line) },
     logLevel: 'info',
     authLimit: AUTH_LIMIT,
-    limits: LIMITS,
     lastUsedFlushMs: 0,
-    fastIntrospection: false,
+    ...options,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  plain = { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, logs };
+  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, logs };
+}
+
+beforeAll(async () => {
+  fast = await startTestServer({ authLimit: AUTH_LIMIT, limits: LIMITS });
+  const init = await fast.initAccount({ name: 'acme' });
+  creds = { admin: init.credential, service: await fast.addPrincipal('acme', 'service', 'gateway'), user: await fast.addPrincipal('acme', 'user', 'uma') };
+  plain = await anotherApp({ limits: LIMITS, fastIntrospection: false });
 
   const create = async (type: string, name: string) =>
     (await call(fast, 'POST', '/v1/tokens', { credential: creds.admin, json: { type, name } })).body.value as string;
@@ -163,19 +167,8 @@ describe('the introspection fast path', () => {
 
 describe('the fast path behind a trusted proxy (nginx, --trust-proxy)', () => {
   it("answers proxied requests itself, counting failures against the client X-Forwarded-For names, as fastify does", async () => {
-    const logs: string[] = [];
-    const app = await buildServerApp({
-      store: fast.store,
-      clock: fast.clock,
-      logStream: { write: (line) => void logs.push(line) },
-      logLevel: 'info',
-      authLimit: AUTH_LIMIT,
-      lastUsedFlushMs: 0,
-      trustProxy: ['127.0.0.1'],
-    });
+    const { app, url: base, logs } = await anotherApp({ trustProxy: ['127.0.0.1'] });
     try {
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
       const via = (client: string, body: string, credential: string | null = creds.service) => {
         const f = form(body, credential);
         return { ...f, headers: { ...f.headers, 'x-forwarded-for': client } };
