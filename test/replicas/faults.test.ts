@@ -137,6 +137,16 @@ async function writingAgain(c: Churn, replicas: Replica[], sentAfter: number, fr
   return answered;
 }
 
+/** A primary on TCP and its streaming standby (pg_basebackup -R); the primary is stopped if the standby fails. */
+async function primaryAndStandby() {
+  const primary = await startCluster({ tcp: true });
+  const standby = await primary.standby().catch((error: unknown) => {
+    primary.stop();
+    throw error;
+  });
+  return { primary, standby };
+}
+
 /** Every acknowledged create is in the database, every acknowledged delete too (listed through `client`). */
 async function expectAllThere(client: Api, c: Churn): Promise<void> {
   const listed = await client.list();
@@ -360,12 +370,8 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
   });
 
   it('failover: the primary stops, the standby is promoted; replicas given both hosts write to the new primary by themselves; every acknowledged write is there', async () => {
-    const primary = await startCluster({ tcp: true });
+    const { primary, standby } = await primaryAndStandby();
     let d: Deployment | undefined;
-    const standby = await primary.standby().catch((error: unknown) => {
-      primary.stop();
-      throw error;
-    });
     try {
       // target_session_attrs=primary, as docs/deploy/README.md says (postgres.js's read-write takes a hot standby:
       // test/replicas/harness.test.ts).
@@ -423,12 +429,8 @@ describeWith({}, 'multi-host URLs: the standby listed first (as after a failover
   // write, `server init` first, is refused as read-only for as long as the standby is listed first.
   for (const attrs of ['primary']) {
     it(`target_session_attrs=${attrs}: the replica writes to the primary, never to the standby`, async () => {
-      const primary = await startCluster({ tcp: true });
+      const { primary, standby } = await primaryAndStandby();
       let d: Deployment | undefined;
-      const standby = await primary.standby().catch((error: unknown) => {
-        primary.stop();
-        throw error;
-      });
       try {
         d = await deployment({ cluster: primary, url: (db) => `postgres://postgres@${standby.hostPort},${primary.hostPort}/${db}?target_session_attrs=${attrs}` });
         // The database was made on the primary after the standby started: wait until the standby has replayed it (a
