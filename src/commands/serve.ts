@@ -48,6 +48,6 @@ export function registerServe(program: Command, deps: Deps): void {
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',
     'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
-    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl?target_session_attrs=primary TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
+    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
   ]);
 }

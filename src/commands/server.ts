@@ -40,10 +40,13 @@ export function registerServer(program: Command, deps: Deps): void {
       const { chooseStorage } = await import('../server/service-storage.js');
       const choice = await chooseStorage(opts, deps.env);
       if (choice.kind !== 'postgres') throw new UsageError('server migrate is for PostgreSQL; a SQLite data directory migrates itself when opened');
-      const { postgresConnections } = await import('../storage/sql/postgres-connect.js');
-      const { migratePostgres, schemaVersions } = await import('../storage/sql/postgres-storage.js');
-      const { sql } = postgresConnections(choice.url);
+      const { postgresDatabase } = await import('../storage/sql/postgres-connect.js');
+      const { migratePostgres, namedPostgresFault, schemaVersions } = await import('../storage/sql/postgres-storage.js');
+      const database = postgresDatabase(choice.url);
       try {
+        const sql = await database.primary().catch((error: unknown) => {
+          throw namedPostgresFault(error);
+        });
         const before = await schemaVersions(sql);
         if (before.current > before.latest) {
           throw new UsageError(`the database has schema version ${before.current}; this tokenctl knows versions up to ${before.latest}: upgrade tokenctl`);
@@ -54,7 +57,7 @@ export function registerServer(program: Command, deps: Deps): void {
         else if (before.current === after.current) info(deps, `${choice.location} is at schema version ${after.current}, the latest this tokenctl knows: nothing to do`);
         else success(deps, `Migrated ${choice.location} from schema version ${before.current} to ${after.current}`);
       } finally {
-        await sql.end({ timeout: 1 });
+        await database.end();
       }
     });
   examples(migrate, [

@@ -230,6 +230,16 @@ export function isDeletePhrase(text: string | undefined): boolean {
   return text === POLICY.deletePhrase;
 }
 
+/**
+ * A deletion asked again of a token already deleted, named by its exact id (a proxy resending a DELETE whose first
+ * answer was lost, a client retrying): that token, to be answered as it is, with nothing changed or recorded; null
+ * when `ref` is not such an id. A name is never matched: it may name a newer token now.
+ */
+export function alreadyDeleted(tokens: readonly TokenRecord[], ref: string): TokenRecord | null {
+  const wanted = ref.trim();
+  return tokens.find((t) => t.id === wanted && t.deletedAt !== null) ?? null;
+}
+
 export function planDeleteToken(token: TokenRecord, now: Date): TokenRecord {
   return { ...token, deletedAt: now.toISOString() };
 }

@@ -37,8 +37,8 @@ export interface HotLookups {
 /** The service's storage: the token port with principals, account lookup, last-used times and the page's sessions. */
 export interface ServiceBackingStorage extends ServiceStorage, WebSessionStorage {
   recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void>;
-  /** Resolves when the database answers (GET /readyz). */
-  ping(): Promise<void>;
+  /** Whether the database can serve now (GET /readyz), decided at once: SQLite asks its file, a replica answers from what it knows. */
+  ready(): Promise<boolean>;
   close(): void | Promise<void>;
 }
 
@@ -110,11 +110,7 @@ export class ServiceStore {
    * step with it for more than a few seconds (a reconnection's resynchronisation, quicker than that, does not count).
    */
   async ready(): Promise<boolean> {
-    try {
-      await this.storage.ping();
-    } catch {
-      return false;
-    }
+    if (!(await this.storage.ready())) return false;
     return this.lookups.ready ?? true;
   }
 

@@ -73,8 +73,8 @@ export async function shutDown(app: { close(): Promise<unknown>; server: { close
   }
 }
 
-/** How often a replica forgets failed-authentication counts that no longer matter. */
-const PRUNE_AUTH_FAILURES_MS = 60_000;
+/** How often a replica forgets failed-authentication counts and write operation ids that no longer matter. */
+const PRUNE_MS = 60_000;
 
 /**
  * A replica on PostgreSQL: what it keeps in memory (replica-index.ts), kept current by the database's notifications,
@@ -149,7 +149,12 @@ export async function runService(o: ServiceOptions): Promise<void> {
     blocks.to = (address, until) => app.authLimiter.block(address, until);
     // Blocks made before this replica started (its index read them before the limiter existed).
     if (pg) for (const b of await pg.activeBlocks(Date.now()).catch(() => [])) app.authLimiter.block(b.address, b.untilMs);
-    const prune = pg ? setInterval(() => void pg.pruneAuthFailures(Date.now(), 60_000).catch(() => undefined), PRUNE_AUTH_FAILURES_MS) : null;
+    const prune = pg
+      ? setInterval(() => {
+          void pg.pruneAuthFailures(Date.now(), 60_000).catch(() => undefined);
+          void pg.forgetOperations().catch(() => undefined);
+        }, PRUNE_MS)
+      : null;
     prune?.unref();
     app.addHook('onClose', async () => {
       if (prune) clearInterval(prune);

@@ -16,6 +16,7 @@ import {
   type RotationRecord,
 } from '../core/rotation.js';
 import {
+  alreadyDeleted,
   assertRetrievable,
   isDeletePhrase,
   planCreateToken,
@@ -227,11 +228,16 @@ export class TokenService<W extends AccountWriter = AccountWriter> {
     });
   }
 
-  /** `confirmation` must be the spec's phrase: checked here too, whatever the caller checked. */
+  /**
+   * `confirmation` must be the spec's phrase: checked here too, whatever the caller checked. Idempotent by id: a token
+   * already deleted, named by its id, is answered as it is (one deletion, one audit event, the same answer).
+   */
   delete(ref: string, confirmation: string): Promise<TokenRecord> {
     if (!isDeletePhrase(confirmation)) return Promise.reject(new UsageError(`deleting needs the exact confirmation phrase "${POLICY.deletePhrase}"`));
     return this.change(async (s) => {
       const tokens = await s.tx.tokens();
+      const again = alreadyDeleted(tokens, ref);
+      if (again) return toTokenRecord(tokens.find((t) => t.id === again.id)!);
       const token = resolveToken(tokens, ref);
       return toTokenRecord(await deleteStored(s, tokens.find((t) => t.id === token.id)!));
     });

@@ -135,7 +135,13 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
       expect(toTokenView(listed, h.clock.now())).toMatchObject({ status: 'draining', rejectedAt: new Date(h.clock.now().getTime() + 30 * MIN).toISOString() });
       await expectError(h.backend.reveal(token.id), 'notFound', /deleted/);
       await expectError(h.backend.find('old'), 'notFound');
-      h.clock.advance(30 * MIN);
+      // Asked again by id (a proxy resending the DELETE): the same answer, nothing changed, one audit event. By name:
+      // not found (a name may be a newer token's by then).
+      h.clock.advance(MIN);
+      expect(await h.backend.delete(token.id, 'Delete token')).toEqual(deleted);
+      await expectError(h.backend.delete('old', 'Delete token'), 'notFound', /was deleted/);
+      expect((await h.backend.auditEvents()).filter((e) => e.action === 'token.delete' && e.token?.id === token.id)).toHaveLength(1);
+      h.clock.advance(29 * MIN);
       expect(tokenStatus((await h.backend.list()).find((t) => t.id === token.id)!, h.clock.now())).toBe('revoked');
       // The name is free again once the token is deleted.
       await h.backend.create({ type: 's2s', name: 'old' });

@@ -34,6 +34,15 @@ export const postgresMissing = `PostgreSQL is not available here (needs Debian's
 export interface ClusterOptions {
   /** Also listen on 127.0.0.1 at a free TCP port (url() needs it). Default: the Unix socket only. */
   tcp?: boolean;
+  /** More server settings (`-c name=value`), e.g. log_statement. */
+  settings?: Record<string, string>;
+}
+
+export interface StandbyOptions {
+  /** The port to listen on (a failed primary's, rebuilt as the new primary's standby); a free one by default. */
+  port?: number;
+  /** More server settings (`-c name=value`), e.g. log_statement. */
+  settings?: Record<string, string>;
 }
 
 export interface TestCluster {
@@ -55,7 +64,11 @@ export interface TestCluster {
   stopFast(): Promise<void>;
   start(): Promise<void>;
   /** A streaming-replication standby of this cluster (pg_basebackup -R), running on its own port, caught up. */
-  standby(): Promise<StandbyCluster>;
+  standby(options?: StandbyOptions): Promise<StandbyCluster>;
+  /** pg_ctl -m immediate stop: the server dies at once, as in a crash (no checkpoint, clients get no answer). */
+  crash(): Promise<void>;
+  /** Makes commits wait for a standby (synchronous_standby_names = '*'), then reloads. */
+  synchronous(): Promise<void>;
   /** true when the server is a standby (pg_is_in_recovery()). */
   inRecovery(): Promise<boolean>;
   /** The server's log so far (to show on failure). */
@@ -113,13 +126,18 @@ interface Paths {
   logFile: string;
   port: number;
   tcp: boolean;
+  settings?: Record<string, string>;
 }
 
 /** The cluster object over a data directory that exists (made by initdb or pg_basebackup), started here. */
 async function open(p: Paths, extra: { standby: false } | { standby: true; primary: TestCluster }): Promise<TestCluster & Partial<StandbyCluster>> {
   const b = bin!;
   const listen = p.tcp ? '127.0.0.1' : '';
-  const options = `-k ${p.dir} -c listen_addresses='${listen}' -p ${p.port} -c fsync=off -c max_connections=200 -c wal_level=replica -c max_wal_senders=10 -c hot_standby=on -c wal_keep_size=256MB`;
+  const options = `-k ${p.dir} -c listen_addresses='${listen}' -p ${p.port} -c fsync=off -c max_connections=200 -c wal_level=replica -c max_wal_senders=10 -c hot_standby=on -c wal_keep_size=256MB${Object.entries(
+    p.settings ?? {},
+  )
+    .map(([k, v]) => ` -c ${k}=${v}`)
+    .join('')}`;
   let running = false;
   let removed = false;
   const pgCtl = (...args: string[]) => [path.join(b, 'pg_ctl'), '-D', p.data, ...args];
@@ -161,15 +179,24 @@ async function open(p: Paths, extra: { standby: false } | { standby: true; prima
       running = true;
       admin = postgres(adminOptions);
     },
-    async standby() {
+    async crash() {
+      void admin.end({ timeout: 0 });
+      await asPostgresAsync(pgCtl('-w', '-t', '60', '-m', 'immediate', 'stop'));
+      running = false;
+    },
+    async synchronous() {
+      await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = '*'`);
+      await admin`SELECT pg_reload_conf()`;
+    },
+    async standby(o: StandbyOptions = {}) {
       requireTcp();
       const dir = mkdtempSync(path.join(tmpdir(), 'tpg-standby-'));
       ownedByPostgres(dir);
       const data = path.join(dir, 'data');
-      const port = await freePort();
+      const port = o.port ?? (await freePort());
       // Over TCP, as a standby on another machine would; -R writes standby.signal and primary_conninfo.
       await asPostgresAsync([path.join(b, 'pg_basebackup'), '-D', data, '-h', '127.0.0.1', '-p', String(p.port), '-U', 'postgres', '-R', '-X', 'stream', '--no-sync', '-c', 'fast']);
-      const s = (await open({ dir, data, logFile: path.join(dir, 'log'), port, tcp: true }, { standby: true, primary: cluster })) as StandbyCluster;
+      const s = (await open({ dir, data, logFile: path.join(dir, 'log'), port, tcp: true, settings: o.settings }, { standby: true, primary: cluster })) as StandbyCluster;
       await s.caughtUp();
       return s;
     },
@@ -246,5 +273,5 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   }
   // A socket-only cluster keeps the default port: its socket is in its own directory, so clusters never clash.
   const port = options.tcp ? await freePort() : 5432;
-  return open({ dir, data, logFile: path.join(dir, 'log'), port, tcp: options.tcp === true }, { standby: false });
+  return open({ dir, data, logFile: path.join(dir, 'log'), port, tcp: options.tcp === true, settings: options.settings }, { standby: false });
 }

@@ -54,6 +54,9 @@ export interface Replica {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL: the machine is gone, nothing is flushed. */
   kill9(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the process hangs (its connections stay open, nothing is answered), then goes on. */
+  pause(): void;
+  resume(): void;
 }
 
 const started = new Set<Replica>();
@@ -168,6 +171,8 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
       await exited;
       started.delete(replica);
     },
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
   };
   started.add(replica);
   if (o.waitReady !== false) await waitReady(replica);

@@ -65,9 +65,7 @@ export async function startPostgresTestServer(
   // Every statement the replica's pool sends, for tests that check what does (not) reach the database.
   const queries: string[] = [];
   const sql = cluster.connect(database, { debug: (_connection: number, query: string) => void queries.push(query) } as never);
-  const storage = await PostgresStorage.open(sql, Buffer.from(serverKey, 'base64'), 'PostgreSQL (test)', (events) =>
-    cluster.connect(database, { max: 1, idle_timeout: null, max_lifetime: null, onnotify: events.onnotify, onclose: events.onclose } as never),
-  );
+  const storage = await PostgresStorage.open(sql, Buffer.from(serverKey, 'base64'), 'PostgreSQL (test)', (extra) => cluster.connect(database, extra));
   // Another replica's block of an address reaches this one's limiter, as in `tokenctl serve` (server/service.ts).
   let limiter: { block(address: string, until: number): void } | undefined;
   const index = new ReplicaIndex(storage, storage.serverSealer, clock, { blocked: (address, until) => limiter?.block(address, until) });

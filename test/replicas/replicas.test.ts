@@ -228,7 +228,7 @@ describeWith({}, 'replicas on one PostgreSQL', () => {
     const su = d.cluster.connect('postgres', { max: 1 });
     try {
       const cut = await su<{ pid: number }[]>`
-        SELECT pid FROM pg_stat_activity WHERE datname = ${d.database} AND query ILIKE '%LISTEN%' AND pid <> pg_backend_pid()`;
+        SELECT pid FROM pg_stat_activity WHERE datname = ${d.database} AND application_name = 'tokenctl listener'`;
       expect(cut.length, 'one listening connection per replica').toBeGreaterThanOrEqual(3);
       await su`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ${su(cut.map((r) => r.pid))}`;
       expect((await on(C, 'cut1').remove('default')).status).toBe(200);

@@ -80,6 +80,24 @@ describe('what is refused before a route runs', () => {
     expectErrorBody(type.text, 'usage');
   });
 
+  it('takes JSON only on the API: JSON sent as text/plain, and a form body, are 415 and change nothing', async () => {
+    const before = (await call(server, 'GET', '/v1/tokens', { credential: admin })).body.tokens.length;
+    const plain = await call(server, 'POST', '/v1/tokens', { credential: admin, raw: JSON.stringify({ type: 's2s', name: 'as-text' }), contentType: 'text/plain' });
+    expect(plain.status).toBe(415);
+    expectErrorBody(plain.text, 'usage');
+    const form = await call(server, 'POST', '/v1/tokens', { credential: admin, form: { type: 's2s', name: 'form-direct' } });
+    expect(form.status).toBe(415);
+    expectErrorBody(form.text, 'usage');
+    const rename = await call(server, 'PATCH', '/v1/tokens/default', { credential: admin, form: { name: 'renamed' } });
+    expect(rename.status).toBe(415);
+    const after = (await call(server, 'GET', '/v1/tokens', { credential: admin })).body.tokens;
+    expect(after).toHaveLength(before);
+    expect(after.map((t: { name: string }) => t.name)).toContain('default');
+    // Introspection keeps its form body (RFC 7662).
+    const introspect = await call(server, 'POST', '/v1/introspect', { credential: admin, form: { token: 'tctl_s2s_unknown' } });
+    expect(introspect.status).toBe(200);
+  });
+
   it('answers a client too slow to send its headers with 408 and the error body', async () => {
     const slow = await startTestServer({ limits: { headersTimeoutMs: 200, requestTimeoutMs: 400, connectionsCheckingIntervalMs: 50 } });
     try {

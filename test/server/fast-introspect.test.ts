@@ -142,7 +142,7 @@ describe('the introspection fast path', () => {
       ['wrong credential', form(`token=${tokens.active}`, 'tctl_key_' + 'A'.repeat(40)), 401],
       ['a role that may not introspect', form(`token=${tokens.active}`, creds.user), 403],
       ['JSON body', { headers: { 'content-type': 'application/json', authorization: `Bearer ${creds.service}` }, body: JSON.stringify({ token: tokens.active }) }, 200],
-      ['plain text (a string, not the object the schema wants)', form(`token=${tokens.active}`, creds.service, 'text/plain'), 400],
+      ['plain text (not a form, not JSON: 415)', form(`token=${tokens.active}`, creds.service, 'text/plain'), 415],
       ['another content type', form(`token=${tokens.active}`, creds.service, 'application/xml'), 415],
       ['a query string', { ...form(`token=${tokens.active}`), path: '/v1/introspect?debug=1' }, 200],
       ['chunked body', { headers: { 'content-type': FORM, authorization: `Bearer ${creds.service}`, 'transfer-encoding': 'chunked' }, body: `token=${tokens.active}` }, 200],

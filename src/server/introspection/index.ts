@@ -5,6 +5,7 @@ import type { Clock } from '../../core/clock.js';
 import type { FailedAuthLimiter } from '../auth-limiter.js';
 import type { LastUsedRecorder } from '../last-used.js';
 import { INTROSPECTORS } from '../plugins/auth.js';
+import { acceptFormBodies } from '../plugins/shared.js';
 import type { RequestLine } from '../plugins/request-log.js';
 import { routeSchemas } from '../schemas.js';
 import { introspectionFastPath } from './fast-path.js';
@@ -65,6 +66,7 @@ export function createIntrospection(o: IntrospectionOptions): {
 
   return {
     async routes(app) {
+      acceptFormBodies(app);
       app.post<{ Body: { token: string } }>('/introspect', { schema: routeSchemas.introspect, config: { roles: INTROSPECTORS } }, async (request) =>
         answer(request.body.token, request.principal!.accountId).response,
       );

@@ -1,13 +1,13 @@
-import postgres, { type Options, type Sql } from 'postgres';
+import type { Options } from 'postgres';
 import { UsageError } from '../../core/errors.js';
-import { PostgresStorage, type ListenerConnection } from './postgres-storage.js';
+import { PrimaryHosts, splitAuthority, type PrimaryDatabase } from './postgres-hosts.js';
+import { PostgresStorage } from './postgres-storage.js';
 
 /**
  * Connections to the service's PostgreSQL. Timeouts are short on purpose: a request meets an unreachable database
  * as a 503 with Retry-After within seconds (never a hang until the client gives up), and a statement or a lock wait
- * longer than that is a fault, not a queue. Multi-host URLs with `target_session_attrs=primary` reach whichever host
- * is the primary after a failover: postgres.js tries the hosts in order on every new connection. (Not `read-write`:
- * postgres.js judges that by default_transaction_read_only, which a hot standby reports as off.)
+ * longer than that is a fault, not a queue. A multi-host URL reaches whichever host is the primary, before and after
+ * a failover (postgres-hosts.ts: tokenctl finds it, not postgres.js); `target_session_attrs` is not needed.
  */
 const OPTIONS: Options<Record<string, never>> = {
   max: 10,
@@ -34,13 +34,8 @@ const SCHEMES = /^postgres(ql)?:\/\//i;
  * (which may carry sslpassword, say).
  */
 export function describeDatabaseUrl(url: string): string {
-  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
-  // The user info ends at the last '@' of the authority; a password may hold '/', '?' or '#' unencoded, so the
-  // authority is what precedes the first '/' after that '@' (or after the start, without one).
-  const at = rest.lastIndexOf('@', (rest.indexOf('/', rest.lastIndexOf('@') + 1) + 1 || rest.length + 1) - 1);
-  const afterUser = at >= 0 ? rest.slice(at + 1) : rest;
-  const hosts = afterUser.split(/[/?#]/, 1)[0] ?? '';
-  const database = afterUser.slice(hosts.length).split(/[?#]/, 1)[0] ?? '';
+  const { hosts, rest } = splitAuthority(url);
+  const database = rest.split(/[?#]/, 1)[0] ?? '';
   return `postgres://${hosts}${database}`;
 }
 
@@ -57,38 +52,26 @@ export function checkDatabaseUrl(url: string, where: string): string {
   return trimmed;
 }
 
-/** The connection pool and the replicas' listener connection, with the same URL and options. */
-export function postgresConnections(url: string): { sql: Sql; listener: ListenerConnection } {
-  let sql: Sql;
+/** The service's database: the primary among the URL's hosts, each with a pool of these options. */
+export function postgresDatabase(url: string): PrimaryDatabase {
   try {
-    sql = postgres(url, OPTIONS);
+    return new PrimaryHosts(url, OPTIONS);
   } catch {
-    // postgres.js parses the URL here and throws on what it cannot read; its message would quote the URL.
+    // postgres.js's message would quote the URL (and its password).
     throw new UsageError('TOKENCTL_DATABASE_URL is not a URL postgres.js can read; percent-encode special characters (@ : / ? #) in the user and password');
   }
-  const listener: ListenerConnection = (events) =>
-    // onnotify is postgres.js's own option (what its sql.listen uses), missing from its types.
-    postgres(url, {
-      ...OPTIONS,
-      max: 1,
-      idle_timeout: null,
-      max_lifetime: null,
-      onnotify: events.onnotify,
-      onclose: events.onclose,
-    } as unknown as Options<Record<string, never>>);
-  return { sql, listener };
 }
 
 /**
- * Opens the service's storage on PostgreSQL: connects, migrates under the advisory lock, checks the server key.
- * Faults are named (exit 9 or a 503-class error), and the URL in messages has no password.
+ * Opens the service's storage on PostgreSQL: finds the primary, migrates under the advisory lock, checks the server
+ * key. Faults are named (exit 9 or a 503-class error), and the URL in messages has no password.
  */
 export async function openPostgresStorage(url: string, masterKey: Buffer): Promise<PostgresStorage> {
-  const { sql, listener } = postgresConnections(url);
+  const database = postgresDatabase(url);
   try {
-    return await PostgresStorage.open(sql, masterKey, describeDatabaseUrl(url), listener);
+    return await PostgresStorage.open(database, masterKey, describeDatabaseUrl(url));
   } catch (error) {
-    await sql.end({ timeout: 0 }).catch(() => undefined);
+    await database.end().catch(() => undefined);
     throw error;
   }
 }

@@ -103,6 +103,19 @@ CREATE TABLE IF NOT EXISTS auth_failures (
 CREATE INDEX IF NOT EXISTS tokens_deleted_at ON tokens (deleted_at);
 `,
   },
+  {
+    // Replicas through faults (issue 17): every write records a random operation id in its own transaction, so a
+    // write whose COMMIT lost its connection is decided by looking for it on the primary that answers, even after a
+    // failover (a transaction id is reused by the new primary). Kept an hour (PostgresStorage.forgetOperations).
+    version: 4,
+    sql: `
+CREATE TABLE IF NOT EXISTS write_operations (
+  id TEXT PRIMARY KEY,
+  at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS write_operations_at ON write_operations (at);
+`,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS.at(-1)!.version;

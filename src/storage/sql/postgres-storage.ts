@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Sql, TransactionSql } from 'postgres';
 import type { AuditEvent } from '../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
@@ -9,6 +10,7 @@ import type { RotationRecord } from '../../core/rotation.js';
 import { TOKEN_TYPES, type TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
+import { FixedDatabase, type PrimaryDatabase } from './postgres-hosts.js';
 import { LATEST_POSTGRES_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import {
   featuresColumn,
@@ -53,11 +55,11 @@ export interface ChangeListener {
   disconnected(): void;
 }
 
-/**
- * Makes the connection a replica listens on (one of its own, never idle-closed), which reports notifications and its
- * own loss to `events` (postgres-connect.ts).
- */
-export type ListenerConnection = (events: { onnotify(channel: string, payload: string): void; onclose(): void }) => Sql;
+/** What the connection a replica listens on reports: notifications, and its own loss. */
+export interface ListenerEvents {
+  onnotify(channel: string, payload: string): void;
+  onclose(): void;
+}
 
 /** The channels replicas listen on. Payloads: an account id; `<until ms> <address>`. */
 export const CHANGES_CHANNEL = 'tokenctl_changes';
@@ -104,8 +106,15 @@ const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId
 /** No storage operation keeps a request waiting longer (statements time out at 8 s, connections at 5 s). */
 const OPERATION_DEADLINE_MS = 10_000;
 
-/** How often a replica asks whether a transaction whose COMMIT lost its connection has ended. */
-const COMMIT_STATUS_POLL_MS = 100;
+/** How often a replica asks again how a write whose COMMIT lost its connection ended, while nothing answers. */
+const OUTCOME_POLL_MS = 100;
+
+/** How long a write's operation id is kept: far longer than it can be asked for (OPERATION_DEADLINE_MS). */
+const KEEP_OPERATIONS = '1 hour';
+
+/** The listener's heartbeat: how often, and how long it may take before the connection counts as lost. */
+const HEARTBEAT_MS = 1_000;
+const HEARTBEAT_TIMEOUT_MS = 1_500;
 
 /** The advisory lock that serialises schema migrations across replicas (an arbitrary, fixed 64-bit key). */
 const MIGRATION_LOCK = 7_303_884_211_001;
@@ -119,6 +128,20 @@ function isConnectionFault(error: unknown): boolean {
   return typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'));
 }
 
+/** A statement refused because its host is a standby (read-only), or a recovery under way. */
+function isReadOnlyFault(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '25006' || (code === '55000' && /recovery/i.test(String((error as { message?: unknown }).message)));
+}
+
+/** A fault after which the primary may be another host (or none): connections, read-only refusals, silence. */
+function mayMeanNewPrimary(error: unknown): boolean {
+  return isConnectionFault(error) || isReadOnlyFault(error) || error instanceof DeadlineError;
+}
+
+/** The operation's deadline passed (the database did not answer in time). */
+class DeadlineError extends StorageUnavailableError {}
+
 /**
  * A database fault, named: the service answers 503 (never 500), nothing was changed (PostgreSQL rolled the
  * transaction back). Anything else, a constraint the rules should have prevented, stays a bug. No server address or
@@ -131,9 +154,7 @@ export function namedPostgresFault(error: unknown): unknown {
   const fault = (message: string, retryAfterSeconds: number) => new StorageUnavailableError(message, { cause: error, retryAfterSeconds });
   if (isConnectionFault(error)) return fault('the database cannot be reached; nothing was changed, retry shortly', 2);
   if (code === '40001' || code === '40P01' || code === '55P03' || code === '57014' || code === '25P03') return fault('the database is busy; nothing was changed, retry', 1);
-  if (code === '25006' || (code === '55000' && /recovery/i.test(String((error as { message?: unknown }).message)))) {
-    return fault('the database is read-only (a standby, during a failover); nothing was changed, retry shortly', 2);
-  }
+  if (isReadOnlyFault(error)) return fault('the database has no primary to write to now (only a standby answers: a failover under way?); nothing was changed, retry shortly', 2);
   // Refused at connection: what the operator must fix in TOKENCTL_DATABASE_URL or the database (no URL in the message).
   if (code === '3D000') return fault('the database named in TOKENCTL_DATABASE_URL does not exist (yet, on this host); create it (createdb), or fix the URL', 5);
   if (code === '28P01' || code === '28000') return fault('PostgreSQL refused the user or password of TOKENCTL_DATABASE_URL; fix them, or the server\'s pg_hba.conf', 5);
@@ -147,15 +168,15 @@ export function namedPostgresFault(error: unknown): unknown {
  * The token service's storage on PostgreSQL, for any number of replicas sharing one database: the same port as the
  * JSON file and SQLite, proven by the same contract suite. A write locks its account's row (SELECT ... FOR UPDATE),
  * which serialises an account's changes across every replica; the audit chain is appended in that transaction.
+ * Every statement goes to the primary (postgres-hosts.ts), never to a standby.
  */
 export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccountReader> {
   readonly location: string;
 
   private constructor(
-    private readonly sql: Sql,
+    private readonly db: PrimaryDatabase,
     private readonly sealerValue: Sealer,
     location: string,
-    private readonly listenerConnection: ListenerConnection | null,
   ) {
     this.location = location;
   }
@@ -166,11 +187,15 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   }
 
   /**
-   * Connects, applies the migrations the database lacks (under an advisory lock: one replica migrates, the others
-   * wait and find nothing to do), and checks `masterKey` is the key the database was created with (exit 9 if not).
+   * Finds the primary, applies the migrations the database lacks (under an advisory lock: one replica migrates, the
+   * others wait and find nothing to do), and checks `masterKey` is the key the database was created with (exit 9 if
+   * not). `database` is the URL's hosts (postgres-connect.ts), or one pool used as it is (tests), with a way to make
+   * the replicas' listening connection.
    */
-  static async open(sql: Sql, masterKey: Buffer, location = 'PostgreSQL', listenerConnection: ListenerConnection | null = null): Promise<PostgresStorage> {
+  static async open(database: PrimaryDatabase | Sql, masterKey: Buffer, location = 'PostgreSQL', single?: ConstructorParameters<typeof FixedDatabase>[1]): Promise<PostgresStorage> {
+    const db = typeof database === 'function' ? new FixedDatabase(database, single) : database;
     try {
+      const sql = await db.primary();
       await migrate(sql);
       const sealer = createSealer(masterKey);
       await sql`INSERT INTO meta (key, value) VALUES ('key_check', ${sealer.keyCheck}) ON CONFLICT (key) DO NOTHING`;
@@ -178,14 +203,14 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       if (!row || !keyCheckMatches(sealer, row.value)) {
         throw new StoreDataError('TOKENCTL_SERVER_KEY is not the key this database was sealed with; start every replica with the same key');
       }
-      return new PostgresStorage(sql, sealer, location, listenerConnection);
+      return new PostgresStorage(db, sealer, location);
     } catch (error) {
       throw namedPostgresFault(error);
     }
   }
 
   async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 });
+    await this.db.end();
   }
 
   async sealer(): Promise<Sealer> {
@@ -193,27 +218,28 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   }
 
   /**
-   * Runs a storage operation with its faults named, within OPERATION_DEADLINE_MS whatever the client does: past it
-   * the caller gets a 503 (the database's own timeouts, shorter, normally answer first). A write may then still
-   * commit, which the message says.
+   * Runs a storage operation on the primary, with its faults named, within OPERATION_DEADLINE_MS whatever the client
+   * does: past it the caller gets a 503 (the database's own timeouts, shorter, normally answer first). A write may
+   * then still commit, which the message says. A fault that may mean the primary changed has it found again.
    */
-  private async run<T>(fn: () => Promise<T>): Promise<T> {
+  private async run<T>(fn: (sql: Sql) => Promise<T>, started = performance.now()): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(
-            new StorageUnavailableError(`the database did not answer within ${OPERATION_DEADLINE_MS / 1000} s; a change may or may not have been made: check before retrying`, {
+            new DeadlineError(`the database did not answer within ${OPERATION_DEADLINE_MS / 1000} s; a change may or may not have been made: check before retrying`, {
               retryAfterSeconds: 2,
             }),
           ),
-        OPERATION_DEADLINE_MS,
+        Math.max(0, started + OPERATION_DEADLINE_MS - performance.now()),
       );
       timer.unref();
     });
     try {
-      return await Promise.race([fn(), deadline]);
+      return await Promise.race([this.db.primary().then(fn), deadline]);
     } catch (error) {
+      if (mayMeanNewPrimary(error)) this.db.suspect();
       throw namedPostgresFault(error);
     } finally {
       clearTimeout(timer);
@@ -221,65 +247,89 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   }
 
   read<T>(accountId: string, fn: (tx: SqlAccountReader) => Promise<T> | T): Promise<T> {
-    return this.run(async () => fn(this.accountTx(this.sql, accountId, null)));
+    return this.run(async (sql) => fn(this.accountTx(sql, accountId, null)));
   }
 
   write<T>(accountId: string, change: ChangeContext, fn: (tx: SqlAccountWriter) => Promise<T> | T): Promise<T> {
-    return this.run(() =>
-      this.transaction(async (tx, started) => {
-        const [found] = await tx<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid FROM accounts WHERE id = ${accountId} FOR UPDATE`;
-        if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
-        started(found.xid);
-        const result = await fn(this.accountTx(tx, accountId, change));
-        // Delivered to every replica when (and only if) this transaction commits.
-        await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${accountId})`;
-        return result;
-      }),
-    );
+    return this.transaction(async (tx, operation) => {
+      const [found] = await tx`WITH op AS (INSERT INTO write_operations (id) VALUES (${operation}))
+                               SELECT 1 AS one FROM accounts WHERE id = ${accountId} FOR UPDATE`;
+      if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
+      const result = await fn(this.accountTx(tx, accountId, change));
+      await this.beforeCommit(tx, accountId);
+      return result;
+    });
   }
 
   /**
-   * A write transaction whose outcome is never guessed. When the connection is lost after everything but the
-   * COMMIT was done, the COMMIT may or may not have reached the database: its transaction id (`started`) is then
-   * looked up on another connection (pg_xact_status, once the transaction has ended: its row lock is released with
-   * it), and the write answers as it ended, committed or not. Only when the database does not say within the
-   * operation's deadline is the answer "may or may not have been made".
+   * The last statement of every write: its notification (delivered to every replica when, and only if, the
+   * transaction commits), and no statement timeout for the COMMIT that follows. A COMMIT waiting for a synchronous
+   * standby must not be cancelled: PostgreSQL would then keep it committed on the primary alone and report success,
+   * and a failover would lose an acknowledged write. The operation's deadline answers the client meanwhile.
    */
-  private async transaction<T>(body: (tx: TransactionSql, started: (xid: string) => void) => Promise<T>): Promise<T> {
-    const began = performance.now();
-    let xid: string | null = null;
-    let bodyDone = false;
-    let result: T | undefined;
-    try {
-      return (await this.sql.begin(async (tx) => {
-        result = await body(tx, (id) => (xid = id));
-        bodyDone = true;
-        return result;
-      })) as T;
-    } catch (error) {
-      if (!bodyDone || xid === null || !isConnectionFault(error)) throw error;
-      const status = await this.commitStatus(xid, began + OPERATION_DEADLINE_MS - 500);
-      if (status === 'committed') return result as T;
-      if (status === 'aborted') throw error; // nothing was changed, as the fault says
-      throw new StorageUnavailableError(
-        'the connection to the database was lost while a change was being committed, and the database did not say in time whether it was made: check before retrying',
-        { cause: error, retryAfterSeconds: 2 },
-      );
-    }
+  private async beforeCommit(tx: TransactionSql, accountId: string): Promise<void> {
+    await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${accountId}), set_config('statement_timeout', '0', true)`;
   }
 
-  /** How the transaction `xid` ended, asked until it has ended or `until` (performance.now()) passes. */
-  private async commitStatus(xid: string, until: number): Promise<'committed' | 'aborted' | 'unknown'> {
+  /**
+   * A write transaction whose outcome is never guessed. Each write records a random operation id in its first
+   * statement (write_operations), so the write itself says whether it happened. When the connection is lost after
+   * everything but the COMMIT was done, the COMMIT may or may not have taken effect: the id is then looked for on the
+   * primary that answers now (the same host, or a standby promoted meanwhile), and the write answers as it ended,
+   * committed or not. Only when no primary can say within the operation's deadline is the answer "may or may not have
+   * been made". (Not the transaction id: after a failover, the new primary reuses ids the old one had committed.)
+   */
+  private transaction<T>(body: (tx: TransactionSql, operation: string) => Promise<T>): Promise<T> {
+    const began = performance.now();
+    const operation = randomUUID();
+    let bodyDone = false;
+    let result: T | undefined;
+    return this.run(async (sql) => {
+      try {
+        return (await sql.begin(async (tx) => {
+          result = await body(tx, operation);
+          bodyDone = true;
+          return result;
+        })) as T;
+      } catch (error) {
+        if (!bodyDone || !isConnectionFault(error)) throw error;
+        this.db.suspect(); // the primary may be another host now
+        const outcome = await this.outcome(operation, began + OPERATION_DEADLINE_MS - 500);
+        if (outcome === 'committed') return result as T;
+        if (outcome === 'not committed') throw error; // nothing was changed, as the fault says
+        throw new StorageUnavailableError(
+          'the connection to the database was lost while a change was being committed, and the database did not say in time whether it was made: check before retrying',
+          { cause: error, retryAfterSeconds: 2 },
+        );
+      }
+    }, began);
+  }
+
+  /**
+   * How the write with this operation id ended, on the primary that answers (asked until `until`, performance.now()).
+   * Inserting the same id again waits for a transaction still holding it (a COMMIT in progress on that host), then
+   * finds it committed (a conflict: nothing inserted) or not (inserted); the probe is always rolled back.
+   */
+  private async outcome(operation: string, until: number): Promise<'committed' | 'not committed' | 'unknown'> {
+    const rollback = Symbol('rollback');
     while (performance.now() < until) {
       try {
-        const [row] = await this.sql<{ status: string | null }[]>`SELECT pg_xact_status(${xid}::xid8) AS status`;
-        if (row?.status === 'committed') return 'committed';
-        if (row?.status === 'aborted') return 'aborted';
-        if (row?.status !== 'in progress') return 'unknown';
-      } catch {
-        // Not reachable yet: ask again.
+        const sql = await this.db.primary();
+        let inserted = false;
+        await sql
+          .begin(async (tx) => {
+            inserted = (await tx`INSERT INTO write_operations (id) VALUES (${operation}) ON CONFLICT (id) DO NOTHING RETURNING id`).length === 1;
+            throw rollback;
+          })
+          .catch((e: unknown) => {
+            if (e !== rollback) throw e;
+          });
+        return inserted ? 'not committed' : 'committed';
+      } catch (error) {
+        if (mayMeanNewPrimary(error)) this.db.suspect();
+        // Not decided yet (no primary, or the lock still held past lock_timeout): ask again.
       }
-      await new Promise((resolve) => setTimeout(resolve, COMMIT_STATUS_POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, OUTCOME_POLL_MS));
     }
     return 'unknown';
   }
@@ -288,27 +338,23 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     const { account } = input;
     const conflict = () =>
       new TokenctlError('conflict', `an account named '${account.name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`);
-    return this.run(async () => {
-      try {
-        return await this.transaction(async (tx, started) => {
-          const [first] = await tx<{ xid: string; taken: boolean }[]>`
-            SELECT pg_current_xact_id()::text AS xid, EXISTS (SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}) AS taken`;
-          started(first!.xid);
-          if (first!.taken) throw conflict();
-          await tx`INSERT INTO accounts (id, name, name_key, created_at, features)
-                   VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt}, ${featuresColumn(account)})`;
-          const key = input.signingKey(this.sealerValue);
-          await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
-                   VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
-          const result = await fn(this.accountTx(tx, account.id, change), this.sealerValue);
-          await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${account.id})`;
-          return result;
-        });
-      } catch (error) {
-        // Two replicas creating the same account at once: the second one's insert meets the unique name.
-        if ((error as { code?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === 'accounts_name_key_key') throw conflict();
-        throw error;
-      }
+    return this.transaction(async (tx, operation) => {
+      const [first] = await tx<{ taken: boolean }[]>`
+        WITH op AS (INSERT INTO write_operations (id) VALUES (${operation}))
+        SELECT EXISTS (SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}) AS taken`;
+      if (first!.taken) throw conflict();
+      await tx`INSERT INTO accounts (id, name, name_key, created_at, features)
+               VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt}, ${featuresColumn(account)})`;
+      const key = input.signingKey(this.sealerValue);
+      await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
+               VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
+      const result = await fn(this.accountTx(tx, account.id, change), this.sealerValue);
+      await this.beforeCommit(tx, account.id);
+      return result;
+    }).catch((error: unknown) => {
+      // Two replicas creating the same account at once: the second one's insert meets the unique name.
+      if ((error as { code?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === 'accounts_name_key_key') throw conflict();
+      throw error;
     });
   }
 
@@ -380,13 +426,13 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     };
   }
 
-  private async auditLines(accountId: string): Promise<string[]> {
-    return (await this.sql<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line);
+  private async auditLines(sql: Sql, accountId: string): Promise<string[]> {
+    return (await sql<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line);
   }
 
   auditEvents(accountId: string): Promise<AuditEvent[]> {
-    return this.run(async () =>
-      (await this.auditLines(accountId)).map((text, i) => {
+    return this.run(async (sql) =>
+      (await this.auditLines(sql, accountId)).map((text, i) => {
         const line = parseLine(text);
         if (!line) throw new StoreDataError(`audit event ${i + 1} of this account is unreadable; check the trail with: tokenctl log --verify`);
         return eventOf(line);
@@ -395,9 +441,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   }
 
   verifyAudit(accountId: string): Promise<VerifyResult> {
-    return this.run(async () => {
+    return this.run(async (sql) => {
       // One snapshot: lines and head as of the same moment, whatever another replica appends meanwhile.
-      const { lines, head } = await this.sql.begin('isolation level repeatable read read only', async (tx) => ({
+      const { lines, head } = await sql.begin('isolation level repeatable read read only', async (tx) => ({
         lines: (await tx<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line),
         head: (await tx<{ seq: number; mac: string }[]>`SELECT seq, mac FROM audit_heads WHERE account_id = ${accountId}`)[0] ?? null,
       }));
@@ -408,8 +454,8 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   // ---- what only the service needs --------------------------------------------------------------------------
 
   accountByName(name: string): Promise<StoredAccount | null> {
-    return this.run(async () => {
-      const [row] = await this.sql<{ id: string; name: string; created_at: string; features: string }[]>`
+    return this.run(async (sql) => {
+      const [row] = await sql<{ id: string; name: string; created_at: string; features: string }[]>`
         SELECT id, name, created_at, features FROM accounts WHERE name_key = ${nameKey(name.trim().normalize('NFC'))}`;
       return row ? toStoredAccount(row) : null;
     });
@@ -420,8 +466,8 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     if (batch.size === 0) return Promise.resolve();
     const ids = [...batch.keys()];
     const times = [...batch.values()];
-    return this.run(async () => {
-      await this.sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
+    return this.run(async (sql) => {
+      await sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
                      WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
     });
   }
@@ -467,22 +513,34 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
     };
     // An account's rows need no common snapshot (any later change is notified and read again); everything, at
     // start or after a lost connection, is read in one (repeatable read), so it is one moment of every account.
-    return this.run(() => (accountId === null ? (this.sql.begin('isolation level repeatable read read only', (tx) => read(tx)) as Promise<IndexSnapshot>) : read(this.sql)));
+    return this.run((sql) => (accountId === null ? (sql.begin('isolation level repeatable read read only', (tx) => read(tx)) as Promise<IndexSnapshot>) : read(sql)));
   }
 
   /**
-   * Listens for changes on a connection of its own, and listens again after that connection is lost (every second
-   * until the database answers: postgres.js re-subscribes once, and gives up if the database is still away), telling
-   * `connected` each time so the caller reads everything again.
+   * Listens for changes on a connection of its own (on the primary), and listens again after that connection is lost
+   * (every second until the database answers: postgres.js re-subscribes once, and gives up if the database is still
+   * away), telling `connected` each time so the caller reads everything again. A heartbeat every second tells whether
+   * it still answers (a connection that died without a word closes only when TCP keep-alive gives up, minutes later):
+   * readiness (ready()) is decided from it, never by asking the database while a health check waits.
    */
   listen(listener: ChangeListener): { close(): Promise<void> } {
-    if (!this.listenerConnection) throw new Error('this storage was opened without a listener connection');
     let listening = false;
     let closed = false;
     let attempting = false;
+    let beating = false;
+    let lastAnswer = -Infinity;
     let sql: Sql | null = null;
-    const events = {
-      onnotify: (channel: string, payload: string) => {
+    const lost = (connection: Sql) => {
+      if (closed || sql !== connection) return;
+      listening = false;
+      sql = null;
+      void connection.end({ timeout: 0 }).catch(() => undefined);
+      this.db.suspect(); // the primary may have changed (or be gone)
+      listener.disconnected();
+      void attempt();
+    };
+    const events: ListenerEvents = {
+      onnotify: (channel, payload) => {
         if (channel === CHANGES_CHANNEL) listener.changed(payload);
         else if (channel === BLOCKS_CHANNEL) {
           const space = payload.indexOf(' ');
@@ -491,76 +549,81 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
         }
       },
       onclose: () => {
-        if (!listening || closed) return;
-        listening = false;
-        listener.disconnected();
-        void attempt();
+        if (listening && sql) lost(sql);
       },
     };
     const attempt = async () => {
       if (closed || listening || attempting) return;
       attempting = true;
+      let connection: Sql | null = null;
       try {
-        sql ??= this.listenerConnection!(events);
-        const connection = sql;
         // Bounded like every storage operation: an attempt that never settles must not stop the next ones.
         await this.run(async () => {
+          // Named, so that an operator (and the tests) can tell it from the pool's sessions in pg_stat_activity.
+          connection = await this.db.single({
+            max: 1,
+            idle_timeout: null,
+            max_lifetime: null,
+            onnotify: events.onnotify,
+            onclose: events.onclose,
+            connection: { application_name: 'tokenctl listener' },
+          } as never);
           await connection`LISTEN tokenctl_changes`;
           await connection`LISTEN tokenctl_blocks`;
         });
-        if (closed) return;
+        if (closed) return void (await connection!.end({ timeout: 0 }).catch(() => undefined));
+        sql = connection;
+        lastAnswer = performance.now();
         listening = true;
         listener.connected();
       } catch {
         // The database is away: the next attempt is in a second. A connection that failed is made anew.
-        const failed = sql;
-        sql = null;
-        void failed?.end({ timeout: 0 }).catch(() => undefined);
+        void (connection as Sql | null)?.end({ timeout: 0 }).catch(() => undefined);
       } finally {
         attempting = false;
       }
     };
-    // A connection that died without a word (a lost machine, a partition dropping packets) closes only when TCP
-    // keep-alive gives up, minutes later: a heartbeat every 5 s finds it within seconds, and listens anew.
-    let ticks = 0;
-    let beating = false;
     const heartbeat = async () => {
       if (!listening || beating || closed || !sql) return;
       beating = true;
       const connection = sql;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([connection`SELECT 1`, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), 3_000).unref())]);
+        await Promise.race([connection`SELECT 1`, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), HEARTBEAT_TIMEOUT_MS)))]);
+        if (sql === connection) lastAnswer = performance.now();
       } catch {
-        if (closed || sql !== connection) return;
-        listening = false;
-        sql = null;
-        void connection.end({ timeout: 0 }).catch(() => undefined);
-        listener.disconnected();
-        void attempt();
+        lost(connection);
       } finally {
+        clearTimeout(timer);
         beating = false;
       }
     };
     const timer = setInterval(() => {
-      if (++ticks % 5 === 0) void heartbeat();
+      void heartbeat();
       void attempt();
-    }, 1_000);
+    }, HEARTBEAT_MS);
     timer.unref();
     void attempt();
+    this.listening = () => listening && performance.now() - lastAnswer < HEARTBEAT_MS + HEARTBEAT_TIMEOUT_MS + 500;
     return {
       close: async () => {
         closed = true;
         clearInterval(timer);
+        this.listening = null;
         await sql?.end({ timeout: 1 }).catch(() => undefined);
       },
     };
   }
 
-  /** Answers when the database does (GET /readyz). */
-  ping(): Promise<void> {
-    return this.run(async () => {
-      await this.sql`SELECT 1`;
-    });
+  /** Whether the listening connection answers its heartbeat (null: nothing listens). */
+  private listening: (() => boolean) | null = null;
+
+  /**
+   * Whether this replica can serve now (GET /readyz), from what it already knows, at once: a primary is known and
+   * nothing failed since, and the listening connection (if any) answered its heartbeat within the last 3 s.
+   */
+  async ready(): Promise<boolean> {
+    return this.db.healthy && (this.listening?.() ?? true);
   }
 
   /**
@@ -568,8 +631,8 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
    * if not), the replica that blocks it telling the others (BLOCKS_CHANNEL).
    */
   recordAuthFailure(address: string, nowMs: number, o: { maxFailures: number; windowMs: number; blockMs: number }): Promise<{ untilMs: number; failures: number }> {
-    return this.run(async () => {
-      const [row] = await this.sql<{ failures: number; blocked_until: string }[]>`
+    return this.run(async (sql) => {
+      const [row] = await sql<{ failures: number; blocked_until: string }[]>`
         INSERT INTO auth_failures AS f (address, window_start, failures, blocked_until) VALUES (${address}, ${nowMs}, 1, ${o.maxFailures <= 1 ? nowMs + o.blockMs : 0})
         ON CONFLICT (address) DO UPDATE SET
           window_start = CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN ${nowMs} ELSE f.window_start END,
@@ -578,15 +641,15 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
                                THEN GREATEST(f.blocked_until, ${nowMs + o.blockMs}) ELSE f.blocked_until END
         RETURNING failures, blocked_until`;
       const until = Number(row?.blocked_until ?? 0);
-      if (row && row.failures === o.maxFailures) await this.sql`SELECT pg_notify(${BLOCKS_CHANNEL}, ${`${until} ${address}`})`;
+      if (row && row.failures === o.maxFailures) await sql`SELECT pg_notify(${BLOCKS_CHANNEL}, ${`${until} ${address}`})`;
       return { untilMs: until > nowMs ? until : 0, failures: row?.failures ?? 0 };
     });
   }
 
   /** Addresses blocked now (a replica that starts, or listens again, learns the blocks it missed). */
   activeBlocks(nowMs: number): Promise<{ address: string; untilMs: number }[]> {
-    return this.run(async () =>
-      (await this.sql<{ address: string; blocked_until: string }[]>`SELECT address, blocked_until FROM auth_failures WHERE blocked_until > ${nowMs}`).map((r) => ({
+    return this.run(async (sql) =>
+      (await sql<{ address: string; blocked_until: string }[]>`SELECT address, blocked_until FROM auth_failures WHERE blocked_until > ${nowMs}`).map((r) => ({
         address: r.address,
         untilMs: Number(r.blocked_until),
       })),
@@ -595,23 +658,30 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
 
   /** Forgets failure counts whose window and block have both ended. */
   pruneAuthFailures(nowMs: number, windowMs: number): Promise<void> {
-    return this.run(async () => {
-      await this.sql`DELETE FROM auth_failures WHERE blocked_until < ${nowMs} AND window_start < ${nowMs - windowMs}`;
+    return this.run(async (sql) => {
+      await sql`DELETE FROM auth_failures WHERE blocked_until < ${nowMs} AND window_start < ${nowMs - windowMs}`;
+    });
+  }
+
+  /** Forgets operation ids older than any write can still be asked about (see transaction()). */
+  forgetOperations(): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`DELETE FROM write_operations WHERE at < now() - ${KEEP_OPERATIONS}::interval`;
     });
   }
 
   // ---- the Tokens page's sign-in sessions, shared by every replica ---------------------------------------------
 
   createWebSession(s: WebSessionRecord): Promise<void> {
-    return this.run(async () => {
-      await this.sql`INSERT INTO web_sessions (id_hash, principal_id, account_id, created_at, last_seen_at)
+    return this.run(async (sql) => {
+      await sql`INSERT INTO web_sessions (id_hash, principal_id, account_id, created_at, last_seen_at)
                      VALUES (${s.idHash}, ${s.principalId}, ${s.accountId}, ${s.createdAt}, ${s.lastSeenAt})`;
     });
   }
 
   webSession(idHash: Buffer): Promise<(WebSessionRecord & { principal: PrincipalRecord }) | null> {
-    return this.run(async () => {
-      const [row] = await this.sql<(PrincipalRow & { s_created_at: string; last_seen_at: string })[]>`
+    return this.run(async (sql) => {
+      const [row] = await sql<(PrincipalRow & { s_created_at: string; last_seen_at: string })[]>`
         SELECT p.*, s.created_at AS s_created_at, s.last_seen_at FROM web_sessions s JOIN principals p ON p.id = s.principal_id WHERE s.id_hash = ${idHash}`;
       if (!row) return null;
       return { idHash, principalId: row.id, accountId: row.account_id, createdAt: row.s_created_at, lastSeenAt: row.last_seen_at, principal: toPrincipal(row) };
@@ -619,19 +689,19 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
   }
 
   touchWebSession(idHash: Buffer, lastSeenAt: string): Promise<void> {
-    return this.run(async () => {
-      await this.sql`UPDATE web_sessions SET last_seen_at = ${lastSeenAt} WHERE id_hash = ${idHash} AND last_seen_at < ${lastSeenAt}`;
+    return this.run(async (sql) => {
+      await sql`UPDATE web_sessions SET last_seen_at = ${lastSeenAt} WHERE id_hash = ${idHash} AND last_seen_at < ${lastSeenAt}`;
     });
   }
 
   deleteWebSession(idHash: Buffer): Promise<void> {
-    return this.run(async () => {
-      await this.sql`DELETE FROM web_sessions WHERE id_hash = ${idHash}`;
+    return this.run(async (sql) => {
+      await sql`DELETE FROM web_sessions WHERE id_hash = ${idHash}`;
     });
   }
 
   deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
-    return this.run(async () => (await this.sql`DELETE FROM web_sessions WHERE last_seen_at < ${idleBefore} OR created_at < ${startedBefore}`).count);
+    return this.run(async (sql) => (await sql`DELETE FROM web_sessions WHERE last_seen_at < ${idleBefore} OR created_at < ${startedBefore}`).count);
   }
 }
 

@@ -486,9 +486,14 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
     return this.sealerValue.fingerprint(value);
   }
 
-  /** Resolves when the database answers (GET /readyz). */
-  async ping(): Promise<void> {
-    this.query((db) => db.prepare('SELECT 1').get());
+  /** Whether the database answers (GET /readyz): a local file, asked at once. */
+  async ready(): Promise<boolean> {
+    try {
+      this.query((db) => db.prepare('SELECT 1').get());
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The principal whose credential has this hash (compare it in constant time), or undefined. Synchronous: hot path. */

@@ -7,6 +7,7 @@ import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../../cor
 import type { FailedAuthLimiter } from '../../auth-limiter.js';
 import { errorBody, redactSecrets, STATUS_OF_KIND } from '../../plugins/errors.js';
 import { webSessions } from '../../plugins/sessions.js';
+import { acceptFormBodies } from '../../plugins/shared.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from '../../web/assets.js';
 import type { SafeHtml } from '../../web/html.js';
 import { activityPage, at, messagePage, noAccessPage, rotationPage, signInPage, tokensPage, type Viewer } from '../../web/views.js';
@@ -86,6 +87,7 @@ function classify(error: unknown): { status: number; kind: ErrorKind; message: s
  * browser only as JSON answers to POSTs (copy, create): never in a page, a URL or the history.
  */
 export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limiter: FailedAuthLimiter }): Promise<void> {
+  acceptFormBodies(app);
   await app.register(webSessions, { storage: app.store.storage, clock: app.clock });
   const page = { config: { page: true } };
 
