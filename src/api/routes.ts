@@ -1,4 +1,4 @@
-import { ROLES, type Role } from '../core/roles.js';
+import { ADMIN, ANYONE, INTROSPECTORS, ROLES, type Role } from '../core/roles.js';
 import { errorRef, wire } from './wire.js';
 
 /**
@@ -14,9 +14,7 @@ import { errorRef, wire } from './wire.js';
 /** Who may call a route: nobody needs a credential (public), or a principal of one of these roles. */
 export type Access = 'public' | readonly Role[];
 
-export const ADMIN: readonly Role[] = ['admin'];
-export const INTROSPECTORS: readonly Role[] = ['admin', 'service'];
-export const ANYONE: readonly Role[] = ROLES;
+export { ADMIN, ANYONE, INTROSPECTORS };
 
 /** Domain errors a route can meet besides bad input: notFound (404), conflict or pending (409). */
 export type DomainError = 'usage' | 'notFound' | 'conflict' | 'pending';

@@ -346,21 +346,24 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** Where a value breaks its schema (a JSON pointer, '' for the value itself) and how, worded as ajv words it. */
+export interface Violation {
+  path: string;
+  message: string;
+}
+
 /**
- * The first way `value` breaks `schema`, worded as ajv words it (`/token must be string`,
- * `must have required property 'name'`), or null when it conforms.
+ * The first way `value` breaks `schema` (`{path:'/token', message:'must be string'}`,
+ * `{path:'', message:"must have required property 'name'"}`), or null when it conforms. The service checks request
+ * bodies with it (src/server/plugins/schema-compilers.ts) and the CLI checks answers with it: one checker.
  */
-export function violation(schema: unknown, value: unknown, path = ''): string | null {
+export function firstViolation(schema: unknown, value: unknown, path = ''): Violation | null {
   const s = schema as SchemaNode;
-  if (s.$ref !== undefined) {
-    const target = byRef.get(s.$ref);
-    if (!target) throw new Error(`unknown schema reference ${s.$ref}`);
-    return violation(target, value, path);
-  }
+  if (s.$ref !== undefined) return firstViolation(resolveRef(s.$ref), value, path);
+  const at = (message: string): Violation => ({ path, message });
   if (s.anyOf) {
-    return s.anyOf.some((branch) => violation(branch, value, path) === null) ? null : `${path} must match a schema in anyOf`.trimStart();
+    return s.anyOf.some((branch) => firstViolation(branch, value, path) === null) ? null : at('must match a schema in anyOf');
   }
-  const at = (message: string) => (path === '' ? message : `${path} ${message}`);
   if (s.type !== undefined) {
     const types = typeof s.type === 'string' ? [s.type] : s.type;
     if (!types.some((t) => typeMatches(t, value))) return at(`must be ${types.join(',')}`);
@@ -374,7 +377,7 @@ export function violation(schema: unknown, value: unknown, path = ''): string | 
   }
   if (Array.isArray(value) && s.items) {
     for (let i = 0; i < value.length; i++) {
-      const bad = violation(s.items, value[i], `${path}/${i}`);
+      const bad = firstViolation(s.items, value[i], `${path}/${i}`);
       if (bad !== null) return bad;
     }
   }
@@ -386,19 +389,79 @@ export function violation(schema: unknown, value: unknown, path = ''): string | 
       for (const [key, item] of Object.entries(value)) {
         if (Object.hasOwn(declared, key)) continue;
         if (extra === false) return at('must NOT have additional properties');
-        const bad = violation(extra, item, `${path}/${key}`);
+        const bad = firstViolation(extra, item, `${path}/${key}`);
         if (bad !== null) return bad;
       }
     }
     // In the schema's order, as ajv reports them.
     for (const [key, rule] of Object.entries(declared)) {
       if (!Object.hasOwn(value, key)) continue;
-      const bad = violation(rule, value[key], `${path}/${key}`);
+      const bad = firstViolation(rule, value[key], `${path}/${key}`);
       if (bad !== null) return bad;
     }
   }
   return null;
 }
+
+function resolveRef(ref: string): SchemaNode {
+  const target = byRef.get(ref);
+  if (!target) throw new Error(`unknown schema reference ${ref}`);
+  return target;
+}
+
+/** The first violation as one line (`/token must be string`), or null. */
+export function violation(schema: unknown, value: unknown): string | null {
+  const v = firstViolation(schema, value);
+  return v === null ? null : v.path === '' ? v.message : `${v.path} ${v.message}`;
+}
+
+/**
+ * `value` with only what `schema` declares, in the schema's order: a field that is not declared (a value, a
+ * secret) never reaches an answer by accident. The service writes its responses through it.
+ */
+export function declaredOnly(schema: unknown, value: unknown): unknown {
+  const s = schema as SchemaNode;
+  if (s.$ref !== undefined) return declaredOnly(resolveRef(s.$ref), value);
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return s.items ? value.map((item) => declaredOnly(s.items, item)) : value;
+  if (s.anyOf) {
+    const branch = s.anyOf.find((b) => firstViolation(b, value) === null) ?? s.anyOf.find((b) => b.$ref !== undefined || b.type === 'object' || b.properties);
+    return branch ? declaredOnly(branch, value) : value;
+  }
+  if (!s.properties) return value;
+  const out: Record<string, unknown> = {};
+  const object = value as Record<string, unknown>;
+  for (const [key, rule] of Object.entries(s.properties)) if (object[key] !== undefined) out[key] = declaredOnly(rule, object[key]);
+  if (s.additionalProperties !== undefined && s.additionalProperties !== false) {
+    for (const [key, item] of Object.entries(object)) {
+      if (Object.hasOwn(s.properties, key) || item === undefined) continue;
+      out[key] = s.additionalProperties === true ? item : declaredOnly(s.additionalProperties, item);
+    }
+  }
+  return out;
+}
+
+/** Schema keywords the checker above knows; annotations (description, examples...) change nothing it accepts. */
+export const CHECKED_KEYWORDS: ReadonlySet<string> = new Set([
+  '$id',
+  '$ref',
+  'type',
+  'enum',
+  'const',
+  'required',
+  'properties',
+  'additionalProperties',
+  'items',
+  'anyOf',
+  'minLength',
+  'maxLength',
+  'format',
+  'title',
+  'description',
+  'examples',
+  'example',
+  'default',
+]);
 
 /** Whether `value` has the shape `schema` defines (and, for TypeScript, is of its type). */
 export function conforms<S>(schema: S, value: unknown): value is Infer<S> {

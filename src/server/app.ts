@@ -2,12 +2,15 @@ import type http from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { FailedAuthLimiter, type AuthLimiterOptions, type SharedFailureCount } from './auth-limiter.js';
-import { createIntrospection } from './introspection/index.js';
+import { Authenticator } from './auth/authenticator.js';
+import { createIntrospection, INTROSPECTION_PATH, isIntrospectionUrl } from './introspection/index.js';
+import { requestLineWriter } from './plugins/request-log.js';
 import { LastUsedRecorder } from './last-used.js';
 import { authentication } from './plugins/auth.js';
 import { boundConnections } from './plugins/connections.js';
 import { clientErrorHandler, errorMapping, frameworkErrors, redactSecrets } from './plugins/errors.js';
 import { logsRequests, requestLog } from './plugins/request-log.js';
+import { serializerCompiler, validatorCompiler } from './plugins/schema-compilers.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { storeDecorations } from './plugins/store.js';
 import type { ServiceStore } from './service-store.js';
@@ -72,11 +75,6 @@ export interface ServerAppOptions {
    * apply per client rather than to the proxy. None by default.
    */
   trustProxy?: string[];
-  /**
-   * Answer well-formed introspection requests straight from node:http (introspection/fast-path.ts); on by default.
-   * Off only to compare the two paths in tests.
-   */
-  fastIntrospection?: boolean;
   /** Failed authentications counted for every replica (PostgreSQL); each process counts on its own without it. */
   sharedAuthFailures?: SharedFailureCount;
 }
@@ -135,19 +133,22 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
     trustProxy,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
+  // Schemas walked, not compiled to code (plugins/schema-compilers.ts says why).
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
   const logRequests = logsRequests(options);
+  const authenticator = new Authenticator(store, limiter);
   const introspection = createIntrospection({
     lookup: store,
+    authenticator,
     clock,
     recorder,
-    limiter,
     bodyLimit: limits.bodyLimit,
     trustProxy,
-    log: app.log,
-    logRequests,
+    failed: (error) => app.log.error({ err: error }, 'request failed'),
+    logRequest: logRequests && options.logStream ? requestLineWriter(options.logStream) : null,
   });
   const connections = boundConnections(
     app.server,
@@ -166,6 +167,8 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     if (r.config?.page === true) return;
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
+  // Introspection is not a fastify route: its one door is the handler in front of fastify (introspection/handler.ts).
+  routes.push({ method: 'POST', url: INTROSPECTION_PATH });
   app.decorate('flushLastUsed', () => recorder.flush());
   app.decorate('authLimiter', limiter);
   for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema]) app.addSchema(schema);
@@ -177,16 +180,15 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   await app.register(securityHeaders);
   await app.register(requestLog, { enabled: logRequests });
   await app.register(errorMapping, { bodyLimit: limits.bodyLimit });
-  await app.register(authentication, { limiter });
+  await app.register(authentication, { authenticator });
 
   await app.register(publicRoutes);
   await app.register(accountRoutes, { prefix: '/v1' });
   await app.register(tokenRoutes, { prefix: '/v1' });
   await app.register(rotationRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
-  await app.register(introspection.routes, { prefix: '/v1' });
   // The Tokens page for browsers (issue 13): its own scope, sessions and headers; not part of the API.
-  await app.register(tokensPageRoutes, { limiter });
+  await app.register(tokensPageRoutes, { authenticator });
 
   app.addHook('onClose', async () => {
     introspection.stop();
@@ -199,23 +201,22 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     closing = true;
     done();
   });
-  const fastPath = options.fastIntrospection === false ? null : introspection.fastPath(() => closing);
+  const introspect = introspection.handler(() => closing);
   // In front of fastify's own request handler on the server fastify made (with its timeouts and limits). Not
   // through fastify's serverFactory: with one, fastify no longer listens on every address of a name such as
-  // localhost (127.0.0.1 and ::1). Extra servers fastify makes for such names get fastify's handler alone.
+  // localhost (127.0.0.1 and ::1). The extra servers fastify makes for such names reach the same handler through
+  // an onRequest hook (below), before fastify reads the body.
   const [fastifyHandler, ...others] = app.server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
   if (fastifyHandler && others.length === 0) {
     app.server.removeListener('request', fastifyHandler);
-    app.server.on(
-      'request',
-      fastPath
-        ? (req: http.IncomingMessage, res: http.ServerResponse) => {
-            if (!connections.refuse(req, res) && !fastPath(req, res)) fastifyHandler(req, res);
-          }
-        : (req: http.IncomingMessage, res: http.ServerResponse) => {
-            if (!connections.refuse(req, res)) fastifyHandler(req, res);
-          },
-    );
+    app.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!connections.refuse(req, res) && !introspect(req, res)) fastifyHandler(req, res);
+    });
   }
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method !== 'POST' || !isIntrospectionUrl(request.url)) return done();
+    void reply.hijack();
+    introspect(request.raw, reply.raw);
+  });
   return app;
 }

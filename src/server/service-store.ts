@@ -118,21 +118,25 @@ export class ServiceStore {
     return this.tokens(principal).account();
   }
 
-  /** The principal a credential belongs to, or null: found by hash, then compared in constant time. */
+  /**
+   * The principal a credential belongs to, or null: found by hash, then compared in constant time. A credential
+   * presented again within 5 s (and before any change to principals this process knows of) is found by itself,
+   * without hashing: resource servers present theirs on every introspection. The credentials kept are those this
+   * process was just given, at most 1,000, forgotten within seconds; the process holds the server key anyway.
+   */
   authenticate(credential: string, nowMs: number = Date.now()): Principal | null {
-    const key = hashCredential(credential, 'base64');
-    const cached = this.principalCache.get(key);
+    const cached = this.principalCache.get(credential);
     const generation = this.lookups.tokenGeneration;
     if (cached && cached.until > nowMs && cached.generation === generation) return cached.principal;
-    const presented = Buffer.from(key, 'base64');
+    const presented = hashCredential(credential);
     const row = this.lookups.principalByCredentialHash(presented);
     if (!row || !credentialHashMatches(row.credentialHash, presented)) {
-      this.principalCache.delete(key);
+      this.principalCache.delete(credential);
       return null;
     }
     const principal: Principal = { id: row.id, accountId: row.accountId, name: row.name, role: row.role };
     if (this.principalCache.size >= PRINCIPAL_CACHE_MAX) this.principalCache.delete(this.principalCache.keys().next().value!);
-    this.principalCache.set(key, { principal, until: nowMs + PRINCIPAL_CACHE_MS, generation });
+    this.principalCache.set(credential, { principal, until: nowMs + PRINCIPAL_CACHE_MS, generation });
     return principal;
   }
 

@@ -38,6 +38,24 @@ afterEach(() => {
 });
 
 describe('Introspector', () => {
+  it('remembers a value that resolves to nothing, until this process learns of any change to tokens', async () => {
+    const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
+    const lookups = vi.spyOn(store, 'matchFingerprint');
+    const fingerprints = vi.spyOn(store, 'fingerprint');
+    const introspector = new Introspector(store);
+    const unknown = (await import('../../src/secrets/opaque.js')).mintOpaqueToken('s2s');
+    for (let i = 0; i < 5; i++) expect(introspector.introspect(unknown, acme.account.id, at(0)).json).toBe('{"active":false}');
+    expect(lookups).toHaveBeenCalledTimes(1);
+    expect(fingerprints).toHaveBeenCalledTimes(1);
+    // Any change (a token created here) makes every remembered answer, unknown ones included, be looked up again.
+    await createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
+    expect(introspector.introspect(unknown, acme.account.id, at(0)).json).toBe('{"active":false}');
+    expect(lookups).toHaveBeenCalledTimes(2);
+    // Garbage that is not in the form of a value is refused offline, and never looked up.
+    expect(introspector.introspect('tctl_s2s_not-a-value', acme.account.id, at(0)).json).toBe('{"active":false}');
+    expect(lookups).toHaveBeenCalledTimes(2);
+  });
+
   it('follows a token through pending, active, draining and revoked from one remembered resolution', async () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const { token, value } = await createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);

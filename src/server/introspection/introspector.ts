@@ -177,17 +177,20 @@ const RESOLVED_TTL_MS = 1_000;
  * `{"active":false}`.
  *
  * Values presented again within a second are answered from memory, keyed by the value itself: no HMAC, no
- * checksum, no query, no serialization (the answers are built once per value). A value stays in memory at most
- * about two seconds after it was resolved (the service sweeps every second), and none read before this process
- * changes a token survives the next sweep, so a deleted token's value does not linger here. Unknown or invalid
- * values are never remembered, so garbage cannot grow the table, which is bounded besides. This process's own
- * changes to tokens are seen at once, another process's within a second. Answers from memory are faster than
- * lookups: the bodies of unknown and revoked tokens are identical, their timing is not (as with any cache).
+ * checksum, no lookup, no serialization (the answers are built once per value). Values that resolve to nothing
+ * (never issued, or not in the form of ours) are remembered as such the same way, in a table of their own, so that
+ * garbage cannot push known values out. A value stays in memory at most about two seconds after it was resolved (the
+ * service sweeps every second), and nothing read before this process learns of a change to tokens (its own, or
+ * another replica's through the index) is used after it, so a deleted token's value does not linger and a new one is
+ * never missed. Both tables are bounded. Answers from memory are faster than lookups: the bodies of unknown and
+ * revoked tokens are identical, their timing is not (as with any cache).
  */
 export class Introspector {
   private readonly keys: SigningKeyCache;
   private readonly verified = new VerifiedTokenCache();
   private readonly resolved = new Map<string, Resolved>();
+  /** Values that resolved to nothing, and until when (monotonic ms) at which change count: never issued, or not ours. */
+  private readonly unknown = new Map<string, { until: number; generation: number }>();
 
   constructor(
     private readonly lookup: IntrospectionLookup,
@@ -214,6 +217,10 @@ export class Introspector {
       if (r.generation === generation && r.until > monotonic) break;
       this.resolved.delete(value);
     }
+    for (const [value, r] of this.unknown) {
+      if (r.generation === generation && r.until > monotonic) break;
+      this.unknown.delete(value);
+    }
   }
 
   introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
@@ -225,8 +232,17 @@ export class Introspector {
       r = undefined;
     }
     if (r === undefined) {
+      const miss = this.unknown.get(value);
+      if (miss !== undefined && miss.until > monotonic && miss.generation === this.lookup.tokenGeneration) return INACTIVE_ANSWER;
       const fresh = this.resolve(value, monotonic);
-      if (fresh === null) return INACTIVE_ANSWER;
+      if (fresh === null) {
+        // A value presented again and again that the service never issued (a misconfigured client, a probe) costs a
+        // lookup in memory, not a keyed fingerprint each time. Kept as briefly and as bounded as known ones, and
+        // forgotten at once when this process learns of any change to tokens: a value issued since is never missed.
+        if (this.unknown.size >= this.max) this.unknown.delete(this.unknown.keys().next().value!);
+        this.unknown.set(value, { until: monotonic + RESOLVED_TTL_MS, generation: this.lookup.tokenGeneration });
+        return INACTIVE_ANSWER;
+      }
       if (this.resolved.size >= this.max) this.resolved.delete(this.resolved.keys().next().value!);
       this.resolved.set(value, fresh);
       r = fresh;

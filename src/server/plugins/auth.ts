@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { FailedAuthLimiter } from '../auth-limiter.js';
 import type { Role } from '../../core/roles.js';
 import { actorOf, type Principal } from '../../tokens/principals.js';
 import type { TokenService } from '../../tokens/token-service.js';
+import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
 import { errorBody } from './errors.js';
 import { shared } from './shared.js';
+
+export { ADMIN, ANYONE, INTROSPECTORS } from '../../core/roles.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,63 +19,39 @@ declare module 'fastify' {
   }
 }
 
-export const ADMIN: readonly Role[] = ['admin'];
-export const INTROSPECTORS: readonly Role[] = ['admin', 'service'];
-export const ANYONE: readonly Role[] = ['admin', 'user', 'partner', 'service'];
-
-/** One body for every authentication failure, whatever was wrong: nothing to learn from the difference. */
-const UNAUTHENTICATED = errorBody('permission', 'authentication failed: missing, malformed or unknown credential');
-const CREDENTIAL = /^Bearer ([\x21-\x7e]{1,256})$/i;
-
-function forbiddenMessage(role: Role, roles: readonly Role[]): string {
-  if (roles === INTROSPECTORS) return `only service principals and admins may introspect tokens; this credential's role is '${role}'`;
-  return `only admins may manage tokens; this credential's role is '${role}'`;
-}
-
-function tooMany(reply: FastifyReply, wait: number): void {
-  void reply
-    .code(429)
-    .header('retry-after', String(wait))
-    .send(errorBody('permission', `too many failed authentication attempts from this address; retry after ${wait} s`));
-}
-
 /** The token use cases on the request's account, as its principal (on routes that declare roles). */
 export const tokensOf = (request: FastifyRequest): TokenService => request.server.store.tokens(request.principal!);
 /** The actor the audit trail records for a request. */
 export const actorOfRequest = (request: FastifyRequest): string => actorOf(request.principal!);
 
+/** A refusal of the authentication door, as the API answers it: the error body, its challenge or Retry-After. */
+export function sendRefusal(reply: FastifyReply, refusal: AuthRefusal): void {
+  if (refusal.status === 401) reply.header('www-authenticate', 'Bearer realm="tokenctl"');
+  if (refusal.retryAfterSeconds !== undefined) reply.header('retry-after', String(refusal.retryAfterSeconds));
+  void reply.code(refusal.status).send(errorBody(refusal.kind, refusal.message));
+}
+
 /**
- * Authentication and roles: a route that declares `config.roles` gets a hook of its own that checks the Bearer
- * credential (through `fastify.store`) and the principal's role, so public routes pay nothing and no request looks
- * its route's config up. Failed authentications are counted per client address; a blocked address gets 429.
+ * Authentication and roles on the API's routes: a route that declares `config.roles` gets a hook of its own that asks
+ * the service's one authentication door (auth/authenticator.ts) with the Bearer credential, so public routes pay
+ * nothing and no request looks its route's config up.
  */
-export const authentication = shared<{ limiter: FailedAuthLimiter }>('auth', async (app, { limiter }) => {
-  const { store } = app;
+export const authentication = shared<{ authenticator: Authenticator }>('auth', async (app, { authenticator }) => {
   /** The authentication and role check of one route; callback-style (no promise per request). */
   const authenticate = (roles: readonly Role[]) =>
     function authenticateRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-      const ip = request.ip;
-      const wait = limiter.retryAfterSeconds(ip);
-      if (wait > 0) {
-        tooMany(reply, wait);
-        return;
-      }
-      const header = request.headers.authorization;
-      const match = typeof header === 'string' ? CREDENTIAL.exec(header) : null;
-      const principal = match ? store.authenticate(match[1]!) : null;
-      if (!principal) {
-        const refuse = () => void reply.code(401).header('www-authenticate', 'Bearer realm="tokenctl"').send(UNAUTHENTICATED);
-        const counted = limiter.recordFailure(ip);
-        if (counted) void counted.then((beyond) => (beyond ? tooMany(reply, limiter.retryAfterSeconds(ip) || 1) : refuse()));
-        else refuse();
-        return;
-      }
-      request.principal = principal;
-      if (!roles.includes(principal.role)) {
-        reply.code(403).send(errorBody('permission', forbiddenMessage(principal.role, roles)));
-        return;
-      }
-      done();
+      const settle = (answer: AuthAnswer) => {
+        if (answer.ok) {
+          request.principal = answer.principal;
+          done();
+          return;
+        }
+        if (answer.refusal.principal) request.principal = answer.refusal.principal;
+        sendRefusal(reply, answer.refusal);
+      };
+      const answer = authenticator.check(Authenticator.bearer(request.headers.authorization), request.ip, roles);
+      if (answer instanceof Promise) void answer.then(settle);
+      else settle(answer);
     };
 
   app.decorateRequest('principal', null);

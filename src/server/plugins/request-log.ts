@@ -30,3 +30,18 @@ export const requestLog = shared<{ enabled: boolean }>('request-log', async (app
     done();
   });
 });
+
+/**
+ * Request lines written without pino, for the introspection door (introspection/handler.ts): the same JSON fields
+ * as the API's lines (pino's level, time, pid, hostname, reqId and msg around the request's own), built by
+ * concatenation, a fraction of a microsecond each. The stream batches them (server/service.ts).
+ */
+export function requestLineWriter(stream: { write(line: string): void }): (line: { status: number; ms: number; principal: string | null }) => void {
+  const os = process.getBuiltinModule('node:os') as typeof import('node:os');
+  const head = `,"pid":${process.pid},"hostname":${JSON.stringify(os.hostname())},"reqId":"introspect-`;
+  let n = 0;
+  return (line) =>
+    stream.write(
+      `{"level":30,"time":${Date.now()}${head}${++n}","method":"POST","route":"/v1/introspect","status":${line.status},"ms":${line.ms},"principal":${line.principal === null ? 'null' : `"${line.principal}"`},"msg":"request"}\n`,
+    );
+}

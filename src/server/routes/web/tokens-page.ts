@@ -3,8 +3,9 @@ import { reviewTokens } from '../../../core/audit.js';
 import { StorageUnavailableError, TokenctlError, UsageError, type ErrorKind } from '../../../core/errors.js';
 import type { AccountFeatures } from '../../../core/features.js';
 import { isUnfinished } from '../../../core/rotation.js';
+import { ADMIN } from '../../../core/roles.js';
 import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../../core/tokens.js';
-import type { FailedAuthLimiter } from '../../auth-limiter.js';
+import type { Authenticator } from '../../auth/authenticator.js';
 import { errorBody, redactSecrets, STATUS_OF_KIND } from '../../plugins/errors.js';
 import { webSessions } from '../../plugins/sessions.js';
 import { acceptFormBodies } from '../../plugins/shared.js';
@@ -44,7 +45,6 @@ const SESSION_ENDED: Record<string, string> = {
   'signed-out': 'You are signed out. Sign in again to manage tokens.',
 };
 
-const CREDENTIAL = /^[\x21-\x7e]{1,256}$/;
 /** A token or rotation id in a path. */
 const ID = /^(tok|rot)_[0-9A-Za-z]{1,64}$/;
 
@@ -86,7 +86,7 @@ function classify(error: unknown): { status: number; kind: ErrorKind; message: s
  * request carries the session's CSRF token and this service's Origin, or changes nothing (403). Values reach the
  * browser only as JSON answers to POSTs (copy, create): never in a page, a URL or the history.
  */
-export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limiter: FailedAuthLimiter }): Promise<void> {
+export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: { authenticator: Authenticator }): Promise<void> {
   acceptFormBodies(app);
   await app.register(webSessions, { storage: app.store.storage, clock: app.clock });
   const page = { config: { page: true } };
@@ -197,23 +197,21 @@ export async function tokensPageRoutes(app: FastifyInstance, { limiter }: { limi
     if (!app.webSessions.isGenuine(request, field(request, '_csrf'), 'sign-in')) {
       return signIn(request, reply, { status: 403, error: 'This sign-in did not come from this page (reload it and try again); nothing was changed.' });
     }
-    const ip = request.ip;
-    const wait = limiter.retryAfterSeconds(ip);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      return signIn(request, reply, { status: 429, error: `Too many failed sign-ins from this address; try again in ${wait} s.` });
-    }
-    const credential = field(request, 'credential');
-    const principal = CREDENTIAL.test(credential) ? app.store.authenticate(credential) : null;
-    if (!principal) {
-      // The same limit as the API's failed authentications (auth-limiter.ts): one counter per address.
-      await limiter.recordFailure(ip); // shared with every replica before the answer, as the API does
+    // The service's one authentication door, as the API's: the same limit on failures per address, the same roles.
+    const answer = await authenticator.check(field(request, 'credential'), request.ip, ADMIN);
+    if (!answer.ok) {
+      const { refusal } = answer;
+      if (refusal.status === 429) {
+        reply.header('retry-after', String(refusal.retryAfterSeconds));
+        return signIn(request, reply, { status: 429, error: `Too many failed sign-ins from this address; try again in ${refusal.retryAfterSeconds} s.` });
+      }
+      if (refusal.status === 403 && refusal.principal) {
+        request.principal = refusal.principal;
+        return send(reply, noAccessPage(refusal.principal.role), 403);
+      }
       return signIn(request, reply, { status: 401, error: 'That credential was not accepted. Check it and try again.' });
     }
-    if (principal.role !== 'admin') {
-      request.principal = principal;
-      return send(reply, noAccessPage(principal.role), 403);
-    }
+    const principal = answer.principal;
     await app.webSessions.start(request, reply, principal);
     request.principal = principal;
     request.log.info({ principal: principal.id }, 'signed in to the Tokens page');

@@ -1,0 +1,185 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQueryString } from 'node:querystring';
+import type { ErrorKind } from '../../core/errors.js';
+import { INTROSPECTORS } from '../../core/roles.js';
+import type { Principal } from '../../tokens/principals.js';
+import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
+import { SECURITY_HEADERS } from '../plugins/security-headers.js';
+import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../schemas.js';
+
+/**
+ * POST /v1/introspect (RFC 7662): the only door of introspection, a plain node:http handler in front of fastify.
+ * Resource servers call it on every API call they receive, so it costs what the HTTP request itself costs and little
+ * more: no fastify pipeline, no hooks, no promise per request, the credential and the answer found in memory, the
+ * request log line written in a batch. Every answer of the route is its own (no fastify route stands behind it to
+ * be kept equal): success, the refusals of the authentication door (401, 403, 429), a content type other than a form
+ * or JSON (415), a body over the limit (413), a body that is not one `token` (400), a service shutting down (503).
+ */
+export interface IntrospectionHandlerOptions {
+  authenticator: Authenticator;
+  bodyLimit: number;
+  /** The client's address, as fastify's `request.ip` has it (under --trust-proxy, from X-Forwarded-For). */
+  clientAddress(req: IncomingMessage): string | undefined;
+  closing(): boolean;
+  /** Answers one well-formed request (and records the token's use): the response body, serialized. */
+  introspect(token: string, principal: Principal): string;
+  /** An unexpected failure: logged by the caller; the client gets the service's 500. */
+  failed(error: unknown): void;
+  /** Writes the request log line (null: request logging is off). */
+  logRequest: ((line: IntrospectionLogLine) => void) | null;
+}
+
+export interface IntrospectionLogLine {
+  status: number;
+  ms: number;
+  principal: string | null;
+}
+
+export const INTROSPECTION_PATH = '/v1/introspect';
+/** The introspection route's URL, with or without a query string. */
+export const isIntrospectionUrl = (url: string): boolean => url === INTROSPECTION_PATH || url.startsWith(`${INTROSPECTION_PATH}?`);
+
+const FORM = 'application/x-www-form-urlencoded';
+/** What fetch() sends with a URLSearchParams body; a form is decoded as UTF-8 anyway. */
+const FORM_UTF8 = /^application\/x-www-form-urlencoded\s*;\s*charset=(?:utf-8|"utf-8")$/i;
+const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
+/** The body nearly every client sends, with nothing to decode; anything else goes through node:querystring. */
+const PLAIN_TOKEN = /^token=([^&%+]*)$/;
+const INTERNAL = '{"error":{"kind":"internal","message":"the token service failed to handle this request; its operator can find why in its logs"}}';
+
+const codePoints = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+const errorJson = (kind: ErrorKind, message: string) => JSON.stringify({ error: { kind, message } });
+
+/** The first way the body is not one `token` (and an optional `token_type_hint`), worded as the API words schema errors. */
+function bodyError(body: Record<string, unknown>): string | null {
+  const { token, token_type_hint: hint } = body;
+  if (token === undefined) return "invalid request: body must have required property 'token'";
+  if (typeof token !== 'string') return 'invalid request: body/token must be string';
+  if (token.length > TOKEN_MAX && codePoints(token) > TOKEN_MAX) return `invalid request: body/token must NOT have more than ${TOKEN_MAX} characters`;
+  if (hint !== undefined) {
+    if (typeof hint !== 'string') return 'invalid request: body/token_type_hint must be string';
+    if (hint.length > HINT_MAX && codePoints(hint) > HINT_MAX) return `invalid request: body/token_type_hint must NOT have more than ${HINT_MAX} characters`;
+  }
+  return null;
+}
+
+/** The handler: answers POST /v1/introspect and returns true; returns false (touching nothing) for anything else. */
+export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const send = (res: ServerResponse, status: number, json: string, started: number, principal: Principal | null, extra: readonly string[] = []) => {
+    // The headers of every answer of the service (plugins/security-headers.ts) and of its JSON answers.
+    res.writeHead(status, [...SECURITY_HEADERS, ...extra, 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(json))]);
+    res.end(json);
+    o.logRequest?.({ status, ms: Math.round((performance.now() - started) * 100) / 100, principal: principal?.id ?? null });
+  };
+
+  const refuse = (res: ServerResponse, refusal: AuthRefusal, started: number) => {
+    const extra: string[] = [];
+    if (refusal.status === 401) extra.push('www-authenticate', 'Bearer realm="tokenctl"');
+    if (refusal.retryAfterSeconds !== undefined) extra.push('retry-after', String(refusal.retryAfterSeconds));
+    send(res, refusal.status, errorJson(refusal.kind, refusal.message), started, refusal.principal ?? null, extra);
+  };
+
+  /** Reads the body (at most bodyLimit bytes), then answers it. */
+  const answerBody = (req: IncomingMessage, res: ServerResponse, principal: Principal, json: boolean, started: number) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > o.bodyLimit) {
+      req.resume();
+      return send(res, 413, errorJson('usage', `request body is larger than ${o.bodyLimit} bytes`), started, principal, ['connection', 'close']);
+    }
+    let first: Buffer | null = null;
+    let more: Buffer[] | null = null;
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > o.bodyLimit) {
+        over = true;
+        first = more = null;
+        send(res, 413, errorJson('usage', `request body is larger than ${o.bodyLimit} bytes`), started, principal, ['connection', 'close']);
+        return;
+      }
+      if (first === null) first = chunk;
+      else (more ??= [first]).push(chunk);
+    });
+    req.on('end', () => {
+      if (over) return;
+      const text = more ? Buffer.concat(more).toString('utf8') : first ? (first as Buffer).toString('utf8') : '';
+      let status = 200;
+      let body: string;
+      try {
+        let fields: Record<string, unknown>;
+        if (json) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            return send(res, 400, errorJson('usage', 'request body is not valid JSON'), started, principal);
+          }
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return send(res, 400, errorJson('usage', 'invalid request: body must be object'), started, principal);
+          fields = parsed as Record<string, unknown>;
+        } else {
+          const plain = PLAIN_TOKEN.exec(text);
+          fields = plain ? { token: plain[1] } : { ...parseQueryString(text) };
+        }
+        const invalid = bodyError(fields);
+        if (invalid !== null) {
+          status = 400;
+          body = errorJson('usage', invalid);
+        } else {
+          body = o.introspect(fields.token as string, principal);
+        }
+      } catch (error) {
+        o.failed(error);
+        status = 500;
+        body = INTERNAL;
+      }
+      send(res, status, body, started, principal);
+    });
+    // A client gone mid-body: nothing to answer; node:http closes the socket.
+    req.on('error', () => undefined);
+  };
+
+  return (req, res) => {
+    const url = req.url;
+    if (url === undefined || req.method !== 'POST' || !isIntrospectionUrl(url)) return false;
+    const started = performance.now();
+    if (o.closing()) {
+      req.resume();
+      send(res, 503, errorJson('unavailable', 'the token service is shutting down; retry (another replica answers)'), started, null, ['retry-after', '1', 'connection', 'close']);
+      return true;
+    }
+    const address = o.clientAddress(req) ?? '';
+    const proceed = (answer: AuthAnswer) => {
+      if (!answer.ok) {
+        req.resume();
+        return refuse(res, answer.refusal, started);
+      }
+      const type = req.headers['content-type'];
+      const form = type === FORM || (type !== undefined && FORM_UTF8.test(type));
+      if (!form && !(type !== undefined && JSON_TYPE.test(type))) {
+        req.resume();
+        return send(res, 415, errorJson('usage', 'unsupported content type; send application/x-www-form-urlencoded (RFC 7662) or application/json'), started, answer.principal);
+      }
+      answerBody(req, res, answer.principal, !form, started);
+    };
+    let answer: AuthAnswer | Promise<AuthAnswer>;
+    try {
+      answer = o.authenticator.check(Authenticator.bearer(req.headers.authorization), address, INTROSPECTORS);
+    } catch (error) {
+      // The credential could not be looked up (a storage fault): the service's 500, and it goes on.
+      o.failed(error);
+      req.resume();
+      send(res, 500, INTERNAL, started, null);
+      return true;
+    }
+    if (answer instanceof Promise) void answer.then(proceed);
+    else proceed(answer);
+    return true;
+  };
+}

@@ -1,0 +1,255 @@
+import dns from 'node:dns';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildServerApp } from '../../../src/server/app.js';
+import { mintOpaqueToken } from '../../../src/secrets/opaque.js';
+import { call, startTestServer, type TestServer } from '../../helpers/server.js';
+
+/**
+ * POST /v1/introspect has one door, the handler in front of fastify (src/server/introspection/handler.ts): every
+ * answer of the route comes from it, successes, schema errors and refusals alike, and each request is logged by it.
+ */
+let fast: TestServer;
+let creds: { admin: string; service: string; user: string };
+const tokens: Record<string, string> = {};
+
+const AUTH_LIMIT = { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 };
+/** Room for a token longer than the schema allows in UTF-16 units but not in code points (as ajv counts). */
+const LIMITS = { bodyLimit: 64 * 1024 };
+
+/** Another service over the same store and clock, listening on a port of its own, its log lines kept. */
+async function anotherApp(options: Partial<Parameters<typeof buildServerApp>[0]>): Promise<{ app: Awaited<ReturnType<typeof buildServerApp>>; url: string; logs: string[] }> {
+  const logs: string[] = [];
+  const app = await buildServerApp({
+    store: fast.store,
+    clock: fast.clock,
+    logStream: { write: (line) => void logs.push(line) },
+    logLevel: 'info',
+    authLimit: AUTH_LIMIT,
+    lastUsedFlushMs: 0,
+    ...options,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, logs };
+}
+
+beforeAll(async () => {
+  fast = await startTestServer({ authLimit: AUTH_LIMIT, limits: LIMITS });
+  const init = await fast.initAccount({ name: 'acme' });
+  creds = { admin: init.credential, service: await fast.addPrincipal('acme', 'service', 'gateway'), user: await fast.addPrincipal('acme', 'user', 'uma') };
+
+  const create = async (type: string, name: string) =>
+    (await call(fast, 'POST', '/v1/tokens', { credential: creds.admin, json: { type, name } })).body.value as string;
+  tokens.active = await create('s2s', 'active-one');
+  tokens.draining = await create('onelink', 'soon-deleted');
+  tokens.api = (await call(fast, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body.value as string;
+  fast.clock.advance(31 * 60_000);
+  await call(fast, 'DELETE', '/v1/tokens/soon-deleted', { credential: creds.admin, json: { confirmation: 'Delete token' } });
+  tokens.pending = await create('onelink', 'pending-one');
+});
+
+afterAll(async () => {
+  await fast?.close();
+});
+
+interface Answer {
+  status: number;
+  body: string;
+  headers: Record<string, string | undefined>;
+}
+
+/** One raw request, headers exactly as given (no content-length unless given: then it is chunked). */
+function send(base: string, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(opts.path ?? '/v1/introspect', base);
+    const req = http.request(url, { method: opts.method ?? 'POST', headers: opts.headers ?? {}, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d));
+      res.on('end', () => {
+        const pick = ['content-type', 'cache-control', 'x-content-type-options', 'www-authenticate', 'retry-after'];
+        resolve({ status: res.statusCode!, body, headers: Object.fromEntries(pick.map((h) => [h, res.headers[h] as string | undefined])) });
+      });
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+const form = (body: string, credential: string | null = creds.service, type = FORM) => ({
+  headers: { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
+  body,
+});
+
+/** Sends a request to the service; returns the answer and whether the introspection door logged it. */
+async function introspect(name: string, opts: Parameters<typeof send>[1]): Promise<{ answer: Answer; door: boolean }> {
+  const before = fast.logs.length;
+  const answer = await send(fast.url, opts);
+  // Every answer carries the service's headers.
+  expect(answer.headers['cache-control'], name).toBe('no-store');
+  expect(answer.headers['x-content-type-options'], name).toBe('nosniff');
+  expect(answer.headers['content-type'], name).toMatch(/^application\/json/);
+  const lines = fast.logs.slice(before).map((l) => JSON.parse(l) as { msg: string; reqId?: string; route?: string; status?: number });
+  const requestLine = lines.find((l) => l.msg === 'request');
+  if (requestLine) expect(requestLine.status, name).toBe(answer.status);
+  return { answer, door: requestLine?.reqId?.startsWith('introspect-') ?? false };
+}
+
+const errorOf = (answer: Answer) => JSON.parse(answer.body) as { error: { kind: string; message: string } };
+
+describe('the introspection door', () => {
+  it('answers well-formed requests, and words schema errors as the API does', async () => {
+    const cases: [string, Parameters<typeof send>[1], number, string][] = [
+      ['active s2s', form(`token=${tokens.active}`), 200, '"status":"active"'],
+      ['API token (JWT)', form(`token=${tokens.api}`), 200, '"type":"api"'],
+      ['draining', form(`token=${tokens.draining}`), 200, '"status":"draining"'],
+      ['pending', form(`token=${tokens.pending}`), 200, '{"active":false}'],
+      ['unknown', form(`token=${mintOpaqueToken('s2s')}`), 200, '{"active":false}'],
+      ['malformed', form('token=x'), 200, '{"active":false}'],
+      ['empty', form('token='), 200, '{"active":false}'],
+      ['by an admin', form(`token=${tokens.active}`, creds.admin), 200, '"status":"active"'],
+      ['with a hint', form(`token=${tokens.active}&token_type_hint=access_token`), 200, '"status":"active"'],
+      ['hint first', form(`token_type_hint=x&token=${tokens.active}`), 200, '"status":"active"'],
+      ['percent-encoded', form(`token=${encodeURIComponent(tokens.active!).replace(/_/g, '%5F')}`), 200, '"status":"active"'],
+      ['extra parameters', form(`token=${tokens.active}&client_id=abc&x`), 200, '"status":"active"'],
+      ['"=" in the value', form('token=a=b'), 200, '{"active":false}'],
+      ['"+" in the value', form('token=tctl+s2s'), 200, '{"active":false}'],
+      ["fetch's content type", form(`token=${tokens.active}`, creds.service, `${FORM};charset=UTF-8`), 200, '"status":"active"'],
+      ['JSON body', { headers: { 'content-type': 'application/json', authorization: `Bearer ${creds.service}` }, body: JSON.stringify({ token: tokens.active }) }, 200, '"status":"active"'],
+      ['a query string', { ...form(`token=${tokens.active}`), path: '/v1/introspect?debug=1' }, 200, '"status":"active"'],
+      ['chunked body', { headers: { 'content-type': FORM, authorization: `Bearer ${creds.service}`, 'transfer-encoding': 'chunked' }, body: `token=${tokens.active}` }, 200, '"status":"active"'],
+      ['no token', form('foo=bar'), 400, "invalid request: body must have required property 'token'"],
+      ['no body', form(''), 400, "must have required property 'token'"],
+      ['token twice', form('token=a&token=b'), 400, 'invalid request: body/token must be string'],
+      ['token too long', form(`token=${'a'.repeat(8193)}`), 400, 'must NOT have more than 8192 characters'],
+      ['long in UTF-16 units, not in code points', form(`token=${'😀'.repeat(5000)}`), 200, '{"active":false}'],
+      ['too long in code points', form(`token=${'😀'.repeat(8193)}`), 400, 'must NOT have more than 8192 characters'],
+      ['hint too long', form(`token=x&token_type_hint=${'h'.repeat(65)}`), 400, 'body/token_type_hint must NOT have more than 64'],
+      ['hint twice', form('token=x&token_type_hint=a&token_type_hint=b'), 400, 'body/token_type_hint must be string'],
+      ['JSON that is not JSON', { headers: { 'content-type': 'application/json', authorization: `Bearer ${creds.service}` }, body: '{"token":' }, 400, 'request body is not valid JSON'],
+      ['a JSON array', { headers: { 'content-type': 'application/json', authorization: `Bearer ${creds.service}` }, body: '[1]' }, 400, 'invalid request: body must be object'],
+    ];
+    for (const [name, opts, status, expected] of cases) {
+      const { answer, door } = await introspect(name, opts);
+      expect(answer.status, name).toBe(status);
+      expect(answer.body, name).toContain(expected);
+      expect(door, `${name}: logged by the introspection door`).toBe(true);
+    }
+  });
+
+  it('refuses what it must refuse, with the error body and the headers a client acts on', async () => {
+    const cases: [string, Parameters<typeof send>[1], number, RegExp][] = [
+      ['no credential', form(`token=${tokens.active}`, null), 401, /authentication failed/],
+      ['wrong credential', form(`token=${tokens.active}`, 'tctl_key_' + 'A'.repeat(40)), 401, /authentication failed/],
+      ['a role that may not introspect', form(`token=${tokens.active}`, creds.user), 403, /only service principals and admins may introspect/],
+      ['plain text (not a form, not JSON)', form(`token=${tokens.active}`, creds.service, 'text/plain'), 415, /unsupported content type/],
+      ['another content type', form(`token=${tokens.active}`, creds.service, 'application/xml'), 415, /unsupported content type/],
+      ['no content type', { headers: { authorization: `Bearer ${creds.service}`, 'content-length': '7' }, body: 'token=x' }, 415, /unsupported content type/],
+      ['oversized body', form(`token=${'a'.repeat(70_000)}`), 413, /larger than 65536 bytes/],
+      ['oversized chunked body', { headers: { 'content-type': FORM, authorization: `Bearer ${creds.service}`, 'transfer-encoding': 'chunked' }, body: `token=${'a'.repeat(70_000)}` }, 413, /larger than/],
+    ];
+    for (const [name, opts, status, message] of cases) {
+      const { answer, door } = await introspect(name, opts);
+      expect(answer.status, name).toBe(status);
+      expect(errorOf(answer).error.message, name).toMatch(message);
+      expect(door, `${name}: logged by the introspection door`).toBe(true);
+      if (status === 401) expect(answer.headers['www-authenticate'], name).toBe('Bearer realm="tokenctl"');
+    }
+    // Not introspection's: another method is the router's (404), as for any path without such a route.
+    expect((await send(fast.url, { method: 'GET', headers: { authorization: `Bearer ${creds.service}` } })).status).toBe(404);
+  });
+
+  it('refuses a blocked address with 429 even with a valid credential, like every route', async () => {
+    const other = await anotherApp({ limits: LIMITS });
+    try {
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(other.url, form('token=x', 'tctl_key_wrong'))).status).toBe(401);
+      const answer = await send(other.url, form(`token=${tokens.active}`));
+      expect(answer.status).toBe(429);
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+      // The same address is refused on the API too: one limit, one door.
+      expect((await send(other.url, { method: 'GET', path: '/v1/tokens', headers: { authorization: `Bearer ${creds.admin}` } })).status).toBe(429);
+    } finally {
+      await other.app.close();
+    }
+  });
+});
+
+describe('the introspection door behind a trusted proxy (nginx, --trust-proxy)', () => {
+  it('counts failures against the client X-Forwarded-For names, as the API does', async () => {
+    const { app, url: base, logs } = await anotherApp({ trustProxy: ['127.0.0.1'] });
+    try {
+      const via = (client: string, body: string, credential: string | null = creds.service) => {
+        const f = form(body, credential);
+        return { ...f, headers: { ...f.headers, 'x-forwarded-for': client } };
+      };
+      const ok = await send(base, via('203.0.113.7', `token=${tokens.active}`));
+      expect(ok.status).toBe(200);
+      expect(logs.some((l) => l.includes('"reqId":"introspect-'))).toBe(true);
+      // Failures from one client (behind the proxy) block that client, on both doors, and no other one.
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(base, via('203.0.113.7', 'token=x', 'tctl_key_wrong'))).status).toBe(401);
+      expect((await send(base, via('203.0.113.7', `token=${tokens.active}`))).status).toBe(429);
+      // A spoofed chain: only the address next to the trusted proxy counts.
+      expect((await send(base, via('198.51.100.1, 203.0.113.7', `token=${tokens.active}`))).status).toBe(429);
+      expect((await send(base, via('203.0.113.8', `token=${tokens.active}`))).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('the introspection door beside the server', () => {
+  it("answers a failing credential lookup with the service's 500, and the service goes on", async () => {
+    const server = await startTestServer();
+    try {
+      await server.initAccount({ name: 'acme' });
+      const credential = await server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
+      // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file).
+      const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'));
+      db.exec('ALTER TABLE principals RENAME TO principals_moved');
+      db.close();
+      const r = await send(server.url, form('token=x', credential));
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ error: { kind: 'internal', message: expect.stringMatching(/failed to handle this request/) } });
+      expect(r.body).not.toContain(credential);
+      expect((await call(server, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('listens on every address of a name such as localhost, as fastify does', async () => {
+    // Whether this machine has IPv6 loopback at all.
+    const hasIpv6 = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer().once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    // The usual hosts file of a desktop or CI image: localhost is 127.0.0.1 and ::1.
+    const original = dns.lookup.bind(dns) as (...args: unknown[]) => void;
+    const lookup = vi.spyOn(dns, 'lookup').mockImplementation(((host: string, ...rest: unknown[]) => {
+      const callback = rest.pop() as (...args: unknown[]) => void;
+      const options = (rest[0] ?? {}) as { all?: boolean } | number;
+      if (host !== 'localhost') return original(host, options, callback);
+      const all = [{ address: '127.0.0.1', family: 4 }, ...(hasIpv6 ? [{ address: '::1', family: 6 }] : [])];
+      process.nextTick(() => (typeof options === 'object' && options.all ? callback(null, all) : callback(null, '127.0.0.1', 4)));
+    }) as unknown as typeof dns.lookup);
+    const store = fast.store;
+    const app = await buildServerApp({ store, clock: fast.clock, lastUsedFlushMs: 0 });
+    try {
+      await app.listen({ host: 'localhost', port: 0 });
+      const port = (app.server.address() as { port: number }).port;
+      const hosts = hasIpv6 ? ['127.0.0.1', '[::1]'] : ['127.0.0.1'];
+      expect(app.addresses().length).toBe(hosts.length);
+      for (const host of hosts) {
+        const r = await send(`http://${host}:${port}`, form(`token=${tokens.active}`));
+        expect(r.status, host).toBe(200);
+        expect(JSON.parse(r.body).active, host).toBe(true);
+      }
+    } finally {
+      lookup.mockRestore();
+      await app.close();
+    }
+  });
+});
