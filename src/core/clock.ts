@@ -7,8 +7,8 @@ export const systemClock: Clock = { now: () => new Date() };
 
 /** A clock that starts at `start` and runs on in real time (TOKENCTL_NOW semantics). */
 export function offsetClock(start: Date, realNow: () => number = Date.now): Clock {
-  const startedAt = realNow();
-  return { now: () => new Date(start.getTime() + (realNow() - startedAt)) };
+  const offset = start.getTime() - realNow();
+  return { now: () => new Date(realNow() + offset) };
 }
 
 /**

@@ -14,12 +14,14 @@ export { INTROSPECTION_PATH, isIntrospectionUrl } from './handler.js';
  * The client's address as fastify computes `request.ip` with the same trust list (@fastify/proxy-addr, which fastify
  * itself uses): the socket's, or the nearest address in X-Forwarded-For that is not a trusted proxy.
  */
-export function clientAddressOf(trustProxy: string[] | false): (req: IncomingMessage) => string | undefined {
+export function clientAddressOf(trustProxy: string[] | false): (req: IncomingMessage, forwardedFor?: string) => string | undefined {
   if (trustProxy === false) return (req) => req.socket.remoteAddress;
   const trusted = proxyAddr.compile(trustProxy);
-  return (req) => {
-    if (req.headers['x-forwarded-for'] === undefined) return req.socket.remoteAddress;
-    const all = proxyAddr.all(req, trusted);
+  return (req, forwardedFor = req.headers['x-forwarded-for'] as string | undefined) => {
+    if (forwardedFor === undefined) return req.socket.remoteAddress;
+    // The request as proxy-addr reads it (its socket, its X-Forwarded-For), the header given as the door read it.
+    const view: IncomingMessage = Object.create(req, { headers: { value: { 'x-forwarded-for': forwardedFor } } });
+    const all = proxyAddr.all(view, trusted);
     return all[all.length - 1];
   };
 }

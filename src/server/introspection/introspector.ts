@@ -162,13 +162,11 @@ interface Resolved {
   active: IntrospectionAnswer;
   /** The draining answer; null for a live token and for one deleted before it activated (never active). */
   draining: IntrospectionAnswer | null;
-  /** Monotonic time (performance.now(), not the service clock) until which this may be used, and the store's change count it was read at. */
-  until: number;
+  /** The sweep count it was resolved at (it is used until the next sweep), and the store's change count. */
+  epoch: number;
   generation: number;
 }
 
-/** How long a resolved value is remembered: a deletion by another process on the same data shows within this. */
-const RESOLVED_TTL_MS = 1_000;
 
 /**
  * Introspection (RFC 7662): which token of the caller's account is this value, and may it be used now? Pending
@@ -189,14 +187,17 @@ export class Introspector {
   private readonly keys: SigningKeyCache;
   private readonly verified = new VerifiedTokenCache();
   private readonly resolved = new Map<string, Resolved>();
-  /** Values that resolved to nothing, and until when (monotonic ms) at which change count: never issued, or not ours. */
-  private readonly unknown = new Map<string, { until: number; generation: number }>();
+  /** Values that resolved to nothing (never issued, or not ours), with the sweep and change counts they were read at. */
+  private readonly unknown = new Map<string, { epoch: number; generation: number }>();
+  /**
+   * Sweeps so far (the service sweeps every second): a value is used until the next sweep, at most a second, measured
+   * without reading a clock on every introspection. Another process's change on the same data shows within it.
+   */
+  private epoch = 0;
 
   constructor(
     private readonly lookup: IntrospectionLookup,
     private readonly max = 10_000,
-    /** Monotonic milliseconds, for how long values are remembered (tests pass their own). */
-    private readonly monotonicNow: () => number = () => performance.now(),
   ) {
     this.keys = new SigningKeyCache(lookup);
   }
@@ -211,36 +212,36 @@ export class Introspector {
    * the table is in insertion order, and later entries expire later and have a newer or equal change count.
    */
   sweep(): void {
+    const epoch = ++this.epoch;
     const generation = this.lookup.tokenGeneration;
-    const monotonic = this.monotonicNow();
     for (const [value, r] of this.resolved) {
-      if (r.generation === generation && r.until > monotonic) break;
+      if (r.generation === generation && r.epoch === epoch) break;
       this.resolved.delete(value);
     }
     for (const [value, r] of this.unknown) {
-      if (r.generation === generation && r.until > monotonic) break;
+      if (r.generation === generation && r.epoch === epoch) break;
       this.unknown.delete(value);
     }
   }
 
   introspect(value: string, callerAccountId: string, now: Date): IntrospectionAnswer {
     if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
-    const monotonic = this.monotonicNow();
+    const epoch = this.epoch;
     let r = this.resolved.get(value);
-    if (r !== undefined && (r.until <= monotonic || r.generation !== this.lookup.tokenGeneration)) {
+    if (r !== undefined && (r.epoch !== epoch || r.generation !== this.lookup.tokenGeneration)) {
       this.resolved.delete(value);
       r = undefined;
     }
     if (r === undefined) {
       const miss = this.unknown.get(value);
-      if (miss !== undefined && miss.until > monotonic && miss.generation === this.lookup.tokenGeneration) return INACTIVE_ANSWER;
-      const fresh = this.resolve(value, monotonic);
+      if (miss !== undefined && miss.epoch === epoch && miss.generation === this.lookup.tokenGeneration) return INACTIVE_ANSWER;
+      const fresh = this.resolve(value, epoch);
       if (fresh === null) {
         // A value presented again and again that the service never issued (a misconfigured client, a probe) costs a
         // lookup in memory, not a keyed fingerprint each time. Kept as briefly and as bounded as known ones, and
         // forgotten at once when this process learns of any change to tokens: a value issued since is never missed.
         if (this.unknown.size >= this.max) this.unknown.delete(this.unknown.keys().next().value!);
-        this.unknown.set(value, { until: monotonic + RESOLVED_TTL_MS, generation: this.lookup.tokenGeneration });
+        this.unknown.set(value, { epoch, generation: this.lookup.tokenGeneration });
         return INACTIVE_ANSWER;
       }
       if (this.resolved.size >= this.max) this.resolved.delete(this.resolved.keys().next().value!);
@@ -255,7 +256,7 @@ export class Introspector {
     return t < r.rejectedAtMs && r.draining !== null ? r.draining : INACTIVE_ANSWER;
   }
 
-  private resolve(value: string, monotonic: number): Resolved | null {
+  private resolve(value: string, epoch: number): Resolved | null {
     const generation = this.lookup.tokenGeneration;
     const fingerprint = this.lookup.fingerprint(value);
     let claims: VerifiedClaims | null = null;
@@ -300,7 +301,7 @@ export class Introspector {
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
       active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
       draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
-      until: monotonic + RESOLVED_TTL_MS,
+      epoch,
       generation,
     };
   }

@@ -44,6 +44,12 @@ function onDrain(this: TrackedSocket): void {
   if (state !== undefined) state.blockedSince = 0;
 }
 
+/** Whether the raw headers have a Host (read from the raw list: `req.headers` is built only when asked, which costs). */
+function hasHost(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') return true;
+  return false;
+}
+
 const NO_HOST = JSON.stringify(errorBody('usage', 'malformed HTTP request: an HTTP/1.1 request needs a Host header'));
 
 export function boundConnections(
@@ -95,9 +101,10 @@ export function boundConnections(
           socket.destroy();
           return true;
         }
-        res.once('close', onResponseClose);
+        // on, not once (no wrapper made per request): a response closes once.
+        res.on('close', onResponseClose);
       }
-      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !hasHost(req.rawHeaders)) {
         res.writeHead(400, [...SECURITY_HEADERS, 'content-type', 'application/json; charset=utf-8', 'content-length', String(NO_HOST.length), 'connection', 'close']);
         res.end(NO_HOST);
         return true;
