@@ -24,7 +24,7 @@ export function registerServer(program: Command, deps: Deps): void {
   const openStore = async (opts: Where, create: boolean) => {
     const { chooseStorage, openServiceStorage, whereOf } = await import('../server/service-storage.js');
     const choice = await chooseStorage(opts, deps.env);
-    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver();
+    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(deps.env);
     const opened = await openServiceStorage(choice, deps.env, { create, notice: (m) => deps.io.err(`${m}\n`) });
     return { store: opened.storage, where: whereOf(choice), kind: choice.kind, close: async () => void (await opened.storage.close()) };
   };
