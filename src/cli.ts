@@ -178,7 +178,7 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
       if (!isHelpTopic(topic)) {
         throw new UsageError(`no help topic or command '${topic}'; topics: ${HELP_TOPICS.join(', ')}; commands: tokenctl --help`);
       }
-      deps.io.out(helpTopicText(topic));
+      deps.io.out(helpTopicText(topic, deps.io.stdoutIsTTY ? (deps.io.columns ?? HELP_WIDTH) : undefined));
       return EXIT_CODES.ok;
     }
     await program.parseAsync([...argv], { from: 'user' });

@@ -289,7 +289,8 @@ describe('log', () => {
     expect(verified.code).toBe(0);
     expect(verified.stderr).toMatch(/audit trail intact: 5 events/);
     const tty = await cli.run(['log'], { tty: true });
-    expect(tty.stdout).toMatch(/token\.rename .*renamed 'ci' to 'ci-old'/);
+    // 80 columns: the detail goes under its event.
+    expect(tty.stdout).toMatch(/ token\.rename +ci-old +s2s\n {6}renamed 'ci' to 'ci-old'\n/);
   });
 });
 
