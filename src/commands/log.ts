@@ -8,7 +8,7 @@ import type { Column } from '../ui/columns.js';
 import { terminalColumns } from '../ui/io.js';
 import { DEFAULT_TABLE_WIDTH, renderJson, renderTsv } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, success } from './shared.js';
+import { examples, globalsOf } from './shared.js';
 
 function instant(value: string | undefined, flag: string): Date | null {
   if (value === undefined) return null;
@@ -79,9 +79,11 @@ export function registerLog(program: Command, deps: Deps): void {
       const backend = await deps.backend(globals);
       if (opts.verify) {
         const result = await backend.verifyAuditTrail();
+        // The verdict is the command's result: stdout, as under --json. A broken trail is also an error (exit 9).
         if (globals.json) deps.io.out(renderJson(result));
+        else if (result.ok) deps.io.out(`audit trail intact: ${result.events} events${result.lastAt ? `, the last at ${result.lastAt}` : ''}\n`);
+        else deps.io.out(`audit trail NOT intact: line ${result.line}: ${safeText(result.reason)}\n`);
         if (!result.ok) throw new StoreDataError(`audit trail line ${result.line}: ${result.reason}`);
-        success(deps, `audit trail intact: ${result.events} events${result.lastAt ? `, the last at ${result.lastAt}` : ''}`);
         return;
       }
       let events = await backend.auditEvents();

@@ -287,7 +287,8 @@ describe('log', () => {
     expect(since.map((e: { action: string }) => e.action)).toEqual(['token.reveal', 'token.rename']);
     const verified = await cli.run(['log', '--verify']);
     expect(verified.code).toBe(0);
-    expect(verified.stderr).toMatch(/audit trail intact: 5 events/);
+    expect(verified.stdout).toMatch(/^audit trail intact: 5 events/);
+    expect(verified.stderr).toBe('');
     const tty = await cli.run(['log'], { tty: true });
     // 80 columns: the detail goes under its event.
     expect(tty.stdout).toMatch(/ token\.rename +ci-old +s2s\n {6}renamed 'ci' to 'ci-old'\n/);
