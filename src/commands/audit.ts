@@ -7,7 +7,7 @@ import { POLICY } from '../core/tokens.js';
 import { terminalColumns } from '../ui/io.js';
 import { DEFAULT_TABLE_WIDTH, renderCsv, renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, warn } from './shared.js';
+import { commandLine, examples, globalsOf, warn } from './shared.js';
 
 const FORMATS = ['table', 'json', 'csv', 'markdown'] as const;
 type AuditFormat = (typeof FORMATS)[number];
@@ -116,7 +116,7 @@ export function registerAudit(program: Command, deps: Deps): void {
         if (!(error instanceof TokenctlError)) throw error;
         warn(deps, `the audit trail could not be read (${error.message}); never-retrieved tokens are not reported`);
       }
-      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays });
+      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays, command: commandLine(deps, globals) });
       if (format === 'json') deps.io.out(renderJson(report));
       else if (format === 'csv') deps.io.out(renderCsv(report.findings as unknown as Record<string, unknown>[], FIELDS));
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));

@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import { validateProfileName } from '../config/paths.js';
 import { redactTokenLike } from '../ui/sanitize.js';
 import { POLICY, type TokenView } from '../core/tokens.js';
+import { shellWord, type CommandLine } from '../core/format.js';
 
 const DELETE_PHRASE = POLICY.deletePhrase;
 import { safeText } from '../ui/sanitize.js';
@@ -53,15 +54,25 @@ export class CommandExit extends Error {
   }
 }
 
-/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. For commands we tell users to run. */
-export function shellWord(word: string): string {
-  return /^[\w.@%+=:,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+export { shellWord };
+
+/**
+ * How the user runs tokenctl: `npx tokenctl` when npm exec (npx) started this process (tokenctl is then not on the
+ * user's PATH, only on the one npm gave it), else `tokenctl`.
+ */
+export function tokenctlName(env: Deps['env']): string {
+  return env.npm_command === 'exec' ? 'npx tokenctl' : 'tokenctl';
 }
 
-/** "tokenctl [--profile <p>] <args>": the exact command to run next, in the profile this run used. */
-export function tokenctlCommand(globals: { profile: string }, args: readonly string[]): string {
+/** "tokenctl [--profile <p>] <args>": the exact command to run next, in the profile this run used, as the user runs tokenctl. */
+export function tokenctlCommand(deps: Pick<Deps, 'env'>, globals: { profile: string }, args: readonly string[]): string {
   const profile = globals.profile === 'default' ? [] : ['--profile', globals.profile];
-  return ['tokenctl', ...profile, ...args].map((a, i) => (i === 0 ? a : shellWord(a))).join(' ');
+  return [tokenctlName(deps.env), ...[...profile, ...args].map(shellWord)].join(' ');
+}
+
+/** The same, as the rules (src/core) take it. */
+export function commandLine(deps: Pick<Deps, 'env'>, globals: { profile: string }): CommandLine {
+  return (args) => tokenctlCommand(deps, globals, args);
 }
 
 /**

@@ -157,9 +157,9 @@ export function renderFitted(layouts: readonly Layout[], width: number, options:
     const notes = options.notes?.lines[r] ?? [];
     const noteIndent = stacked ? stackIndent : indentOf(options.notes?.column ?? 0);
     for (const note of notes) {
-      // A note (a command) goes where it fits whole: under its column, else at the stack's indent, else at the margin
-      // (word-wrapped only when even that is too narrow).
-      const indent = [noteIndent, stackIndent, 0].find((i) => length(note) <= width - i) ?? 0;
+      // A note (a command) goes where it fits whole: under its column, else at the stack's indent, else at the margin;
+      // one too long for any line is word-wrapped at the stack's indent.
+      const indent = [noteIndent, stackIndent, 0].find((i) => length(note) <= width - i) ?? stackIndent;
       out.push(...under(note, indent));
     }
   }
