@@ -57,7 +57,8 @@ export function registerGet(program: Command, deps: Deps): void {
         });
         const what = describeToken(token);
         const tmux = r.plan.kind === 'osc52' && r.plan.tmux ? ', through tmux: it needs set -g allow-passthrough on' : '';
-        const where = r.plan.kind === 'osc52' ? `Sent the value of ${what} to your terminal's clipboard (OSC 52${tmux}; a terminal without OSC 52 copies nothing)` : `Copied the value of ${what} to the clipboard (${r.via})`;
+        const idle = r.plan.kind === 'osc52' && r.plan.idle ? `, as ${r.plan.idle.tool} has no display to reach (${r.plan.idle.variable} is not set)` : '';
+        const where = r.plan.kind === 'osc52' ? `Sent the value of ${what} to your terminal's clipboard (OSC 52${idle}${tmux}; a terminal without OSC 52 copies nothing)` : `Copied the value of ${what} to the clipboard (${r.via})`;
         const clearing =
           r.clearsInMs === null
             ? 'it stays there until something else is copied'
