@@ -71,6 +71,7 @@ export function registerCreate(program: Command, deps: Deps): void {
       if (type === undefined) requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
       if (name === undefined) requireInteractive(deps, 'no token name given', '--name <name>');
       const backend = await deps.backend(globals);
+      if (type === undefined || name === undefined) await backend.noticeBeforeChange(); // before the questions, not after
       const chosenType = type ?? (await askType(deps, backend));
       const chosenName = name ?? (await askName(deps));
       const { token, value } = await backend.create({ type: chosenType, name: chosenName });

@@ -219,6 +219,8 @@ export function registerRotate(program: Command, deps: Deps): void {
           );
         }
         info(deps, `'${safeText(replacement.name)}' is active. Deleting ${describeToken(old)}: calls made with it keep working for ${formatDuration(POLICY.drainMs)}, then fail.`);
+        // What the deletion will record (a drill's time in a real store) is said before the phrase is typed, not after.
+        await backend.noticeBeforeChange();
         try {
           phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`, undefined, {
             expect: POLICY.deletePhrase,

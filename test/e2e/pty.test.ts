@@ -69,6 +69,26 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(r.screen).toMatch(/Rotated: 'next' is active; 'default' is deleted/);
   });
 
+  it('a drill on a store not made in one: the warning comes before the typed phrase, not after (rotate --resume, delete)', async () => {
+    const home = tempHome();
+    const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64() });
+    await runBin(['init'], { env }); // a real store: made on the real clock
+    await runBin(['create', '--type', 's2s', '--name', 'events'], { env });
+    const drill = new Date(Date.now() + 24 * 3_600_000);
+    const at = (minutes: number) => ({ ...env, TOKENCTL_NOW: new Date(drill.getTime() + minutes * 60_000).toISOString() });
+    expect((await runBin(['rotate', 'default', '--name', 'next'], { env: at(0) })).code).toBe(0);
+    const warning = /warning: TOKENCTL_NOW=\S+ is set, but the store in .* was not created in a drill: this change is recorded at \S+ for good/;
+    const prompt = 'Type "Delete token"';
+    for (const args of [['rotate', 'default', '--resume'], ['delete', 'events']]) {
+      const r = inPty(args, [{ expect: prompt, send: 'Delete token\r' }], at(31));
+      expect(r.code, r.screen + r.stderr).toBe(0);
+      const screen = r.screen.replace(/\r?\n/g, ' ');
+      expect(screen, args.join(' ')).toMatch(warning);
+      expect(screen.search(warning), args.join(' ')).toBeLessThan(screen.indexOf(prompt));
+      expect(screen.match(/was not created in a drill/g), args.join(' ')).toHaveLength(1); // said once
+    }
+  });
+
   it('colours only a terminal: a table redirected to a file has no escape codes', async () => {
     const { env: plain } = await account();
     const { NO_COLOR: _, ...env } = plain;
