@@ -39,9 +39,11 @@ async function askType(deps: Deps, backend: TokenBackend): Promise<TokenType> {
   for (const t of full) {
     info(deps, `Not offered: ${t} (already has ${POLICY.maxLivePerType} live tokens, ${names(t)}; delete one first, or replace one with: tokenctl rotate <name>)`);
   }
+  // The descriptions in one column, whichever types are offered.
+  const width = Math.max(...offered.map((t) => t.length));
   return deps.prompter().select(
     'Token type',
-    offered.map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
+    offered.map((t) => ({ name: `${t.padEnd(width)}  ${TYPE_LABELS[t]}`, value: t })),
   );
 }
 

@@ -3,8 +3,8 @@ import type { Deps, GlobalOptions } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { validateProfileName } from '../config/paths.js';
 import { redactTokenLike } from '../ui/sanitize.js';
-import { POLICY, type TokenView } from '../core/tokens.js';
-import { shellWord, type CommandLine } from '../core/format.js';
+import { POLICY, tokenStatus, type TokenRecord, type TokenView } from '../core/tokens.js';
+import { formatDuration, formatInstant, shellWord, type CommandLine } from '../core/format.js';
 
 const DELETE_PHRASE = POLICY.deletePhrase;
 import { safeText } from '../ui/sanitize.js';
@@ -21,7 +21,8 @@ export function info(deps: Deps, message: string): void {
 }
 
 export function success(deps: Deps, message: string): void {
-  deps.io.err(`${deps.io.style.green('✓')} ${redactTokenLike(message)}\n`);
+  // The same mark as an answered prompt's (✔), so that output never mixes two.
+  deps.io.err(`${deps.io.style.green('✔')} ${redactTokenLike(message)}\n`);
 }
 
 export function warn(deps: Deps, message: string): void {
@@ -36,6 +37,13 @@ export function requireInteractive(deps: Deps, what: string, flag: string): void
 /** "s2s token 'ci' (tok_…)", safe for the terminal. */
 export function describeToken(t: Pick<TokenView, 'type' | 'name' | 'id'>): string {
   return `${t.type} token '${safeText(t.name)}' (${t.id})`;
+}
+
+/** For a value handed out with --allow-pending: until when calls made with it are rejected; null when it is usable. */
+export function pendingReminder(token: TokenRecord, now: Date): string | null {
+  if (tokenStatus(token, now) !== 'pending') return null;
+  const left = formatDuration(Date.parse(token.activatesAt) - now.getTime());
+  return `${describeToken(token)} is pending until ${formatInstant(token.activatesAt)} (in ${left}): calls made with its value are rejected until then`;
 }
 
 /** Adds the examples block every command's --help ends with. */

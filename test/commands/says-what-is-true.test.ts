@@ -90,3 +90,64 @@ describe('the stale warning', () => {
     );
   });
 });
+
+describe('smaller wordings', () => {
+  it('get --allow-pending reminds that the value does not work yet; stdout stays the value alone', async () => {
+    const cli = testCli(tempHome());
+    await cli.run(['init']);
+    const value = (await cli.run(['create', '--type', 's2s', '--name', 'events'])).stdout.trim();
+    const r = await cli.run(['get', 'events', '--allow-pending']);
+    expect(r).toMatchObject({ code: 0, stdout: value });
+    expect(r.stderr).toMatch(/^warning: s2s token 'events' \(tok_\w+\) is pending until 2026-06-01 12:30 UTC \(in 30m\): calls made with its value are rejected until then\n$/);
+    cli.clock.advance(31 * 60_000);
+    expect((await cli.run(['get', 'events', '--allow-pending'])).stderr).toBe(''); // active: nothing to remind
+  });
+
+  it('the type picker shows its descriptions in one column', async () => {
+    const cli = testCli(tempHome());
+    await cli.run(['init']);
+    const r = await cli.run(['create'], { tty: true, answers: ['s2s', 'events'] });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.choices[0]).toEqual(['api      API token (JWT)', 'onelink  OneLink API token', 's2s      S2S token']);
+    await cli.run(['create', '--type', 'onelink', '--name', 'a']);
+    await cli.run(['create', '--type', 'onelink', '--name', 'b']);
+    const fewer = await cli.run(['create'], { tty: true, answers: ['s2s', 'more'] });
+    expect(fewer.choices[0]).toEqual(['api  API token (JWT)', 's2s  S2S token']);
+  });
+
+  it('marks every success with the same check mark as an answered prompt (✔), never ✓', async () => {
+    const cli = testCli(tempHome());
+    const r = await cli.run(['init']);
+    expect(r.stderr).toMatch(/^✔ Created account 'default'/);
+    expect(r.stderr).not.toContain('✓');
+  });
+
+  it('a name clash names the token it clashes with, not only the name typed', async () => {
+    const cli = testCli(tempHome());
+    await cli.run(['init']);
+    await cli.run(['create', '--type', 's2s', '--name', 'Events-Prod']);
+    const r = await cli.run(['create', '--type', 'api', '--name', 'events-prod']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toBe("error: 'events-prod' is taken: names ignore case, and a token named 'Events-Prod' already exists; choose another name\n");
+    const renamed = await cli.run(['rename', 'default', 'Events-Prod']);
+    expect(renamed.stderr).toBe("error: a token named 'Events-Prod' already exists; choose another name (names ignore case)\n");
+  });
+
+  it("init's next command is the one the user can run: in the profile used, through npx when run through npx", async () => {
+    const home = tempHome();
+    expect((await testCli(home).run(['init'])).stderr).toMatch(/Print it with: tokenctl get default\n$/);
+    expect((await testCli(home).run(['--profile', 'staging', 'init'])).stderr).toMatch(/Print it with: tokenctl --profile staging get default\n$/);
+    const npx = testCli(tempHome());
+    expect((await npx.run(['init'], { env: { npm_command: 'exec' } })).stderr).toMatch(/Print it with: npx tokenctl get default\n$/);
+    // Before init, through npx: the command that creates the account says npx too.
+    const fresh = await testCli(tempHome()).run(['list'], { env: { npm_command: 'exec' } });
+    expect(fresh.stderr).toMatch(/create one with: npx tokenctl init\n$/);
+  });
+
+  it('login asks for the credential saying once that the input is hidden', async () => {
+    const cli = testCli(tempHome());
+    const r = await cli.run(['login', '--server', 'http://127.0.0.1:9'], { tty: true, answers: ['tctl_key_notarealcredential'] });
+    expect(r.asked).toEqual(['Admin credential for http://127.0.0.1:9']); // the prompt adds "(input hidden)" itself
+    expect(r.code).toBe(8); // nothing listens there
+  });
+});

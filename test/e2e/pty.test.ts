@@ -89,6 +89,15 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     }
   });
 
+  it('a hidden prompt says once that the input is hidden', async () => {
+    const { env } = await account();
+    const r = inPty(['verify'], [{ expect: 'Paste the token', send: 'tctl_s2s_notarealvalue\r' }], env);
+    expect(r.screen).toMatch(/Paste the token \(input hidden\)/);
+    expect(r.screen).not.toMatch(/input is masked|input is hidden|\(input hidden\)\s*\(input hidden\)/);
+    expect(r.screen).not.toContain('tctl_s2s_notarealvalue'); // nothing echoed
+    expect(r.code).toBe(2); // a malformed value, rejected offline
+  });
+
   it('colours only a terminal: a table redirected to a file has no escape codes', async () => {
     const { env: plain } = await account();
     const { NO_COLOR: _, ...env } = plain;

@@ -79,10 +79,12 @@ describe('loadSqliteDriver', () => {
 
   it('the built binary sets up a service with it, and Node.js 22 says nothing of SQLite being experimental', async () => {
     const env = accountEnv(mkdtempSync(path.join(base, 'home-')));
-    const r = spawnSync(process.execPath, [BIN, 'server', 'init', '--data', path.join(env.TOKENCTL_HOME!, 'data')], { env, encoding: 'utf8', timeout: 30_000 });
+    // A relative --data: the next step names the directory itself.
+    const r = spawnSync(process.execPath, [BIN, 'server', 'init', '--data', 'data'], { env, cwd: env.TOKENCTL_HOME, encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^tctl_key_\w+\n$/);
     expect(r.stderr).not.toMatch(/ExperimentalWarning|experimental feature/i);
+    expect(r.stderr).toContain(`Next: tokenctl serve --data ${path.join(env.TOKENCTL_HOME!, 'data')} (it prints the URL it listens on), then on an admin machine: tokenctl login --server <that URL>\n`);
   });
 
   it('TOKENCTL_SQLITE_DRIVER chooses one; node:sqlite without a Node.js that has it, or another name, is refused', async () => {
