@@ -195,8 +195,19 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     expect(existsSync(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'))).toBe(false);
     expect(existsSync(path.join(nodeModules, 'better-sqlite3'))).toBe(false);
     const mb = duBytes(own) / 1e6;
-    process.stderr.write(`installed size of the CLI (${path.relative(prefix, own)}): ${mb.toFixed(1)} MB\n`);
+    const keychain = duBytes(path.join(nodeModules, '@napi-rs')) / 1e6;
+    process.stderr.write(`installed size of the CLI (${path.relative(prefix, own)}): ${mb.toFixed(2)} MB (tokenctl ${(mb - keychain).toFixed(2)} MB, the keychain binding ${keychain.toFixed(2)} MB)\n`);
     expect(mb).toBeLessThan(15);
+    // The README's figures are this measurement, in both places it gives them.
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const install = /whole installed tree \((\d+\.\d) MB/.exec(readme);
+    const perf = /Installed size of the CLI \([^)]*\): (\d+\.\d) MB \(tokenctl (\d+\.\d) MB, the keychain binding (\d+\.\d) MB/.exec(readme);
+    expect(install, 'README, Install: "whole installed tree (N.N MB"').not.toBeNull();
+    expect(perf, 'README, Performance: "Installed size of the CLI (...): N.N MB (tokenctl N.N MB, the keychain binding N.N MB"').not.toBeNull();
+    expect(install![1]).toBe(perf![1]);
+    expect(Math.abs(Number(perf![1]) - mb), `README says ${perf![1]} MB, measured ${mb.toFixed(2)} MB`).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(Number(perf![2]) - (mb - keychain))).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(Number(perf![3]) - keychain)).toBeLessThanOrEqual(0.1);
   });
 
   it('runs init, create, list, get, rotate, exec and scan from the prefix with stdin at /dev/null', { timeout: 120_000 }, async () => {
