@@ -55,9 +55,9 @@ describe('tables that fit a terminal', () => {
         '',
       ].join('\n'),
     );
-    // Too narrow even at the margin: the command is wrapped at its spaces, nothing of it cut.
+    // Too narrow even at the margin: the command is wrapped at its spaces, at the stack's indent, nothing of it cut.
     const narrow = renderFitted([{ columns }], 36, { stackIndent: 4, notes }).split('\n');
-    expect(narrow.slice(3, 5)).toEqual(['→ tokenctl rotate', 'campaigns-for-the-spring']);
+    expect(narrow.slice(3, 5)).toEqual(['    → tokenctl rotate', '    campaigns-for-the-spring']);
     expect(Math.max(...narrow.map((l) => [...l].length))).toBeLessThanOrEqual(36);
   });
 
