@@ -23,42 +23,6 @@ function wholeNumber(value: string, flag: string, min: number): number {
   return n;
 }
 
-/**
- * The review on a terminal: at most `width` columns. Each finding is one line (its detail word-wrapped in the DETAIL
- * column, long names cut with "…"), and the command that fixes it on the next line, whole; when the columns do not
- * fit, the detail goes under the finding's line.
- */
-async function renderTerminalTable(report: AuditReport, width: number, style: Deps['io']['style']): Promise<string> {
-  const { renderFitted, wrapWords } = await import('../ui/columns.js');
-  const title = wrapWords(`Security review as of ${report.asOf.slice(0, 16).replace('T', ' ')} UTC (stale at ${report.maxAgeDays} days, soon within ${report.withinDays})`, width);
-  const verdict = wrapWords(report.verdict, width).map((l) => (report.ok ? style.green(l) : style.red.bold(l)));
-  if (report.findings.length === 0) return [...title, 'No findings.', '', ...verdict].join('\n') + '\n';
-  const f = report.findings;
-  const severity = (x: Finding) => (x.severity === 'critical' ? 'CRITICAL' : x.severity === 'warning' ? 'WARNING' : 'info');
-  const paintSeverity = (x: Finding, text: string) => (x.severity === 'critical' ? style.red.bold(text) : x.severity === 'warning' ? style.yellow(text) : style.dim(text));
-  const table = renderFitted(
-    [
-      {
-        columns: [
-          { head: 'SEVERITY', cells: f.map(severity), fit: 'fixed' },
-          { head: 'FINDING', cells: f.map((x) => x.kind), fit: 'fixed' },
-          { head: 'TOKEN', cells: f.map((x) => safeText(x.name)), fit: 'cut', min: 12, keep: 'ends' },
-          { head: 'TYPE', cells: f.map((x) => x.type), fit: 'fixed' },
-          { head: 'DETAIL', cells: f.map((x) => safeText(x.message)), fit: 'wrap', min: 32 },
-        ],
-      },
-    ],
-    width,
-    {
-      stackIndent: 10,
-      notes: { column: 4, lines: f.map((x) => (x.action === 'none' ? [] : [`→ ${safeText(x.action)}`])) },
-      paint: (head, row, text) => (head === 'SEVERITY' ? paintSeverity(f[row]!, text) : text),
-      paintHead: (t) => (style.level > 0 ? style.bold(t) : t),
-    },
-  );
-  return [...title, table.trimEnd(), '', ...verdict].join('\n') + '\n';
-}
-
 /** The review into a pipe or a file: as it has always been printed there (scripts and CI logs read it). */
 function renderTable(report: AuditReport, style: Deps['io']['style']): string {
   const lines = [`Security review as of ${report.asOf.slice(0, 16).replace('T', ' ')} UTC (stale at ${report.maxAgeDays} days, soon within ${report.withinDays})`];
@@ -122,7 +86,8 @@ export function registerAudit(program: Command, deps: Deps): void {
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));
       else if (deps.io.stdoutIsTTY) {
         const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;
-        deps.io.out(await renderTerminalTable(report, width, deps.io.outStyle));
+        const { renderAuditTable } = await import('../ui/tables.js');
+        deps.io.out(renderAuditTable(report, width, deps.io.outStyle));
       } else deps.io.out(renderTable(report, deps.io.outStyle));
       if (opts.failOnStale && report.stale > 0) {
         throw new PolicyViolationError(`${report.stale} stale token${report.stale === 1 ? '' : 's'} found (--fail-on-stale); rotate with: tokenctl rotate <name>`);

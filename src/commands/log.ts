@@ -4,7 +4,6 @@ import { parseInstant } from '../core/clock.js';
 import { StoreDataError, UsageError } from '../core/errors.js';
 import { nameKey } from '../core/names.js';
 import type { AuditEvent } from '../core/audit.js';
-import type { Column } from '../ui/columns.js';
 import { terminalColumns } from '../ui/io.js';
 import { DEFAULT_TABLE_WIDTH, renderJson, renderTsv } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
@@ -35,33 +34,6 @@ function describe(e: AuditEvent): string {
     default:
       return '';
   }
-}
-
-/**
- * The trail on a terminal: one line per event, at most `width` columns, the details word-wrapped in their column.
- * When it does not fit, it gives up, in this order: the token's ID column (its name and type stay), the seconds of
- * the time, then the DETAIL column goes under each event; actor and token names are cut with "…" before that.
- */
-export async function renderEventTable(events: readonly AuditEvent[], width: number, style: Deps['io']['outStyle']): Promise<string> {
-  const { renderFitted } = await import('../ui/columns.js');
-  const column = (head: string, cells: string[], fit: Column['fit'], extra: Partial<Column> = {}): Column => ({ head, cells, fit, ...extra });
-  const seq = column('SEQ', events.map((e) => String(e.seq)), 'fixed', { align: 'right' });
-  const time = (seconds: boolean) => column('TIME (UTC)', events.map((e) => e.at.slice(0, seconds ? 19 : 16).replace('T', ' ')), 'fixed');
-  const actor = column('ACTOR', events.map((e) => safeText(e.actor)), 'cut', { min: 8 });
-  const action = column('ACTION', events.map((e) => e.action), 'fixed');
-  const token = column('TOKEN', events.map((e) => (e.token ? safeText(e.token.name) : '')), 'cut', { min: 12, keep: 'ends' });
-  const type = column('TYPE', events.map((e) => e.token?.type ?? ''), 'fixed');
-  const id = column('ID', events.map((e) => e.token?.id ?? ''), 'fixed');
-  const detail = column('DETAIL', events.map((e) => safeText(describe(e))), 'wrap', { min: 24 });
-  return renderFitted(
-    [
-      { columns: [seq, time(true), actor, action, token, type, id, detail] },
-      { columns: [seq, time(true), actor, action, token, type, detail] },
-      { columns: [seq, time(false), actor, action, token, type, detail] },
-    ],
-    width,
-    { stackIndent: 6, paintHead: (t) => (style.level > 0 ? style.bold(t) : t) },
-  );
 }
 
 export function registerLog(program: Command, deps: Deps): void {
@@ -116,7 +88,8 @@ export function registerLog(program: Command, deps: Deps): void {
         return;
       }
       const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;
-      deps.io.out(await renderEventTable(events, width, deps.io.outStyle));
+      const { renderEventTable } = await import('../ui/tables.js');
+      deps.io.out(renderEventTable(events.map((e) => ({ ...e, description: describe(e) })), width, deps.io.outStyle));
     });
   examples(cmd, ['tokenctl log', 'tokenctl log --token ci-deploy --since 2026-11-01 --json', 'tokenctl log --verify']);
 }
