@@ -10,8 +10,12 @@
 //   - a well-formed s2s value the service never issued, so never remembered: keyed fingerprint (HMAC), checksum and
 //     an SQLite query on every request (the worst case);
 //   - the same s2s value on a service with request logging on (`--log-level info`, the default; logs to /dev/null).
+// With --drivers both (node:sqlite and better-sqlite3; or a comma-separated list), the s2s and never-issued cases run
+// once per SQLite driver, each on its own copy of the data (TOKENCTL_SQLITE_DRIVER), side by side in the same rounds:
+// on Node.js 22 and 24, where both can run (better-sqlite3 built for it: npm run sqlite-driver). Default: the driver
+// the service uses on this Node.js.
 // Bounded in time (default 3 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, after
-// `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50]
+// `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 3] [--connections 50] [--drivers both]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { chmodSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +34,10 @@ const arg = (name, fallback) => {
 const seconds = Math.min(arg('--seconds', 3), 60);
 const rounds = Math.max(1, Math.min(arg('--rounds', 3), 10));
 const connections = Math.min(arg('--connections', 50), 200);
+const DRIVERS = ['node:sqlite', 'better-sqlite3'];
+const driversArg = process.argv.includes('--drivers') ? process.argv[process.argv.indexOf('--drivers') + 1] ?? '' : '';
+const drivers = driversArg === '' ? [] : driversArg === 'both' ? DRIVERS : driversArg.split(',').map((d) => d.trim());
+for (const d of drivers) if (!DRIVERS.includes(d)) throw new Error(`--drivers: '${d}' is not one of ${DRIVERS.join(', ')} (or both)`);
 
 const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-bench-introspect-'));
 const data = path.join(home, 'data');
@@ -153,7 +161,7 @@ const median = (xs) => {
 
 function report(name, r) {
   console.log(
-    `${name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
+    `${name.padEnd(50)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
   );
 }
 
@@ -208,6 +216,14 @@ try {
   );
   const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
   const logged = await startProcess([bin, 'serve', '--data', loggedData, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
+  // One service per driver asked for, on a copy of the same data (one serve per data directory).
+  const byDriver = [];
+  for (const driver of drivers) {
+    const copy = `${data}-${driver.replace(/\W/g, '-')}`;
+    cpSync(data, copy, { recursive: true });
+    chmodSync(copy, 0o700);
+    byDriver.push({ driver, ...(await startProcess([bin, 'serve', '--data', copy, '--port', '0', '--log-level', 'warn'], { TOKENCTL_SQLITE_DRIVER: driver }, listening)) });
+  }
   const jwt = JSON.parse((await request(agent, serve.port, { method: 'POST', path: '/v1/tokens/default/reveal', headers: auth, body: '{}' })).text).value;
 
   const introspect = (token) => ({
@@ -221,7 +237,8 @@ try {
   const answers = (prefix) => (r) => r.status === 200 && r.text.startsWith(prefix);
 
   console.log(
-    `node ${process.version}, ${connections} connections, ${seconds} s per case, ${rounds} round(s), loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine\n`,
+    `node ${process.version}, ${connections} connections, ${seconds} s per case, ${rounds} round(s), loopback; load from ${hasWrk ? 'wrk (1 thread)' : 'one Node process (install wrk for a lighter load generator)'} on the same machine` +
+      `${drivers.length > 0 ? `; SQLite drivers: ${drivers.join(', ')} (the default service uses this Node.js's own choice)` : ''}\n`,
   );
   const cases = [
     { name: 'node:http hello-world (GET)', port: hello.port, spec: { method: 'GET', path: '/', headers: {} }, expected: '{"hello":"world"}', pid: hello.child.pid },
@@ -229,6 +246,10 @@ try {
     { key: 'api', name: 'introspect api (JWT)', port: serve.port, spec: introspect(jwt), expected: ACTIVE, pid: serve.child.pid },
     { key: 'unknown', name: 'introspect unknown s2s (never remembered)', port: serve.port, spec: introspect(unknownS2s()), expected: INACTIVE, pid: serve.child.pid },
     { key: 's2s, logging on', name: 'introspect s2s, request log on', port: logged.port, spec: introspect(s2s), expected: ACTIVE, pid: logged.child.pid },
+    ...byDriver.flatMap((d) => [
+      { key: `s2s, ${d.driver}`, name: `introspect s2s (${d.driver})`, port: d.port, spec: introspect(s2s), expected: ACTIVE, pid: d.child.pid },
+      { key: `unknown, ${d.driver}`, name: `introspect unknown s2s (${d.driver})`, port: d.port, spec: introspect(unknownS2s()), expected: INACTIVE, pid: d.child.pid },
+    ]),
   ].map((c) => ({ ...c, check: answers(c.expected) }));
   for (const c of cases) await warmUp(c);
   const results = cases.map(() => []);
@@ -263,7 +284,7 @@ try {
         `CPU per request ${(med[0].cpuUs / med[i].cpuUs).toFixed(2)}x of the bare server's${med[i].errors ? `; ${med[i].errors} WRONG ANSWERS OR ERRORS` : ''}`,
     );
   }
-  await Promise.all([stop(hello.child), stop(serve.child), stop(logged.child)]);
+  await Promise.all([stop(hello.child), stop(serve.child), stop(logged.child), ...byDriver.map((d) => stop(d.child))]);
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(home, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 // Bundles the CLI into dist/: an entry file, the chunk with everything the entry imports, and separate chunks for
 // what only some commands load (prompts, jose, tables, the token service). The keychain binding (@napi-rs/keyring)
-// and the token service's SQLite driver (better-sqlite3) stay external native modules: everything else is in the
-// bundle, so an installed tokenctl needs no other package (all of them are devDependencies).
+// and the token service's SQLite driver on Node.js 20 (better-sqlite3; 22.13 and later have node:sqlite built in) stay
+// external native modules: everything else is in the bundle, so an installed tokenctl needs no other package (all of
+// them are devDependencies). `npm pack` runs this first (the prepack script), and so does `npm ci` in a clone (the
+// postprepare script: a `prepare` script would be listed by npm 11 as an install script of the packed tarball).
 import { build } from 'esbuild';
 import { isBuiltin } from 'node:module';
 import { readFile, rm, writeFile } from 'node:fs/promises';

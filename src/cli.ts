@@ -24,7 +24,7 @@ import { registerLogin } from './commands/login.js';
 import { registerProfile } from './commands/profile.js';
 import { registerLogout } from './commands/logout.js';
 import { registerVersion } from './commands/version.js';
-import { CommandExit, currentInterruptNote } from './commands/shared.js';
+import { CommandExit, currentInterruptNote, tokenctlName } from './commands/shared.js';
 
 type Register = (program: Command, deps: Deps) => void;
 
@@ -178,7 +178,7 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
       if (!isHelpTopic(topic)) {
         throw new UsageError(`no help topic or command '${topic}'; topics: ${HELP_TOPICS.join(', ')}; commands: tokenctl --help`);
       }
-      deps.io.out(helpTopicText(topic));
+      deps.io.out(helpTopicText(topic, deps.io.stdoutIsTTY ? (deps.io.columns ?? HELP_WIDTH) : undefined));
       return EXIT_CODES.ok;
     }
     await program.parseAsync([...argv], { from: 'user' });
@@ -189,16 +189,19 @@ export async function runCli(argv: readonly string[], deps: Deps): Promise<numbe
       // Help and version are successes; every other commander error is a usage error (already printed).
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
-    deps.io.err(describeError(withProfile(error, program), debug) + '\n');
+    deps.io.err(describeError(withProfile(error, program, deps), debug) + '\n');
     return exitCodeFor(error);
   }
 }
 
-/** An uninitialised store names the profile in its `init` command: the profile this command line used. */
-function withProfile(error: unknown, program: Command | undefined): unknown {
-  if (!(error instanceof StoreNotInitialisedError) || error.profile !== undefined) return error;
-  const profile = program?.getOptionValue('profile') as string | undefined;
-  return profile === undefined ? error : new StoreNotInitialisedError(error.where, profile);
+/**
+ * An uninitialised store names the profile in its `init` command (the profile this command line used), and the
+ * command as the user runs tokenctl (`npx tokenctl` through npx).
+ */
+function withProfile(error: unknown, program: Command | undefined, deps: Deps): unknown {
+  if (!(error instanceof StoreNotInitialisedError)) return error;
+  const profile = error.profile ?? (program?.getOptionValue('profile') as string | undefined);
+  return new StoreNotInitialisedError(error.where, profile, tokenctlName(deps.env));
 }
 
 /** The process entry point: the only place that exits. */

@@ -41,6 +41,12 @@ export interface TokenBackend {
   readonly tracksUsage: boolean;
   init(input: InitInput): Promise<InitResult>;
   /**
+   * Says now (on stderr) what the next change will record that the user should know before confirming it: a drill's
+   * TOKENCTL_NOW writing into a store not made in a drill, on the local store. Commands call it before a prompt whose
+   * answer makes a change, so the warning never comes after the typed confirmation. A service: nothing to say.
+   */
+  noticeBeforeChange(): Promise<void>;
+  /**
    * The account's premium features (core/features.ts), so that a command offers only the token types the account
    * may create; undefined: every feature (a local store is its owner's, a service older than features says none).
    */

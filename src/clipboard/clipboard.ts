@@ -38,7 +38,9 @@ interface Osc52Plan {
   kind: 'osc52';
   tmux: boolean;
   /** Why not a tool: for the message. */
-  reason: 'remote' | 'no-tool';
+  reason: 'remote' | 'no-tool' | 'no-display';
+  /** no-display: the tool that is installed, and the variable that would name its display. */
+  idle?: { tool: string; variable: 'DISPLAY' | 'WAYLAND_DISPLAY' };
 }
 
 export type ClipboardPlan = ToolPlan | Osc52Plan;
@@ -91,15 +93,18 @@ function windowsTool(env: Env, clip: string, powershell: string | null): ToolPla
 export function planClipboard(env: Env, opts: { platform?: NodeJS.Platform; terminal: boolean; find?: (name: string) => string | null }): ClipboardPlan {
   const platform = opts.platform ?? process.platform;
   const find = opts.find ?? ((name: string) => findOnPath(name, env, platform));
-  const osc = (reason: Osc52Plan['reason']): Osc52Plan => {
+  const osc = (reason: Osc52Plan['reason'], idle?: Osc52Plan['idle']): Osc52Plan => {
     if (!opts.terminal) {
       throw new BackendUnavailableError(
         reason === 'remote'
           ? 'no clipboard to copy to: in an SSH session the value goes to your terminal (OSC 52), and stderr is not a terminal; run it on a terminal, or use: tokenctl get <name> --output-file <path>'
-          : 'no clipboard tool found (pbcopy, wl-copy, xclip, xsel or clip.exe) and stderr is not a terminal for OSC 52; install one (e.g. apt install wl-clipboard or xclip), or use: tokenctl get <name> --output-file <path>',
+          : idle
+            ? `no display to copy to: ${idle.tool} is installed, but ${idle.variable} is not set (no graphical session here, as over SSH or on a console), and stderr is not a terminal for OSC 52; ` +
+              `run it on a terminal, which then receives the value as OSC 52 (README: Copying a token), or set ${idle.variable} to your session's display, or use: tokenctl get <name> --output-file <path>`
+            : 'no clipboard tool found (pbcopy, wl-copy, xclip, xsel or clip.exe) and stderr is not a terminal for OSC 52; install one (e.g. apt install wl-clipboard or xclip), or use: tokenctl get <name> --output-file <path>',
       );
     }
-    return { kind: 'osc52', tmux: Boolean(env.TMUX), reason };
+    return { kind: 'osc52', tmux: Boolean(env.TMUX), reason, ...(idle ? { idle } : {}) };
   };
   if (isRemote(env)) return osc('remote');
   if (platform === 'darwin') {
@@ -128,7 +133,15 @@ export function planClipboard(env: Env, opts: { platform?: NodeJS.Platform; term
     const clip = find('clip.exe');
     if (clip) return windowsTool(env, clip, find('powershell.exe'));
   }
-  return osc('no-tool');
+  // A tool is installed but has no display to reach (its variable is unset): that, not a missing tool, is the cause.
+  const idle = (
+    [
+      ['wl-copy', 'WAYLAND_DISPLAY'],
+      ['xclip', 'DISPLAY'],
+      ['xsel', 'DISPLAY'],
+    ] as const
+  ).find(([tool, variable]) => !env[variable] && find(tool));
+  return idle ? osc('no-display', { tool: idle[0], variable: idle[1] }) : osc('no-tool');
 }
 
 /** OSC 52 "set the clipboard" (BEL-terminated, as tmux and most terminals accept), wrapped for tmux's passthrough. */

@@ -4,9 +4,10 @@ import { parseInstant } from '../core/clock.js';
 import { PolicyViolationError, TokenctlError, UsageError } from '../core/errors.js';
 import { reviewTokens, type AuditReport, type Finding } from '../core/audit.js';
 import { POLICY } from '../core/tokens.js';
-import { renderCsv, renderJson } from '../ui/render.js';
+import { terminalColumns } from '../ui/io.js';
+import { DEFAULT_TABLE_WIDTH, renderCsv, renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, warn } from './shared.js';
+import { commandLine, examples, globalsOf, warn } from './shared.js';
 
 const FORMATS = ['table', 'json', 'csv', 'markdown'] as const;
 type AuditFormat = (typeof FORMATS)[number];
@@ -22,6 +23,7 @@ function wholeNumber(value: string, flag: string, min: number): number {
   return n;
 }
 
+/** The review into a pipe or a file: as it has always been printed there (scripts and CI logs read it). */
 function renderTable(report: AuditReport, style: Deps['io']['style']): string {
   const lines = [`Security review as of ${report.asOf.slice(0, 16).replace('T', ' ')} UTC (stale at ${report.maxAgeDays} days, soon within ${report.withinDays})`];
   const mark = (f: Finding) => (f.severity === 'critical' ? style.red.bold('CRITICAL') : f.severity === 'warning' ? style.yellow('WARNING ') : style.dim('info    '));
@@ -78,11 +80,15 @@ export function registerAudit(program: Command, deps: Deps): void {
         if (!(error instanceof TokenctlError)) throw error;
         warn(deps, `the audit trail could not be read (${error.message}); never-retrieved tokens are not reported`);
       }
-      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays });
+      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays, command: commandLine(deps, globals) });
       if (format === 'json') deps.io.out(renderJson(report));
       else if (format === 'csv') deps.io.out(renderCsv(report.findings as unknown as Record<string, unknown>[], FIELDS));
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));
-      else deps.io.out(renderTable(report, deps.io.outStyle));
+      else if (deps.io.stdoutIsTTY) {
+        const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;
+        const { renderAuditTable } = await import('../ui/tables.js');
+        deps.io.out(renderAuditTable(report, width, deps.io.outStyle));
+      } else deps.io.out(renderTable(report, deps.io.outStyle));
       if (opts.failOnStale && report.stale > 0) {
         throw new PolicyViolationError(`${report.stale} stale token${report.stale === 1 ? '' : 's'} found (--fail-on-stale); rotate with: tokenctl rotate <name>`);
       }

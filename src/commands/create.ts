@@ -39,9 +39,11 @@ async function askType(deps: Deps, backend: TokenBackend): Promise<TokenType> {
   for (const t of full) {
     info(deps, `Not offered: ${t} (already has ${POLICY.maxLivePerType} live tokens, ${names(t)}; delete one first, or replace one with: tokenctl rotate <name>)`);
   }
+  // The descriptions in one column, whichever types are offered.
+  const width = Math.max(...offered.map((t) => t.length));
   return deps.prompter().select(
     'Token type',
-    offered.map((t) => ({ name: `${t}  ${TYPE_LABELS[t]}`, value: t })),
+    offered.map((t) => ({ name: `${t.padEnd(width)}  ${TYPE_LABELS[t]}`, value: t })),
   );
 }
 
@@ -71,6 +73,7 @@ export function registerCreate(program: Command, deps: Deps): void {
       if (type === undefined) requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
       if (name === undefined) requireInteractive(deps, 'no token name given', '--name <name>');
       const backend = await deps.backend(globals);
+      if (type === undefined || name === undefined) await backend.noticeBeforeChange(); // before the questions, not after
       const chosenType = type ?? (await askType(deps, backend));
       const chosenName = name ?? (await askName(deps));
       const { token, value } = await backend.create({ type: chosenType, name: chosenName });

@@ -47,6 +47,8 @@ export function registerDelete(program: Command, deps: Deps): void {
             ? 'It is still pending: once deleted, it never becomes active.'
             : `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`,
         );
+        // What the deletion will record (a drill's time in a real store) is said before the phrase is typed, not after.
+        await backend.noticeBeforeChange();
         phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`, undefined, { expect: POLICY.deletePhrase });
         if (!isDeletePhrase(phrase)) throw new CancelledError('confirmation phrase did not match; nothing was deleted');
       }

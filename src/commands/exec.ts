@@ -28,6 +28,13 @@ export function registerExec(program: Command, deps: Deps): void {
       if (command === undefined || command === '') throw new UsageError('give the command to run after --, e.g.: tokenctl exec --token ci -- ./deploy.sh');
       const bindings = opts.token.map(parseTokenBinding);
       if (bindings.length === 0) throw new UsageError('pass at least one --token <name|id>[=VAR]');
+      // The command is found first (PATH, the executable bit): one that cannot start retrieves and records nothing.
+      const { resolveCommand } = await import('../exec/resolve.js');
+      const resolved = resolveCommand(command, deps.env);
+      if (!resolved.ok) {
+        deps.io.err(`error: ${safeText(command)}: ${resolved.why}; no token was retrieved\n`);
+        throw new CommandExit(resolved.code);
+      }
       const backend = await deps.backend(globalsOf(self));
 
       // Check every variable first, then resolve every value before starting anything: a bad binding, or a
@@ -57,7 +64,8 @@ export function registerExec(program: Command, deps: Deps): void {
 
       const { runChild } = await import('../exec/run.js');
       const outcome = await runChild({
-        command,
+        command: resolved.file,
+        argv0: command,
         args,
         // tokenctl's own credentials stay behind: the command gets the tokens it was given, nothing more.
         env: childEnvironment(deps.env, extra),

@@ -5,7 +5,7 @@ import { toTokenView } from '../core/tokens.js';
 import path from 'node:path';
 import { tokenctlHome } from '../config/paths.js';
 import { renderJson } from '../ui/render.js';
-import { describeToken, examples, globalsOf, info } from './shared.js';
+import { describeToken, examples, globalsOf, info, pendingReminder, warn } from './shared.js';
 import { githubAddMaskCommand, isGitHubActions, writeSecretFile } from '../exec/ci.js';
 
 interface GetOptions {
@@ -42,6 +42,9 @@ export function registerGet(program: Command, deps: Deps): void {
       const { token, value } = await backend.reveal(ref, { allowPending: opts.allowPending });
       // A store must never hand out an empty value: a script would carry on with TOKEN="" and exit 0.
       if (value === '') throw new StoreDataError(`token ${token.id} has an empty value; nothing was printed`);
+      // --allow-pending hands out a value that does not work yet: say until when, where it cannot end up in the value.
+      const pending = pendingReminder(token, deps.clock.now());
+      if (pending) warn(deps, pending);
       // Register the mask with the runner BEFORE the value can appear anywhere (actions/runner#475). The
       // runner reads workflow commands from both streams; stderr keeps stdout the value alone.
       if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));
@@ -57,7 +60,8 @@ export function registerGet(program: Command, deps: Deps): void {
         });
         const what = describeToken(token);
         const tmux = r.plan.kind === 'osc52' && r.plan.tmux ? ', through tmux: it needs set -g allow-passthrough on' : '';
-        const where = r.plan.kind === 'osc52' ? `Sent the value of ${what} to your terminal's clipboard (OSC 52${tmux}; a terminal without OSC 52 copies nothing)` : `Copied the value of ${what} to the clipboard (${r.via})`;
+        const idle = r.plan.kind === 'osc52' && r.plan.idle ? `, as ${r.plan.idle.tool} has no display to reach (${r.plan.idle.variable} is not set)` : '';
+        const where = r.plan.kind === 'osc52' ? `Sent the value of ${what} to your terminal's clipboard (OSC 52${idle}${tmux}; a terminal without OSC 52 copies nothing)` : `Copied the value of ${what} to the clipboard (${r.via})`;
         const clearing =
           r.clearsInMs === null
             ? 'it stays there until something else is copied'

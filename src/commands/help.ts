@@ -1,4 +1,5 @@
 import { EXIT_CODES } from '../core/errors.js';
+import { renderFitted } from '../ui/columns.js';
 
 /**
  * `tokenctl help <topic>`: the tables of the README's "Exit codes" and "Environment", where gh users look for
@@ -34,6 +35,7 @@ const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['TOKENCTL_SERVER', 'use the token service at this URL without a saved profile (CI); needs TOKENCTL_ADMIN_KEY; wins over any profile'],
   ['TOKENCTL_ADMIN_KEY', 'the admin credential for TOKENCTL_SERVER'],
   ['TOKENCTL_DATABASE_URL', 'serve / server ...: the PostgreSQL database shared by every replica (instead of --data <dir>)'],
+  ['TOKENCTL_SQLITE_DRIVER', 'serve / server ... on --data: the SQLite driver, node:sqlite (the default where Node.js has it, 22.13 and later) or better-sqlite3 (the default on Node.js 20, installed beside tokenctl)'],
   ['TOKENCTL_SERVER_KEY', 'serve / server ...: base64 of 32 bytes sealing token values and signing keys in the service\'s storage (instead of <data>/server.key); required with PostgreSQL'],
   ['TOKENCTL_HTTP_TIMEOUT_MS', 'how long the CLI waits for the service (default 15000)'],
   ['TOKENCTL_ALLOW_INSECURE_HTTP', '1 allows http:// to a host other than this machine'],
@@ -44,15 +46,23 @@ const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['COLUMNS', 'the terminal width for tables when the terminal does not say'],
 ];
 
-function table(head: readonly [string, string], rows: readonly (readonly [string, string])[]): string {
+/**
+ * Two columns. On a terminal (`width` known) the meanings are word-wrapped within their column (under the whole row
+ * when the terminal is too narrow for both); elsewhere (a pipe, a file) each row is one line, as it always was.
+ */
+function table(head: readonly [string, string], rows: readonly (readonly [string, string])[], width: number | undefined): string {
+  if (width !== undefined) {
+    return renderFitted([{ columns: [{ head: head[0], cells: rows.map((r) => r[0]), fit: 'fixed' }, { head: head[1], cells: rows.map((r) => r[1]), fit: 'wrap', min: 30 }] }], width);
+  }
   const w = Math.max(head[0].length, ...rows.map((r) => r[0].length));
   return [head, ...rows].map(([a, b]) => `${a.padEnd(w)}  ${b}`).join('\n') + '\n';
 }
 
-export function helpTopicText(topic: HelpTopic): string {
+/** The topic's text; `width`: the terminal's, when it goes to one. */
+export function helpTopicText(topic: HelpTopic, width?: number): string {
   if (topic === 'exit-codes') {
     const rows = (Object.keys(EXIT_CODES) as (keyof typeof EXIT_CODES)[]).map((k) => [String(EXIT_CODES[k]), EXIT_CODE_MEANINGS[k]] as const);
-    return `Exit codes of tokenctl (scripts may rely on them):\n\n${table(['CODE', 'MEANING'], rows)}`;
+    return `Exit codes of tokenctl (scripts may rely on them):\n\n${table(['CODE', 'MEANING'], rows, width)}`;
   }
-  return `Environment variables tokenctl reads:\n\n${table(['VARIABLE', 'MEANING'], ENVIRONMENT)}`;
+  return `Environment variables tokenctl reads:\n\n${table(['VARIABLE', 'MEANING'], ENVIRONMENT, width)}`;
 }

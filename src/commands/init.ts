@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { toTokenView } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, success } from './shared.js';
+import { examples, globalsOf, success, tokenctlCommand } from './shared.js';
 
 export function registerInit(program: Command, deps: Deps): void {
   const cmd = program
@@ -21,7 +21,7 @@ export function registerInit(program: Command, deps: Deps): void {
       }
       success(deps, `Created account '${safeText(result.account.name)}' (${result.account.id}) in ${backend.location}`);
       for (const t of result.tokens) {
-        success(deps, `API token '${safeText(t.name)}' is active. Print it with: tokenctl get ${safeText(t.name)}`);
+        success(deps, `API token '${safeText(t.name)}' is active. Print it with: ${safeText(tokenctlCommand(deps, globals, ['get', t.name]))}`);
       }
     });
   examples(cmd, ['tokenctl init', 'tokenctl init --account acme --no-default-token', 'tokenctl --profile staging init']);

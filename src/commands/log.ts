@@ -4,9 +4,10 @@ import { parseInstant } from '../core/clock.js';
 import { StoreDataError, UsageError } from '../core/errors.js';
 import { nameKey } from '../core/names.js';
 import type { AuditEvent } from '../core/audit.js';
-import { renderJson, renderTsv } from '../ui/render.js';
+import { terminalColumns } from '../ui/io.js';
+import { DEFAULT_TABLE_WIDTH, renderJson, renderTsv } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, success } from './shared.js';
+import { examples, globalsOf } from './shared.js';
 
 function instant(value: string | undefined, flag: string): Date | null {
   if (value === undefined) return null;
@@ -50,9 +51,11 @@ export function registerLog(program: Command, deps: Deps): void {
       const backend = await deps.backend(globals);
       if (opts.verify) {
         const result = await backend.verifyAuditTrail();
+        // The verdict is the command's result: stdout, as under --json. A broken trail is also an error (exit 9).
         if (globals.json) deps.io.out(renderJson(result));
+        else if (result.ok) deps.io.out(`audit trail intact: ${result.events} events${result.lastAt ? `, the last at ${result.lastAt}` : ''}\n`);
+        else deps.io.out(`audit trail NOT intact: line ${result.line}: ${safeText(result.reason)}\n`);
         if (!result.ok) throw new StoreDataError(`audit trail line ${result.line}: ${result.reason}`);
-        success(deps, `audit trail intact: ${result.events} events${result.lastAt ? `, the last at ${result.lastAt}` : ''}`);
         return;
       }
       let events = await backend.auditEvents();
@@ -80,10 +83,13 @@ export function registerLog(program: Command, deps: Deps): void {
         deps.io.out(renderTsv(rows, ['seq', 'at', 'actor', 'action', 'token', 'fingerprint', 'detail']));
         return;
       }
-      if (rows.length === 0) deps.io.out('No events.\n');
-      for (const r of rows) {
-        deps.io.out(`${String(r.seq).padStart(4)}  ${r.at.slice(0, 19).replace('T', ' ')}  ${safeText(r.actor).padEnd(14)} ${r.action.padEnd(18)} ${safeText(r.token)}${r.detail ? `  ${safeText(r.detail)}` : ''}\n`);
+      if (rows.length === 0) {
+        deps.io.out('No events.\n');
+        return;
       }
+      const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;
+      const { renderEventTable } = await import('../ui/tables.js');
+      deps.io.out(renderEventTable(events.map((e) => ({ ...e, description: describe(e) })), width, deps.io.outStyle));
     });
   examples(cmd, ['tokenctl log', 'tokenctl log --token ci-deploy --since 2026-11-01 --json', 'tokenctl log --verify']);
 }

@@ -29,7 +29,7 @@ export function registerLogin(program: Command, deps: Deps): void {
       const { HttpBackend, parseServerUrl } = await import('../backends/http/http-backend.js');
       const baseUrl = parseServerUrl(opts.server, deps.env);
       const credential = checkCredentialText(
-        deps.io.stdinIsTTY ? await deps.prompter().secret(`Admin credential for ${baseUrl} (input hidden)`) : await deps.io.readStdin(),
+        deps.io.stdinIsTTY ? await deps.prompter().secret(`Admin credential for ${baseUrl}`) : await deps.io.readStdin(),
       );
       const loginHint = `tokenctl login --server ${baseUrl}${profile === 'default' ? '' : ` --profile ${profile}`}`;
       const who = await new HttpBackend({ baseUrl, credential: async () => credential, loginHint }).whoami();

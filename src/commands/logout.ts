@@ -33,7 +33,7 @@ export function registerLogout(program: Command, deps: Deps): void {
       success(deps, `Logged out${saved ? ` of ${saved.server}` : ''}: the credential of profile '${profile}' was removed from ${removed.join(' and ')}`);
       info(
         deps,
-        `${STILL_VALID}. Log in again with: ${tokenctlCommand(globals, ['login', '--server', saved?.server ?? '<url>'])}; forget the profile with: tokenctl profile remove ${profile}${fromEnv}`,
+        `${STILL_VALID}. Log in again with: ${tokenctlCommand(deps, globals, ['login', '--server', saved?.server ?? '<url>'])}; forget the profile with: tokenctl profile remove ${profile}${fromEnv}`,
       );
     });
   examples(cmd, ['tokenctl logout', 'tokenctl logout --profile staging']);

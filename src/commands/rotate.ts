@@ -101,7 +101,7 @@ export function registerRotate(program: Command, deps: Deps): void {
         const oldName = oldToken?.name ?? r.oldTokenId;
         const what = `rotation ${r.id} of '${safeText(oldName)}' is already complete: '${safeText(replacementName)}' replaced it on ${formatInstant(r.completedAt ?? r.startedAt)}`;
         if (!opts.resume) {
-          throw new TokenNotFoundError(`${what}; to replace '${replacementName}' in turn, run: ${tokenctlCommand(globals, ['rotate', replacementName])}`);
+          throw new TokenNotFoundError(`${what}; to replace '${replacementName}' in turn, run: ${tokenctlCommand(deps, globals, ['rotate', replacementName])}`);
         }
         info(deps, `${what}; nothing left to do`);
         if (globals.json) {
@@ -117,7 +117,7 @@ export function registerRotate(program: Command, deps: Deps): void {
       let jsonPrinted = false;
       // Whether this run changed anything (created the replacement, delivered its value).
       let progressed = false;
-      const resumeWith = (...extra: string[]) => `${tokenctlCommand(globals, ['rotate', old.name, '--resume', ...extra])}`;
+      const resumeWith = (...extra: string[]) => `${tokenctlCommand(deps, globals, ['rotate', old.name, '--resume', ...extra])}`;
       const confirmFlag = ` --confirm "${POLICY.deletePhrase}"`;
 
       if (rotation) {
@@ -219,6 +219,8 @@ export function registerRotate(program: Command, deps: Deps): void {
           );
         }
         info(deps, `'${safeText(replacement.name)}' is active. Deleting ${describeToken(old)}: calls made with it keep working for ${formatDuration(POLICY.drainMs)}, then fail.`);
+        // What the deletion will record (a drill's time in a real store) is said before the phrase is typed, not after.
+        await backend.noticeBeforeChange();
         try {
           phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete '${safeText(old.name)}' (anything else stops here; resume later)`, undefined, {
             expect: POLICY.deletePhrase,

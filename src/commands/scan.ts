@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { PolicyViolationError, UsageError } from '../core/errors.js';
+import { terminalColumns } from '../ui/io.js';
+import { DEFAULT_TABLE_WIDTH } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import { examples, globalsOf, info, warn } from './shared.js';
 
@@ -56,7 +58,10 @@ export function registerScan(program: Command, deps: Deps): void {
 
       if (format === 'sarif') deps.io.out(report.renderSarif(findings, { version: program.version() ?? '0.0.0', cwd }));
       else if (format === 'json') deps.io.out(JSON.stringify(findings, null, 2) + '\n');
-      else if (findings.length > 0) deps.io.out(deps.io.stdoutIsTTY ? await report.renderFindingTable(findings) : report.renderFindingLines(findings));
+      else if (findings.length > 0) {
+        const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;
+        deps.io.out(deps.io.stdoutIsTTY ? report.renderFindingTable(findings, width) : report.renderFindingLines(findings));
+      }
 
       const what = opts.stdin ? 'standard input' : `${scanned} ${opts.staged ? 'staged ' : ''}file${scanned === 1 ? '' : 's'}`;
       if (findings.length === 0) {

@@ -28,7 +28,7 @@ export function registerServe(program: Command, deps: Deps): void {
       // The server (fastify, SQLite or PostgreSQL) loads only here: every other command stays fast.
       const { chooseStorage } = await import('../server/service-storage.js');
       const storage = await chooseStorage(opts, deps.env);
-      if (storage.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(); // exit 8 naming what to install, before the server loads
+      if (storage.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(deps.env); // exit 8 naming what to install, before the server loads
       const { runService } = await import('../server/service.js');
       await runService({
         storage,

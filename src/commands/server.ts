@@ -7,7 +7,8 @@ import { FEATURES, parseFeature, type Feature } from '../core/features.js';
 import { toTokenView } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
-import { examples, globalsOf, info, shellWord, success, warn } from './shared.js';
+import path from 'node:path';
+import { examples, globalsOf, info, shellWord, success, tokenctlName, warn } from './shared.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',')];
 
@@ -24,7 +25,7 @@ export function registerServer(program: Command, deps: Deps): void {
   const openStore = async (opts: Where, create: boolean) => {
     const { chooseStorage, openServiceStorage, whereOf } = await import('../server/service-storage.js');
     const choice = await chooseStorage(opts, deps.env);
-    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver();
+    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(deps.env);
     const opened = await openServiceStorage(choice, deps.env, { create, notice: (m) => deps.io.err(`${m}\n`) });
     return { store: opened.storage, where: whereOf(choice), kind: choice.kind, close: async () => void (await opened.storage.close()) };
   };
@@ -98,10 +99,12 @@ export function registerServer(program: Command, deps: Deps): void {
         success(deps, `Created account '${safeText(r.account.name)}' (${r.account.id}) with admin '${safeText(r.admin.name)}' in ${where}`);
         for (const t of r.tokens) success(deps, `API token '${safeText(t.name)}' is active.`);
         warn(deps, 'the admin credential is shown only once (on stdout): store it now, e.g. in a password manager');
-        deps.io.err(
+        const tokenctl = tokenctlName(deps.env);
+        info(
+          deps,
           kind === 'sqlite'
-            ? 'Next: tokenctl serve --data <dir>, then on an admin machine: tokenctl login --server <url>\n'
-            : 'Next: tokenctl serve on each replica (the same TOKENCTL_DATABASE_URL and TOKENCTL_SERVER_KEY), then on an admin machine: tokenctl login --server <url>\n',
+            ? `Next: ${tokenctl} serve --data ${shellWord(path.resolve(opts.data!))} (it prints the URL it listens on), then on an admin machine: tokenctl login --server <that URL>`
+            : `Next: ${tokenctl} serve on each replica (the same TOKENCTL_DATABASE_URL and TOKENCTL_SERVER_KEY), then on an admin machine: tokenctl login --server <its URL>`,
         );
       } finally {
         await close();

@@ -3,7 +3,8 @@ import type { Deps, GlobalOptions } from '../deps.js';
 import { UsageError } from '../core/errors.js';
 import { validateProfileName } from '../config/paths.js';
 import { redactTokenLike } from '../ui/sanitize.js';
-import { POLICY, type TokenView } from '../core/tokens.js';
+import { POLICY, tokenStatus, type TokenRecord, type TokenView } from '../core/tokens.js';
+import { formatDuration, formatInstant, shellWord, type CommandLine } from '../core/format.js';
 
 const DELETE_PHRASE = POLICY.deletePhrase;
 import { safeText } from '../ui/sanitize.js';
@@ -20,7 +21,8 @@ export function info(deps: Deps, message: string): void {
 }
 
 export function success(deps: Deps, message: string): void {
-  deps.io.err(`${deps.io.style.green('✓')} ${redactTokenLike(message)}\n`);
+  // The same mark as an answered prompt's (✔), so that output never mixes two.
+  deps.io.err(`${deps.io.style.green('✔')} ${redactTokenLike(message)}\n`);
 }
 
 export function warn(deps: Deps, message: string): void {
@@ -35,6 +37,13 @@ export function requireInteractive(deps: Deps, what: string, flag: string): void
 /** "s2s token 'ci' (tok_…)", safe for the terminal. */
 export function describeToken(t: Pick<TokenView, 'type' | 'name' | 'id'>): string {
   return `${t.type} token '${safeText(t.name)}' (${t.id})`;
+}
+
+/** For a value handed out with --allow-pending: until when calls made with it are rejected; null when it is usable. */
+export function pendingReminder(token: TokenRecord, now: Date): string | null {
+  if (tokenStatus(token, now) !== 'pending') return null;
+  const left = formatDuration(Date.parse(token.activatesAt) - now.getTime());
+  return `${describeToken(token)} is pending until ${formatInstant(token.activatesAt)} (in ${left}): calls made with its value are rejected until then`;
 }
 
 /** Adds the examples block every command's --help ends with. */
@@ -53,15 +62,25 @@ export class CommandExit extends Error {
   }
 }
 
-/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. For commands we tell users to run. */
-export function shellWord(word: string): string {
-  return /^[\w.@%+=:,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+export { shellWord };
+
+/**
+ * How the user runs tokenctl: `npx tokenctl` when npm exec (npx) started this process (tokenctl is then not on the
+ * user's PATH, only on the one npm gave it), else `tokenctl`.
+ */
+export function tokenctlName(env: Deps['env']): string {
+  return env.npm_command === 'exec' ? 'npx tokenctl' : 'tokenctl';
 }
 
-/** "tokenctl [--profile <p>] <args>": the exact command to run next, in the profile this run used. */
-export function tokenctlCommand(globals: { profile: string }, args: readonly string[]): string {
+/** "tokenctl [--profile <p>] <args>": the exact command to run next, in the profile this run used, as the user runs tokenctl. */
+export function tokenctlCommand(deps: Pick<Deps, 'env'>, globals: { profile: string }, args: readonly string[]): string {
   const profile = globals.profile === 'default' ? [] : ['--profile', globals.profile];
-  return ['tokenctl', ...profile, ...args].map((a, i) => (i === 0 ? a : shellWord(a))).join(' ');
+  return [tokenctlName(deps.env), ...[...profile, ...args].map(shellWord)].join(' ');
+}
+
+/** The same, as the rules (src/core) take it. */
+export function commandLine(deps: Pick<Deps, 'env'>, globals: { profile: string }): CommandLine {
+  return (args) => tokenctlCommand(deps, globals, args);
 }
 
 /**

@@ -52,7 +52,7 @@ export function registerVerify(program: Command, deps: Deps): void {
     .description('read a token from stdin and say which token it is and its status, or that it is unknown')
     .action(async (_opts: unknown, self: Command) => {
       const globals = globalsOf(self);
-      const raw = deps.io.stdinIsTTY ? await deps.prompter().secret('Paste the token (input is hidden)') : await deps.io.readStdin();
+      const raw = deps.io.stdinIsTTY ? await deps.prompter().secret('Paste the token') : await deps.io.readStdin();
       const value = raw.trim();
       if (value === '') throw new UsageError('no token on stdin; pipe it in: tokenctl verify < token.txt');
       const backend = await deps.backend(globals);

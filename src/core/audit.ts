@@ -1,6 +1,6 @@
 import { activeFromCreation, ageDays, deletedWhilePending, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
-import { formatInstant } from './format.js';
-import { isUnfinished, type RotationRecord } from './rotation.js';
+import { formatInstant, plainCommand, type CommandLine } from './format.js';
+import { isUnfinished, replacementAdvice, type RotationRecord } from './rotation.js';
 
 /** An entry of the audit trail: who did what to which token, when. Never a value: only its fingerprint. */
 export interface AuditEvent {
@@ -80,6 +80,8 @@ export interface AuditOptions {
   asOf: Date;
   maxAgeDays: number;
   withinDays: number;
+  /** Writes the commands the findings name (the CLI's knows the profile and npx); default `tokenctl ...`. */
+  command?: CommandLine;
 }
 
 export interface AuditReport {
@@ -122,20 +124,23 @@ export function reviewTokens(
     e.action === 'token.reveal' || e.action === 'rotation.deliver' || (e.action === 'token.create' && e.detail?.delivered === 'yes');
   const retrieved = events ? new Set(events.filter((e) => e.token && handedOut(e)).map((e) => e.token!.id)) : null;
 
+  const command = o.command ?? plainCommand;
+  // What replaces a token: its rotation under way, `rotate`, or what frees a slot of its type (never what cannot work).
+  const replace = (t: TokenRecord) => replacementAdvice(live, rotations, t, o.asOf, command).action;
   for (const t of live) {
     const b = base(t);
     const { staleMs, ...rest } = b;
     if (at >= staleMs) {
-      findings.push({ ...rest, severity: 'critical', kind: 'stale', message: `${b.ageDays} days old (limit ${o.maxAgeDays})`, action: `tokenctl rotate ${t.name}` });
+      findings.push({ ...rest, severity: 'critical', kind: 'stale', message: `${b.ageDays} days old (limit ${o.maxAgeDays})`, action: replace(t) });
     } else if (at >= staleMs - o.withinDays * DAY) {
       const left = Math.ceil((staleMs - at) / DAY);
-      findings.push({ ...rest, severity: 'warning', kind: 'soon-stale', message: `turns stale in ${left} day${left === 1 ? '' : 's'}`, action: `tokenctl rotate ${t.name}` });
+      findings.push({ ...rest, severity: 'warning', kind: 'soon-stale', message: `turns stale in ${left} day${left === 1 ? '' : 's'}`, action: replace(t) });
     }
     if (!activeFromCreation(t) && at < Date.parse(t.activatesAt)) {
       findings.push({ ...rest, severity: 'info', kind: 'pending', message: `pending until ${formatInstant(t.activatesAt)}`, action: 'put it in place before it activates' });
     }
     if (retrieved && !retrieved.has(t.id) && t.lastUsedAt === null) {
-      findings.push({ ...rest, severity: 'info', kind: 'never-retrieved', message: 'its value was never handed out (not shown, retrieved or delivered) and it was never seen in use', action: `check whether it is needed; if not: tokenctl delete ${t.name}` });
+      findings.push({ ...rest, severity: 'info', kind: 'never-retrieved', message: 'its value was never handed out (not shown, retrieved or delivered) and it was never seen in use', action: `check whether it is needed; if not: ${command(['delete', t.name])}` });
     }
   }
   for (const t of existing) {
@@ -151,7 +156,7 @@ export function reviewTokens(
     const old = tokens.find((t) => t.id === r.oldTokenId);
     if (!old) continue;
     const { staleMs: _, ...rest } = base(old);
-    findings.push({ ...rest, severity: 'warning', kind: 'rotation-unfinished', message: `rotation ${r.id} stopped at '${r.state}'`, action: `tokenctl rotate ${old.name} --resume` });
+    findings.push({ ...rest, severity: 'warning', kind: 'rotation-unfinished', message: `rotation ${r.id} stopped at '${r.state}'`, action: command(['rotate', old.name, '--resume']) });
   }
   findings.sort((a, b) => RANK[a.kind] - RANK[b.kind] || b.ageDays - a.ageDays || a.name.localeCompare(b.name));
 

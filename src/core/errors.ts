@@ -50,8 +50,10 @@ export class StoreNotInitialisedError extends TokenctlError {
   constructor(
     readonly where: string,
     readonly profile?: string,
+    /** How the user runs tokenctl (`npx tokenctl` through npx). */
+    program = 'tokenctl',
   ) {
-    super('notFound', `no account is set up in ${where}; create one with: tokenctl ${profile !== undefined && profile !== 'default' ? `--profile ${profile} ` : ''}init`);
+    super('notFound', `no account is set up in ${where}; create one with: ${program} ${profile !== undefined && profile !== 'default' ? `--profile ${profile} ` : ''}init`);
   }
 }
 
@@ -62,8 +64,14 @@ export class TokenLimitReachedError extends TokenctlError {
 }
 
 export class NameTakenError extends TokenctlError {
-  constructor(name: string) {
-    super('conflict', `a token named '${name}' already exists; choose another name (names ignore case)`);
+  /** `existing`: the live token's name as it is stored; `asked`: the name given, which differs at most in case. */
+  constructor(existing: string, asked: string = existing) {
+    super(
+      'conflict',
+      existing === asked
+        ? `a token named '${existing}' already exists; choose another name (names ignore case)`
+        : `'${asked}' is taken: names ignore case, and a token named '${existing}' already exists; choose another name`,
+    );
   }
 }
 

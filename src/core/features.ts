@@ -1,5 +1,6 @@
 import { PermissionDeniedError, UsageError } from './errors.js';
 import type { TokenType } from './tokens.js';
+import { shellWord } from './format.js';
 
 /**
  * Premium features of an account (the spec: "OneLink API (premium)"). On the token service an account has a
@@ -52,9 +53,6 @@ export function assertMayCreateType(features: AccountFeatures, type: TokenType, 
       `the token service's operator can enable it with: tokenctl server account --data <dir> --account ${shellWord(account.name)} --enable ${needed}`,
   );
 }
-
-/** A name as one shell word: as it is when plain, else in single quotes. */
-const shellWord = (s: string) => (/^[A-Za-z0-9_.@%+=:,/-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The features after enabling and disabling some, in FEATURES' order, each once. */
 export function changeFeatures(current: AccountFeatures, change: { enable?: readonly Feature[]; disable?: readonly Feature[] }): Feature[] {

@@ -11,3 +11,15 @@ export function formatDuration(ms: number): string {
 export function formatInstant(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }
+
+/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. For commands we tell users to run. */
+export function shellWord(word: string): string {
+  return /^[\w.@%+=:,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Writes a command for the user to run: `tokenctl <args>`, each argument a shell word. The CLI passes its own (which
+ * knows the profile, and whether tokenctl runs through npx); the rules use this plain one by default.
+ */
+export type CommandLine = (args: readonly string[]) => string;
+export const plainCommand: CommandLine = (args) => ['tokenctl', ...args.map(shellWord)].join(' ');

@@ -1,5 +1,5 @@
 import { TokenctlError, TokenLimitReachedError } from './errors.js';
-import { formatDuration, formatInstant } from './format.js';
+import { formatDuration, formatInstant, plainCommand, type CommandLine } from './format.js';
 import { NAME_MAX_LENGTH, nameKey } from './names.js';
 import { isLive, POLICY, sortTokens, tokenStatus, type TokenRecord } from './tokens.js';
 
@@ -47,18 +47,72 @@ export function deriveReplacementName(tokens: readonly TokenRecord[], oldName: s
   }
 }
 
-/** Step 1: a slot must be free. Never delete implicitly; say which token to delete first. */
-export function assertRotationSlot(tokens: readonly TokenRecord[], old: TokenRecord, now: Date): void {
+/**
+ * When `old`'s type has no free slot, the other live token of the type (the pending one first: it is the likelier
+ * stand-in or mistake); null when a slot is free.
+ */
+function occupant(tokens: readonly TokenRecord[], old: TokenRecord, now: Date): TokenRecord | null {
   const live = sortTokens(tokens.filter((t) => isLive(t) && t.type === old.type));
-  if (live.length < POLICY.maxLivePerType) return;
+  if (live.length < POLICY.maxLivePerType) return null;
   const others = live.filter((t) => t.id !== old.id);
-  const pending = others.find((t) => tokenStatus(t, now) === 'pending');
-  const victim = pending ?? others[0] ?? old;
-  const why = pending ? 'it is still pending, so nothing can depend on it yet' : 'it is the other live token of that type';
+  return others.find((t) => tokenStatus(t, now) === 'pending') ?? others[0] ?? old;
+}
+
+/**
+ * What can be done when `old`'s type is full, so that rotate cannot create its replacement: either the other token
+ * already is its replacement (put it in place, then delete `old`), or it is not (delete it first, once nothing uses
+ * it, then rotate). A pending token may be in use already: `create` told its owner to put it in place at once.
+ */
+function fullTypeAdvice(other: TokenRecord, old: TokenRecord, now: Date, command: CommandLine): string {
+  const pending = tokenStatus(other, now) === 'pending' ? ` (pending until ${formatInstant(other.activatesAt)})` : '';
+  return (
+    `if '${other.name}'${pending} replaces '${old.name}', put it in place, then run: ${command(['delete', old.name])}; ` +
+    `if not, free a slot with: ${command(['delete', other.name])} (once nothing uses it), then run: ${command(['rotate', old.name])}`
+  );
+}
+
+/** Step 1: a slot must be free. Never delete implicitly; say what can free one. */
+export function assertRotationSlot(tokens: readonly TokenRecord[], old: TokenRecord, now: Date, command: CommandLine = plainCommand): void {
+  const other = occupant(tokens, old, now);
+  if (!other) return;
+  const live = sortTokens(tokens.filter((t) => isLive(t) && t.type === old.type));
   throw new TokenLimitReachedError(
     `type ${old.type} already has ${POLICY.maxLivePerType} live tokens (${live.map((t) => `'${t.name}'`).join(' and ')}), so there is no slot for a replacement; ` +
-      `nothing was changed. Delete '${victim.name}' first (${why}): tokenctl delete ${victim.name}`,
+      `nothing was changed. ${upperFirst(fullTypeAdvice(other, old, now, command))}`,
   );
+}
+
+const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/**
+ * The next step for a token that should be replaced (stale, or soon): only what can work. Its rotation, when one is
+ * under way (as the old token or the new one); `rotate` when its type has a free slot; otherwise what frees one.
+ * `text` is a sentence for a warning; `action` the shorter form a review lists under the finding.
+ */
+export function replacementAdvice(
+  tokens: readonly TokenRecord[],
+  rotations: readonly RotationRecord[],
+  token: TokenRecord,
+  now: Date,
+  command: CommandLine = plainCommand,
+): { text: string; action: string } {
+  const rotation = findUnfinishedRotation(rotations, token.id);
+  if (rotation) {
+    const old = tokens.find((t) => t.id === rotation.oldTokenId) ?? token;
+    const replacement = tokens.find((t) => t.id === rotation.newTokenId);
+    const resume = command(['rotate', old.name, '--resume']);
+    const what = old.id === token.id ? `its replacement '${replacement?.name ?? rotation.newTokenId}' is already under way` : `it is the replacement of '${old.name}'`;
+    return { text: `${what} (rotation ${rotation.id}, ${rotation.state}): finish that rotation with: ${resume}`, action: resume };
+  }
+  const other = occupant(tokens, token, now);
+  if (!other) {
+    const rotate = command(['rotate', token.name]);
+    return { text: `replace it safely with: ${rotate}`, action: rotate };
+  }
+  return {
+    text: `its type has no free slot, so rotate cannot replace it yet: ${fullTypeAdvice(other, token, now, command)}`,
+    action: `no free ${token.type} slot: ${command(['delete', token.name])} if '${other.name}' replaces it, else ${command(['delete', other.name])} then ${command(['rotate', token.name])}`,
+  };
 }
 
 export class RotationError extends TokenctlError {}

@@ -178,7 +178,8 @@ export function deletedTokenMessage(t: TokenRecord): string {
 
 function assertNameFree(tokens: readonly TokenRecord[], name: string, exceptId?: string): void {
   const key = nameKey(name);
-  if (tokens.some((t) => isLive(t) && t.id !== exceptId && nameKey(t.name) === key)) throw new NameTakenError(name);
+  const taken = tokens.find((t) => isLive(t) && t.id !== exceptId && nameKey(t.name) === key);
+  if (taken) throw new NameTakenError(taken.name, name);
 }
 
 export interface NewTokenInput {

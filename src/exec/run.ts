@@ -10,6 +10,8 @@ import { StreamMasker } from './masker.js';
  */
 export interface RunChildOptions {
   command: string;
+  /** The child's argv[0], when `command` is the path it was found at (exec: the name as typed). */
+  argv0?: string;
   args: readonly string[];
   env: Record<string, string | undefined>;
   /** Values to replace with *** in the child's stdout and stderr; none means the streams are inherited. */
@@ -87,6 +89,7 @@ export async function runChild(options: RunChildOptions): Promise<ChildOutcome> 
   for (const s of FORWARDED) process.removeAllListeners(s);
 
   const child = spawn(options.command, [...options.args], {
+    argv0: options.argv0,
     env: options.env,
     stdio: mask ? ['inherit', 'pipe', 'pipe'] : options.stdoutToStderr ? ['inherit', 2, 'inherit'] : 'inherit',
   });

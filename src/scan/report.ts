@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TYPE_LABELS, TOKEN_TYPES, type TokenStatus, type TokenType } from '../core/tokens.js';
+import { renderFitted, type Column } from '../ui/columns.js';
 import { safeText } from '../ui/sanitize.js';
 
 /** "yes": a live (not deleted) token of the current account; "no": not one; "unknown": no account to ask. */
@@ -34,11 +35,24 @@ export function renderFindingLines(findings: readonly Finding[]): string {
   return findings.map((f) => `${safeText(f.file)}:${f.line}:${f.column}: ${f.type} token ${f.masked} - ${livenessText(f)}\n`).join('');
 }
 
-export async function renderFindingTable(findings: readonly Finding[]): Promise<string> {
-  const { default: Table } = await import('cli-table3');
-  const table = new Table({ head: ['FILE', 'LINE', 'COL', 'TYPE', 'VALUE', 'LIVE'], style: { head: [], border: [] } });
-  for (const f of findings) table.push([safeText(f.file), f.line, f.column, f.type, f.masked, livenessText(f)]);
-  return table.toString() + '\n';
+/** The same, shorter, for a narrow table: "LIVE: 'events' (active)". */
+function shortLivenessText(f: Finding): string {
+  if (f.live === 'unknown') return 'unknown';
+  if (!f.token) return "not this account's";
+  return `${f.live === 'yes' ? 'LIVE' : 'deleted'}: '${safeText(f.token.name)}' (${f.token.status})`;
+}
+
+/**
+ * The findings on a terminal: one line per finding, at most `width` columns. When it does not fit, it gives up, in
+ * this order: the token ids in LIVE (a shorter wording), the TYPE column (the masked value's prefix says it), then
+ * LIVE goes under each finding; long paths are cut at their start with "…" (line and column stay) before that.
+ */
+export function renderFindingTable(findings: readonly Finding[], width: number): string {
+  const where: Column = { head: 'FILE:LINE:COL', cells: findings.map((f) => `${safeText(f.file)}:${f.line}:${f.column}`), fit: 'cut', keep: 'end', min: 24 };
+  const type: Column = { head: 'TYPE', cells: findings.map((f) => f.type), fit: 'fixed' };
+  const value: Column = { head: 'VALUE', cells: findings.map((f) => f.masked), fit: 'fixed' };
+  const live = (short: boolean): Column => ({ head: 'LIVE', cells: findings.map((f) => (short ? shortLivenessText(f) : livenessText(f))), fit: 'wrap', min: 20 });
+  return renderFitted([{ columns: [where, type, value, live(false)] }, { columns: [where, type, value, live(true)] }, { columns: [where, value, live(true)] }], width);
 }
 
 const ruleId = (type: TokenType) => `tokenctl/${type}-token`;

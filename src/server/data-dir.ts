@@ -32,9 +32,9 @@ export async function openDataDir(dir: string, env: Env, options: DataDirOptions
   if (!options.create && !dbExists) {
     throw new TokenNotFoundError(`no token service data in ${root}; create it with: tokenctl server init --data ${root}`);
   }
-  const Database = await loadSqliteDriver();
+  const driver = await loadSqliteDriver(env);
   await ensurePrivateDir(root, options.create && !dbExists ? { fixEmptyDir: options.notice ?? (() => undefined) } : {});
-  return SqliteStorage.open(Database, file, await masterKey(root, env, options.create && !dbExists), options);
+  return SqliteStorage.open(driver, file, await masterKey(root, env, options.create && !dbExists), options);
 }
 
 async function masterKey(dir: string, env: Env, mayCreate: boolean): Promise<Buffer> {

@@ -9,7 +9,7 @@ export interface Prompter {
    * answer is exactly that phrase, and with a cross (not the answer) otherwise: a cancellation never looks like a success.
    */
   input(message: string, validate?: (value: string) => string | true, options?: { expect?: string }): Promise<string>;
-  /** Hidden input (nothing echoed), for pasting a token value. */
+  /** Hidden input (nothing echoed), for pasting a token value; the prompt itself says that the input is hidden. */
   secret(message: string): Promise<string>;
 }
 
@@ -52,7 +52,8 @@ export function inquirerPrompter(): Prompter {
     secret: (message) =>
       cancellable(async () => {
         const { password } = await import('@inquirer/prompts');
-        return password({ message, mask: false }, context);
+        // inquirer's own hint ("[input is masked]") would say it a second time, and wrongly: nothing is shown, not a mask.
+        return password({ message, mask: false, theme: { style: { maskedText: '(input hidden)' } } }, context);
       }),
   };
 }

@@ -21,6 +21,24 @@ describe('which clipboard get --copy uses', () => {
     expect(plan({ DISPLAY: ':0' }, tools())).toMatchObject({ kind: 'osc52', reason: 'no-tool' });
   });
 
+  it('with a tool installed but no display for it, names that cause (not a missing tool): OSC 52 on a terminal, else exit 8', () => {
+    expect(plan({}, tools('xclip', 'xsel'))).toEqual({ kind: 'osc52', tmux: false, reason: 'no-display', idle: { tool: 'xclip', variable: 'DISPLAY' } });
+    expect(plan({ WAYLAND_DISPLAY: 'wayland-0' }, tools('xclip'))).toMatchObject({ reason: 'no-display', idle: { tool: 'xclip', variable: 'DISPLAY' } });
+    expect(plan({}, tools('wl-copy'))).toMatchObject({ reason: 'no-display', idle: { tool: 'wl-copy', variable: 'WAYLAND_DISPLAY' } });
+    let error: unknown;
+    try {
+      plan({}, tools('xclip'), 'linux', false);
+    } catch (e) {
+      error = e;
+    }
+    expect(exitCodeFor(error)).toBe(8);
+    expect((error as Error).message).toBe(
+      'no display to copy to: xclip is installed, but DISPLAY is not set (no graphical session here, as over SSH or on a console), and stderr is not a terminal for OSC 52; ' +
+        "run it on a terminal, which then receives the value as OSC 52 (README: Copying a token), or set DISPLAY to your session's display, or use: tokenctl get <name> --output-file <path>",
+    );
+    expect(() => plan({}, tools(), 'linux', false)).toThrow(/^no clipboard tool found/);
+  });
+
   it('refuses (exit 8) when neither a tool nor a terminal is there', () => {
     let code = 0;
     try {

@@ -111,12 +111,13 @@ describe('rotate', () => {
     expect((await cli.run(['get', 'ci-20260301'])).stdout).toBe(readFileSync(out, 'utf8'));
   });
 
-  it('refuses when no slot is free, changing nothing, and says which token to delete first', async () => {
+  it('refuses when no slot is free, changing nothing, and says what frees one', async () => {
     const { cli } = await accountWithCi();
     await cli.run(['create', '--type', 's2s', '--name', 'ci-spare']);
     const r = await cli.run(['rotate', 'ci']);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/no slot for a replacement; nothing was changed\. Delete 'ci-spare' first \(it is still pending/);
+    expect(r.stderr).toMatch(/no slot for a replacement; nothing was changed\. If 'ci-spare' \(pending until [^)]+\) replaces 'ci', put it in place, then run: tokenctl delete ci; if not, free a slot with: tokenctl delete ci-spare \(once nothing uses it\), then run: tokenctl rotate ci$/m);
+    expect(r.stderr).not.toMatch(/nothing can depend on it/);
     expect(await names(cli)).toEqual(['default:active', 'ci:active', 'ci-spare:pending']);
   });
 
@@ -287,9 +288,11 @@ describe('log', () => {
     expect(since.map((e: { action: string }) => e.action)).toEqual(['token.reveal', 'token.rename']);
     const verified = await cli.run(['log', '--verify']);
     expect(verified.code).toBe(0);
-    expect(verified.stderr).toMatch(/audit trail intact: 5 events/);
+    expect(verified.stdout).toMatch(/^audit trail intact: 5 events/);
+    expect(verified.stderr).toBe('');
     const tty = await cli.run(['log'], { tty: true });
-    expect(tty.stdout).toMatch(/token\.rename .*renamed 'ci' to 'ci-old'/);
+    // 80 columns: the detail goes under its event.
+    expect(tty.stdout).toMatch(/ token\.rename +ci-old +s2s\n {6}renamed 'ci' to 'ci-old'\n/);
   });
 });
 

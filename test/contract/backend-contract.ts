@@ -183,7 +183,7 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
     it('refuses to start a rotation without a free slot, changing nothing', async () => {
       await h.initAccount();
       await h.backend.create({ type: 'api', name: 'second' });
-      await expectError(h.backend.startRotation('default', {}), 'conflict', /Delete 'second' first/);
+      await expectError(h.backend.startRotation('default', {}), 'conflict', /free a slot with: tokenctl delete second \(once nothing uses it\)/);
       expect(await h.backend.rotations()).toEqual([]);
       expect(await h.backend.list()).toHaveLength(2);
     });

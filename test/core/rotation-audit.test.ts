@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenctlError } from '../../src/core/errors.js';
-import { assertCanComplete, assertRotationSlot, deriveReplacementName, findCompletedRotation, findUnfinishedRotation, type RotationRecord } from '../../src/core/rotation.js';
+import { assertCanComplete, assertRotationSlot, deriveReplacementName, findCompletedRotation, findUnfinishedRotation, replacementAdvice, type RotationRecord } from '../../src/core/rotation.js';
 import { reviewTokens, type AuditEvent } from '../../src/core/audit.js';
 import { planCreateToken, planDeleteToken, type TokenRecord } from '../../src/core/tokens.js';
 
@@ -40,14 +40,47 @@ describe('rotation rules', () => {
     expect([...deriveReplacementName([], 'x'.repeat(64), T0)]).toHaveLength(64);
   });
 
-  it('needs a free slot, and names the token to delete first (the pending one if any)', () => {
+  it('needs a free slot, and says what frees one: delete the old token if the other replaces it, else the other first', () => {
     const tokens: TokenRecord[] = [];
     const a = token(tokens, 's2s', 'a');
     expect(kind(() => assertRotationSlot(tokens, a, T0))).toBe('none');
     token(tokens, 's2s', 'b', T0, false);
-    expect(() => assertRotationSlot(tokens, a, T0)).toThrow(/Delete 'b' first \(it is still pending/);
     expect(kind(() => assertRotationSlot(tokens, a, T0))).toBe('conflict');
-    expect(() => assertRotationSlot(tokens, a, at(31 * MIN))).toThrow(/Delete 'b' first \(it is the other live token/);
+    const message = (now: Date) => {
+      try {
+        assertRotationSlot(tokens, a, now);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    };
+    // A pending token may already be in place (create said to put it there at once): never "nothing depends on it".
+    expect(message(T0)).toBe(
+      "type s2s already has 2 live tokens ('a' and 'b'), so there is no slot for a replacement; nothing was changed. " +
+        "If 'b' (pending until 2026-01-01 00:30 UTC) replaces 'a', put it in place, then run: tokenctl delete a; " +
+        'if not, free a slot with: tokenctl delete b (once nothing uses it), then run: tokenctl rotate a',
+    );
+    expect(message(at(31 * MIN))).toMatch(/nothing was changed\. If 'b' replaces 'a', put it in place, then run: tokenctl delete a; if not, free a slot with: tokenctl delete b/);
+  });
+
+  it("advises only what can work for a token to replace: its rotation under way, rotate, or what frees its type's slot", () => {
+    const tokens: TokenRecord[] = [];
+    const old = token(tokens, 's2s', 'old events');
+    const now = at(200 * DAY);
+    expect(replacementAdvice(tokens, [], old, now)).toEqual({ text: "replace it safely with: tokenctl rotate 'old events'", action: "tokenctl rotate 'old events'" });
+    const other = token(tokens, 's2s', 'spare', at(100 * DAY));
+    const full = replacementAdvice(tokens, [], old, now);
+    expect(full.text).toMatch(/^its type has no free slot, so rotate cannot replace it yet: if 'spare' replaces 'old events', put it in place, then run: tokenctl delete 'old events'; if not, free a slot with: tokenctl delete spare/);
+    expect(full.action).toBe("no free s2s slot: tokenctl delete 'old events' if 'spare' replaces it, else tokenctl delete spare then tokenctl rotate 'old events'");
+    // The other one is its replacement in a rotation: finish that (from either end).
+    const r = rotation({ id: 'rot_1', oldTokenId: old.id, newTokenId: other.id, state: 'delivered' });
+    expect(replacementAdvice(tokens, [r], old, now)).toEqual({
+      text: "its replacement 'spare' is already under way (rotation rot_1, delivered): finish that rotation with: tokenctl rotate 'old events' --resume",
+      action: "tokenctl rotate 'old events' --resume",
+    });
+    expect(replacementAdvice(tokens, [r], other, now).text).toMatch(/^it is the replacement of 'old events' \(rotation rot_1, delivered\)/);
+    // The CLI's own command writer (a profile, npx) is used throughout.
+    expect(replacementAdvice(tokens, [], old, now, (args) => `npx tokenctl ${args.join(' ')}`).action).toMatch(/^no free s2s slot: npx tokenctl delete old events if/);
   });
 
   it('never lets the old token go before the replacement is active', () => {
@@ -115,7 +148,12 @@ describe('security review', () => {
     ]);
     expect(report).toMatchObject({ stale: 1, ok: false, liveTokens: 3 });
     expect(report.verdict).toMatch(/^FAIL: 1 stale token/);
-    expect(report.findings[0]).toMatchObject({ severity: 'critical', ageDays: 200, action: 'tokenctl rotate old-api' });
+    // api is full (old-api, newer-api): not "tokenctl rotate old-api", which would be refused (exit 4).
+    expect(report.findings[0]).toMatchObject({
+      severity: 'critical',
+      ageDays: 200,
+      action: "no free api slot: tokenctl delete old-api if 'newer-api' replaces it, else tokenctl delete newer-api then tokenctl rotate old-api",
+    });
     expect(report.findings.find((f) => f.kind === 'soon-stale')?.message).toBe('turns stale in 80 days');
   });
 

@@ -136,6 +136,21 @@ describe('get --copy without a clipboard tool', () => {
   });
 });
 
+describe('get --copy with a clipboard tool but no display to reach', () => {
+  it.skipIf(which('xclip') === null && !required)('names that cause, not a missing tool, and the fix (exit 8), and retrieves nothing', async () => {
+    const { env } = await newAccount(); // PATH has xclip; no DISPLAY, no WAYLAND_DISPLAY; stderr is a pipe
+    expect(env.DISPLAY).toBeUndefined();
+    const before = (await runBin(['log', '--json'], { env })).stdout;
+    const r = await runBin(['get', 'default', '--copy'], { env });
+    expect(r.code).toBe(8);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: no display to copy to: xclip is installed, but DISPLAY is not set \(no graphical session here, as over SSH or on a console\), and stderr is not a terminal for OSC 52; run it on a terminal, which then receives the value as OSC 52 \(README: Copying a token\)/);
+    expect(r.stderr).not.toMatch(/no clipboard tool found|install one/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect((await runBin(['log', '--json'], { env })).stdout).toBe(before);
+  });
+});
+
 describe('get --copy through the terminal (OSC 52), in a real pseudo-terminal', () => {
   /** Runs `tokenctl get default --copy` in a pseudo-terminal with stdout to a file; returns what the terminal received. */
   function inPty(env: Record<string, string>, extra: string[] = []) {
@@ -179,5 +194,7 @@ describe('get --copy through the terminal (OSC 52), in a real pseudo-terminal', 
     expect(r.stdout).toBe('');
     expect(r.screen).toContain(`\u001b]52;c;${b64(defaultValue)}\u0007`);
     expect(r.screen).toContain('\u001b]52;c;\u0007');
+    // Why not xclip, when it is installed: it has no display to reach.
+    if (which('xclip') !== null) expect(r.screen).toMatch(/\(OSC 52, as xclip has no display to reach \(DISPLAY is not set\); a terminal without OSC 52 copies nothing\)/);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, BIN, createToken, newAccount, runBin, startBin } from '../helpers/bin.js';
@@ -182,5 +182,32 @@ describe('exec', () => {
     const notFound = await runBin(['exec', '--token', 'default', '--', 'no-such-command-tokenctl-test'], { env });
     expect(notFound.code).toBe(127);
     expect(notFound.stderr).toMatch(/command not found/);
+  });
+
+  it('finds the command first: one that cannot start (not found, not executable, a directory) retrieves and records nothing', async () => {
+    const { env } = await newAccount();
+    const cwd = tempDir();
+    writeFileSync(path.join(cwd, 'deploy.sh'), '#!/bin/sh\necho deployed\n', { mode: 0o644 });
+    mkdirSync(path.join(cwd, 'tools'));
+    const trail = async () => (await runBin(['log', '--json'], { env })).stdout;
+    const before = await trail();
+    const cases: [string, number, string][] = [
+      ['./no-such-command', 127, 'no such file'],
+      ['no-such-command-tokenctl-test', 127, 'command not found'],
+      ['./deploy.sh', 126, 'not executable (permission denied)'],
+      ['./tools', 126, 'is a directory'],
+    ];
+    for (const [command, code, why] of cases) {
+      const r = await runBin(['exec', '--token', 'default', '--', command], { env, cwd });
+      expect(r, command).toMatchObject({ code, stdout: '', stderr: `error: ${command}: ${why}; no token was retrieved\n` });
+    }
+    expect(await trail()).toBe(before); // no token.reveal recorded
+    // Found through PATH, it runs as the name typed (argv[0]), and the retrieval is recorded.
+    const shown = await runBin(['exec', '--token', 'default', '--', 'node', '-e', 'process.stdout.write(process.argv0)'], {
+      env: { ...env, PATH: `${path.dirname(node)}:${env.PATH}` },
+      cwd,
+    });
+    expect(shown).toMatchObject({ code: 0, stdout: 'node' });
+    expect(JSON.parse(await trail()).at(-1)).toMatchObject({ action: 'token.reveal', token: { name: 'default' } });
   });
 });

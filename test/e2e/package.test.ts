@@ -1,10 +1,13 @@
 // The package as users get it: `npm pack`, then `npm install -g` of the tarball into a temporary prefix with no
-// compiler and no reachable prebuilt binary, then the CLI's flows from there; `serve` without its SQLite driver
-// (exit 8, one line naming what to install); that very command, with better-sqlite3's prebuilt binary served on
-// loopback (built from this tree's own), then `server init` and `serve` from the prefix. These tests install from
-// the npm registry: they skip when it cannot be reached, unless TOKENCTL_REQUIRE_PACKAGE_TESTS=1 (CI) makes that a
-// failure. TOKENCTL_TEST_OTHER_NODE=<path of a node binary of another major version> adds the driver-built-for-
-// another-Node check.
+// compiler and no reachable prebuilt binary (no warning, no --ignore-scripts), then the CLI's flows from there. The
+// token service: on Node.js 22 and 24, `server init` and `serve` from the prefix with Node's own SQLite and no
+// better-sqlite3 anywhere; on Node.js 20, `serve` without its SQLite driver (exit 8, one line naming what to
+// install), then that very command, with better-sqlite3's prebuilt binary served on loopback (built from this tree's
+// own), then `server init` and `serve` from the prefix. These tests install from the npm registry: they skip when it
+// cannot be reached, unless TOKENCTL_REQUIRE_PACKAGE_TESTS=1 (CI) makes that a failure.
+// TOKENCTL_TEST_OTHER_NODE=<path of a node binary of another major version> runs the installed CLI's service with
+// it too: from Node.js 20's run, a Node.js 22 or 24 ignores the better-sqlite3 built for 20 beside it; from 22's or
+// 24's, a Node.js 20 says what to install.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,12 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
 };
 const DRIVER = `better-sqlite3@${pkg.devDependencies['better-sqlite3']}`;
 const NODE_DIR = path.dirname(process.execPath);
+/** node:sqlite without a flag: Node.js 22.13 and later. */
+const hasBuiltinSqlite = (version: string) => {
+  const [major, minor] = version.replace(/^v/, '').split('.').map(Number);
+  return major! > 22 || (major === 22 && minor! >= 13);
+};
+const BUILTIN_SQLITE = hasBuiltinSqlite(process.versions.node);
 const NPM_TIMEOUT_MS = 240_000;
 
 function registryReachable(): boolean {
@@ -69,7 +78,6 @@ let tarball: string;
 let packedFiles: string[];
 let prefix: string;
 let installLog: Run;
-let plainInstallLog: Run;
 /** The environment of every npm install here: no compiler, the driver's prebuilt binary host unreachable. */
 let npmEnv: Record<string, string | undefined>;
 const children: ChildProcess[] = [];
@@ -92,7 +100,7 @@ const installed = (): string => path.join(prefix, 'bin', 'tokenctl');
 const tk = (args: string[], env: Record<string, string>, timeoutMs = 30_000) => run(installed(), args, { env, timeoutMs });
 
 /** `tokenctl serve` (the given launcher) on 127.0.0.1, port 0; resolves with its URL once it listens. */
-function startServe(launcher: string[], data: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+function startServe(launcher: string[], data: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(launcher[0]!, [...launcher.slice(1), 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
@@ -104,7 +112,7 @@ function startServe(launcher: string[], data: string, env: Record<string, string
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1]!, child });
+        resolve({ url: m[1]!, child, stderr: () => stderr });
       }
     });
     child.on('exit', (code) => {
@@ -142,23 +150,19 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
       PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
       CC: '/bin/false',
       CXX: '/bin/false',
-      // Where better-sqlite3's install script would download a prebuilt binary: nothing listens there.
-      npm_config_better_sqlite3_binary_host: 'http://127.0.0.1:9',
       npm_config_cache: path.join(work, 'npm-cache'),
       npm_config_update_notifier: 'false',
       npm_config_fund: 'false',
       npm_config_audit: 'false',
     };
-    // --ignore-scripts: dist/ is already built by `npm test`; the prepare script would rebuild it under other tests.
+    // --ignore-scripts: dist/ is already built by `npm test`; the prepack script would rebuild it under other tests.
     const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { env: npmEnv, cwd: ROOT, timeoutMs: 60_000 });
     expect(packed.code, packed.stderr).toBe(0);
     const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     tarball = path.join(work, info[0]!.filename);
     packedFiles = info[0]!.files.map((f) => f.path);
-    // As the README's CI recipes install it. --ignore-scripts: npm 11 lists the package's own prepare script for a
-    // tarball install (it never runs it there), and the CLI's tree has no install script to run.
-    installLog = await run('npm', ['install', '-g', '--ignore-scripts', '--prefix', prefix, tarball], { env: npmEnv, timeoutMs: NPM_TIMEOUT_MS });
-    plainInstallLog = await run('npm', ['install', '-g', '--prefix', path.join(work, 'prefix-plain'), tarball], { env: npmEnv, timeoutMs: NPM_TIMEOUT_MS });
+    // As the README installs it, without --ignore-scripts: the packed package.json has no install script (no prepare).
+    installLog = await run('npm', ['install', '-g', '--prefix', prefix, tarball], { env: npmEnv, timeoutMs: NPM_TIMEOUT_MS });
   }, NPM_TIMEOUT_MS + 60_000);
 
   afterAll(async () => {
@@ -173,9 +177,12 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     expect(outside).toEqual([]);
   });
 
-  it('installs without a compiler, runs no install script, and brings exactly the pinned keychain binding', () => {
+  it('installs without a compiler or a warning, runs no install script, and brings exactly the pinned keychain binding', () => {
     expect(installLog.code, installLog.stderr).toBe(0);
-    expect(installLog.stderr).not.toMatch(/install-scripts|allowScripts|gyp|EBADENGINE/);
+    // npm 11 would list a prepare script of the tarball's package.json here (npm warn install-scripts ...).
+    expect(installLog.stderr).not.toMatch(/warn|install-scripts|allowScripts|gyp|EBADENGINE/i);
+    const packedScripts = (JSON.parse(readFileSync(path.join(prefix, 'lib', 'node_modules', 'tokenctl', 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) expect(packedScripts[script], script).toBeUndefined();
     const own = path.join(prefix, 'lib', 'node_modules', 'tokenctl');
     expect(existsSync(path.join(own, 'dist', 'tokenctl.js'))).toBe(true);
     // The runtime tree: the keychain binding and its prebuilt binary for this platform, at the pinned versions.
@@ -187,14 +194,20 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     }
     expect(existsSync(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'))).toBe(false);
     expect(existsSync(path.join(nodeModules, 'better-sqlite3'))).toBe(false);
-    // Without --ignore-scripts, npm 11 lists tokenctl's own prepare script (which it does not run for a tarball), and
-    // nothing of its dependencies: an install from the registry, where prepare is not listed, has nothing to ask.
-    expect(plainInstallLog.code, plainInstallLog.stderr).toBe(0);
-    const listed = plainInstallLog.stderr.split('\n').filter((l) => /^npm warn install-scripts {3}\S/.test(l));
-    if (listed.length > 0) expect(listed).toEqual([`npm warn install-scripts   tokenctl@${pkg.version} (prepare: node scripts/build.mjs)`]);
     const mb = duBytes(own) / 1e6;
-    process.stderr.write(`installed size of the CLI (${path.relative(prefix, own)}): ${mb.toFixed(1)} MB\n`);
+    const keychain = duBytes(path.join(nodeModules, '@napi-rs')) / 1e6;
+    process.stderr.write(`installed size of the CLI (${path.relative(prefix, own)}): ${mb.toFixed(2)} MB (tokenctl ${(mb - keychain).toFixed(2)} MB, the keychain binding ${keychain.toFixed(2)} MB)\n`);
     expect(mb).toBeLessThan(15);
+    // The README's figures are this measurement, in both places it gives them.
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const install = /whole installed tree \((\d+\.\d) MB/.exec(readme);
+    const perf = /Installed size of the CLI \([^)]*\): (\d+\.\d) MB \(tokenctl (\d+\.\d) MB, the keychain binding (\d+\.\d) MB/.exec(readme);
+    expect(install, 'README, Install: "whole installed tree (N.N MB"').not.toBeNull();
+    expect(perf, 'README, Performance: "Installed size of the CLI (...): N.N MB (tokenctl N.N MB, the keychain binding N.N MB"').not.toBeNull();
+    expect(install![1]).toBe(perf![1]);
+    expect(Math.abs(Number(perf![1]) - mb), `README says ${perf![1]} MB, measured ${mb.toFixed(2)} MB`).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(Number(perf![2]) - (mb - keychain))).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(Number(perf![3]) - keychain)).toBeLessThanOrEqual(0.1);
   });
 
   it('runs init, create, list, get, rotate, exec and scan from the prefix with stdin at /dev/null', { timeout: 120_000 }, async () => {
@@ -244,17 +257,54 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
     expect(await stop(child)).toBe(0);
   });
 
-  it('serve and server init without the driver: exit 8, one line naming the command that installs it into this prefix', async () => {
+  it.runIf(BUILTIN_SQLITE)('server init and serve with Node.js\'s own SQLite: no better-sqlite3 anywhere, no warning', { timeout: 120_000 }, async () => {
+    const serverEnv = cliEnv();
+    const data = path.join(serverEnv.TOKENCTL_HOME!, 'data');
+    const init = await tk(['server', 'init', '--data', data, '--account', 'acme'], serverEnv);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/^tctl_key_\w+\n$/);
+    expect(init.stderr).not.toMatch(/ExperimentalWarning|experimental feature|better-sqlite3/);
+    const { url, child, stderr } = await startServe([installed()], data, serverEnv);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const env = cliEnv({ TOKENCTL_SERVER: url, TOKENCTL_ADMIN_KEY: init.stdout.trim() });
+    const created = await tk(['create', '--type', 's2s', '--name', 'events'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const listed = await tk(['list', '--json'], env);
+    expect(JSON.parse(listed.stdout).map((t: { name: string }) => t.name)).toEqual(['default', 'events']);
+    expect(await stop(child)).toBe(0);
+    expect(stderr()).not.toMatch(/ExperimentalWarning|experimental feature/);
+    expect(existsSync(path.join(prefix, 'lib', 'node_modules', 'better-sqlite3'))).toBe(false);
+    expect(existsSync(path.join(prefix, 'lib', 'node_modules', 'tokenctl', 'node_modules', 'better-sqlite3'))).toBe(false);
+  });
+
+  const otherNode = process.env.TOKENCTL_TEST_OTHER_NODE;
+  const otherVersion = otherNode ? spawnSync(otherNode, ['-p', 'process.version'], { encoding: 'utf8' }).stdout.trim() : '';
+
+  it.runIf(BUILTIN_SQLITE && otherNode !== undefined && !hasBuiltinSqlite(otherVersion))(
+    'on Node.js 20 (TOKENCTL_TEST_OTHER_NODE), the same prefix says what to install: exit 8, one line',
+    async () => {
+      const env = cliEnv();
+      const data = path.join(env.TOKENCTL_HOME!, 'data');
+      const r = await run(otherNode!, [path.join(prefix, 'lib', 'node_modules', 'tokenctl', 'bin', 'tokenctl.js'), 'server', 'init', '--data', data], { env });
+      expect(r).toMatchObject({
+        code: 8,
+        stdout: '',
+        stderr: `error: the token service needs an SQLite driver: Node.js ${otherVersion} has none built in (node:sqlite comes with Node.js 22.13 and later), and better-sqlite3 is not installed; install it with: npm install -g --prefix ${prefix} --allow-scripts=better-sqlite3 ${DRIVER}, or run tokenctl on Node.js 22 or 24\n`,
+      });
+    },
+  );
+
+  it.skipIf(BUILTIN_SQLITE)('serve and server init without the driver on Node.js 20: exit 8, one line naming the command that installs it into this prefix', async () => {
     const env = cliEnv();
     const data = path.join(env.TOKENCTL_HOME!, 'data');
-    const expected = `error: the token service needs its SQLite driver, better-sqlite3, which is not installed; install it with: npm install -g --prefix ${prefix} --allow-scripts=better-sqlite3 ${DRIVER}\n`;
+    const expected = `error: the token service needs an SQLite driver: Node.js ${process.version} has none built in (node:sqlite comes with Node.js 22.13 and later), and better-sqlite3 is not installed; install it with: npm install -g --prefix ${prefix} --allow-scripts=better-sqlite3 ${DRIVER}, or run tokenctl on Node.js 22 or 24\n`;
     for (const args of [['serve', '--data', data, '--port', '0'], ['server', 'init', '--data', data]]) {
       const r = await tk(args, env);
       expect(r, args.join(' ')).toMatchObject({ code: 8, stdout: '', stderr: expected });
     }
   });
 
-  describe('with the driver installed by the command serve printed', () => {
+  describe.skipIf(BUILTIN_SQLITE)('on Node.js 20, with the driver installed by the command serve printed', () => {
     let host: Server;
     let downloads = 0;
     let driverInstall: Run;
@@ -277,7 +327,7 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
       await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
       const port = (host.address() as { port: number }).port;
       const printed = (await tk(['serve', '--data', path.join(work, 'nowhere')], cliEnv())).stderr;
-      const command = /install it with: (.*)$/m.exec(printed)?.[1];
+      const command = /install it with: (.*), or run tokenctl on Node\.js 22 or 24$/m.exec(printed)?.[1];
       expect(command).toBe(`npm install -g --prefix ${prefix} --allow-scripts=better-sqlite3 ${DRIVER}`);
       const [npm, ...args] = command!.split(' ');
       driverInstall = await run(npm!, args, { env: { ...npmEnv, npm_config_better_sqlite3_binary_host: `http://127.0.0.1:${port}` }, timeoutMs: NPM_TIMEOUT_MS });
@@ -306,23 +356,17 @@ describe.skipIf(!reachable)('the package, installed as users install a CLI (npm 
       expect(await stop(child)).toBe(0);
     });
 
-    const otherNode = process.env.TOKENCTL_TEST_OTHER_NODE;
-    it.skipIf(!otherNode)('names a driver built for another Node.js, and the command that rebuilds it, exit 8 (TOKENCTL_TEST_OTHER_NODE)', async () => {
-      expect(driverInstall.code).toBe(0);
-      const other = otherNode!;
-      const otherVersion = spawnSync(other, ['-p', 'process.versions.modules + " " + process.version'], { encoding: 'utf8' }).stdout.trim().split(' ');
-      expect(otherVersion[0], 'TOKENCTL_TEST_OTHER_NODE must be a Node.js of another major version').not.toBe(process.versions.modules);
-      const env = cliEnv();
-      const data = path.join(env.TOKENCTL_HOME!, 'data');
-      mkdirSync(data);
-      const r = await run(other, [path.join(prefix, 'lib', 'node_modules', 'tokenctl', 'bin', 'tokenctl.js'), 'server', 'init', '--data', data], { env });
-      expect(r.code, r.stderr).toBe(8);
-      expect(r.stdout).toBe('');
-      const lines = r.stderr.trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain(`better-sqlite3 in ${path.join(prefix, 'lib', 'node_modules', 'better-sqlite3')} was built for Node.js ${process.versions.node.split('.')[0]} (NODE_MODULE_VERSION ${process.versions.modules}), not for this Node.js ${otherVersion[1]} (NODE_MODULE_VERSION ${otherVersion[0]})`);
-      expect(lines[0]).toMatch(new RegExp(`rebuild it with: npm rebuild -g( --prefix ${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})? --allow-scripts=better-sqlite3 better-sqlite3$`));
-      expect(r.stderr).not.toMatch(/this is a bug/);
-    });
+    it.runIf(otherNode !== undefined && hasBuiltinSqlite(otherVersion))(
+      'on Node.js 22 or 24 (TOKENCTL_TEST_OTHER_NODE), the same prefix uses node:sqlite and ignores the better-sqlite3 built for 20 beside it',
+      async () => {
+        expect(driverInstall.code).toBe(0);
+        const env = cliEnv();
+        const data = path.join(env.TOKENCTL_HOME!, 'data');
+        const r = await run(otherNode!, [path.join(prefix, 'lib', 'node_modules', 'tokenctl', 'bin', 'tokenctl.js'), 'server', 'init', '--data', data], { env });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/^tctl_key_\w+\n$/);
+        expect(r.stderr).not.toMatch(/better-sqlite3|NODE_MODULE_VERSION|ExperimentalWarning|experimental feature/);
+      },
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
@@ -69,6 +69,35 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(r.screen).toMatch(/Rotated: 'next' is active; 'default' is deleted/);
   });
 
+  it('a drill on a store not made in one: the warning comes before the typed phrase, not after (rotate --resume, delete)', async () => {
+    const home = tempHome();
+    const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64() });
+    await runBin(['init'], { env }); // a real store: made on the real clock
+    await runBin(['create', '--type', 's2s', '--name', 'events'], { env });
+    const drill = new Date(Date.now() + 24 * 3_600_000);
+    const at = (minutes: number) => ({ ...env, TOKENCTL_NOW: new Date(drill.getTime() + minutes * 60_000).toISOString() });
+    expect((await runBin(['rotate', 'default', '--name', 'next'], { env: at(0) })).code).toBe(0);
+    const warning = /warning: TOKENCTL_NOW=\S+ is set, but the store in .* was not created in a drill: this change is recorded at \S+ for good/;
+    const prompt = 'Type "Delete token"';
+    for (const args of [['rotate', 'default', '--resume'], ['delete', 'events']]) {
+      const r = inPty(args, [{ expect: prompt, send: 'Delete token\r' }], at(31));
+      expect(r.code, r.screen + r.stderr).toBe(0);
+      const screen = r.screen.replace(/\r?\n/g, ' ');
+      expect(screen, args.join(' ')).toMatch(warning);
+      expect(screen.search(warning), args.join(' ')).toBeLessThan(screen.indexOf(prompt));
+      expect(screen.match(/was not created in a drill/g), args.join(' ')).toHaveLength(1); // said once
+    }
+  });
+
+  it('a hidden prompt says once that the input is hidden', async () => {
+    const { env } = await account();
+    const r = inPty(['verify'], [{ expect: 'Paste the token', send: 'tctl_s2s_notarealvalue\r' }], env);
+    expect(r.screen).toMatch(/Paste the token \(input hidden\)/);
+    expect(r.screen).not.toMatch(/input is masked|input is hidden|\(input hidden\)\s*\(input hidden\)/);
+    expect(r.screen).not.toContain('tctl_s2s_notarealvalue'); // nothing echoed
+    expect(r.code).toBe(2); // a malformed value, rejected offline
+  });
+
   it('colours only a terminal: a table redirected to a file has no escape codes', async () => {
     const { env: plain } = await account();
     const { NO_COLOR: _, ...env } = plain;
@@ -106,6 +135,36 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(lines.join('\n')).not.toMatch(/LAST USED/); // a local store cannot know
     if (columns === 120) expect(lines[0]).toMatch(/VALUE\s+ID$/);
     else expect(lines[0]).not.toMatch(/\bID\b/);
+  });
+
+  it('audit, log, scan and help environment fit an 80-column terminal: no line wider, no word broken', async () => {
+    const home = tempHome();
+    const long = 'campaigns-for-the-spring-launch-in-europe-and-the-americas-2026';
+    const env = baseEnv(home, { TOKENCTL_MASTER_KEY: newMasterKeyB64(), TOKENCTL_NOW: '2026-01-01T00:00:00Z' });
+    await runBin(['init'], { env });
+    const value = (await runBin(['create', '--type', 's2s', '--name', long], { env })).stdout.trim();
+    const later = { ...env, TOKENCTL_NOW: '2026-07-10T00:00:00Z' };
+    expect((await runBin(['rotate', long], { env: later })).code).toBe(0);
+    const names = (JSON.parse((await runBin(['list', '--json'], { env: later })).stdout) as { name: string }[]).map((t) => t.name);
+    const leak = path.join(home, 'config', 'environments', 'production', 'services', 'events');
+    mkdirSync(leak, { recursive: true });
+    writeFileSync(path.join(leak, 'settings.yaml'), `token: ${value}\n`);
+    const sized = `import fcntl, os, struct, sys, termios; fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0)); os.chdir(sys.argv[1]); os.execv(sys.argv[2], sys.argv[2:])`;
+    for (const args of [['audit'], ['log'], ['scan'], ['help', 'environment']]) {
+      const r = spawnSync('python3', [PTY, '[]', '--', 'python3', '-c', sized, home, process.execPath, BIN, ...args], {
+        env: { ...later, PATH: process.env.PATH!, TERM: 'xterm' },
+        encoding: 'utf8',
+        timeout: 40_000,
+      });
+      const screen = r.stdout.replace(/\u001b\[[0-9;]*m/g, '');
+      expect(r.status === 0 || (args[0] === 'scan' && r.status === 6), screen + r.stderr).toBe(true);
+      // The error line of scan is on stderr, and may be as long as it needs: the table is what must fit.
+      const table = screen.split(/\r?\n/).filter((l) => !l.startsWith('error: '));
+      for (const line of table) expect([...line].length, `${args.join(' ')}: ${line}`).toBeLessThanOrEqual(80);
+      // The long names appear whole wherever they are not cut with "…" (in the commands they are always whole).
+      const words = new Set(table.flatMap((l) => l.split(/\s+/)));
+      for (const word of words) if (word.includes('campaigns')) expect(names.includes(word.replace(/^'|'$/g, '')) || word.includes('…'), word).toBe(true);
+    }
   });
 
   it('asks only for a type with a free slot, and says why the others are not offered', async () => {

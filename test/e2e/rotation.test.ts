@@ -122,13 +122,16 @@ describe('audit trail tampering through the binary', () => {
     await runBin(['get', 'default'], { env: a.at('2026-01-01T09:10:00Z') });
     const ok = await runBin(['log', '--verify'], { env: a.at('2026-01-01T09:10:00Z') });
     expect(ok.code).toBe(0);
-    expect(ok.stderr).toMatch(/audit trail intact: 4 events/);
+    // The verdict is the result: on stdout, nothing on stderr.
+    expect(ok.stdout).toMatch(/^audit trail intact: 4 events, the last at 2026-01-01T09:10:00.000Z\n$/);
+    expect(ok.stderr).toBe('');
     const lines = readFileSync(a.log, 'utf8').trimEnd().split('\n');
     tamper(lines);
     writeFileSync(a.log, lines.join('\n') + '\n');
     const bad = await runBin(['log', '--verify'], { env: a.at('2026-01-01T09:10:00Z') });
     expect(bad.code).toBe(9);
     expect(bad.stderr).toMatch(new RegExp(`^error: audit trail line ${line}: `));
+    expect(bad.stdout).toMatch(new RegExp(`^audit trail NOT intact: line ${line}: `));
   });
 
   it('records every change and retrieval, never a value', async () => {

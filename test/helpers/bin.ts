@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
 import { accountEnv, tempHome } from './env.js';
+import { sqliteDriverEnv } from './sqlite.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'tokenctl.js');
@@ -23,7 +24,7 @@ export interface BinResult {
 }
 
 export interface BinOptions {
-  /** The child's whole environment (nothing is inherited), over PATH and HOME (= TOKENCTL_HOME) defaults. */
+  /** The child's whole environment (nothing is inherited but TOKENCTL_SQLITE_DRIVER), over PATH and HOME (= TOKENCTL_HOME) defaults. */
   env: Record<string, string>;
   /** Bytes for stdin; without it stdin is /dev/null, which proves that no command waits for a missing terminal. */
   input?: string;
@@ -45,7 +46,7 @@ export function startBin(args: readonly string[], options: BinOptions, stdio?: S
     built = true;
   }
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: options.env.TOKENCTL_HOME ?? '/nonexistent', ...options.env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: options.env.TOKENCTL_HOME ?? '/nonexistent', ...sqliteDriverEnv, ...options.env },
     cwd: options.cwd ?? ROOT,
     stdio: stdio ?? [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });

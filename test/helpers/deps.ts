@@ -11,8 +11,10 @@ import { newMasterKeyB64 } from './env.js';
 /** Scripted answers for prompts. Any prompt the test did not expect fails the test (strict fake). */
 export type Answer = string | { cancel: true };
 
-export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[] } {
+export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[]; choices: string[][] } {
   const asked: string[] = [];
+  /** The names of the choices each select offered, as the terminal shows them. */
+  const choices: string[][] = [];
   const next = (message: string): string => {
     asked.push(message);
     const a = answers.shift();
@@ -22,9 +24,11 @@ export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[
   };
   return {
     asked,
-    select: async (message, choices) => {
+    choices,
+    select: async (message, offered) => {
+      choices.push(offered.map((c) => c.name));
       const a = next(message);
-      if (!choices.some((c) => c.value === a)) throw new Error(`answer ${a} is not a choice of ${message}`);
+      if (!offered.some((c) => c.value === a)) throw new Error(`answer ${a} is not a choice of ${message}`);
       return a as never;
     },
     input: async (message, validate) => {
@@ -40,7 +44,10 @@ export function scriptedPrompter(answers: Answer[]): Prompter & { asked: string[
 export interface TestCli {
   clock: ManualClock;
   env: Record<string, string>;
-  run(argv: string[], opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string; stdin?: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }>;
+  run(
+    argv: string[],
+    opts?: { tty?: boolean; answers?: Answer[]; crashAfter?: string; stdin?: string; env?: Record<string, string> },
+  ): Promise<{ code: number; stdout: string; stderr: string; asked: string[]; choices: string[][] }>;
 }
 
 /** In-process CLI over a real file backend in a temp dir, with a manual clock. */
@@ -68,7 +75,7 @@ export function testCli(home: string, start = '2026-06-01T12:00:00.000Z'): TestC
         },
       };
       const code = await runCli(argv, deps);
-      return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
+      return { code, stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked, choices: prompter.choices };
     },
   };
 }

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { manualClock, type ManualClock } from '../../src/core/clock.js';
 import { buildServerApp, type ServerAppOptions } from '../../src/server/app.js';
 import { openDataDir } from '../../src/server/data-dir.js';
+import { sqliteDriverEnv } from './sqlite.js';
 import { ServiceStore } from '../../src/server/service-store.js';
 import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
 import { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
@@ -44,7 +45,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
   const serverKey = randomBytes(32).toString('base64');
   const { busyWaitMs, ...appOptions } = options;
-  const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey }, { create: true, busyWaitMs });
+  const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey, ...sqliteDriverEnv }, { create: true, busyWaitMs });
   const store = new ServiceStore(storage, clock);
   return listen({ storage, store, clock, serverKey, dataDir, appOptions, afterClose: async () => rmSync(dataDir, { recursive: true, force: true }) });
 }

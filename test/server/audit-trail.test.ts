@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { openRawDatabase } from '../helpers/sqlite.js';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ describe("the service's audit trail", () => {
     server = await startTestServer();
     const { accountId } = await server.initAccount();
     expect(await server.storage.verifyAudit(accountId)).toMatchObject({ ok: true, events: 2 });
-    const db = new Database(dbFile(server));
+    const db = await openRawDatabase(dbFile(server));
     db.exec(sql);
     db.close();
     const result = await server.storage.verifyAudit(accountId);

@@ -39,7 +39,7 @@ describe('login, profiles and CI variables (in-process, real server)', () => {
 
     const tty = await run(env, ['login', '--server', server.url, '--profile', 'work'], { tty: true, answers: [credential] });
     expect(tty.code, tty.stderr).toBe(0);
-    expect(tty.asked).toEqual([`Admin credential for ${server.url} (input hidden)`]);
+    expect(tty.asked).toEqual([`Admin credential for ${server.url}`]); // the prompt itself adds "(input hidden)"
     expect(tty.stdout).toBe('');
     expect(tty.stderr).not.toContain(credential);
     expect(readFileSync(path.join(home, 'credentials', 'work'), 'utf8').trim()).toBe(credential);

@@ -1,13 +1,15 @@
 import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { testSqliteDriver } from '../helpers/sqlite.js';
 import { SignJWT, base64url } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSealer } from '../../src/secrets/seal.js';
 import { mintOpaqueToken, OPAQUE_PREFIXES } from '../../src/secrets/opaque.js';
 import { issuerFor } from '../../src/secrets/jwt.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
+
+const sqlite = await testSqliteDriver();
 
 const MIN = 60_000;
 const ROLES = ['admin', 'user', 'partner', 'service'] as const;
@@ -34,7 +36,7 @@ afterEach(async () => {
 
 /** The account's signing key, read from the database with the server key (what an attacker does NOT have). */
 function signingKey(acc = accountId): { kid: string; pem: string } {
-  const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'), { readonly: true });
+  const db = sqlite.open(path.join(server.dataDir, 'data', 'tokenctl.db'));
   try {
     const row = db.prepare('SELECT kid, private_key FROM signing_keys WHERE account_id = ?').get(acc) as { kid: string; private_key: string };
     return { kid: row.kid, pem: createSealer(Buffer.from(server.serverKey, 'base64')).open(row.private_key, `${acc}:signing-key`) };
@@ -230,7 +232,7 @@ describe('introspection (RFC 7662)', () => {
     const { value } = (await call(server, 'POST', '/v1/tokens/default/reveal', { credential: creds.admin, json: {} })).body as { value: string };
     await introspect(value);
     await server.app.close();
-    const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'), { readonly: true });
+    const db = sqlite.open(path.join(server.dataDir, 'data', 'tokenctl.db'));
     try {
       const row = db.prepare("SELECT last_used_at FROM tokens WHERE name = 'default'").get() as { last_used_at: string | null };
       expect(row.last_used_at).toBe(server.clock.now().toISOString());
@@ -305,7 +307,7 @@ describe('introspection (RFC 7662)', () => {
     server.clock.advance(30 * MIN);
     await introspect(value);
     const usedAt = server.clock.now().toISOString();
-    const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'), { readonly: true });
+    const db = sqlite.open(path.join(server.dataDir, 'data', 'tokenctl.db'));
     const stored = () => (db.prepare('SELECT last_used_at FROM tokens WHERE id = ?').get(token.id) as { last_used_at: string | null }).last_used_at;
     try {
       expect(stored()).toBeNull();

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type { SqliteConnection } from '../../src/storage/sql/sqlite-driver.js';
+import { openRawDatabase } from '../helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/server/data-dir.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
@@ -27,7 +28,7 @@ describe('the service when its database is locked or full', () => {
     expect((await introspect()).body.active).toBe(true);
 
     // Another process holds SQLite's write lock (an sqlite3 shell, a backup tool, a second service).
-    const other = new Database(path.join(server.dataDir, 'data', DB_FILE));
+    const other = await openRawDatabase(path.join(server.dataDir, 'data', DB_FILE));
     other.exec('BEGIN IMMEDIATE');
     try {
       const started = Date.now();
@@ -62,9 +63,9 @@ describe('the service when its database is locked or full', () => {
 
   it('answers 503 when the disk is full, and the trail stays whole', async () => {
     // A real SQLITE_FULL: the writing connection may not grow the file any further.
-    const db = (server.storage as unknown as { db: Database.Database }).db;
-    const pages = db.pragma('page_count', { simple: true }) as number;
-    db.pragma(`max_page_count = ${pages}`);
+    const db = (server.storage as unknown as { db: SqliteConnection }).db;
+    const pages = db.prepare<[], { page_count: number }>('PRAGMA page_count').get()!.page_count;
+    db.exec(`PRAGMA max_page_count = ${pages}`);
     try {
       const id = (await call(server, 'GET', '/v1/tokens/after', { credential: admin })).body.token.id;
       let refused;
@@ -75,7 +76,7 @@ describe('the service when its database is locked or full', () => {
       expect(refused!.status).toBe(503);
       expect(refused!.body.error.message).toMatch(/full; nothing was changed/);
     } finally {
-      db.pragma('max_page_count = 1073741823');
+      db.exec('PRAGMA max_page_count = 1073741823');
     }
     expect((await call(server, 'GET', '/v1/audit/verify', { credential: admin })).body).toMatchObject({ ok: true });
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openRawDatabase, testSqliteDriver } from '../helpers/sqlite.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { exitCodeFor } from '../../src/core/errors.js';
@@ -12,6 +12,8 @@ import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from '../../src/storage/sql/
 import { initServiceAccount, setAccountFeatures, showAccount } from '../../src/tokens/principals.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 
+const sqlite = await testSqliteDriver();
+
 let dir: string;
 const opened: SqliteStorage[] = [];
 afterEach(() => {
@@ -20,7 +22,7 @@ afterEach(() => {
 });
 
 function open(file: string, key: Buffer): SqliteStorage {
-  const s = SqliteStorage.open(Database, file, key);
+  const s = SqliteStorage.open(sqlite, file, key);
   opened.push(s);
   return s;
 }
@@ -46,13 +48,13 @@ describe('account features in SQLite (OneLink is premium)', () => {
     s.close();
 
     // Back to the schema before the features migration, as a database of the previous tokenctl is.
-    const raw = new Database(file);
+    const raw = await openRawDatabase(file);
     raw.exec('ALTER TABLE accounts DROP COLUMN features');
     raw.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(featuresMigration.version - 1));
     raw.close();
 
     const upgraded = open(file, key);
-    const check = new Database(file, { readonly: true });
+    const check = await openRawDatabase(file);
     expect(check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: String(LATEST_SQLITE_VERSION) });
     check.close();
     expect((await showAccount(upgraded, 'uses-onelink')).features).toEqual(['onelink']);
@@ -80,7 +82,7 @@ describe('account features in SQLite (OneLink is premium)', () => {
     await setAccountFeatures(s, 'acme', { disable: ['onelink'] }, clock);
     expect((await svc.account()).features).toEqual([]);
 
-    const raw = new Database(file);
+    const raw = await openRawDatabase(file);
     raw.prepare("UPDATE accounts SET features = '[\"onelink\",\"gold\"]'").run();
     raw.close();
     expect(await codeOf(svc.account())).toBe(9);

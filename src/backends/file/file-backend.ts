@@ -62,6 +62,7 @@ export class FileBackend implements TokenBackend {
     return { account: r.account, tokens: r.tokens };
   }
 
+  noticeBeforeChange = async () => this.storage.noticeBeforeChange(this.opts.clock.now().toISOString());
   /** The store's account features: absent (every feature) unless its owner wrote a list into the document. */
   features = async () => (await (await this.service()).account()).features;
   list = async () => (await this.service()).list();

@@ -214,6 +214,9 @@ export class HttpBackend implements TokenBackend {
   }
 
   /** From whoami: the features the service says the account has (those this tokenctl knows); none said: every one. */
+  /** TOKENCTL_NOW's warning for a service is given when the backend is chosen (src/deps.ts); nothing more here. */
+  async noticeBeforeChange(): Promise<void> {}
+
   async features(): Promise<AccountFeatures> {
     const { features } = (await this.whoami()).account;
     return features === undefined ? undefined : features.filter(isFeature);

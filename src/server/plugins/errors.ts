@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StorageUnavailableError, TokenctlError, type ErrorKind } from '../../core/errors.js';
+import { sqliteErrorCode } from '../../storage/sql/sqlite-errors.js';
 import { redactTokenLike } from '../../ui/sanitize.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 import { shared } from './shared.js';
@@ -47,7 +48,7 @@ interface StorageFault {
 
 /**
  * SQLite's own errors, should one escape the store untranslated: a busy or locked database, a full disk, an
- * unwritable or vanished file, a damaged database. By code only: better-sqlite3 is not loaded here.
+ * unwritable or vanished file, a damaged database. By code only (either driver's: sqlite-errors.ts).
  */
 const SQLITE_FAULTS: [RegExp, string, number | undefined][] = [
   [/^SQLITE_(BUSY|LOCKED)/, 'the database is locked by another process', 1],
@@ -71,8 +72,8 @@ function storageFault(error: unknown): StorageFault | null {
     if (error.kind === 'data') return { message: STORAGE_MESSAGE, reason: redactSecrets(error.message) };
     return null;
   }
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null;
+  const code = sqliteErrorCode(error);
+  if (code === undefined) return null;
   for (const [pattern, reason, retryAfterSeconds] of SQLITE_FAULTS) {
     if (pattern.test(code)) return { message: `the token service cannot use its storage now (${reason}); try again later`, reason: `${reason} (${code})`, retryAfterSeconds };
   }

@@ -185,8 +185,15 @@ export class JsonFileStorage implements TokenStorage {
 
   private drillWarned = false;
 
+  /** The drill warning a change at `at` would give (see warnDrillOnRealStore), given before it is asked for. */
+  async noticeBeforeChange(at: string): Promise<void> {
+    if (!this.drillNow() || this.drillWarned) return;
+    const doc = await this.readDocument();
+    if (doc) this.warnDrillOnRealStore(doc, { at });
+  }
+
   /** TOKENCTL_NOW writing into a store that was not created in a drill: say what it does, once per command. */
-  private warnDrillOnRealStore(doc: StoreDocument, change: ChangeContext): void {
+  private warnDrillOnRealStore(doc: StoreDocument, change: Pick<ChangeContext, 'at'>): void {
     const now = this.drillNow();
     if (!now || doc.drill === true || this.drillWarned) return;
     this.drillWarned = true;

@@ -1,5 +1,4 @@
 import { chmodSync, existsSync } from 'node:fs';
-import type BetterSqlite3 from 'better-sqlite3';
 import type { AuditEntry, AuditEvent } from '../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../core/audit-chain.js';
 import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../core/errors.js';
@@ -10,9 +9,11 @@ import type { RotationRecord } from '../../core/rotation.js';
 import type { TokenType } from '../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../secrets/seal.js';
 import type { AccountReader, AccountWriter, ChangeContext, NewAccount, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from '../port.js';
+import type { SqliteConnection, SqliteDriver, SqliteStatement } from './sqlite-driver.js';
+import { sqliteErrorCode } from './sqlite-errors.js';
 import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 
-type Db = BetterSqlite3.Database;
+type Db = SqliteConnection;
 
 interface TokenRow {
   id: string;
@@ -41,7 +42,8 @@ interface PrincipalRow {
   account_id: string;
   name: string;
   role: Role;
-  credential_hash: Buffer;
+  /** A Buffer from better-sqlite3, a Uint8Array from node:sqlite. */
+  credential_hash: Uint8Array;
   created_at: string;
 }
 
@@ -107,6 +109,9 @@ export function toStoredAccount(r: AccountRow): StoredAccount {
 /** The features column of a new account: absent in the input means every feature (see StoredAccount). */
 export const featuresColumn = (account: StoredAccount): string => JSON.stringify(account.features ?? FEATURES);
 
+/** A BLOB as a Buffer, whichever driver read it (the same bytes, not a copy). */
+const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
 const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
 
 export interface SqliteStorageOptions {
@@ -114,10 +119,7 @@ export interface SqliteStorageOptions {
   busyWaitMs?: number;
 }
 
-const sqliteCode = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
-};
+const sqliteCode = sqliteErrorCode;
 const isBusy = (code: string | undefined) => code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 
 /**
@@ -173,19 +175,19 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
    * Opens (and on first use creates) the database: checks it (SQLite's quick check: a corrupt one is refused, exit 9),
    * applies the migrations it lacks, and checks that `masterKey` is the key it was created with.
    */
-  static open(Database: typeof BetterSqlite3, file: string, masterKey: Buffer, options: SqliteStorageOptions = {}): SqliteStorage {
+  static open(driver: SqliteDriver, file: string, masterKey: Buffer, options: SqliteStorageOptions = {}): SqliteStorage {
     const fresh = !existsSync(file);
     let db: Db | undefined;
     let reader: Db | undefined;
     try {
-      db = new Database(file);
+      db = driver.open(file);
       if (fresh && process.platform !== 'win32') chmodSync(file, 0o600);
       // Opening may wait (once, before any request) for another process's write; requests never do.
-      db.pragma('busy_timeout = 5000');
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      const check = db.pragma('quick_check', { simple: true });
+      db.exec('PRAGMA busy_timeout = 5000');
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+      const check = Object.values(db.prepare<[], Record<string, unknown>>('PRAGMA quick_check').get() ?? {})[0];
       if (check !== 'ok') throw new StoreDataError(`the database ${file} failed SQLite's integrity check (${String(check).slice(0, 200)}); restore it from a backup`);
       migrate(db, file);
       const sealer = createSealer(masterKey);
@@ -195,10 +197,10 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
       else if (!keyCheckMatches(sealer, keyCheck)) {
         throw new StoreDataError(`the server key is not the key the database ${file} was created with; restore the right key`);
       }
-      db.pragma('busy_timeout = 0');
-      reader = new Database(file);
-      reader.pragma('busy_timeout = 0');
-      reader.pragma('query_only = ON');
+      db.exec('PRAGMA busy_timeout = 0');
+      reader = driver.open(file);
+      reader.exec('PRAGMA busy_timeout = 0');
+      reader.exec('PRAGMA query_only = ON');
       return new SqliteStorage(file, db, reader, sealer, options);
     } catch (error) {
       reader?.close();
@@ -214,8 +216,8 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   }
 
   close(): void {
-    if (this.reader.open) this.reader.close();
-    if (this.db.open) this.db.close();
+    this.reader.close();
+    this.db.close();
   }
 
   async sealer(): Promise<Sealer> {
@@ -270,7 +272,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
         this.db.exec('COMMIT');
         return result;
       } catch (error) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        this.db.rollback();
         throw namedStorageFault(error);
       }
     } finally {
@@ -472,7 +474,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   }
 
   /** The hot paths' statements, prepared once (preparing costs more than running them). */
-  private hot?: { principalByHash: BetterSqlite3.Statement<[Buffer], PrincipalRow>; tokenByFingerprint: BetterSqlite3.Statement<[string], TokenRow> };
+  private hot?: { principalByHash: SqliteStatement<[Buffer], PrincipalRow>; tokenByFingerprint: SqliteStatement<[string], TokenRow> };
 
   private get hotStatements() {
     return (this.hot ??= this.query((db) => ({
@@ -500,7 +502,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
   principalByCredentialHash(hash: Buffer): (PrincipalRecord & { credentialHash: Buffer }) | undefined {
     const statement = this.hotStatements.principalByHash;
     const row = this.query(() => statement.get(hash));
-    return row ? { ...toPrincipal(row), credentialHash: row.credential_hash } : undefined;
+    return row ? { ...toPrincipal(row), credentialHash: asBuffer(row.credential_hash) } : undefined;
   }
 
   /** The token with this keyed fingerprint (deleted ones included), whatever its account. Synchronous: hot path. */
@@ -535,7 +537,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
         for (const [id, at] of batch) touch.run(at, id, at);
         this.db.exec('COMMIT');
       } catch (error) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        this.db.rollback();
         throw error;
       }
     } catch (error) {
@@ -584,7 +586,7 @@ export class SqliteStorage implements TokenStorage<SqlAccountWriter, SqlAccountR
 
   /** Forgets sessions idle since before `idleBefore` or started before `startedBefore`; returns how many. */
   async deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
-    return this.transaction(async (db) => db.prepare('DELETE FROM web_sessions WHERE last_seen_at < ? OR created_at < ?').run(idleBefore, startedBefore).changes);
+    return this.transaction(async (db) => Number(db.prepare('DELETE FROM web_sessions WHERE last_seen_at < ? OR created_at < ?').run(idleBefore, startedBefore).changes));
   }
 }
 
@@ -596,9 +598,14 @@ function migrate(db: Db, file: string): void {
     throw new StoreDataError(`the database ${file} has schema version ${current}; this tokenctl knows versions up to ${LATEST_SQLITE_VERSION}: upgrade tokenctl`);
   }
   for (const m of SQLITE_MIGRATIONS.filter((x) => x.version > current)) {
-    db.transaction(() => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
       db.exec(m.sql);
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run('schema_version', String(m.version));
-    }).immediate();
+      db.exec('COMMIT');
+    } catch (error) {
+      db.rollback();
+      throw error;
+    }
   }
 }

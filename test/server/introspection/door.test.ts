@@ -2,7 +2,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openRawDatabase } from '../../helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServerApp } from '../../../src/server/app.js';
 import { mintOpaqueToken } from '../../../src/secrets/opaque.js';
@@ -207,7 +207,7 @@ describe('the introspection door beside the server', () => {
       await server.initAccount({ name: 'acme' });
       const credential = await server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
       // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file).
-      const db = new Database(path.join(server.dataDir, 'data', 'tokenctl.db'));
+      const db = await openRawDatabase(path.join(server.dataDir, 'data', 'tokenctl.db'));
       db.exec('ALTER TABLE principals RENAME TO principals_moved');
       db.close();
       const r = await send(server.url, form('token=x', credential));
