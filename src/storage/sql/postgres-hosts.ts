@@ -195,6 +195,7 @@ export class PrimaryHosts implements PrimaryDatabase {
     let timer: NodeJS.Timeout | undefined;
     try {
       const answer = sql<{ r: boolean }[]>`SELECT pg_is_in_recovery() AS r`;
+      answer.catch(() => undefined); // settled after the timeout, it must not be an unhandled rejection
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(Object.assign(new Error('no answer'), { code: 'CONNECT_TIMEOUT' })), PROBE_ANSWER_MS);
       });

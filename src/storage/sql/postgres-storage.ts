@@ -237,7 +237,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       timer.unref();
     });
     try {
-      return await Promise.race([this.db.primary().then(fn), deadline]);
+      const operation = this.db.primary().then(fn);
+      operation.catch(() => undefined); // failing after the deadline answered, it must not be an unhandled rejection
+      return await Promise.race([operation, deadline]);
     } catch (error) {
       if (mayMeanNewPrimary(error)) this.db.suspect();
       throw namedPostgresFault(error);
@@ -589,7 +591,9 @@ export class PostgresStorage implements TokenStorage<SqlAccountWriter, SqlAccoun
       const connection = sql;
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([connection`SELECT 1`, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), HEARTBEAT_TIMEOUT_MS)))]);
+        const beat = connection`SELECT 1`;
+        beat.catch(() => undefined); // failing after the timeout, it must not be an unhandled rejection
+        await Promise.race([beat, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), HEARTBEAT_TIMEOUT_MS)))]);
         if (sql === connection) lastAnswer = performance.now();
       } catch {
         lost(connection);
