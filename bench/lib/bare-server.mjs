@@ -1,7 +1,8 @@
 // A bare node:http server for bench/ceiling.mjs: `get` answers a hello-world; `post` reads the body and answers the
 // bytes an introspection answer has, with the service's headers. `--routes N` first builds a fastify app (never
 // listening) with N routes that have a body schema (`--no-schemas`: without), to measure what that does to a
-// handler beside it. Prints "port <n>" on stderr once it listens.
+// handler beside it. `--answer <file>`: the answer's bytes (bench/introspect.mjs passes the service's own). Prints
+// "port <n>" on stderr once it listens.
 import http from 'node:http';
 
 const arg = (name) => process.argv[process.argv.indexOf(name) + 1];
@@ -20,8 +21,10 @@ if (routes > 0) {
   globalThis.keptApp = app;
 }
 
-const answer =
-  '{"active":true,"type":"s2s","status":"active","sub":"acc_UbR4fwUag3y0zF8s","iss":"urn:tokenctl:account:acc_UbR4fwUag3y0zF8s","jti":"tok_G7fHrWPM9eVLrf2o","iat":1796093725,"nbf":1796095525}';
+const answerFile = process.argv.includes('--answer') ? arg('--answer') : null;
+const answer = answerFile
+  ? (await import('node:fs')).readFileSync(answerFile, 'utf8')
+  : '{"active":true,"type":"s2s","status":"active","sub":"acc_UbR4fwUag3y0zF8s","iss":"urn:tokenctl:account:acc_UbR4fwUag3y0zF8s","jti":"tok_G7fHrWPM9eVLrf2o","iat":1796093725,"nbf":1796095525}';
 const headers = [
   'cache-control', 'no-store',
   'x-content-type-options', 'nosniff',

@@ -293,6 +293,13 @@ export type WireAuditEvent = Infer<typeof auditEventSchema>;
 export type WireError = Infer<typeof errorSchema>;
 export type Wire<K extends keyof typeof wire> = Infer<(typeof wire)[K]>;
 
+/**
+ * The header with which every answer of the API says the service's time (ISO 8601): statuses (pending, active,
+ * draining) are the service's decisions by its clock, which a client shows them by (a drill's TOKENCTL_NOW on the
+ * service included), not by its own.
+ */
+export const SERVICE_CLOCK_HEADER = 'tokenctl-now';
+
 // ---- the checker ---------------------------------------------------------------------------------------
 
 /** A schema of this module, as the checker reads it. */

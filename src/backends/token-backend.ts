@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.js';
 import type { TokenRecord, TokenType } from '../core/tokens.js';
 import type { RotationRecord } from '../core/rotation.js';
 import type { AuditEvent } from '../core/audit.js';
@@ -37,6 +38,12 @@ export type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
 export interface TokenBackend {
   /** Where the tokens live, for messages ("/home/me/.config/tokenctl/profiles/default"). */
   readonly location: string;
+  /**
+   * The clock this backend's statuses are decided by, and so shown by: the command's own for a local store (a drill's
+   * TOKENCTL_NOW), the token service's for a service (learned from its answers). Commands compute what they show
+   * (pending, draining, stale, a rotation's step) by it, never by their own clock.
+   */
+  readonly clock: Clock;
   /** Whether this backend sees tokens in use (lastUsedAt): a service does, a local store cannot. */
   readonly tracksUsage: boolean;
   init(input: InitInput): Promise<InitResult>;

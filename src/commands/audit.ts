@@ -68,11 +68,13 @@ export function registerAudit(program: Command, deps: Deps): void {
       if (!FORMATS.includes(format)) throw new UsageError(`unknown format '${opts.format}'; use one of: ${FORMATS.join(', ')}`);
       const maxAgeDays = wholeNumber(opts.maxAgeDays, '--max-age-days', 1);
       const withinDays = wholeNumber(opts.within, '--within', 0);
-      const asOf = opts.asOf === undefined ? deps.clock.now() : parseInstant(opts.asOf);
-      if (!asOf) throw new UsageError(`--as-of '${opts.asOf}' is not an ISO-8601 date; use e.g. 2027-01-31 or 2027-01-31T12:00:00Z`);
+      const given = opts.asOf === undefined ? null : parseInstant(opts.asOf);
+      if (opts.asOf !== undefined && !given) throw new UsageError(`--as-of '${opts.asOf}' is not an ISO-8601 date; use e.g. 2027-01-31 or 2027-01-31T12:00:00Z`);
 
       const backend = await deps.backend(globals);
       const [tokens, rotations] = await Promise.all([backend.list(), backend.rotations()]);
+      // By the backend's clock (a service's, learned from the listing's answer), unless --as-of says otherwise.
+      const asOf = given ?? backend.clock.now();
       let events = null;
       try {
         events = await backend.auditEvents();

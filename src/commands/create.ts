@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { normalizeTokenName } from '../core/names.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { TokenLimitReachedError } from '../core/errors.js';
-import { mayCreateType } from '../core/features.js';
+import { creatableTypes, notCreatableReason, type Creatable } from '../core/decisions.js';
 import { isLive, parseTokenType, POLICY, sortTokens, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { safeText } from '../ui/sanitize.js';
@@ -19,26 +19,16 @@ import { describeToken, examples, globalsOf, info, requireInteractive, success }
 async function askType(deps: Deps, backend: TokenBackend): Promise<TokenType> {
   requireInteractive(deps, 'no token type given', `--type <${TOKEN_TYPES.join('|')}>`);
   const [records, features] = await Promise.all([backend.list(), backend.features()]);
-  const live = sortTokens(records.filter(isLive));
-  const premium = TOKEN_TYPES.filter((t) => !mayCreateType(features, t));
-  const full = TOKEN_TYPES.filter((t) => !premium.includes(t) && live.filter((x) => x.type === t).length >= POLICY.maxLivePerType);
-  const offered = TOKEN_TYPES.filter((t) => !premium.includes(t) && !full.includes(t));
-  const names = (t: TokenType) =>
-    live
-      .filter((x) => x.type === t)
-      .map((x) => `'${safeText(x.name)}'`)
-      .join(' and ');
-  const premiumReason = (t: TokenType) => `${TYPE_LABELS[t]}s are a premium feature, and this account does not have it`;
+  const types = creatableTypes(records, features);
+  const offered = types.filter((c) => c.allowed).map((c) => c.type);
+  const refused = types.filter((c): c is Exclude<Creatable, { allowed: true }> => !c.allowed);
   if (offered.length === 0) {
-    const notAllowed = premium.length > 0 ? ` (${premium.map((t) => `${t}: ${premiumReason(t)}`).join('; ')})` : '';
     throw new TokenLimitReachedError(
-      `${premium.length > 0 ? 'every type this account may create' : 'every type'} already has ${POLICY.maxLivePerType} live tokens${notAllowed}, so none can be created; nothing was changed. Delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
+      `no type can be created now (${refused.map((c) => `${c.type}: ${safeText(notCreatableReason(c))}`).join('; ')}); nothing was changed. ` +
+        'Delete a token first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>',
     );
   }
-  for (const t of premium) info(deps, `Not offered: ${t} (${premiumReason(t)})`);
-  for (const t of full) {
-    info(deps, `Not offered: ${t} (already has ${POLICY.maxLivePerType} live tokens, ${names(t)}; delete one first, or replace one with: tokenctl rotate <name>)`);
-  }
+  for (const c of refused) info(deps, `Not offered: ${c.type} (${safeText(notCreatableReason(c))})`);
   // The descriptions in one column, whichever types are offered.
   const width = Math.max(...offered.map((t) => t.length));
   return deps.prompter().select(
@@ -77,7 +67,7 @@ export function registerCreate(program: Command, deps: Deps): void {
       const chosenType = type ?? (await askType(deps, backend));
       const chosenName = name ?? (await askName(deps));
       const { token, value } = await backend.create({ type: chosenType, name: chosenName });
-      const now = deps.clock.now();
+      const now = backend.clock.now();
       const view = toTokenView(token, now);
       // Under GitHub Actions the runner must know the value is secret before it appears in any log.
       if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(value));

@@ -2,7 +2,8 @@ import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
-import { deletedWhilePending, deletionWarning, isDeletePhrase, toTokenView, POLICY } from '../core/tokens.js';
+import { deletionEffect, deletionEffectText } from '../core/decisions.js';
+import { deletionWarning, isDeletePhrase, toTokenView, POLICY } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';
 import { describeToken, examples, globalsOf, info, refuseYesOrForce, success, warn } from './shared.js';
 
@@ -28,7 +29,7 @@ export function registerDelete(program: Command, deps: Deps): void {
       const token = await backend.find(ref);
       let phrase = opts.confirm;
       if (phrase === undefined) {
-        const now = deps.clock.now();
+        const now = backend.clock.now();
         const v = toTokenView(token, now);
         info(deps, `About to delete ${describeToken(v)}: ${v.status}, created ${formatInstant(v.createdAt)}, value ${v.masked}`);
         info(
@@ -41,26 +42,16 @@ export function registerDelete(program: Command, deps: Deps): void {
         );
         const warning = deletionWarning(await backend.list(), token, now);
         if (warning) warn(deps, warning);
-        info(
-          deps,
-          v.status === 'pending'
-            ? 'It is still pending: once deleted, it never becomes active.'
-            : `Calls made with it keep working for up to ${formatDuration(POLICY.drainMs)} after deletion, then are rejected.`,
-        );
+        info(deps, deletionEffectText(deletionEffect(token, now), 'will'));
         // What the deletion will record (a drill's time in a real store) is said before the phrase is typed, not after.
         await backend.noticeBeforeChange();
         phrase = await deps.prompter().input(`Type "${POLICY.deletePhrase}" to delete it (anything else cancels)`, undefined, { expect: POLICY.deletePhrase });
         if (!isDeletePhrase(phrase)) throw new CancelledError('confirmation phrase did not match; nothing was deleted');
       }
       const deleted = await backend.delete(token.id, phrase);
-      const view = toTokenView(deleted, deps.clock.now());
+      const view = toTokenView(deleted, backend.clock.now());
       if (globals.json) deps.io.out(renderJson(view));
-      success(
-        deps,
-        deletedWhilePending(view)
-          ? `Deleted ${describeToken(view)}. It was still pending, so it never becomes active.`
-          : `Deleted ${describeToken(view)}. Calls made with it are rejected from ${formatInstant(view.rejectedAt!)}.`,
-      );
+      success(deps, `Deleted ${describeToken(view)}. ${deletionEffectText(deletionEffect(deleted, backend.clock.now()), 'did')}`);
     });
   examples(cmd, ['tokenctl delete old-ci', `tokenctl delete old-ci --confirm "${POLICY.deletePhrase}"   # scripts, no prompt`]);
 }

@@ -43,7 +43,7 @@ export function registerGet(program: Command, deps: Deps): void {
       // A store must never hand out an empty value: a script would carry on with TOKEN="" and exit 0.
       if (value === '') throw new StoreDataError(`token ${token.id} has an empty value; nothing was printed`);
       // --allow-pending hands out a value that does not work yet: say until when, where it cannot end up in the value.
-      const pending = pendingReminder(token, deps.clock.now());
+      const pending = pendingReminder(token, backend.clock.now());
       if (pending) warn(deps, pending);
       // Register the mask with the runner BEFORE the value can appear anywhere (actions/runner#475). The
       // runner reads workflow commands from both streams; stderr keeps stdout the value alone.
@@ -70,8 +70,8 @@ export function registerGet(program: Command, deps: Deps): void {
               : `it will be cleared in ${seconds(r.clearsInMs)} if it is still there (keep it with --no-clear)`;
         info(deps, `${where}; ${clearing}`);
         if (globals.json) {
-          const clearsAt = r.clearsInMs === null ? null : new Date(deps.clock.now().getTime() + r.clearsInMs).toISOString();
-          deps.io.out(renderJson({ ...toTokenView(token, deps.clock.now()), clipboard: { via: r.via, clearsAt } }));
+          const clearsAt = r.clearsInMs === null ? null : new Date(backend.clock.now().getTime() + r.clearsInMs).toISOString();
+          deps.io.out(renderJson({ ...toTokenView(token, backend.clock.now()), clipboard: { via: r.via, clearsAt } }));
         }
         return;
       }
@@ -80,7 +80,7 @@ export function registerGet(program: Command, deps: Deps): void {
         info(deps, `Wrote the value of ${describeToken(token)} to ${written} (mode 0600)`);
         return;
       }
-      if (globals.json) deps.io.out(renderJson({ ...toTokenView(token, deps.clock.now()), value }));
+      if (globals.json) deps.io.out(renderJson({ ...toTokenView(token, backend.clock.now()), value }));
       // Exactly the value when redirected or piped (`get ci > file`); a newline only for a person's terminal.
       else deps.io.out(deps.io.stdoutIsTTY && opts.newline ? `${value}\n` : value);
     });

@@ -57,8 +57,9 @@ export function registerList(program: Command, deps: Deps): void {
       const format = parseFormat(opts.format, globals.json, deps.io.stdoutIsTTY);
       const type = opts.type === undefined ? undefined : parseTokenType(opts.type);
       const backend = await deps.backend(globals);
-      const now = deps.clock.now();
       const records = await backend.list();
+      // After the answer: a service's clock is learned from it.
+      const now = backend.clock.now();
       const views = sortTokens(records)
         .filter((t) => opts.all || isLive(t))
         .filter((t) => type === undefined || t.type === type)

@@ -15,7 +15,7 @@ export function registerRename(program: Command, deps: Deps): void {
       const globals = globalsOf(self);
       const backend = await deps.backend(globals);
       const token = await backend.rename(ref, newName);
-      const view = toTokenView(token, deps.clock.now());
+      const view = toTokenView(token, backend.clock.now());
       if (globals.json) deps.io.out(renderJson(view));
       success(deps, `Renamed to '${safeText(view.name)}': ${describeToken(view)}`);
     });

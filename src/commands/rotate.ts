@@ -3,7 +3,9 @@ import type { Deps } from '../deps.js';
 import { BackendUnavailableError, CancelledError, TokenNotFoundError, TokenPendingError, UsageError } from '../core/errors.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { findCompletedRotation, findUnfinishedRotation, RotationError, type RotationRecord } from '../core/rotation.js';
-import { isDeletePhrase, isLive, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
+import { deletionEffect, deletionEffectText, rotationStep } from '../core/decisions.js';
+import type { Clock } from '../core/clock.js';
+import { isDeletePhrase, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { childEnvironment } from '../secrets/child-env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
@@ -37,14 +39,14 @@ async function deliverByExec(deps: Deps, command: string, value: string, token: 
   return outcome.code;
 }
 
-async function waitUntilActive(deps: Deps, token: TokenRecord): Promise<void> {
+async function waitUntilActive(deps: Deps, clock: Clock, token: TokenRecord): Promise<void> {
   const target = Date.parse(token.activatesAt);
   const tty = deps.io.stderrIsTTY;
   const spinner = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
   let frame = 0;
   let lastLine = -Infinity;
   for (;;) {
-    const left = target - deps.clock.now().getTime();
+    const left = target - clock.now().getTime();
     if (left <= 0) break;
     const text = `waiting for '${safeText(token.name)}' to become active at ${formatInstant(token.activatesAt)}: ${formatDuration(left)} left`;
     if (tty) deps.io.err(`\r\u001b[2K${spinner[frame++ % spinner.length]} ${text}`);
@@ -105,7 +107,7 @@ export function registerRotate(program: Command, deps: Deps): void {
         }
         info(deps, `${what}; nothing left to do`);
         if (globals.json) {
-          const now = deps.clock.now();
+          const now = backend.clock.now();
           deps.io.out(renderJson({ rotation: r, old: oldToken ? toTokenView(oldToken, now) : null, replacement: replacement ? toTokenView(replacement, now) : null }));
         }
         return;
@@ -126,9 +128,10 @@ export function registerRotate(program: Command, deps: Deps): void {
         const replacement = tokens.find((t) => t.id === rotation!.newTokenId);
         info(deps, `Resuming rotation ${rotation.id} of '${safeText(old.name)}' (${rotation.state}) → '${safeText(replacement?.name ?? rotation.newTokenId)}'`);
         if (opts.name !== undefined) warn(deps, `--name is ignored: the replacement of this rotation already exists`);
-        if (!replacement || !isLive(replacement)) {
-          await backend.abandonRotation(rotation.id, 'the replacement token was deleted');
-          throw new RotationError('conflict', `the replacement of this rotation was deleted, so the rotation was abandoned; start a new one with: tokenctl rotate ${old.name}`);
+        const where = rotationStep(rotation, replacement, backend.clock.now());
+        if (where.step === 'abandon') {
+          await backend.abandonRotation(rotation.id, where.why);
+          throw new RotationError('conflict', `${where.why}, so the rotation was abandoned; start a new one with: tokenctl rotate ${old.name}`);
         }
       } else {
         if (opts.resume) {
@@ -162,9 +165,9 @@ export function registerRotate(program: Command, deps: Deps): void {
         } else {
           // Printed before it is recorded as delivered: a crash in between prints it again on resume (at least
           // once), never not at all. Under --json this run's one document is printed here, with the value.
-          const delivered: RotationRecord = { ...rotation, state: 'delivered', delivery: 'stdout', deliveredAt: deps.clock.now().toISOString() };
+          const delivered: RotationRecord = { ...rotation, state: 'delivered', delivery: 'stdout', deliveredAt: backend.clock.now().toISOString() };
           if (globals.json) {
-            const now = deps.clock.now();
+            const now = backend.clock.now();
             deps.io.out(renderJson({ rotation: delivered, old: toTokenView(old, now), replacement: toTokenView(newToken, now), value }));
             jsonPrinted = true;
           } else {
@@ -182,11 +185,11 @@ export function registerRotate(program: Command, deps: Deps): void {
       // --json: one document per run, the journal as it stands (printed at delivery when the value was).
       const report = (r: RotationRecord, oldNow: TokenRecord) => {
         if (!globals.json || jsonPrinted) return;
-        const now = deps.clock.now();
+        const now = backend.clock.now();
         deps.io.out(renderJson({ rotation: r, old: toTokenView(oldNow, now), replacement: toTokenView(replacement, now) }));
       };
-      if (tokenStatus(replacement, deps.clock.now()) === 'pending') {
-        const left = formatDuration(Date.parse(replacement.activatesAt) - deps.clock.now().getTime());
+      if (tokenStatus(replacement, backend.clock.now()) === 'pending') {
+        const left = formatDuration(Date.parse(replacement.activatesAt) - backend.clock.now().getTime());
         const when = `'${safeText(replacement.name)}' becomes active at ${formatInstant(replacement.activatesAt)} (in ${left})`;
         if (!opts.wait) {
           // A run that did nothing must not look like one that finished: a script tells them apart by the exit code.
@@ -204,7 +207,7 @@ export function registerRotate(program: Command, deps: Deps): void {
           `the rotation is kept (both tokens stay live; ${when}); finish it with: ${resumeWith('--wait')}${opts.confirm !== undefined ? confirmFlag : ''}`,
         );
         try {
-          await waitUntilActive(deps, replacement);
+          await waitUntilActive(deps, backend.clock, replacement);
         } finally {
           setInterruptNote(undefined);
         }
@@ -234,10 +237,7 @@ export function registerRotate(program: Command, deps: Deps): void {
       }
       const done = await backend.completeRotation(rotation.id, phrase);
       deps.crashPoint('completed');
-      success(
-        deps,
-        `Rotated: '${safeText(replacement.name)}' is active; '${safeText(done.old.name)}' is deleted and rejected from ${formatInstant(toTokenView(done.old, deps.clock.now()).rejectedAt ?? deps.clock.now().toISOString())}.`,
-      );
+      success(deps, `Rotated: '${safeText(replacement.name)}' is active; '${safeText(done.old.name)}' is deleted. ${deletionEffectText(deletionEffect(done.old, backend.clock.now()), 'did')}`);
       report(done.rotation, done.old);
     });
   examples(cmd, [

@@ -14,7 +14,7 @@ function unknown(reason: string): never {
 }
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
-async function checkJwt(backend: TokenBackend, value: string, now: Date): Promise<void> {
+async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
   const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP, isApiTokenTyp }] = await Promise.all([import('jose'), import('../secrets/index.js')]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
@@ -28,6 +28,8 @@ async function checkJwt(backend: TokenBackend, value: string, now: Date): Promis
   // Tokens issued before 0.2 say at+jwt; both are tokenctl's, checked the same way.
   if (!isApiTokenTyp(header.typ)) unknown(`the token type header is not '${API_TOKEN_TYP}'`);
   const keys = await backend.accountKeys();
+  // After the answer: a service's clock is learned from it.
+  const now = backend.clock.now();
   const jwk = keys.keys.find((k) => k.kid === header.kid);
   if (!jwk) unknown('it was not signed by a key of this account (unknown kid)');
   // nbf is checked separately (a token not yet active is pending, not forged): verify as of its activation.
@@ -67,13 +69,13 @@ export function registerVerify(program: Command, deps: Deps): void {
           );
         }
       } else if (JWT_SHAPE.test(value)) {
-        await checkJwt(backend, value, deps.clock.now());
+        await checkJwt(backend, value);
       } else {
         throw new UsageError('this is not a tokenctl token (expected tctl_… or an API JWT)');
       }
       const token: TokenRecord | null = await backend.identify(value);
       if (!token) unknown('no token of this account has this value');
-      const view = toTokenView(token, deps.clock.now());
+      const view = toTokenView(token, backend.clock.now());
       if (globals.json) deps.io.out(renderJson(view));
       else deps.io.out(`${view.id}\t${safeText(view.name)}\t${view.type}\t${view.status}${view.stale ? '\tstale' : ''}\n`);
     });

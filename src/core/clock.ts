@@ -65,3 +65,24 @@ export function parseInstant(text: string): Date | null {
   if (check.getUTCFullYear() !== y || check.getUTCMonth() !== m - 1 || check.getUTCDate() !== day) return null;
   return d;
 }
+
+/**
+ * The clock of a token service, as a client learns it: every answer says the service's time (the `Tokenctl-Now`
+ * header), and statuses a client shows (pending, active, draining) are computed by it, so that `list` and `get`
+ * agree with what the service decides, under a drill's TOKENCTL_NOW on the service too. Until an answer came, the
+ * local time.
+ */
+export interface LearnedClock extends Clock {
+  /** The service's time when it answered, and when (local ms) the answer arrived. */
+  learn(serviceNow: Date, receivedAtMs?: number): void;
+}
+
+export function learnedClock(realNow: () => number = Date.now): LearnedClock {
+  let offset = 0;
+  return {
+    now: () => new Date(realNow() + offset),
+    learn: (serviceNow, receivedAt = realNow()) => {
+      offset = serviceNow.getTime() - receivedAt;
+    },
+  };
+}

@@ -1,15 +1,24 @@
-/** "12m", "3h 5m", "4d": short human durations for the table and messages. */
-export function formatDuration(ms: number): string {
+/**
+ * A duration for people, rounded up to the minute: short for terminal tables and messages ("12m", "3h 5m", "4d"),
+ * in words for sentences and the Tokens page ("12 min", "3 h 5 min", "4 days").
+ */
+export function formatDuration(ms: number, style: 'short' | 'words' = 'short'): string {
   const minutes = Math.max(0, Math.ceil(ms / 60_000));
-  if (minutes < 60) return `${minutes}m`;
+  const [m, h, d] = style === 'short' ? ['m', 'h', 'd'] : [' min', ' h', ' days'];
+  if (minutes < 60) return `${minutes}${m}`;
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return minutes % 60 === 0 ? `${hours}h` : `${hours}h ${minutes % 60}m`;
-  return `${Math.floor(hours / 24)}d`;
+  if (hours < 48) return minutes % 60 === 0 ? `${hours}${h}` : `${hours}${h} ${minutes % 60}${m}`;
+  return `${Math.floor(hours / 24)}${d}`;
 }
 
 /** "2026-11-29 14:05 UTC": an unambiguous time for people. */
 export function formatInstant(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+/** "14:05 UTC": the time of day, where the day goes without saying (within the hour). */
+export function formatTime(iso: string): string {
+  return `${iso.slice(11, 16)} UTC`;
 }
 
 /** A word as a POSIX shell reads it back: bare when safe, else single-quoted. For commands we tell users to run. */

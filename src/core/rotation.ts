@@ -1,7 +1,7 @@
 import { TokenctlError, TokenLimitReachedError } from './errors.js';
 import { formatDuration, formatInstant, plainCommand, type CommandLine } from './format.js';
 import { NAME_MAX_LENGTH, nameKey } from './names.js';
-import { isLive, POLICY, sortTokens, tokenStatus, type TokenRecord } from './tokens.js';
+import { isLive, isTypeFull, POLICY, slotHolders, tokenStatus, type TokenRecord } from './tokens.js';
 
 /**
  * The spec's safe replacement order, as a journal: "create the new token, implement it, and only after it
@@ -52,8 +52,8 @@ export function deriveReplacementName(tokens: readonly TokenRecord[], oldName: s
  * stand-in or mistake); null when a slot is free.
  */
 function occupant(tokens: readonly TokenRecord[], old: TokenRecord, now: Date): TokenRecord | null {
-  const live = sortTokens(tokens.filter((t) => isLive(t) && t.type === old.type));
-  if (live.length < POLICY.maxLivePerType) return null;
+  const live = slotHolders(tokens, old.type);
+  if (!isTypeFull(live)) return null;
   const others = live.filter((t) => t.id !== old.id);
   return others.find((t) => tokenStatus(t, now) === 'pending') ?? others[0] ?? old;
 }
@@ -75,7 +75,7 @@ function fullTypeAdvice(other: TokenRecord, old: TokenRecord, now: Date, command
 export function assertRotationSlot(tokens: readonly TokenRecord[], old: TokenRecord, now: Date, command: CommandLine = plainCommand): void {
   const other = occupant(tokens, old, now);
   if (!other) return;
-  const live = sortTokens(tokens.filter((t) => isLive(t) && t.type === old.type));
+  const live = slotHolders(tokens, old.type);
   throw new TokenLimitReachedError(
     `type ${old.type} already has ${POLICY.maxLivePerType} live tokens (${live.map((t) => `'${t.name}'`).join(' and ')}), so there is no slot for a replacement; ` +
       `nothing was changed. ${upperFirst(fullTypeAdvice(other, old, now, command))}`,

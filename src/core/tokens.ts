@@ -23,11 +23,19 @@ export const POLICY = {
   dayMs: DAY,
 } as const;
 
-export const TYPE_LABELS: Record<TokenType, string> = {
-  api: 'API token (JWT)',
-  onelink: 'OneLink API token',
-  s2s: 'S2S token',
+/** The spec's table of token types: each one's name and intended use (and OneLink is premium). */
+export const TYPE_INFO: Readonly<Record<TokenType, { label: string; premium: boolean; use: string }>> = {
+  api: { label: 'API token', premium: false, use: 'A JWT token (JSON Web Token) used to authorize API calls, such as Pull API, Cohort API, ROI API, and others.' },
+  onelink: {
+    label: 'OneLink API token',
+    premium: true,
+    use: 'A unique token used for OneLink API, which generates personalized links for optimal user engagement in large-scale campaigns.',
+  },
+  s2s: { label: 'S2S token', premium: false, use: 'Used for sending data using server-to-server calls.' },
 };
+
+/** Each type's name for people ("API token"). */
+export const TYPE_LABELS: Readonly<Record<TokenType, string>> = { api: TYPE_INFO.api.label, onelink: TYPE_INFO.onelink.label, s2s: TYPE_INFO.s2s.label };
 
 /** What a backend stores and returns about a token: facts only, never the value, never a status. */
 export interface TokenRecord {
@@ -195,15 +203,27 @@ export interface NewTokenInput {
  * The rules for creating a token: a valid, unused name and a free slot of that type. Returns the record to
  * store. Pure: the caller supplies the id, the masked value and the time.
  */
+/** The live tokens of a type, in display order: the tokens that hold its slots ("a maximum of two tokens for each type"). */
+export function slotHolders(tokens: readonly TokenRecord[], type: TokenType): TokenRecord[] {
+  return sortTokens(tokens.filter((t) => isLive(t) && t.type === type));
+}
+
+/** Whether a type's slots are all taken: no token of it can be created (deleted tokens do not count). */
+export function isTypeFull(holders: readonly TokenRecord[]): boolean {
+  return holders.length >= POLICY.maxLivePerType;
+}
+
+/** Whether stored data breaks the limit: more live tokens of a type than it allows (a damaged or hand-edited store). */
+export function isOverTypeLimit(holders: readonly TokenRecord[]): boolean {
+  return holders.length > POLICY.maxLivePerType;
+}
+
 export function planCreateToken(tokens: readonly TokenRecord[], input: NewTokenInput, now: Date): TokenRecord {
   const name = normalizeTokenName(input.name);
-  const live = tokens.filter((t) => isLive(t) && t.type === input.type);
-  if (live.length >= POLICY.maxLivePerType) {
-    const names = sortTokens(live)
-      .map((t) => `'${t.name}'`)
-      .join(' and ');
+  const holders = slotHolders(tokens, input.type);
+  if (isTypeFull(holders)) {
     throw new TokenLimitReachedError(
-      `type ${input.type} already has ${POLICY.maxLivePerType} live tokens (${names}); ` +
+      `type ${input.type} already has ${POLICY.maxLivePerType} live tokens (${holders.map((t) => `'${t.name}'`).join(' and ')}); ` +
         `delete one first (tokenctl delete <name>) or replace one with: tokenctl rotate <name>`,
     );
   }

@@ -39,7 +39,7 @@ describe('interactive create', () => {
     expect(r.asked).toEqual(['Token type']);
     const ok = await cli.run(['create'], { tty: true, answers: ['s2s', 'events'] });
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stderr).toMatch(/Not offered: api \(already has 2 live tokens, 'default' and 'second'; delete one first/);
+    expect(ok.stderr).toMatch(/Not offered: api \(it already has 2 live tokens \('default' and 'second'\); delete one of them first/);
   });
 
   it('with every type full, says so before asking anything (exit 4)', async () => {
@@ -49,7 +49,7 @@ describe('interactive create', () => {
     const r = await cli.run(['create'], { tty: true, answers: [] });
     expect(r.code).toBe(4);
     expect(r.asked).toEqual([]);
-    expect(r.stderr).toMatch(/every type already has 2 live tokens/);
+    expect(r.stderr).toMatch(/no type can be created now \(api: it already has 2 live tokens/);
   });
 });
 

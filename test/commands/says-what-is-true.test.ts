@@ -108,11 +108,11 @@ describe('smaller wordings', () => {
     await cli.run(['init']);
     const r = await cli.run(['create'], { tty: true, answers: ['s2s', 'events'] });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.choices[0]).toEqual(['api      API token (JWT)', 'onelink  OneLink API token', 's2s      S2S token']);
+    expect(r.choices[0]).toEqual(['api      API token', 'onelink  OneLink API token', 's2s      S2S token']);
     await cli.run(['create', '--type', 'onelink', '--name', 'a']);
     await cli.run(['create', '--type', 'onelink', '--name', 'b']);
     const fewer = await cli.run(['create'], { tty: true, answers: ['s2s', 'more'] });
-    expect(fewer.choices[0]).toEqual(['api  API token (JWT)', 's2s  S2S token']);
+    expect(fewer.choices[0]).toEqual(['api  API token', 's2s  S2S token']);
   });
 
   it('marks every success with the same check mark as an answered prompt (✔), never ✓', async () => {

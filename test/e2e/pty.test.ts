@@ -179,7 +179,7 @@ describe('typed confirmation through a real pseudo-terminal', () => {
       env,
     );
     expect(r.code, r.screen + r.stderr).toBe(0);
-    expect(r.screen).toMatch(/Not offered: api \(already has 2 live tokens, 'default' and 'second'/);
+    expect(r.screen).toMatch(/Not offered: api \(it already has 2 live tokens \('default' and 'second'\)/);
     expect(r.screen).toMatch(/Created onelink token 'campaigns'/);
   });
 

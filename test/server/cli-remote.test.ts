@@ -189,6 +189,37 @@ describe('rotate, audit, log and verify on the service', () => {
   });
 });
 
+describe("the service's clock decides, whatever the CLI's (a drill's TOKENCTL_NOW on the admin's machine)", () => {
+  it('list and get agree that a token is pending; rotate --resume does not offer to delete the old token before the service would', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount();
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER: server.url, TOKENCTL_ADMIN_KEY: credential };
+    expect((await run(env, ['create', '--type', 's2s', '--name', 'ci'])).code).toBe(0);
+    server.clock.advance(31 * 60_000);
+    expect((await run(env, ['rotate', 'ci'])).code).toBe(0); // the replacement is pending (for the service) for 30 min
+    // The CLI's own clock is an hour ahead of the service's (the command's clock in a drill): it shows nothing by it.
+    const ahead = async (argv: string[]) => {
+      const io = captureIO({ tty: true, stdin: '' });
+      const prompter = scriptedPrompter([]);
+      const base = await createDeps(env);
+      const deps: Deps = { ...base, io, clock: { now: () => new Date(server.clock.now().getTime() + 60 * 60_000) }, prompter: () => prompter };
+      return { code: await runCli(argv, deps), stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
+    };
+    const listed = await ahead(['list', '--json']);
+    expect(JSON.parse(listed.stdout).find((t: { name: string }) => t.name === 'ci-20260301').status).toBe('pending');
+    const got = await ahead(['get', 'ci-20260301']);
+    expect(got.code).toBe(5);
+    const resumed = await ahead(['rotate', 'ci', '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(5);
+    expect(resumed.stderr).not.toMatch(/can now be deleted/);
+    expect(resumed.asked).toEqual([]);
+    // Once the service's clock passes the activation, all three agree it is active.
+    server.clock.advance(31 * 60_000);
+    expect(JSON.parse((await ahead(['list', '--json'])).stdout).find((t: { name: string }) => t.name === 'ci-20260301').status).toBe('active');
+    expect((await ahead(['get', 'ci-20260301'])).code).toBe(0);
+  });
+});
+
 describe('server principals / remove-principal', () => {
   it('lists principals without credentials, revokes one, and keeps the last admin', async () => {
     server = await startTestServer();

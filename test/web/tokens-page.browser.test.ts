@@ -101,13 +101,15 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     expect(await row('events-s2s').count()).toBe(0);
   });
 
-  it('deletes only after the exact phrase is typed, with the spec warnings, and shows the token draining under Show deleted', async () => {
+  it('deletes only after the exact phrase is typed, with the spec warnings; a pending token is said never to become active, there and under Show deleted', async () => {
     await page.getByRole('button', { name: 'Delete events-primary' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete events-primary?' });
     await expect.poll(() => dialog.isVisible()).toBe(true);
     const text = (await dialog.textContent())!;
     expect(text).toContain('Deleting a token could cause failure to systems depending on it.');
-    expect(text).toContain('keep working for up to 30 minutes');
+    // events-primary is pending: deleting it does not start a 30-minute drain (as the CLI says too).
+    expect(text).toContain('It is still pending: once deleted, it never becomes active.');
+    expect(text).not.toMatch(/keep working/);
     expect(text).toContain('Last used: never seen in use by this service');
     await expectAccessible(page, 'the delete dialog');
     const confirm = dialog.getByLabel('Type "Delete token" to confirm');
@@ -120,19 +122,22 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await confirm.fill('Delete token');
     expect(await button.isEnabled()).toBe(true);
     await button.click();
-    await expect.poll(() => page.getByText('Token deleted.').isVisible()).toBe(true);
+    await expect.poll(() => page.getByText('Deleted events-primary. It was still pending, so it never becomes active.').isVisible()).toBe(true);
     expect(await row('events-primary').count()).toBe(0);
     await page.getByRole('switch', { name: 'Show deleted' }).check();
     await expect.poll(() => page.url()).toContain('deleted=1');
     await expect.poll(() => row('events-primary').isVisible()).toBe(true);
-    expect(await row('events-primary').textContent()).toContain('draining');
+    expect(await row('events-primary').textContent()).toContain('deleted while pending: it never became active');
   });
 
   it('warns that the last active token of a type is the last one', async () => {
     await page.goto(server.url);
     await page.getByRole('button', { name: 'Delete default' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete default?' });
-    expect(await dialog.textContent()).toContain('This is the last active API token.');
+    const text = (await dialog.textContent())!;
+    expect(text).toContain('This is the last active api token: systems that depend on it will fail once it is rejected.');
+    // An active token drains: calls keep working for up to 30 minutes, until about a stated time.
+    expect(text).toMatch(/Calls made with it keep working for up to 30 min after deletion \(until about \d{4}-\d\d-\d\d \d\d:\d\d UTC\), then are rejected\./);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     expect(await dialog.isVisible()).toBe(false);
   });

@@ -24,6 +24,11 @@ export class FileBackend implements TokenBackend {
   private readonly storage: JsonFileStorage;
   private serviceMemo: Promise<TokenService> | undefined;
 
+  /** The command's clock: a drill's TOKENCTL_NOW decides this store's statuses. */
+  get clock(): Clock {
+    return this.opts.clock;
+  }
+
   constructor(private readonly opts: FileBackendOptions) {
     this.location = opts.dir;
     this.storage = new JsonFileStorage({ dir: opts.dir, env: opts.env, warn: opts.warn, lock: opts.lock, openKeychain: opts.openKeychain });

@@ -10,7 +10,8 @@ import { resolveToken, type TokenRecord } from '../../core/tokens.js';
 import type { AuditEvent } from '../../core/audit.js';
 import { isFeature, type AccountFeatures } from '../../core/features.js';
 import type { RotationRecord } from '../../core/rotation.js';
-import { errorParts, parseWire, wire, type Infer, type Wire, type WireTokenView } from '../../api/wire.js';
+import { errorParts, parseWire, SERVICE_CLOCK_HEADER, wire, type Infer, type Wire, type WireTokenView } from '../../api/wire.js';
+import { learnedClock } from '../../core/clock.js';
 import type {
   AccountKeys,
   AuditVerification,
@@ -65,6 +66,8 @@ export function parseServerUrl(text: string, env: Record<string, string | undefi
 export class HttpBackend implements TokenBackend {
   readonly location: string;
   readonly tracksUsage = true;
+  /** The service's clock, learned from the `Tokenctl-Now` of its answers (statuses are the service's decisions). */
+  readonly clock = learnedClock();
   private readonly timeoutMs: number;
 
   constructor(private readonly opts: HttpBackendOptions) {
@@ -119,6 +122,9 @@ export class HttpBackend implements TokenBackend {
     } catch (cause) {
       throw this.unreachable(cause);
     }
+    const serviceNow = response.headers.get(SERVICE_CLOCK_HEADER);
+    const at = serviceNow === null ? Number.NaN : Date.parse(serviceNow);
+    if (Number.isFinite(at)) this.clock.learn(new Date(at));
     let text: string;
     try {
       text = await this.readBounded(response);

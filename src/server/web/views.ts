@@ -1,7 +1,9 @@
 import type { AuditEvent, AuditReport } from '../../core/audit.js';
 import type { RotationRecord } from '../../core/rotation.js';
-import { mayCreateType, type AccountFeatures } from '../../core/features.js';
-import { isLastActiveOfType, POLICY, type TokenType, type TokenView } from '../../core/tokens.js';
+import type { AccountFeatures } from '../../core/features.js';
+import { creatableTypes, deletedStateText, deletionEffect, deletionEffectText, rotationStep, type RotationStep } from '../../core/decisions.js';
+import { formatDuration, formatInstant, formatTime } from '../../core/format.js';
+import { deletionWarning, POLICY, TOKEN_TYPES, TYPE_INFO, type TokenType, type TokenView } from '../../core/tokens.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
 
@@ -10,29 +12,14 @@ import { html, type HtmlValue, type SafeHtml } from './html.js';
  * `html`'s escaping; a token value never does (values reach the browser only as JSON, from a POST).
  */
 
-const MINUTE = 60_000;
-
 /** "2026-11-29 14:05 UTC" */
-export const at = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-/** "14:05 UTC" */
-const timeOf = (iso: string) => `${iso.slice(11, 16)} UTC`;
+export const at = formatInstant;
+const timeOf = formatTime;
+const inWords = (ms: number) => formatDuration(ms, 'words');
 
-/** "12 min", "3 h 5 min", "4 days" */
-export function inWords(ms: number): string {
-  const minutes = Math.max(1, Math.ceil(ms / MINUTE));
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} days`;
-}
-
-/** The spec's table of types and their intended use. */
-export const TYPE_INFO: Record<TokenType, { label: string; use: string }> = {
-  api: { label: 'API token', use: 'A JWT token (JSON Web Token) used to authorize API calls, such as Pull API, Cohort API, ROI API, and others.' },
-  onelink: { label: 'OneLink API (premium)', use: 'A unique token used for OneLink API, which generates personalized links for optimal user engagement in large-scale campaigns.' },
-  s2s: { label: 'S2S token', use: 'Used for sending data using server-to-server calls.' },
-};
-const TYPES: readonly TokenType[] = ['api', 'onelink', 's2s'];
+/** The spec's table of types, as the page names them (OneLink is premium). */
+const typeLabel = (type: TokenType) => (TYPE_INFO[type].premium ? `${TYPE_INFO[type].label} (premium)` : TYPE_INFO[type].label);
+const TYPES = TOKEN_TYPES;
 
 export interface Viewer {
   name: string;
@@ -142,8 +129,8 @@ export interface TokensPageInput {
 function statusCell(t: TokenView, now: Date): SafeHtml {
   const left = Date.parse(t.activatesAt) - now.getTime();
   if (t.status === 'pending') return html`<span class="badge pending">pending</span>, active in ${inWords(left)} (${timeOf(t.activatesAt)})`;
-  if (t.status === 'draining') return html`<span class="badge draining">draining</span>: deleted, calls rejected from ${at(t.rejectedAt!)}`;
-  if (t.status === 'revoked') return html`<span class="badge revoked">revoked</span>`;
+  // A deleted token: what its deletion did (one deleted while pending never became active, whatever "draining" says).
+  if (t.status === 'draining' || t.status === 'revoked') return html`<span class="badge ${t.status}">${t.status}</span>: ${deletedStateText(t, now)}`;
   if (t.stale) {
     return html`<span class="badge active">active</span> <span class="badge stale">stale</span>
 <p class="stale-help">${t.ageDays} days old: replace it (Replace ${t.name}): create a new token, put it in place, wait until it is active, then delete this one.</p>`;
@@ -154,16 +141,15 @@ function statusCell(t: TokenView, now: Date): SafeHtml {
 const lastUsed = (t: TokenView) => (t.lastUsedAt ? at(t.lastUsedAt) : 'never');
 
 function deleteDialog(t: TokenView, all: readonly TokenView[], viewer: Viewer, now: Date): SafeHtml {
-  const lastActive = t.status === 'active' && isLastActiveOfType(all.filter((x) => x.deletedAt === null), t, now);
-  const rejectFrom = at(new Date(now.getTime() + POLICY.drainMs).toISOString());
+  const warning = deletionWarning(all, t, now);
   return html`<dialog id="delete-${t.id}" aria-labelledby="delete-h-${t.id}">
 <form method="post" action="/tokens/${t.id}/delete">
 <input type="hidden" name="_csrf" value="${viewer.csrf}">
 <h2 id="delete-h-${t.id}">Delete ${t.name}?</h2>
-${lastActive ? html`<p class="warning"><strong>This is the last active ${TYPE_INFO[t.type].label}.</strong> Every system that uses it will fail once calls with it are rejected, and there is no other active token of this type to switch to. Create a replacement first (Replace).</p>` : ''}
+${warning ? html`<p class="warning"><strong>${warning.charAt(0).toUpperCase()}${warning.slice(1)}.</strong> Create a replacement first (Replace).</p>` : ''}
 <ul>
 <li>Deleting a token could cause failure to systems depending on it.</li>
-<li>It is removed from the Tokens page at once, but calls made with it keep working for up to 30 minutes (until about ${rejectFrom}); after that they are rejected.</li>
+<li>It is removed from the Tokens page at once. ${deletionEffectText(deletionEffect(t, now), 'will')}</li>
 <li>Last used: ${t.lastUsedAt ? at(t.lastUsedAt) : 'never seen in use by this service'}.</li>
 <li>To replace it, first create the new token, put it in place, and delete this one only once the new one is no longer pending.</li>
 </ul>
@@ -204,7 +190,7 @@ ${
     : '';
   return html`<tr ${cls ? html`class="${cls}"` : ''}>
 <td data-label="Name"><strong>${t.name}</strong>${rename}</td>
-<td data-label="Type">${TYPE_INFO[t.type].label}</td>
+<td data-label="Type">${typeLabel(t.type)}</td>
 <td data-label="Status">${statusCell(t, now)}</td>
 <td data-label="Age">${t.ageDays} ${t.ageDays === 1 ? 'day' : 'days'}</td>
 <td data-label="Created">${at(t.createdAt)}</td>
@@ -215,17 +201,15 @@ ${
 }
 
 function createSection(input: TokensPageInput): SafeHtml {
-  const live = input.tokens.filter((t) => t.deletedAt === null);
-  const full = (type: TokenType) => live.filter((t) => t.type === type);
-  const allowed = (type: TokenType) => mayCreateType(input.features, type);
-  const offered = (type: TokenType) => allowed(type) && full(type).length < POLICY.maxLivePerType;
-  const help = TYPES.flatMap((type) => {
-    if (!allowed(type)) {
-      return [html`<li>${TYPE_INFO[type].label.replace(/ \(premium\)$/, '')} is a premium feature that this account does not have; ask the token service's operator to enable it.</li>`];
+  // What can be created, and why not: the core's decision (core/decisions.ts), worded for the page.
+  const types = creatableTypes(input.tokens, input.features);
+  const offered = (type: TokenType) => types.some((c) => c.type === type && c.allowed);
+  const help = types.flatMap((c) => {
+    if (c.allowed) return [];
+    if (c.reason === 'premium') {
+      return [html`<li>${TYPE_INFO[c.type].label} is a premium feature that this account does not have; ask the token service's operator to enable it.</li>`];
     }
-    const taken = full(type);
-    if (taken.length < POLICY.maxLivePerType) return [];
-    return [html`<li>${TYPE_INFO[type].label}: both slots are in use (${taken.map((t) => `'${t.name}'`).join(' and ')}); delete one of them to create another.</li>`];
+    return [html`<li>${typeLabel(c.type)}: both slots are in use (${c.holders.map((t) => `'${t.name}'`).join(' and ')}); delete one of them to create another.</li>`];
   });
   const any = TYPES.some(offered);
   const firstOffered = TYPES.find(offered);
@@ -238,7 +222,7 @@ function createSection(input: TokensPageInput): SafeHtml {
 <input id="create-name" name="name" type="text" required maxlength="64" autocomplete="off">
 <label for="create-type">Token type</label>
 <select id="create-type" name="type" required aria-describedby="create-type-help">
-${TYPES.map((type) => html`<option value="${type}" ${offered(type) ? (type === firstOffered ? html`selected` : '') : html`disabled`}>${TYPE_INFO[type].label}${offered(type) ? '' : ' (not available)'}</option>`)}
+${TYPES.map((type) => html`<option value="${type}" ${offered(type) ? (type === firstOffered ? html`selected` : '') : html`disabled`}>${typeLabel(type)}${offered(type) ? '' : ' (not available)'}</option>`)}
 </select>
 <ul id="create-type-help" class="field-help">${help.length ? help : html`<li>At most ${POLICY.maxLivePerType} tokens of each type.</li>`}</ul>
 <p id="create-error" class="error" role="alert"></p>
@@ -311,7 +295,7 @@ ${createSection(input)}
 <p>Admins can create a maximum of two tokens for each type.</p>
 <table>
 <thead><tr><th scope="col">Token type</th><th scope="col">Intended use</th></tr></thead>
-<tbody>${TYPES.map((type) => html`<tr><td>${TYPE_INFO[type].label}</td><td>${TYPE_INFO[type].use}</td></tr>`)}</tbody>
+<tbody>${TYPES.map((type) => html`<tr><td>${typeLabel(type)}</td><td>${TYPE_INFO[type].use}</td></tr>`)}</tbody>
 </table>
 </section>`,
   });
@@ -333,8 +317,10 @@ export function rotationPage(input: RotationPageInput): SafeHtml {
   const oldName = old?.name ?? r.oldTokenId;
   const newName = n?.name ?? r.newTokenId;
   const pendingMs = n ? Date.parse(n.activatesAt) - now.getTime() : 0;
-  const finished = r.state === 'completed' || r.state === 'abandoned';
-  const step = finished ? 5 : r.state === 'started' ? 2 : pendingMs > 0 ? 3 : 4;
+  // Where the rotation stands: the core's decision (core/decisions.ts), as `tokenctl rotate --resume` takes it.
+  const where: RotationStep = rotationStep(r, n ?? undefined, now);
+  const finished = where.step === 'finished';
+  const step = { finished: 5, deliver: 2, wait: 3, delete: 4, abandon: 2 }[where.step];
   const cls = (k: number) => (k < step ? 'done' : k === step ? 'current' : '');
   const mark = (k: number) => (k < step ? html`<span class="vh">Done: </span>` : k === step ? html`<span class="vh">Current step: </span>` : '');
   const csrf = html`<input type="hidden" name="_csrf" value="${viewer.csrf}">`;
@@ -347,14 +333,15 @@ export function rotationPage(input: RotationPageInput): SafeHtml {
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 ${r.state === 'completed' ? html`<p class="notice" role="status">Replacement complete: ${oldName} was deleted; calls made with it are rejected from ${old?.rejectedAt ? at(old.rejectedAt) : 'within 30 minutes'}. ${newName} is in use.</p>` : ''}
 ${r.state === 'abandoned' ? html`<p class="notice" role="status">This replacement was stopped (${r.note ?? 'no reason given'}); both tokens were kept as they were.</p>` : ''}
+${where.step === 'abandon' ? html`<p class="error" role="alert">This replacement cannot finish: ${where.why}. Stop it (${oldName} is kept as it is), then start a new one.</p>` : ''}
 <p>The spec's safe order: create the new token, put it in place, wait until it is no longer pending, then delete the old one.
 The same replacement can be continued with <code>tokenctl rotate ${oldName} --resume</code>.</p>
 <ol class="steps">
 <li class="${cls(1)}">${mark(1)}Create the new token: <strong>${newName}</strong> (created ${n ? at(n.createdAt) : 'earlier'}).</li>
 <li class="${cls(2)}">${mark(2)}Put the new token in place in your systems.
-${step <= 4 && !finished ? copy : ''}
+${step <= 4 && !finished && where.step !== 'abandon' ? copy : ''}
 ${
-  step === 2
+  where.step === 'deliver'
     ? html`<form method="post" action="/rotations/${r.id}/deliver">${csrf}<button type="submit" class="primary">I have put the new token in place</button></form>`
     : ''
 }</li>
@@ -417,7 +404,7 @@ export function activityPage(input: ActivityPageInput): SafeHtml {
 <p>${review.verdict} (as of ${at(review.asOf)}; stale at ${review.maxAgeDays} days, "soon" within ${review.withinDays} days).</p>
 ${
   review.findings.length
-    ? html`<ul>${review.findings.map((f) => html`<li><strong>${f.severity}</strong>: ${f.name} (${TYPE_INFO[f.type].label}): ${f.kind}: ${f.message}. What to do: ${f.action}.</li>`)}</ul>`
+    ? html`<ul>${review.findings.map((f) => html`<li><strong>${f.severity}</strong>: ${f.name} (${typeLabel(f.type)}): ${f.kind}: ${f.message}. What to do: ${f.action}.</li>`)}</ul>`
     : html`<p>No findings.</p>`
 }
 </section>

@@ -1,7 +1,7 @@
 import { StoreDataError } from '../../core/errors.js';
 import { FEATURES, isFeature, type Feature } from '../../core/features.js';
 import { isValidStoredName, nameKey } from '../../core/names.js';
-import { isLive, isTokenType, POLICY } from '../../core/tokens.js';
+import { isLive, isOverTypeLimit, isTokenType, POLICY, slotHolders, TOKEN_TYPES } from '../../core/tokens.js';
 import { KEY_SOURCES, type KeySource } from '../../secrets/key-source.js';
 import { isUnfinished, ROTATION_STATES, type RotationRecord } from '../../core/rotation.js';
 import type { ChainHead } from '../../core/audit-chain.js';
@@ -188,16 +188,15 @@ export function serializeStore(doc: StoreDocument): string {
  */
 function checkInvariants(tokens: readonly StoredToken[], rotations: readonly RotationRecord[]): void {
   const byId = new Map(tokens.map((t) => [t.id, t]));
-  const livePerType = new Map<string, number>();
+  for (const type of TOKEN_TYPES) {
+    if (isOverTypeLimit(slotHolders(tokens, type))) throw new Broken(`it has more than ${POLICY.maxLivePerType} live ${type} tokens (at most ${POLICY.maxLivePerType} are allowed)`);
+  }
   const liveNames = new Map<string, string>();
   tokens.forEach((t, i) => {
     const at = `store.tokens[${i}]`;
     if (Date.parse(t.activatesAt) < Date.parse(t.createdAt)) throw new Broken(`${at} activates before it was created`);
     if (t.deletedAt !== null && Date.parse(t.deletedAt) < Date.parse(t.createdAt)) throw new Broken(`${at} was deleted before it was created`);
     if (!isLive(t)) return;
-    const n = (livePerType.get(t.type) ?? 0) + 1;
-    livePerType.set(t.type, n);
-    if (n > POLICY.maxLivePerType) throw new Broken(`it has more than ${POLICY.maxLivePerType} live ${t.type} tokens (at most ${POLICY.maxLivePerType} are allowed)`);
     const key = nameKey(t.name);
     const other = liveNames.get(key);
     if (other !== undefined) throw new Broken(`two live tokens have the same name (ignoring case): ${JSON.stringify(other)} and ${JSON.stringify(t.name)}`);

@@ -3,6 +3,7 @@ import { reviewTokens } from '../../../core/audit.js';
 import { StorageUnavailableError, TokenctlError, UsageError, type ErrorKind } from '../../../core/errors.js';
 import type { AccountFeatures } from '../../../core/features.js';
 import { isUnfinished } from '../../../core/rotation.js';
+import { deletionEffect, deletionEffectText } from '../../../core/decisions.js';
 import { ADMIN } from '../../../core/roles.js';
 import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../../core/tokens.js';
 import type { Authenticator } from '../../auth/authenticator.js';
@@ -36,7 +37,6 @@ const PAGE_HEADERS: [string, string][] = [
 const NOTICES: Record<string, string> = {
   created: 'Token created. It is pending for 30 minutes; put it in place in your systems meanwhile.',
   renamed: 'Token renamed. Its value did not change.',
-  deleted: 'Token deleted. Calls made with it keep working for up to 30 minutes; after that they are rejected.',
 };
 
 const SESSION_ENDED: Record<string, string> = {
@@ -187,9 +187,14 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   app.get('/favicon.ico', page, async (_request, reply) => reply.header('cache-control', 'public, max-age=86400').code(204).send());
 
   // ---- signing in and out -------------------------------------------------------------------------------------
-  app.get<{ Querystring: { deleted?: string; notice?: string } }>('/', page, async (request, reply) => {
+  app.get<{ Querystring: { deleted?: string; notice?: string; token?: string } }>('/', page, async (request, reply) => {
     if (!request.webSession) return signIn(request, reply);
-    const notice = request.query.notice ? NOTICES[request.query.notice] : undefined;
+    let notice = request.query.notice ? NOTICES[request.query.notice] : undefined;
+    if (request.query.notice === 'deleted' && typeof request.query.token === 'string' && ID.test(request.query.token)) {
+      // What the deletion did, as the core decides it (a pending token never becomes active; an active one drains).
+      const deleted = (await app.store.tokens(request.webSession.principal).list()).find((t) => t.id === request.query.token && t.deletedAt !== null);
+      if (deleted) notice = `Deleted ${deleted.name}. ${deletionEffectText(deletionEffect(deleted, app.clock.now()), 'did')}`;
+    }
     return renderTokens(request, reply, { notice, showDeleted: request.query.deleted === '1' });
   });
 
@@ -249,7 +254,7 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     // The phrase is checked again by the use case: a forged request without it deletes nothing.
     const token = await app.store.tokens(request.webSession!.principal).delete(idParam(request), field(request, 'confirmation'));
     request.log.info({ tokenId: token.id }, 'token deleted');
-    return reply.redirect('/?notice=deleted', 303);
+    return reply.redirect(`/?notice=deleted&token=${token.id}`, 303);
   });
 
   // ---- the guided replacement, on the rotation journal `tokenctl rotate` uses -----------------------------------
