@@ -351,7 +351,7 @@ const b64url = (n) => randomBytes(n).toString('base64url');
 const sealedShape = (plainLength) => `v1.${b64url(12)}.${b64url(plainLength + 16)}`;
 
 /**
- * 100,000 tokens as the service writes them (postgres-storage.ts insertToken), in 10,000 accounts, each with its
+ * 100,000 tokens as the service writes them (src/storage/sql/postgres/storage.ts insertToken), in 10,000 accounts, each with its
  * admin principal and its Ed25519 signing key (real public keys, kid = JWK thumbprint; sealed parts are random bytes of
  * the sealed shape). Per account: the `default` API token and two s2s tokens live (created 10 to 200 days ago), seven
  * tokens deleted 60 to 400 days ago (value gone: secret NULL). 30% live: a replica keeps the live ones (and those

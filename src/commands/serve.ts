@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../core/errors.js';
-import { examples } from './shared.js';
+import { CommandExit, examples } from './shared.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
@@ -10,6 +10,25 @@ export function parsePort(text: string): number {
   const n = Number(text);
   if (!/^\d{1,5}$/.test(text) || !Number.isInteger(n) || n > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not '${text.slice(0, 20)}'`);
   return n;
+}
+
+/**
+ * The next SIGINT or SIGTERM. For a server, Ctrl-C means "shut down cleanly", not "cancel a prompt" (the CLI's own
+ * handler, which this replaces while the service runs).
+ */
+function nextSignal(): Promise<'SIGINT' | 'SIGTERM'> {
+  return new Promise((resolve) => {
+    process.removeAllListeners('SIGINT');
+    const on = (signal: 'SIGINT' | 'SIGTERM') => () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(signal);
+    };
+    const onInt = on('SIGINT');
+    const onTerm = on('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+  });
 }
 
 export function registerServe(program: Command, deps: Deps): void {
@@ -26,24 +45,46 @@ export function registerServe(program: Command, deps: Deps): void {
       const port = parsePort(opts.port);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
       // The server (fastify, SQLite or PostgreSQL) loads only here: every other command stays fast.
-      const { chooseStorage } = await import('../server/service-storage.js');
+      const { chooseStorage } = await import('../server/storage.js');
       const storage = await chooseStorage(opts, deps.env);
-      if (storage.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(deps.env); // exit 8 naming what to install, before the server loads
-      const { runService } = await import('../server/service.js');
-      await runService({
-        storage,
-        host: opts.host,
-        port,
-        logLevel: opts.logLevel as LogLevel,
-        trustProxy: (opts.trustProxy ?? '')
-          .split(',')
-          .map((a) => a.trim())
-          .filter(Boolean),
-        clock: deps.serviceClock ?? deps.clock, // a drill's service runs on from TOKENCTL_NOW
-        env: deps.env,
-        log: (line) => deps.io.out(line),
-        notice: (line) => deps.io.err(`${line}\n`),
-      });
+      if (storage.kind === 'sqlite') await (await import('../storage/sql/sqlite/driver.js')).loadSqliteDriver(deps.env); // exit 8 naming what to install, before the server loads
+      const { startService, SHUTDOWN_GRACE_MS } = await import('../server/service.js');
+      const { logWriter } = await import('../ui/log-writer.js');
+      const notice = (line: string) => deps.io.err(`${line}\n`);
+      // Request log lines in batches, written asynchronously; what waits is written when the process ends anyway.
+      const logs = logWriter(deps.io, { maxDelayMs: 100, maxBytes: 16 * 1024 });
+      process.on('exit', logs.flushNow);
+      try {
+        const service = await startService({
+          storage,
+          host: opts.host,
+          port,
+          logLevel: opts.logLevel as LogLevel,
+          trustProxy: (opts.trustProxy ?? '')
+            .split(',')
+            .map((a) => a.trim())
+            .filter(Boolean),
+          clock: deps.serviceClock ?? deps.clock, // a drill's service runs on from TOKENCTL_NOW
+          env: deps.env,
+          log: logs,
+          notice,
+        });
+        // The process is the command's: Ctrl-C or SIGTERM stops the service cleanly; a second one, at once.
+        const first = await nextSignal();
+        notice(`${first}: finishing in-flight requests (at most ${SHUTDOWN_GRACE_MS / 1000} s) and writing last-used times...`);
+        const again = await Promise.race([service.stop().then(() => null), nextSignal()]);
+        if (again !== null) {
+          notice(`${again} again: stopping now, without waiting for in-flight requests`);
+          await service.stopNow();
+          await logs.flush();
+          throw new CommandExit(again === 'SIGINT' ? 130 : 143);
+        }
+        await logs.flush();
+        notice('stopped');
+      } finally {
+        process.off('exit', logs.flushNow);
+        logs.flushNow();
+      }
     });
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',

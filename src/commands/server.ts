@@ -23,9 +23,9 @@ export function registerServer(program: Command, deps: Deps): void {
 
   /** The service's storage the options name (the driver loaded only now: exit 8 naming what to install). */
   const openStore = async (opts: Where, create: boolean) => {
-    const { chooseStorage, openServiceStorage, whereOf } = await import('../server/service-storage.js');
+    const { chooseStorage, openServiceStorage, whereOf } = await import('../server/storage.js');
     const choice = await chooseStorage(opts, deps.env);
-    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite-driver.js')).loadSqliteDriver(deps.env);
+    if (choice.kind === 'sqlite') await (await import('../storage/sql/sqlite/driver.js')).loadSqliteDriver(deps.env);
     const opened = await openServiceStorage(choice, deps.env, { create, notice: (m) => deps.io.err(`${m}\n`) });
     return { store: opened.storage, where: whereOf(choice), kind: choice.kind, close: async () => void (await opened.storage.close()) };
   };
@@ -38,11 +38,12 @@ export function registerServer(program: Command, deps: Deps): void {
     .option('--database <url>', DATABASE_HELP)
     .action(async (opts: { database?: string }, self: Command) => {
       const globals = globalsOf(self);
-      const { chooseStorage } = await import('../server/service-storage.js');
+      const { chooseStorage } = await import('../server/storage.js');
       const choice = await chooseStorage(opts, deps.env);
       if (choice.kind !== 'postgres') throw new UsageError('server migrate is for PostgreSQL; a SQLite data directory migrates itself when opened');
-      const { postgresDatabase } = await import('../storage/sql/postgres-connect.js');
-      const { migratePostgres, namedPostgresFault, schemaVersions } = await import('../storage/sql/postgres-storage.js');
+      const { postgresDatabase } = await import('../storage/sql/postgres/connect.js');
+      const { migratePostgres, schemaVersions } = await import('../storage/sql/postgres/migrations.js');
+      const { namedPostgresFault } = await import('../storage/sql/postgres/faults.js');
       const database = postgresDatabase(choice.url);
       try {
         const sql = await database.primary().catch((error: unknown) => {

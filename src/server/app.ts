@@ -1,28 +1,29 @@
 import type http from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Clock } from '../core/clock.js';
-import { FailedAuthLimiter, type AuthLimiterOptions, type SharedFailureCount } from './auth-limiter.js';
+import type { ServiceStorage } from '../storage/service-port.js';
+import { Accounts } from './accounts.js';
+import { FailedAuthLimiter, type AuthLimiterOptions } from './auth/limiter.js';
 import { Authenticator } from './auth/authenticator.js';
+import { PrincipalCache } from './auth/principals.js';
+import type { TokenIndex } from './memory/token-index.js';
 import { createIntrospection, INTROSPECTION_PATH, isIntrospectionUrl } from './introspection/index.js';
-import { requestLineWriter } from './plugins/request-log.js';
-import { LastUsedRecorder } from './last-used.js';
-import { authentication } from './plugins/auth.js';
-import { boundConnections } from './plugins/connections.js';
-import { clientErrorHandler, errorMapping, frameworkErrors, redactSecrets } from './plugins/errors.js';
-import { logsRequests, requestLog } from './plugins/request-log.js';
-import { serializerCompiler, validatorCompiler } from './plugins/schema-compilers.js';
-import { securityHeaders } from './plugins/security-headers.js';
-import { storeDecorations } from './plugins/store.js';
-import type { ServiceStore } from './service-store.js';
-import { accountRoutes } from './routes/api/v1/account.js';
-import { auditRoutes } from './routes/api/v1/audit.js';
-import { rotationRoutes } from './routes/api/v1/rotations.js';
-import { tokenRoutes } from './routes/api/v1/tokens.js';
-import { publicRoutes } from './routes/public.js';
-import { tokensPageRoutes } from './routes/web/tokens-page.js';
-import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from './schemas.js';
-
-export type { ServiceStore };
+import { requestLineWriter } from './http/plugins/request-log.js';
+import { LastUsedRecorder } from './usage/last-used.js';
+import { authentication } from './http/plugins/auth.js';
+import { boundConnections } from './http/plugins/connections.js';
+import { clientErrorHandler, errorMapping, frameworkErrors, redactSecrets } from './http/plugins/errors.js';
+import { logsRequests, requestLog } from './http/plugins/request-log.js';
+import { serializerCompiler, validatorCompiler } from './http/plugins/schema-compilers.js';
+import { securityHeaders } from './http/plugins/security-headers.js';
+import { serviceDecorations } from './http/plugins/decorations.js';
+import { accountRoutes } from './http/routes/v1/account.js';
+import { auditRoutes } from './http/routes/v1/audit.js';
+import { rotationRoutes } from './http/routes/v1/rotations.js';
+import { tokenRoutes } from './http/routes/v1/tokens.js';
+import { publicRoutes } from './http/routes/public.js';
+import { tokensPageRoutes } from './web/routes.js';
+import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from './http/schemas.js';
 
 /** What a client may hold of the service: README "Limits" states the defaults. */
 export interface ServerLimits {
@@ -61,7 +62,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
 export const DEFAULT_AUTH_LIMIT: AuthLimiterOptions = { maxFailures: 10, windowMs: 60_000, blockMs: 60_000 };
 
 export interface ServerAppOptions {
-  store: ServiceStore;
+  /** The service's storage (SQLite or PostgreSQL). */
+  storage: ServiceStorage;
+  /** What the service keeps in memory, read from and kept current by `storage` (started by the caller). */
+  memory: TokenIndex;
   clock: Clock;
   /** Where structured (JSON lines) logs go; none when absent. */
   logStream?: { write(line: string): void };
@@ -75,8 +79,6 @@ export interface ServerAppOptions {
    * apply per client rather than to the proxy. None by default.
    */
   trustProxy?: string[];
-  /** Failed authentications counted for every replica (PostgreSQL); each process counts on its own without it. */
-  sharedAuthFailures?: SharedFailureCount;
 }
 
 declare module 'fastify' {
@@ -114,9 +116,10 @@ function logger(options: ServerAppOptions) {
 
 /** The token service: fastify with its plugins and route modules, and the introspection fast path in front. */
 export async function buildServerApp(options: ServerAppOptions): Promise<FastifyInstance> {
-  const { store, clock } = options;
+  const { storage, memory, clock } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit }, Date.now, options.sharedAuthFailures ?? null);
+  // Failed authentications counted for every replica where the storage shares them (PostgreSQL); else per process.
+  const limiter = new FailedAuthLimiter({ ...DEFAULT_AUTH_LIMIT, ...options.authLimit }, Date.now, storage.sharedAuthFailures);
   const trustProxy = options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false;
   const app = Fastify({
     logger: logger(options),
@@ -137,11 +140,12 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   // Schemas walked, not compiled to code (plugins/schema-compilers.ts says why).
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  const recorder = new LastUsedRecorder(store, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
+  const recorder = new LastUsedRecorder(storage, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
   const logRequests = logsRequests(options);
-  const authenticator = new Authenticator(store, limiter);
+  const authenticator = new Authenticator(new PrincipalCache(memory), limiter);
+  const accounts = new Accounts(storage, memory, clock);
   const introspection = createIntrospection({
-    lookup: store,
+    lookup: memory,
     authenticator,
     clock,
     recorder,
@@ -176,7 +180,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   // are parsed only where they belong, in the scopes of introspection (RFC 7662) and of the Tokens page's forms.
   app.removeContentTypeParser('text/plain');
 
-  await app.register(storeDecorations, { store, clock, recorder });
+  await app.register(serviceDecorations, { accounts, memory, storage, clock, recorder });
   await app.register(securityHeaders);
   await app.register(requestLog, { enabled: logRequests });
   await app.register(errorMapping, { bodyLimit: limits.bodyLimit });

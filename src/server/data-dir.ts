@@ -4,8 +4,8 @@ import { StoreDataError, TokenNotFoundError } from '../core/errors.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fs/private-files.js';
 import { parseMasterKey } from '../secrets/master-key.js';
 import { newMasterKey } from '../secrets/seal.js';
-import { loadSqliteDriver } from '../storage/sql/sqlite-driver.js';
-import { SqliteStorage, type SqliteStorageOptions } from '../storage/sql/sqlite-storage.js';
+import { loadSqliteDriver } from '../storage/sql/sqlite/driver.js';
+import { SqliteStorage, type SqliteStorageOptions } from '../storage/sql/sqlite/storage.js';
 
 type Env = Record<string, string | undefined>;
 

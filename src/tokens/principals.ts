@@ -6,7 +6,7 @@ import type { Role } from '../core/roles.js';
 import { hashCredential, mintCredential } from '../secrets/credentials.js';
 import { randomBase62 } from '../secrets/opaque.js';
 import type { StoredAccount, TokenStorage } from '../storage/port.js';
-import type { PrincipalRecord, SqlAccountReader, SqlAccountWriter } from '../storage/sql/sqlite-storage.js';
+import type { AccountDirectory, PrincipalRecord, ServiceAccountReader, ServiceAccountWriter } from '../storage/service-port.js';
 import { createAccount } from './token-service.js';
 
 /**
@@ -23,9 +23,8 @@ export function actorOf(p: { name: string; role: string; id: string }): string {
   return `${p.role}:${p.name} (${p.id})`;
 }
 
-export interface ServiceStorage extends TokenStorage<SqlAccountWriter, SqlAccountReader> {
-  accountByName(name: string): Promise<StoredAccount | null>;
-}
+/** What the account and principal use cases need: the token storage with principals, and accounts by name. */
+export type ServiceStorage = TokenStorage<ServiceAccountWriter, ServiceAccountReader> & AccountDirectory;
 
 const change = (clock: Clock) => ({ actor: SERVER_ACTOR, at: clock.now().toISOString() });
 
@@ -35,7 +34,7 @@ async function accountNamed(storage: ServiceStorage, name: string): Promise<Stor
   return account;
 }
 
-async function insertPrincipal(tx: SqlAccountWriter, rawName: string, role: Role, now: Date): Promise<{ principal: Principal; credential: string }> {
+async function insertPrincipal(tx: ServiceAccountWriter, rawName: string, role: Role, now: Date): Promise<{ principal: Principal; credential: string }> {
   const record: PrincipalRecord = { id: `prn_${randomBase62(16)}`, accountId: tx.accountId, name: normalizeTokenName(rawName), role, createdAt: now.toISOString() };
   const credential = mintCredential();
   await tx.insertPrincipal(record, hashCredential(credential));

@@ -21,11 +21,14 @@ export interface LogWriterOptions {
   maxDelayMs: number;
   maxBytes: number;
   maxQueuedBytes?: number;
+  /** The descriptor written to: stdout (tests give a file's). */
+  fd?: number;
 }
 
 export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptions): LogWriter {
   const fs = process.getBuiltinModule('node:fs') as typeof import('node:fs');
   const maxQueued = o.maxQueuedBytes ?? 8 * 1024 * 1024;
+  const fd = o.fd ?? 1;
   let pending: string[] = [];
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -48,7 +51,7 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
   const writeAsync = (buffer: Buffer): Promise<void> =>
     new Promise((resolve) => {
       const from = (offset: number) =>
-        fs.write(1, buffer, offset, buffer.length - offset, null, (error, written) => {
+        fs.write(fd, buffer, offset, buffer.length - offset, null, (error, written) => {
           if (error) {
             // Not writable asynchronously (EAGAIN: someone made it non-blocking) or gone: the IO decides from now on,
             // as for every other output of the process (it stops writing to a reader that went away).

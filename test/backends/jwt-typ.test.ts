@@ -8,8 +8,8 @@ import { manualClock } from '../../src/core/clock.js';
 import { API_TOKEN_TYP, LEGACY_API_TOKEN_TYP, isApiTokenTyp, issuerFor } from '../../src/secrets/jwt.js';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { Introspector } from '../../src/server/introspection/introspector.js';
-import { ServiceStore } from '../../src/server/service-store.js';
-import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { TokenIndex } from '../../src/server/memory/token-index.js';
+import type { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
 import { initServiceAccount } from '../../src/tokens/principals.js';
 import { signingKeyAad, TokenService, valueAad } from '../../src/tokens/token-service.js';
 
@@ -68,9 +68,10 @@ describe('the typ of API tokens', () => {
     const legacy = old.value;
     expect(decodeProtectedHeader(legacy).typ).toBe('at+jwt');
 
-    const store = new ServiceStore(storage, manualClock(later));
+    const memory = new TokenIndex(storage, storage.serverSealer, manualClock(later));
+    await memory.start();
     try {
-      const introspector = new Introspector(store);
+      const introspector = new Introspector(memory);
       expect(introspector.introspect(fresh.value, acme.account.id, later).response).toMatchObject({ active: true, jti: fresh.token.id });
       expect(introspector.introspect(legacy, acme.account.id, later).response).toMatchObject({ active: true, jti: old.id });
       // Still the exact value issued: the same claims signed again, under either typ, are not it.
@@ -78,7 +79,7 @@ describe('the typ of API tokens', () => {
       const retyped = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: decodeProtectedHeader(legacy).kid, typ: API_TOKEN_TYP })).toString('base64url')}.${p}.${sig}`;
       expect(introspector.introspect(retyped, acme.account.id, later).json).toBe('{"active":false}');
     } finally {
-      store.close();
+      await memory.close();
     }
   });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, exitCodeFor } from '../../src/core/errors.js';
-import { loadSqliteDriver, SQLITE_DRIVER, type DriverSite, type NodeSqliteModule } from '../../src/storage/sql/sqlite-driver.js';
+import { loadSqliteDriver, SQLITE_DRIVER, type DriverSite, type NodeSqliteModule } from '../../src/storage/sql/sqlite/driver.js';
 import { BIN, ROOT } from '../helpers/bin.js';
 import { accountEnv } from '../helpers/env.js';
 

@@ -7,10 +7,12 @@ import { manualClock, type ManualClock } from '../../src/core/clock.js';
 import { buildServerApp, type ServerAppOptions } from '../../src/server/app.js';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { sqliteDriverEnv } from './sqlite.js';
-import { ServiceStore } from '../../src/server/service-store.js';
-import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
-import { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
-import { ReplicaIndex } from '../../src/server/replica-index.js';
+import type { Accounts } from '../../src/server/accounts.js';
+import { PrincipalCache } from '../../src/server/auth/principals.js';
+import type { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
+import { PostgresStorage } from '../../src/storage/sql/postgres/storage.js';
+import { TokenIndex } from '../../src/server/memory/token-index.js';
+import type { Principal } from '../../src/tokens/principals.js';
 import type { TestCluster } from './postgres.js';
 import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js';
 import type { Role } from '../../src/core/roles.js';
@@ -19,8 +21,12 @@ import type { Feature } from '../../src/core/features.js';
 export interface TestServer<S = SqliteStorage> {
   url: string;
   app: FastifyInstance;
-  /** What the routes use (the token use cases, lookups). */
-  store: ServiceStore;
+  /** The token use cases on a principal's account, as the routes run them. */
+  accounts: Accounts;
+  /** What the service keeps in memory. */
+  memory: TokenIndex;
+  /** The principal a credential belongs to, as the service's authentication finds it (null: none). */
+  principalOf(credential: string): Promise<Principal | null>;
   /** The storage behind it (SQLite, unless started with startPostgresTestServer). */
   storage: S;
   clock: ManualClock;
@@ -37,7 +43,7 @@ export interface TestServer<S = SqliteStorage> {
   close(): Promise<void>;
 }
 
-type TestServerOptions = Partial<Omit<ServerAppOptions, 'store' | 'clock'>> & { clock?: ManualClock; busyWaitMs?: number };
+type TestServerOptions = Partial<Omit<ServerAppOptions, 'storage' | 'memory' | 'clock'>> & { clock?: ManualClock; busyWaitMs?: number };
 
 /** The real service, in-process, on 127.0.0.1 port 0, with a clock the test moves. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -46,19 +52,20 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const serverKey = randomBytes(32).toString('base64');
   const { busyWaitMs, ...appOptions } = options;
   const storage = await openDataDir(path.join(dataDir, 'data'), { TOKENCTL_SERVER_KEY: serverKey, ...sqliteDriverEnv }, { create: true, busyWaitMs });
-  const store = new ServiceStore(storage, clock);
-  return listen({ storage, store, clock, serverKey, dataDir, appOptions, afterClose: async () => rmSync(dataDir, { recursive: true, force: true }) });
+  const memory = new TokenIndex(storage, storage.serverSealer, clock);
+  await memory.start();
+  return listen({ storage, memory, clock, serverKey, dataDir, appOptions, afterClose: async () => rmSync(dataDir, { recursive: true, force: true }) });
 }
 
 /**
- * The real service as one replica on a real PostgreSQL (test/helpers/postgres.ts): its memory (replica-index.ts)
+ * The real service as one replica on a real PostgreSQL (test/helpers/postgres.ts): its memory (memory/token-index.ts)
  * kept current by the database's notifications, as `tokenctl serve` with TOKENCTL_DATABASE_URL runs it. Several
  * of them on the same `database` are several replicas; pass the first one's `serverKey` to the others.
  */
 export async function startPostgresTestServer(
   cluster: TestCluster,
   options: TestServerOptions & { database?: string; serverKey?: string } = {},
-): Promise<TestServer<PostgresStorage> & { database: string; index: ReplicaIndex; queries: string[] }> {
+): Promise<TestServer<PostgresStorage> & { database: string; queries: string[] }> {
   const { database: given, serverKey: givenKey, busyWaitMs: _unused, ...appOptions } = options;
   const database = given ?? (await cluster.createDatabase());
   const clock = options.clock ?? manualClock('2026-03-01T10:00:00.000Z');
@@ -69,34 +76,24 @@ export async function startPostgresTestServer(
   const storage = await PostgresStorage.open(sql, Buffer.from(serverKey, 'base64'), 'PostgreSQL (test)', (extra) => cluster.connect(database, extra));
   // Another replica's block of an address reaches this one's limiter, as in `tokenctl serve` (server/service.ts).
   let limiter: { block(address: string, until: number): void } | undefined;
-  const index = new ReplicaIndex(storage, storage.serverSealer, clock, { blocked: (address, until) => limiter?.block(address, until) });
-  await index.start();
-  const store = new ServiceStore(storage, clock, { lookups: index, afterWrite: (id) => index.refreshAccount(id) });
-  const server = await listen({
-    storage,
-    store,
-    clock,
-    serverKey,
-    dataDir: '',
-    appOptions: { sharedAuthFailures: storage, ...appOptions },
-    beforeClose: () => index.close(),
-  });
+  const memory = new TokenIndex(storage, storage.serverSealer, clock, { blocked: (address, until) => limiter?.block(address, until) }, (now) => storage.activeBlocks(now));
+  await memory.start();
+  const server = await listen({ storage, memory, clock, serverKey, dataDir: '', appOptions });
   limiter = server.app.authLimiter;
   for (const b of await storage.activeBlocks(Date.now())) limiter.block(b.address, b.untilMs);
-  return { ...server, database, index, queries };
+  return { ...server, database, queries };
 }
 
 async function listen<S extends SqliteStorage | PostgresStorage>(o: {
   storage: S;
-  store: ServiceStore;
+  memory: TokenIndex;
   clock: ManualClock;
   serverKey: string;
   dataDir: string;
-  appOptions: Partial<Omit<ServerAppOptions, 'store' | 'clock'>>;
-  beforeClose?(): Promise<void>;
+  appOptions: Partial<Omit<ServerAppOptions, 'storage' | 'memory' | 'clock'>>;
   afterClose?(): Promise<void>;
 }): Promise<TestServer<S>> {
-  const { storage, store, clock, serverKey, dataDir } = o;
+  const { storage, memory, clock, serverKey, dataDir } = o;
   const logs: string[] = [];
   const app = await buildServerApp({
     logStream: { write: (line) => void logs.push(line) },
@@ -105,36 +102,40 @@ async function listen<S extends SqliteStorage | PostgresStorage>(o: {
     // Last-used times are written when a test flushes (or at close), never behind its back.
     lastUsedFlushMs: 0,
     ...o.appOptions,
-    store,
+    storage,
+    memory,
     clock,
   });
+  const principals = new PrincipalCache(memory);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
   return {
     url: `http://127.0.0.1:${address.port}`,
     app,
-    store,
+    accounts: app.accounts,
+    memory,
+    principalOf: async (credential) => principals.authenticate(credential),
     storage,
     clock,
     dataDir,
     logs,
     serverKey,
     async initAccount(opts = {}) {
-      const r = await initServiceAccount(store.storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
-      // A replica reads what `tokenctl server init` (another process) wrote when notified; a test reads it at once.
-      await store.caughtUp(r.account.id);
+      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
+      // The service reads what `tokenctl server init` (another process) wrote when it hears of it; a test reads it at once.
+      await app.accounts.caughtUp(r.account.id);
       return { credential: r.credential, accountId: r.account.id };
     },
     async addPrincipal(account, role, name) {
-      const r = await addPrincipal(store.storage, account, role, name, clock);
-      await store.caughtUp(r.principal.accountId);
+      const r = await addPrincipal(storage, account, role, name, clock);
+      await app.accounts.caughtUp(r.principal.accountId);
       return r.credential;
     },
     async close() {
       await app.close();
-      await o.beforeClose?.();
-      await store.close();
+      await memory.close();
+      await storage.close();
       await o.afterClose?.();
     },
   };

@@ -279,6 +279,8 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
 
       // Recovery by themselves: ready again, and a write answered 2xx by each.
       const recovered = await writingAgain(c, [A, B], startAt, startedAt, 'both replicas write again after PostgreSQL is back');
+      // Ready again once each listens again (its listener tries every second): a state waited for, within 5 s.
+      await until(async () => (await Promise.all([A, B].map(readyz))).every((s) => s === 200), 5_000, 'both replicas ready again');
       const readyAfter = await Promise.all([A, B].map(readyz));
       await c.stop();
       await intro.stop();
@@ -373,7 +375,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
     const { primary, standby } = await primaryAndStandby();
     let d: Deployment | undefined;
     try {
-      // Both hosts; target_session_attrs is accepted and not needed (tokenctl finds the primary: postgres-hosts.ts).
+      // Both hosts; target_session_attrs is accepted and not needed (tokenctl finds the primary: src/storage/sql/postgres/hosts.ts).
       d = await deployment({ cluster: primary, url: (db) => `postgres://postgres@${primary.hostPort},${standby.hostPort}/${db}?target_session_attrs=primary` });
       const admin = await d.initAccount('fo');
       const [A, B] = await Promise.all([d.replica({ name: 'A' }), d.replica({ name: 'B' })]);

@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { renderShippedConf, SHIPPED_CONF, startNginx } from '../helpers/nginx.js';
 import { startCluster, type StandbyCluster, type TestCluster } from '../helpers/postgres.js';
 import { describeWith, sleep } from '../helpers/replicas.js';
-import { PrimaryHosts } from '../../src/storage/sql/postgres-hosts.js';
+import { PrimaryHosts } from '../../src/storage/sql/postgres/hosts.js';
 
 describeWith({}, 'test harness: PostgreSQL on TCP, restart, streaming standby, promotion', () => {
   let primary: TestCluster | undefined;
@@ -60,7 +60,7 @@ describeWith({}, 'test harness: PostgreSQL on TCP, restart, streaming standby, p
 
     // Both hosts, the standby first. postgres.js (3.4.9) with target_session_attrs=primary tries the hosts in turn
     // for ever while the primary is down (its connect timeout restarts at each host): the query never settles. This
-    // is why tokenctl finds the primary itself (postgres-hosts.ts); a canary: when postgres.js fixes it, this fails.
+    // is why tokenctl finds the primary itself (src/storage/sql/postgres/hosts.ts); a canary: when postgres.js fixes it, this fails.
     const both = `postgres://postgres@${standby.hostPort},${primary.hostPort}/${db}`;
     const hosts = new PrimaryHosts(both, { max: 2, onnotice: () => undefined, connect_timeout: 2 });
     const onPrimary = await hosts.primary();

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { BackendUnavailableError, StorageUnavailableError, StoreDataError } from '../../src/core/errors.js';
 import { buildServerApp } from '../../src/server/app.js';
+import { hashCredential } from '../../src/secrets/credentials.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -124,18 +125,20 @@ describe('storage faults', () => {
 
   beforeAll(async () => {
     logs = [];
-    // The real store, but listing tokens (a route) and authenticating (a hook) fail as the test says.
-    const store = Object.create(server.store) as typeof server.store;
+    // The real storage and memory, but reading an account (listing tokens, a route) and finding one credential (the
+    // authentication hook) fail as the test says.
     const failing = () => {
       if (fault) throw fault;
     };
-    store.tokens = (principal) => {
-      const tokens = server.store.tokens(principal);
-      tokens.list = async () => (failing(), server.store.tokens(principal).list());
-      return tokens;
+    const storage = Object.create(server.storage) as typeof server.storage;
+    storage.read = async (accountId, fn) => {
+      failing();
+      return server.storage.read(accountId, fn);
     };
-    store.authenticate = (credential) => (credential === 'tctl_key_fail' ? (failing(), null) : server.store.authenticate(credential));
-    app = await buildServerApp({ store, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, lastUsedFlushMs: 0 });
+    const memory = Object.create(server.memory) as typeof server.memory;
+    const failingHash = hashCredential('tctl_key_fail');
+    memory.principalByCredentialHash = (hash) => (hash.equals(failingHash) ? (failing(), undefined) : server.memory.principalByCredentialHash(hash));
+    app = await buildServerApp({ storage, memory, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, lastUsedFlushMs: 0 });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   });

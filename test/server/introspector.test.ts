@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDataDir } from '../../src/server/data-dir.js';
 import { Introspector } from '../../src/server/introspection/introspector.js';
 import { manualClock } from '../../src/core/clock.js';
-import { ServiceStore } from '../../src/server/service-store.js';
-import type { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { TokenIndex } from '../../src/server/memory/token-index.js';
+import type { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
 import { initServiceAccount } from '../../src/tokens/principals.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 
@@ -16,31 +16,40 @@ import { TokenService } from '../../src/tokens/token-service.js';
 const MIN = 60_000;
 let dir: string;
 let storage: SqliteStorage;
-let store: ServiceStore;
-const createAccount = (input: { name: string; defaultToken: boolean }, when: Date) => initServiceAccount(storage, { ...input, features: ['onelink'] }, manualClock(when));
+let store: TokenIndex;
+/** Each change is followed by the memory, as the service's own writes are (server/accounts.ts). */
+const followed = async <T>(accountId: string | ((r: T) => string), change: Promise<T>): Promise<T> => {
+  const r = await change;
+  await store.refreshAccount(typeof accountId === 'string' ? accountId : accountId(r));
+  return r;
+};
+const createAccount = (input: { name: string; defaultToken: boolean }, when: Date) =>
+  followed((r) => r.account.id, initServiceAccount(storage, { ...input, features: ['onelink'] }, manualClock(when)));
 const tokens = (accountId: string, when: Date) => new TokenService({ storage, accountId, actor: 'test', clock: manualClock(when) });
-const createToken = (accountId: string, input: { type: 'api' | 'onelink' | 's2s'; name: string }, _actor: string, when: Date) => tokens(accountId, when).create(input);
-const deleteToken = (accountId: string, ref: string, phrase: string, _actor: string, when: Date) => tokens(accountId, when).delete(ref, phrase);
-const renameToken = (accountId: string, ref: string, name: string, _actor: string, when: Date) => tokens(accountId, when).rename(ref, name);
+const createToken = (accountId: string, input: { type: 'api' | 'onelink' | 's2s'; name: string }, _actor: string, when: Date) => followed(accountId, tokens(accountId, when).create(input));
+const deleteToken = (accountId: string, ref: string, phrase: string, _actor: string, when: Date) => followed(accountId, tokens(accountId, when).delete(ref, phrase));
+const renameToken = (accountId: string, ref: string, name: string, _actor: string, when: Date) => followed(accountId, tokens(accountId, when).rename(ref, name));
 let t0: Date;
 const at = (minutes: number) => new Date(t0.getTime() + minutes * MIN);
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-introspector-'));
   storage = await openDataDir(path.join(dir, 'data'), { TOKENCTL_SERVER_KEY: randomBytes(32).toString('base64') }, { create: true });
-  store = new ServiceStore(storage, manualClock('2026-03-01T10:00:00Z'));
+  store = new TokenIndex(storage, storage.serverSealer, manualClock('2026-03-01T10:00:00Z'));
+  await store.start();
   t0 = new Date('2026-03-01T10:00:00Z');
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
+  storage.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('Introspector', () => {
   it('remembers a value that resolves to nothing, until this process learns of any change to tokens', async () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
-    const lookups = vi.spyOn(store, 'matchFingerprint');
+    const lookups = vi.spyOn(store, 'tokenByFingerprint');
     const fingerprints = vi.spyOn(store, 'fingerprint');
     const introspector = new Introspector(store);
     const unknown = (await import('../../src/secrets/opaque.js')).mintOpaqueToken('s2s');
@@ -118,7 +127,7 @@ describe('Introspector', () => {
     const a = await createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
     const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     const introspector = new Introspector(store, 1);
-    const lookups = vi.spyOn(store, 'matchFingerprint');
+    const lookups = vi.spyOn(store, 'tokenByFingerprint');
     expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
     expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
     expect(introspector.remembered).toBe(1);
@@ -133,7 +142,7 @@ describe('Introspector', () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const a = await createToken(acme.account.id, { type: 's2s', name: 'a' }, 'test', t0);
     const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
-    const lookups = vi.spyOn(store, 'matchFingerprint');
+    const lookups = vi.spyOn(store, 'tokenByFingerprint');
     const introspector = new Introspector(store, 10);
     introspector.introspect(a.value, acme.account.id, at(31));
     introspector.introspect(b.value, acme.account.id, at(31));

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { LastUsedRecorder } from '../../src/server/last-used.js';
-import type { ServiceStore } from '../../src/server/service-store.js';
+import { LastUsedRecorder } from '../../src/server/usage/last-used.js';
+import type { LastUsedSink } from '../../src/storage/service-port.js';
 
 /** A store that records the batches it is asked to write (and can be told to fail once). */
 function recordingStore() {
   const batches: Map<string, string>[] = [];
   let failNext = false;
-  const store = {
+  const store: LastUsedSink = {
     recordLastUsed: (batch: ReadonlyMap<string, string>) => {
       if (failNext) {
         failNext = false;
@@ -14,7 +14,7 @@ function recordingStore() {
       }
       batches.push(new Map(batch));
     },
-  } as unknown as ServiceStore;
+  };
   return { store, batches, failOnce: () => (failNext = true) };
 }
 

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiRoutes, statusesOf, type ApiRoute } from '../../src/api/routes.js';
 import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from '../../src/api/wire.js';
-import { openApiPath } from '../../src/server/openapi.js';
-import { routeSchemas } from '../../src/server/schemas.js';
+import { openApiPath } from '../../src/server/http/openapi.js';
+import { routeSchemas } from '../../src/server/http/schemas.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface Operation {

@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { call, startPostgresTestServer, type TestServer } from '../helpers/server.js';
 import { postgresAvailable, postgresMissing, postgresRequired, startCluster, type TestCluster } from '../helpers/postgres.js';
 import { PageClient, signedIn } from '../web/helpers.js';
-import type { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
+import type { PostgresStorage } from '../../src/storage/sql/postgres/storage.js';
 import { removePrincipal } from '../../src/tokens/principals.js';
 
 type Replica = Awaited<ReturnType<typeof startPostgresTestServer>>;
@@ -74,7 +74,7 @@ if (postgresAvailable) {
       const never = (await call(a, 'POST', '/v1/tokens', { credential: admin, json: { type: 's2s', name: 'elsewhere' } })).body.value as string;
       await call(a, 'DELETE', '/v1/tokens/elsewhere', { credential: admin, json: { confirmation: 'Delete token' } });
       // B applies both notifications (the reloads they cause are statements of its own), then nothing is sent.
-      await within(1_000, async () => (b.index.tokenByFingerprint(b.index.fingerprint(never))?.token.deletedAt ?? null) !== null);
+      await within(1_000, async () => (b.memory.tokenByFingerprint(b.memory.fingerprint(never))?.token.deletedAt ?? null) !== null);
       await quiet(b);
       const queriesBefore = b.queries.length;
       for (let i = 0; i < 20; i++) {
@@ -103,7 +103,7 @@ if (postgresAvailable) {
         a.clock.advance(31 * 60_000);
         const took = await within(5_000, async () => (await introspect(b, service, created.body.value)).active);
         expect(took).toBeLessThan(5_000);
-        await within(3_000, async () => b.index.inStepNow);
+        await within(3_000, async () => b.memory.inStepNow);
         expect((await call(b, 'GET', '/readyz')).status).toBe(200);
       } finally {
         await sql.end({ timeout: 1 });
@@ -147,7 +147,7 @@ if (postgresAvailable) {
       expect((await introspect(a, service, value)).active).toBe(true); // A's batch: later
       await a.app.flushLastUsed();
       await b.app.flushLastUsed(); // written last, older: ignored
-      const account = (await a.store.storage.accountByName('acme'))!;
+      const account = (await a.storage.accountByName('acme'))!;
       const rows = await a.storage.read(account.id, async (tx) => tx.tokens());
       expect(rows.find((t) => t.name === 'default')!.lastUsedAt).toBe(later);
       expect(later > earlier).toBe(true);

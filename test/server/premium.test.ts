@@ -34,6 +34,7 @@ describe('OneLink is premium on the token service', () => {
     // What `tokenctl server init` does: no premium feature unless the operator enables one.
     const init = await initServiceAccount(server.storage, { name: 'acme', defaultToken: true }, server.clock);
     expect(init.account.features).toEqual([]);
+    await server.accounts.caughtUp(init.account.id); // written on the service's own connection, as the service does
     const credential = init.credential;
 
     const refused = await call(server, 'POST', '/v1/tokens', { credential, json: { type: 'onelink', name: 'links' } });
@@ -45,7 +46,7 @@ describe('OneLink is premium on the token service', () => {
     expect((await call(server, 'GET', '/v1/tokens', { credential })).status).toBe(200);
     expect((await call(server, 'GET', '/v1/audit/events', { credential })).status).toBe(200);
     // Nothing was created, nothing recorded for the refusal.
-    const tokens = await server.store.tokens({ id: 'x', accountId: init.account.id, name: 'admin', role: 'admin' }).list();
+    const tokens = await server.accounts.tokens({ id: 'x', accountId: init.account.id, name: 'admin', role: 'admin' }).list();
     expect(tokens.map((t) => t.type).sort()).toEqual(['api', 's2s']);
 
     // Through the CLI: exit 7, one line, nothing on stdout.

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chooseStorage, postgresServerKey } from '../../src/server/service-storage.js';
-import { describeDatabaseUrl } from '../../src/storage/sql/postgres-connect.js';
+import { chooseStorage, postgresServerKey } from '../../src/server/storage.js';
+import { describeDatabaseUrl } from '../../src/storage/sql/postgres/connect.js';
 import { runBin } from '../helpers/bin.js';
 
 const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-storage-choice-'));

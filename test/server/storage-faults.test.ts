@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { SqliteConnection } from '../../src/storage/sql/sqlite-driver.js';
+import type { SqliteConnection } from '../../src/storage/sql/sqlite/driver.js';
 import { openRawDatabase } from '../helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/server/data-dir.js';

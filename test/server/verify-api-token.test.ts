@@ -3,14 +3,14 @@ import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey, issuerFor, mintApiToken } from '../../src/secrets/jwt.js';
 import { SigningKeyCache, verifyApiToken } from '../../src/server/introspection/introspector.js';
-import type { ServiceStore } from '../../src/server/service-store.js';
 
 // The signature and claim checks on their own, without the store's exact-value match behind them.
 const key = generateSigningKey();
 const other = generateSigningKey();
 const keys = new SigningKeyCache({
+  tokenGeneration: 0,
   signingKeys: () => [{ kid: key.kid, accountId: 'acc_1', publicJwk: { ...key.publicJwk, kid: key.kid, alg: 'EdDSA', use: 'sig' } }],
-} as unknown as ServiceStore);
+});
 const now = new Date('2026-03-01T10:00:00Z');
 const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
 

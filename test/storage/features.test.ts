@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { exitCodeFor } from '../../src/core/errors.js';
 import { parseStore, serializeStore } from '../../src/storage/json-file/document.js';
-import { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
-import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from '../../src/storage/sql/sqlite-migrations.js';
+import { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
+import { LATEST_SQLITE_VERSION, SQLITE_MIGRATIONS } from '../../src/storage/sql/sqlite/migrations.js';
 import { initServiceAccount, setAccountFeatures, showAccount } from '../../src/tokens/principals.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hostsOf } from '../../src/storage/sql/postgres-hosts.js';
-import { describeDatabaseUrl } from '../../src/storage/sql/postgres-connect.js';
+import { hostsOf } from '../../src/storage/sql/postgres/hosts.js';
+import { describeDatabaseUrl } from '../../src/storage/sql/postgres/connect.js';
 
 describe("a database URL's hosts, in order (each gets a pool of its own; the primary among them is found)", () => {
   const cases: [string, ReturnType<typeof hostsOf>][] = [

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
-import { PostgresStorage } from '../../src/storage/sql/postgres-storage.js';
-import { LATEST_POSTGRES_VERSION } from '../../src/storage/sql/postgres-migrations.js';
+import { PostgresStorage } from '../../src/storage/sql/postgres/storage.js';
+import { LATEST_POSTGRES_VERSION } from '../../src/storage/sql/postgres/migrations.js';
 import { postgresAvailable, postgresMissing, postgresRequired, startCluster, type TestCluster } from '../helpers/postgres.js';
 import { describeStorageContract } from './storage-contract.js';
 import { manualClock } from '../../src/core/clock.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sqliteCodeName, sqliteErrorCode } from '../../src/storage/sql/sqlite-errors.js';
+import { sqliteCodeName, sqliteErrorCode } from '../../src/storage/sql/sqlite/errors.js';
 import { testSqliteDriver } from '../helpers/sqlite.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-sqlite-errors-'));

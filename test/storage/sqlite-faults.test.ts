@@ -7,8 +7,8 @@ import { openRawDatabase, testSqliteDriver } from '../helpers/sqlite.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { exitCodeFor, StorageUnavailableError } from '../../src/core/errors.js';
-import { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
-import { LATEST_SQLITE_VERSION } from '../../src/storage/sql/sqlite-migrations.js';
+import { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
+import { LATEST_SQLITE_VERSION } from '../../src/storage/sql/sqlite/migrations.js';
 import { createAccount, TokenService } from '../../src/tokens/token-service.js';
 
 const driver = await testSqliteDriver();

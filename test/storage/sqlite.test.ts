@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { testSqliteDriver } from '../helpers/sqlite.js';
-import { SqliteStorage } from '../../src/storage/sql/sqlite-storage.js';
+import { SqliteStorage } from '../../src/storage/sql/sqlite/storage.js';
 import { describeStorageContract } from './storage-contract.js';
 
 const driver = await testSqliteDriver();

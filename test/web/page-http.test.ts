@@ -2,7 +2,7 @@
 // values never in a page, the limiter shared with the API. The browser tests (tokens-page.browser.test.ts) do the
 // flow as an admin would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAGE_CSP } from '../../src/server/routes/web/tokens-page.js';
+import { PAGE_CSP } from '../../src/server/web/routes.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from '../../src/server/web/assets.js';
 import { escapeHtml, html } from '../../src/server/web/html.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.close());
 
-const auditActions = async () => (await server.store.tokens({ id: 'x', accountId: (await server.storage.accountByName('acme'))!.id, name: 'test', role: 'admin' }).auditEvents()).map((e) => e.action);
+const auditActions = async () => (await server.accounts.tokens({ id: 'x', accountId: (await server.storage.accountByName('acme'))!.id, name: 'test', role: 'admin' }).auditEvents()).map((e) => e.action);
 
 describe('the template helper', () => {
   it('escapes every interpolated value, in text and attributes, and keeps its own markup', () => {

@@ -12,7 +12,7 @@ import { browserMissing, launchBrowser, openPage } from './browser.js';
 export async function sixTokens(server: TestServer): Promise<string> {
   server.clock.set('2025-08-20T09:00:00Z');
   const { credential } = await server.initAccount();
-  const tokens = server.store.tokens(server.store.authenticate(credential)!);
+  const tokens = server.accounts.tokens((await server.principalOf(credential))!);
   const at = async (iso: string, type: 'api' | 's2s' | 'onelink', name: string) => {
     server.clock.set(iso);
     await tokens.create({ type, name });

@@ -77,7 +77,7 @@ describe.skipIf(skip)('the Tokens page and premium features', () => {
 
   it('with api full and OneLink disabled again, offers s2s first and says why the others are not offered', async () => {
     await setAccountFeatures(server.storage, 'acme', { disable: ['onelink'] }, server.clock);
-    await server.store.tokens(server.store.authenticate(admin)!).create({ type: 'api', name: 'second' });
+    await server.accounts.tokens((await server.principalOf(admin))!).create({ type: 'api', name: 'second' });
     await page.goto(server.url);
     await page.getByRole('button', { name: 'New token' }).click();
     expect(await typeOptions()).toEqual([

@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin, startServe, type Served } from '../helpers/bin.js';
 import { baseEnv, tempHome } from '../helpers/env.js';
-import { PAGE_CSP } from '../../src/server/routes/web/tokens-page.js';
+import { PAGE_CSP } from '../../src/server/web/routes.js';
 import { browserMissing, browserRequired, clipboardText, launchBrowser, openPage } from './browser.js';
 
 const skip = browserMissing !== null && !browserRequired;

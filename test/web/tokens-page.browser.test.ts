@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAGE_CSP } from '../../src/server/routes/web/tokens-page.js';
+import { PAGE_CSP } from '../../src/server/web/routes.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { browserMissing, browserRequired, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 

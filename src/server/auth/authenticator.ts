@@ -1,7 +1,7 @@
 import type { ErrorKind } from '../../core/errors.js';
 import { roleRefusal, type Role } from '../../core/roles.js';
 import type { Principal } from '../../tokens/principals.js';
-import type { FailedAuthLimiter } from '../auth-limiter.js';
+import type { FailedAuthLimiter } from './limiter.js';
 
 /**
  * The one door of authentication: every way into the service that needs a credential (the API's routes,
@@ -29,9 +29,12 @@ export const UNAUTHENTICATED_MESSAGE = 'authentication failed: missing, malforme
 const CREDENTIAL = /^[\x21-\x7e]{1,256}$/;
 const BEARER = /^Bearer ([\x21-\x7e]{1,256})$/i;
 
-/** What the door asks of storage: the principal a credential belongs to, from memory (synchronous). */
+/**
+ * What the door asks of storage: the principal a credential belongs to, from memory (synchronous); a promise only
+ * when memory had to catch up with another process's change first.
+ */
 export interface CredentialLookup {
-  authenticate(credential: string): Principal | null;
+  authenticate(credential: string): Principal | null | Promise<Principal | null>;
 }
 
 export class Authenticator {
@@ -54,7 +57,11 @@ export class Authenticator {
   check(credential: string | null, address: string, roles: readonly Role[]): AuthAnswer | Promise<AuthAnswer> {
     const wait = this.limiter.retryAfterSeconds(address);
     if (wait > 0) return { ok: false, refusal: tooMany(wait) };
-    const principal = credential !== null && CREDENTIAL.test(credential) ? this.lookup.authenticate(credential) : null;
+    const found = credential !== null && CREDENTIAL.test(credential) ? this.lookup.authenticate(credential) : null;
+    return found instanceof Promise ? found.then((principal) => this.decide(principal, address, roles)) : this.decide(found, address, roles);
+  }
+
+  private decide(principal: Principal | null, address: string, roles: readonly Role[]): AuthAnswer | Promise<AuthAnswer> {
     if (!principal) {
       const unauthenticated: AuthAnswer = { ok: false, refusal: { status: 401, kind: 'permission', message: UNAUTHENTICATED_MESSAGE } };
       const counted = this.limiter.recordFailure(address);

@@ -4,8 +4,8 @@ import type { ErrorKind } from '../../core/errors.js';
 import { INTROSPECTORS } from '../../core/roles.js';
 import type { Principal } from '../../tokens/principals.js';
 import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
-import { SECURITY_HEADERS } from '../plugins/security-headers.js';
-import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../schemas.js';
+import { SECURITY_HEADERS } from '../http/plugins/security-headers.js';
+import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../http/schemas.js';
 
 /**
  * POST /v1/introspect (RFC 7662): the only door of introspection, a plain node:http handler in front of fastify.
@@ -232,8 +232,16 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       send(res, 500, INTERNAL, started, null);
       return true;
     }
-    if (outcome instanceof Promise) void outcome.then((settled) => proceed(x, settled));
-    else proceed(x, outcome);
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (settled) => proceed(x, settled),
+        (error: unknown) => {
+          o.failed(error);
+          req.resume();
+          send(res, 500, INTERNAL, started, null);
+        },
+      );
+    } else proceed(x, outcome);
     return true;
   };
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Clock } from '../../core/clock.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { LastUsedRecorder } from '../last-used.js';
+import type { LastUsedRecorder } from '../usage/last-used.js';
 import { introspectionHandler, type IntrospectionLogLine } from './handler.js';
 import { Introspector } from './introspector.js';
 import type { IntrospectionLookup } from './lookup.js';

@@ -270,7 +270,7 @@ export class Introspector {
       if (!check.ok) return null;
       expectedType = check.type;
     }
-    const match = this.lookup.matchFingerprint(fingerprint);
+    const match = this.lookup.tokenByFingerprint(fingerprint);
     if (!match) return null;
     if (claims && (match.accountId !== claims.accountId || match.token.id !== claims.jti)) return null;
     if (expectedType !== undefined && match.token.type !== expectedType) return null;

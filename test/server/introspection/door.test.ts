@@ -24,7 +24,8 @@ const LIMITS = { bodyLimit: 64 * 1024 };
 async function anotherApp(options: Partial<Parameters<typeof buildServerApp>[0]>): Promise<{ app: Awaited<ReturnType<typeof buildServerApp>>; url: string; logs: string[] }> {
   const logs: string[] = [];
   const app = await buildServerApp({
-    store: fast.store,
+    storage: fast.storage,
+    memory: fast.memory,
     clock: fast.clock,
     logStream: { write: (line) => void logs.push(line) },
     logLevel: 'info',
@@ -201,19 +202,24 @@ describe('the introspection door behind a trusted proxy (nginx, --trust-proxy)',
 });
 
 describe('the introspection door beside the server', () => {
-  it("answers a failing credential lookup with the service's 500, and the service goes on", async () => {
+  it("answers a credential it must look up while the database fails with the service's 500, and the service goes on", async () => {
     const server = await startTestServer();
     try {
       await server.initAccount({ name: 'acme' });
-      const credential = await server.addPrincipal('acme', 'service', 'fresh'); // never looked up: not remembered
-      // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file).
+      const known = await server.addPrincipal('acme', 'service', 'known');
+      // Another connection makes the principals unreadable (standing in for an I/O error or a corrupt file). A
+      // credential the service does not know makes it read the database again, which fails: it cannot tell.
       const db = await openRawDatabase(path.join(server.dataDir, 'data', 'tokenctl.db'));
       db.exec('ALTER TABLE principals RENAME TO principals_moved');
       db.close();
-      const r = await send(server.url, form('token=x', credential));
+      const unknown = 'tctl_key_' + 'q'.repeat(40);
+      const r = await send(server.url, form('token=x', unknown));
       expect(r.status).toBe(500);
       expect(JSON.parse(r.body)).toEqual({ error: { kind: 'internal', message: expect.stringMatching(/failed to handle this request/) } });
-      expect(r.body).not.toContain(credential);
+      expect(r.body).not.toContain(unknown);
+      // The API's door answers the same way; a credential known already goes on working from memory.
+      expect((await call(server, 'GET', '/v1/tokens', { credential: unknown })).status).toBe(500);
+      expect((await send(server.url, form('token=x', known))).status).toBe(200);
       expect((await call(server, 'GET', '/healthz')).status).toBe(200);
     } finally {
       await server.close();
@@ -235,8 +241,7 @@ describe('the introspection door beside the server', () => {
       const all = [{ address: '127.0.0.1', family: 4 }, ...(hasIpv6 ? [{ address: '::1', family: 6 }] : [])];
       process.nextTick(() => (typeof options === 'object' && options.all ? callback(null, all) : callback(null, '127.0.0.1', 4)));
     }) as unknown as typeof dns.lookup);
-    const store = fast.store;
-    const app = await buildServerApp({ store, clock: fast.clock, lastUsedFlushMs: 0 });
+    const app = await buildServerApp({ storage: fast.storage, memory: fast.memory, clock: fast.clock, lastUsedFlushMs: 0 });
     try {
       await app.listen({ host: 'localhost', port: 0 });
       const port = (app.server.address() as { port: number }).port;

@@ -1,0 +1,43 @@
+import { SERVICE_CLOCK_HEADER } from '../../../api/wire.js';
+import type { Clock } from '../../../core/clock.js';
+import { toTokenView, type TokenRecord, type TokenView } from '../../../core/tokens.js';
+import type { ServiceStorage } from '../../../storage/service-port.js';
+import type { Accounts } from '../../accounts.js';
+import type { TokenIndex } from '../../memory/token-index.js';
+import type { LastUsedRecorder } from '../../usage/last-used.js';
+import { shared } from './shared.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The token use cases on a principal's account (accounts.ts). */
+    accounts: Accounts;
+    /** What the service keeps in memory: public signing keys, readiness (memory/token-index.ts). */
+    memory: TokenIndex;
+    /** The service's storage (the page's sessions). */
+    storage: ServiceStorage;
+    clock: Clock;
+    /** A token as the API shows it, now, with a last use not yet written to storage (usage/last-used.ts). */
+    tokenView(token: TokenRecord): TokenView;
+  }
+}
+
+/** What the routes use of the service, decorated once onto the app (fastify's own pattern: fastify/demo). */
+export const serviceDecorations = shared<{ accounts: Accounts; memory: TokenIndex; storage: ServiceStorage; clock: Clock; recorder: LastUsedRecorder }>(
+  'service',
+  async (app, { accounts, memory, storage, clock, recorder }) => {
+    app.decorate('accounts', accounts);
+    app.decorate('memory', memory);
+    app.decorate('storage', storage);
+    app.decorate('clock', clock);
+    // Every answer says the service's time: clients show statuses by it (api/wire.ts SERVICE_CLOCK_HEADER).
+    app.addHook('onRequest', (_request, reply, done) => {
+      reply.header(SERVICE_CLOCK_HEADER, clock.now().toISOString());
+      done();
+    });
+    app.decorate('tokenView', (t: TokenRecord) => {
+      const unflushed = recorder.peek(t.id);
+      const record = unflushed && (t.lastUsedAt === null || t.lastUsedAt < unflushed) ? { ...t, lastUsedAt: unflushed } : t;
+      return toTokenView(record, clock.now());
+    });
+  },
+);

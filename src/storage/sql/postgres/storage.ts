@@ -1,0 +1,451 @@
+import type { Sql, TransactionSql } from 'postgres';
+import type { AuditEvent } from '../../../core/audit.js';
+import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../../core/audit-chain.js';
+import { StoreDataError, TokenNotFoundError } from '../../../core/errors.js';
+import { nameKey } from '../../../core/names.js';
+import type { RotationRecord } from '../../../core/rotation.js';
+import { TOKEN_TYPES } from '../../../core/tokens.js';
+import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/seal.js';
+import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey } from '../../port.js';
+import type {
+  ChangeListener,
+  IndexSnapshot,
+  PrincipalRecord,
+  ServiceAccountReader,
+  ServiceAccountWriter,
+  ServiceStorage,
+  SharedAuthFailures,
+  WebSessionRecord,
+} from '../../service-port.js';
+import {
+  accountTaken,
+  featuresColumn,
+  noSigningKey,
+  principalTaken,
+  setFeaturesColumn,
+  toPrincipal,
+  toPublicSigningKey,
+  toStoredAccount,
+  toStoredToken,
+  tokenNotInAccount,
+  unreadableAuditEvent,
+  type AccountRow,
+  type PrincipalRow,
+  type SigningKeyRow,
+  type TokenRow,
+} from '../rows.js';
+import { DeadlineError, mayMeanNewPrimary, namedPostgresFault } from './faults.js';
+import { FixedDatabase, type PrimaryDatabase } from './hosts.js';
+import { BLOCKS_CHANNEL, CHANGES_CHANNEL, listenForChanges } from './listener.js';
+import { migrate } from './migrations.js';
+import { writeTransaction } from './writes.js';
+
+/** No storage operation keeps a request waiting longer (statements time out at 8 s, connections at 5 s). */
+const OPERATION_DEADLINE_MS = 10_000;
+
+/** How long a write's operation id is kept: far longer than it can be asked for (OPERATION_DEADLINE_MS). */
+const KEEP_OPERATIONS = '1 hour';
+
+/**
+ * The token service's storage on PostgreSQL, for any number of replicas sharing one database: the same port as the
+ * JSON file and SQLite, proven by the same contract suite. A write locks its account's row (SELECT ... FOR UPDATE),
+ * which serialises an account's changes across every replica; the audit chain is appended in that transaction.
+ * Every statement goes to the primary (hosts.ts), never to a standby.
+ */
+export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
+  /** Failed authentications are counted for every replica, in the database (this storage is its own counter). */
+  get sharedAuthFailures(): SharedAuthFailures {
+    return this;
+  }
+
+  readonly location: string;
+
+  private constructor(
+    private readonly db: PrimaryDatabase,
+    private readonly sealerValue: Sealer,
+    location: string,
+  ) {
+    this.location = location;
+  }
+
+  /** The sealer of the server key (synchronous: the hot path fingerprints with it). */
+  get serverSealer(): Sealer {
+    return this.sealerValue;
+  }
+
+  /**
+   * Finds the primary, applies the migrations the database lacks (under an advisory lock: one replica migrates, the
+   * others wait and find nothing to do), and checks `masterKey` is the key the database was created with (exit 9 if
+   * not). `database` is the URL's hosts (connect.ts), or one pool used as it is (tests), with a way to make
+   * the replicas' listening connection.
+   */
+  static async open(database: PrimaryDatabase | Sql, masterKey: Buffer, location = 'PostgreSQL', single?: ConstructorParameters<typeof FixedDatabase>[1]): Promise<PostgresStorage> {
+    const db = typeof database === 'function' ? new FixedDatabase(database, single) : database;
+    try {
+      const sql = await db.primary();
+      await migrate(sql);
+      const sealer = createSealer(masterKey);
+      await sql`INSERT INTO meta (key, value) VALUES ('key_check', ${sealer.keyCheck}) ON CONFLICT (key) DO NOTHING`;
+      const [row] = await sql<{ value: string }[]>`SELECT value FROM meta WHERE key = 'key_check'`;
+      if (!row || !keyCheckMatches(sealer, row.value)) {
+        throw new StoreDataError('TOKENCTL_SERVER_KEY is not the key this database was sealed with; start every replica with the same key');
+      }
+      return new PostgresStorage(db, sealer, location);
+    } catch (error) {
+      throw namedPostgresFault(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.end();
+  }
+
+  async sealer(): Promise<Sealer> {
+    return this.sealerValue;
+  }
+
+  /**
+   * Runs a storage operation on the primary, with its faults named, within OPERATION_DEADLINE_MS whatever the client
+   * does: past it the caller gets a 503 (the database's own timeouts, shorter, normally answer first). A write may
+   * then still commit, which the message says. A fault that may mean the primary changed has it found again.
+   */
+  private async run<T>(fn: (sql: Sql) => Promise<T>, started = performance.now()): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new DeadlineError(`the database did not answer within ${OPERATION_DEADLINE_MS / 1000} s; a change may or may not have been made: check before retrying`, {
+              retryAfterSeconds: 2,
+            }),
+          ),
+        Math.max(0, started + OPERATION_DEADLINE_MS - performance.now()),
+      );
+      timer.unref();
+    });
+    try {
+      const operation = this.db.primary().then(fn);
+      operation.catch(() => undefined); // failing after the deadline answered, it must not be an unhandled rejection
+      return await Promise.race([operation, deadline]);
+    } catch (error) {
+      if (mayMeanNewPrimary(error)) this.db.suspect();
+      throw namedPostgresFault(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  read<T>(accountId: string, fn: (tx: ServiceAccountReader) => Promise<T> | T): Promise<T> {
+    return this.run(async (sql) => fn(this.accountTx(sql, accountId, null)));
+  }
+
+  write<T>(accountId: string, change: ChangeContext, fn: (tx: ServiceAccountWriter) => Promise<T> | T): Promise<T> {
+    return this.transaction(async (tx, operation) => {
+      const [found] = await tx`WITH op AS (INSERT INTO write_operations (id) VALUES (${operation}))
+                               SELECT 1 AS one FROM accounts WHERE id = ${accountId} FOR UPDATE`;
+      if (!found) throw new TokenNotFoundError(`no account with id ${accountId}`);
+      const result = await fn(this.accountTx(tx, accountId, change));
+      await this.beforeCommit(tx, accountId);
+      return result;
+    });
+  }
+
+  /**
+   * The last statement of every write: its notification (delivered to every replica when, and only if, the
+   * transaction commits), and no statement timeout for the COMMIT that follows. A COMMIT waiting for a synchronous
+   * standby must not be cancelled: PostgreSQL would then keep it committed on the primary alone and report success,
+   * and a failover would lose an acknowledged write. The operation's deadline answers the client meanwhile.
+   */
+  private async beforeCommit(tx: TransactionSql, accountId: string): Promise<void> {
+    await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${accountId}), set_config('statement_timeout', '0', true)`;
+  }
+
+  /** A write transaction whose outcome is never guessed (writes.ts). */
+  private transaction<T>(body: (tx: TransactionSql, operation: string) => Promise<T>): Promise<T> {
+    const began = performance.now();
+    return this.run((sql) => writeTransaction(this.db, sql, body, began + OPERATION_DEADLINE_MS - 500), began);
+  }
+
+  createAccount<T>(input: NewAccount, change: ChangeContext, fn: (tx: ServiceAccountWriter, sealer: Sealer) => Promise<T> | T): Promise<T> {
+    const { account } = input;
+    const conflict = () =>
+      accountTaken(account.name);
+    return this.transaction(async (tx, operation) => {
+      const [first] = await tx<{ taken: boolean }[]>`
+        WITH op AS (INSERT INTO write_operations (id) VALUES (${operation}))
+        SELECT EXISTS (SELECT 1 FROM accounts WHERE name_key = ${nameKey(account.name)}) AS taken`;
+      if (first!.taken) throw conflict();
+      await tx`INSERT INTO accounts (id, name, name_key, created_at, features)
+               VALUES (${account.id}, ${account.name}, ${nameKey(account.name)}, ${account.createdAt}, ${featuresColumn(account)})`;
+      const key = input.signingKey(this.sealerValue);
+      await tx`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
+               VALUES (${key.kid}, ${account.id}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
+      const result = await fn(this.accountTx(tx, account.id, change), this.sealerValue);
+      await this.beforeCommit(tx, account.id);
+      return result;
+    }).catch((error: unknown) => {
+      // Two replicas creating the same account at once: the second one's insert meets the unique name.
+      if ((error as { code?: string }).code === '23505' && (error as { constraint_name?: string }).constraint_name === 'accounts_name_key_key') throw conflict();
+      throw error;
+    });
+  }
+
+  private accountTx(sql: Sql | TransactionSql, accountId: string, change: ChangeContext | null): ServiceAccountWriter {
+    const writable = () => {
+      if (!change) throw new Error('a read transaction cannot write');
+      return change;
+    };
+    return {
+      accountId,
+      account: async () => {
+        const [row] = await sql<AccountRow[]>`SELECT id, name, created_at, features FROM accounts WHERE id = ${accountId}`;
+        if (!row) throw new TokenNotFoundError(`no account with id ${accountId}`);
+        return toStoredAccount(row);
+      },
+      tokens: async () => (await sql<TokenRow[]>`SELECT * FROM tokens WHERE account_id = ${accountId} ORDER BY created_at, seq`).map(toStoredToken),
+      rotations: async () => (await sql<{ body: string }[]>`SELECT body FROM rotations WHERE account_id = ${accountId} ORDER BY seq`).map((r) => JSON.parse(r.body) as RotationRecord),
+      signingKey: async () => {
+        const [row] = await sql<{ kid: string; public_jwk: string; private_key: string; created_at: string }[]>`
+          SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ${accountId} ORDER BY created_at DESC LIMIT 1`;
+        if (!row) throw noSigningKey(accountId);
+        return { kid: row.kid, publicJwk: JSON.parse(row.public_jwk) as StoredSigningKey['publicJwk'], privateKey: row.private_key, createdAt: row.created_at };
+      },
+      insertToken: async (t) => {
+        writable();
+        await sql`INSERT INTO tokens (id, account_id, name, name_key, type, created_at, activates_at, deleted_at, last_used_at, masked, fingerprint, secret)
+                  VALUES (${t.id}, ${accountId}, ${t.name}, ${nameKey(t.name)}, ${t.type}, ${t.createdAt}, ${t.activatesAt}, ${t.deletedAt}, ${t.lastUsedAt}, ${t.masked}, ${t.fingerprint}, ${t.secret})`;
+      },
+      updateToken: async (t) => {
+        writable();
+        const r = await sql`UPDATE tokens SET name = ${t.name}, name_key = ${nameKey(t.name)}, deleted_at = ${t.deletedAt}, secret = ${t.secret} WHERE id = ${t.id} AND account_id = ${accountId}`;
+        if (r.count !== 1) throw tokenNotInAccount(t.id);
+      },
+      insertRotation: async (r) => {
+        writable();
+        await sql`INSERT INTO rotations (id, account_id, body) VALUES (${r.id}, ${accountId}, ${JSON.stringify(r)})`;
+      },
+      updateRotation: async (r) => {
+        writable();
+        await sql`UPDATE rotations SET body = ${JSON.stringify(r)} WHERE id = ${r.id} AND account_id = ${accountId}`;
+      },
+      audit: async (entries) => {
+        const ctx = writable();
+        if (entries.length === 0) return;
+        // The account row is locked by this transaction (write), so the head cannot move under it.
+        const [head] = await sql<{ seq: number; mac: string }[]>`SELECT seq, mac FROM audit_heads WHERE account_id = ${accountId}`;
+        const chained = chainEntries(head ?? null, entries, ctx, (t) => this.sealerValue.mac(t));
+        for (const line of chained.lines) await sql`INSERT INTO audit_events (account_id, seq, line) VALUES (${accountId}, ${line.seq}, ${JSON.stringify(line)})`;
+        const next = chained.head!;
+        await sql`INSERT INTO audit_heads (account_id, seq, mac) VALUES (${accountId}, ${next.seq}, ${next.mac})
+                  ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac`;
+      },
+      principals: async () => (await sql<PrincipalRow[]>`SELECT * FROM principals WHERE account_id = ${accountId} ORDER BY created_at, id`).map(toPrincipal),
+      insertPrincipal: async (p, credentialHash) => {
+        writable();
+        const [taken] = await sql`SELECT 1 FROM principals WHERE account_id = ${accountId} AND name_key = ${nameKey(p.name)}`;
+        if (taken) throw principalTaken(p.name);
+        await sql`INSERT INTO principals (id, account_id, name, name_key, role, credential_hash, created_at)
+                  VALUES (${p.id}, ${accountId}, ${p.name}, ${nameKey(p.name)}, ${p.role}, ${credentialHash}, ${p.createdAt})`;
+      },
+      setFeatures: async (features) => {
+        writable();
+        await sql`UPDATE accounts SET features = ${setFeaturesColumn(features)} WHERE id = ${accountId}`;
+      },
+      deletePrincipal: async (id) => {
+        writable();
+        await sql`DELETE FROM principals WHERE id = ${id} AND account_id = ${accountId}`;
+      },
+    };
+  }
+
+  private async auditLines(sql: Sql, accountId: string): Promise<string[]> {
+    return (await sql<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line);
+  }
+
+  auditEvents(accountId: string): Promise<AuditEvent[]> {
+    return this.run(async (sql) =>
+      (await this.auditLines(sql, accountId)).map((text, i) => {
+        const line = parseLine(text);
+        if (!line) throw unreadableAuditEvent(i + 1);
+        return eventOf(line);
+      }),
+    );
+  }
+
+  verifyAudit(accountId: string): Promise<VerifyResult> {
+    return this.run(async (sql) => {
+      // One snapshot: lines and head as of the same moment, whatever another replica appends meanwhile.
+      const { lines, head } = await sql.begin('isolation level repeatable read read only', async (tx) => ({
+        lines: (await tx<{ line: string }[]>`SELECT line FROM audit_events WHERE account_id = ${accountId} ORDER BY seq`).map((r) => r.line),
+        head: (await tx<{ seq: number; mac: string }[]>`SELECT seq, mac FROM audit_heads WHERE account_id = ${accountId}`)[0] ?? null,
+      }));
+      return verifyChain(lines, (t) => this.sealerValue.mac(t), head);
+    });
+  }
+
+  // ---- what only the service needs --------------------------------------------------------------------------
+
+  accountByName(name: string): Promise<StoredAccount | null> {
+    return this.run(async (sql) => {
+      const [row] = await sql<AccountRow[]>`
+        SELECT id, name, created_at, features FROM accounts WHERE name_key = ${nameKey(name.trim().normalize('NFC'))}`;
+      return row ? toStoredAccount(row) : null;
+    });
+  }
+
+  /** Writes a batch of last-used times in one statement; a time never moves backwards, whichever replica wrote last. */
+  recordLastUsed(batch: ReadonlyMap<string, string>): Promise<void> {
+    if (batch.size === 0) return Promise.resolve();
+    const ids = [...batch.keys()];
+    const times = [...batch.values()];
+    return this.run(async (sql) => {
+      await sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
+                     WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
+    });
+  }
+
+  // ---- what replicas keep in memory, and how they hear of changes (issue 10) ----------------------------------
+
+  /**
+   * Every token a replica must know to introspect (live ones, and deleted ones until an hour after they stopped
+   * draining: older ones answer exactly as an unknown value does), every principal and every public signing key;
+   * or those of one account. One snapshot (repeatable read), so the three agree.
+   */
+  indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot> {
+    const read = async (q: Sql | TransactionSql): Promise<IndexSnapshot> => {
+      const where = accountId === null ? q`` : q`AND account_id = ${accountId}`;
+      // Three statements at once (an account's: on three pooled connections, one round trip of latency).
+      const [tokens, principals, keys] = await Promise.all([
+        q<TokenRow[]>`
+          SELECT id, account_id, type, created_at, activates_at, deleted_at, fingerprint FROM tokens
+          WHERE (deleted_at IS NULL OR deleted_at >= ${revokedBefore}) ${where}`,
+        q<PrincipalRow[]>`SELECT * FROM principals WHERE true ${where}`,
+        q<SigningKeyRow[]>`SELECT kid, account_id, public_jwk FROM signing_keys WHERE true ${where} ORDER BY created_at, kid`,
+      ]);
+      // One string per account id and per type, shared by every token that has it (memory per token kept).
+      const ids = new Map<string, string>();
+      const intern = (id: string) => ids.get(id) ?? (ids.set(id, id), id);
+      return {
+        tokens: tokens.map((r) => ({
+          id: r.id,
+          accountId: intern(r.account_id),
+          type: TOKEN_TYPES.find((t) => t === r.type) ?? r.type,
+          createdAt: r.created_at,
+          activatesAt: r.activates_at === r.created_at ? r.created_at : r.activates_at,
+          deletedAt: r.deleted_at,
+          fingerprint: r.fingerprint,
+        })),
+        principals: principals.map((r) => ({ ...toPrincipal(r), accountId: intern(r.account_id), credentialHash: r.credential_hash })),
+        signingKeys: keys.map((r) => toPublicSigningKey(r, intern(r.account_id))),
+      };
+    };
+    // An account's rows need no common snapshot (any later change is notified and read again); everything, at
+    // start or after a lost connection, is read in one (repeatable read), so it is one moment of every account.
+    return this.run((sql) => (accountId === null ? (sql.begin('isolation level repeatable read read only', (tx) => read(tx)) as Promise<IndexSnapshot>) : read(sql)));
+  }
+
+  /**
+   * Listens for changes on a connection of its own, on the primary (listener.ts), and tells readiness from its
+   * heartbeat.
+   */
+  listen(listener: ChangeListener): { close(): Promise<void> } {
+    const listening = listenForChanges(this.db, (fn) => this.run(fn), listener);
+    this.listening = listening.alive;
+    return {
+      close: async () => {
+        this.listening = null;
+        await listening.close();
+      },
+    };
+  }
+
+  /** Whether the listening connection answers its heartbeat (null: nothing listens). */
+  private listening: (() => boolean) | null = null;
+
+  /**
+   * Whether this replica can serve now (GET /readyz), from what it already knows, at once: a primary is known and
+   * nothing failed since, and the listening connection (if any) answered its heartbeat within the last 3 s.
+   */
+  async ready(): Promise<boolean> {
+    return this.db.healthy && (this.listening?.() ?? true);
+  }
+
+  /**
+   * Counts a failed authentication from `address` for every replica: returns until when it is blocked (epoch ms; 0
+   * if not), the replica that blocks it telling the others (BLOCKS_CHANNEL).
+   */
+  recordAuthFailure(address: string, nowMs: number, o: { maxFailures: number; windowMs: number; blockMs: number }): Promise<{ untilMs: number; failures: number }> {
+    return this.run(async (sql) => {
+      const [row] = await sql<{ failures: number; blocked_until: string }[]>`
+        INSERT INTO auth_failures AS f (address, window_start, failures, blocked_until) VALUES (${address}, ${nowMs}, 1, ${o.maxFailures <= 1 ? nowMs + o.blockMs : 0})
+        ON CONFLICT (address) DO UPDATE SET
+          window_start = CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN ${nowMs} ELSE f.window_start END,
+          failures = CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN 1 ELSE f.failures + 1 END,
+          blocked_until = CASE WHEN (CASE WHEN ${nowMs} - f.window_start > ${o.windowMs} THEN 1 ELSE f.failures + 1 END) >= ${o.maxFailures}
+                               THEN GREATEST(f.blocked_until, ${nowMs + o.blockMs}) ELSE f.blocked_until END
+        RETURNING failures, blocked_until`;
+      const until = Number(row?.blocked_until ?? 0);
+      if (row && row.failures === o.maxFailures) await sql`SELECT pg_notify(${BLOCKS_CHANNEL}, ${`${until} ${address}`})`;
+      return { untilMs: until > nowMs ? until : 0, failures: row?.failures ?? 0 };
+    });
+  }
+
+  /** Addresses blocked now (a replica that starts, or listens again, learns the blocks it missed). */
+  activeBlocks(nowMs: number): Promise<{ address: string; untilMs: number }[]> {
+    return this.run(async (sql) =>
+      (await sql<{ address: string; blocked_until: string }[]>`SELECT address, blocked_until FROM auth_failures WHERE blocked_until > ${nowMs}`).map((r) => ({
+        address: r.address,
+        untilMs: Number(r.blocked_until),
+      })),
+    );
+  }
+
+  /** Forgets failure counts whose window and block have both ended. */
+  pruneAuthFailures(nowMs: number, windowMs: number): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`DELETE FROM auth_failures WHERE blocked_until < ${nowMs} AND window_start < ${nowMs - windowMs}`;
+    });
+  }
+
+  /** Forgets operation ids older than any write can still be asked about (see transaction()). */
+  maintain(): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`DELETE FROM write_operations WHERE at < now() - ${KEEP_OPERATIONS}::interval`;
+    });
+  }
+
+  // ---- the Tokens page's sign-in sessions, shared by every replica ---------------------------------------------
+
+  createWebSession(s: WebSessionRecord): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`INSERT INTO web_sessions (id_hash, principal_id, account_id, created_at, last_seen_at)
+                     VALUES (${s.idHash}, ${s.principalId}, ${s.accountId}, ${s.createdAt}, ${s.lastSeenAt})`;
+    });
+  }
+
+  webSession(idHash: Buffer): Promise<(WebSessionRecord & { principal: PrincipalRecord }) | null> {
+    return this.run(async (sql) => {
+      const [row] = await sql<(PrincipalRow & { s_created_at: string; last_seen_at: string })[]>`
+        SELECT p.*, s.created_at AS s_created_at, s.last_seen_at FROM web_sessions s JOIN principals p ON p.id = s.principal_id WHERE s.id_hash = ${idHash}`;
+      if (!row) return null;
+      return { idHash, principalId: row.id, accountId: row.account_id, createdAt: row.s_created_at, lastSeenAt: row.last_seen_at, principal: toPrincipal(row) };
+    });
+  }
+
+  touchWebSession(idHash: Buffer, lastSeenAt: string): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`UPDATE web_sessions SET last_seen_at = ${lastSeenAt} WHERE id_hash = ${idHash} AND last_seen_at < ${lastSeenAt}`;
+    });
+  }
+
+  deleteWebSession(idHash: Buffer): Promise<void> {
+    return this.run(async (sql) => {
+      await sql`DELETE FROM web_sessions WHERE id_hash = ${idHash}`;
+    });
+  }
+
+  deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
+    return this.run(async (sql) => (await sql`DELETE FROM web_sessions WHERE last_seen_at < ${idleBefore} OR created_at < ${startedBefore}`).count);
+  }
+}
+

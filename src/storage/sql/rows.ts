@@ -1,0 +1,99 @@
+import { StoreDataError, TokenctlError } from '../../core/errors.js';
+import { FEATURES, parseStoredFeatures, type Feature } from '../../core/features.js';
+import type { Role } from '../../core/roles.js';
+import type { TokenType } from '../../core/tokens.js';
+import type { StoredAccount, StoredSigningKey, StoredToken } from '../port.js';
+import type { PrincipalRecord, PublicSigningKey } from '../service-port.js';
+
+/**
+ * The rows of the SQL storages (SQLite and PostgreSQL share one schema, in each engine's types) and what they mean
+ * on the ports, written once: both engines map their rows through here and word their refusals the same way.
+ */
+
+export interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  type: TokenType;
+  created_at: string;
+  activates_at: string;
+  deleted_at: string | null;
+  last_used_at: string | null;
+  masked: string;
+  fingerprint: string;
+  secret: string | null;
+}
+
+export interface PrincipalRow {
+  id: string;
+  account_id: string;
+  name: string;
+  role: Role;
+  credential_hash: Buffer;
+  created_at: string;
+}
+
+export interface AccountRow {
+  id: string;
+  name: string;
+  created_at: string;
+  features: string;
+}
+
+export interface SigningKeyRow {
+  kid: string;
+  account_id: string;
+  public_jwk: string;
+}
+
+export const toStoredToken = (r: TokenRow): StoredToken => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  createdAt: r.created_at,
+  activatesAt: r.activates_at,
+  deletedAt: r.deleted_at,
+  lastUsedAt: r.last_used_at,
+  masked: r.masked,
+  fingerprint: r.fingerprint,
+  secret: r.secret,
+});
+
+export const toPrincipal = (r: PrincipalRow): PrincipalRecord => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAt: r.created_at });
+
+/** An account row as the port's StoredAccount; features that do not parse are a data error, never "all". */
+export function toStoredAccount(r: AccountRow): StoredAccount {
+  const features = parseStoredFeatures(r.features);
+  if (features === null) throw new StoreDataError(`account ${r.id} has unreadable features in the database; restore it from a backup or set them with: tokenctl server account --enable/--disable`);
+  return { id: r.id, name: r.name, createdAt: r.created_at, features };
+}
+
+/** The features column of a new account: absent in the input means every feature (see StoredAccount). */
+export const featuresColumn = (account: StoredAccount): string => JSON.stringify(account.features ?? FEATURES);
+
+/** The features column as set by the operator, in FEATURES' order. */
+export const setFeaturesColumn = (features: readonly Feature[]): string => JSON.stringify(FEATURES.filter((f) => features.includes(f)));
+
+/** A stored public key as the JWKS publishes it. */
+export const toPublicSigningKey = (r: SigningKeyRow, accountId: string = r.account_id): PublicSigningKey => ({
+  kid: r.kid,
+  accountId,
+  publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA', use: 'sig' },
+});
+
+/** Two accounts may not have the same name (ignoring case). */
+export const accountTaken = (name: string): TokenctlError =>
+  new TokenctlError('conflict', `an account named '${name}' already exists on this service; pick another --account, or add a principal to it with: tokenctl server add-principal`);
+
+/** Two principals of an account may not have the same name (ignoring case). */
+export const principalTaken = (name: string): TokenctlError => new TokenctlError('usage', `a principal named '${name}' already exists in this account; choose another --name`);
+
+/** A write of a token that is not in the account's rows: the rules never ask for it, so the data is not what it was. */
+export const tokenNotInAccount = (id: string): StoreDataError => new StoreDataError(`token ${id} is not in this account's rows`);
+
+/** An account without a signing key cannot mint API tokens. */
+export const noSigningKey = (accountId: string): StoreDataError => new StoreDataError(`account ${accountId} has no signing key; restore the database from a backup`);
+
+/** An audit line that does not parse (a damaged database). */
+export const unreadableAuditEvent = (n: number): StoreDataError => new StoreDataError(`audit event ${n} of this account is unreadable; check the trail with: tokenctl log --verify`);
+

@@ -1,0 +1,78 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { logWriter } from '../../src/ui/log-writer.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  vi.useRealTimers();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** A file to write the log into (as stdout would be, a file or a pipe), and what the IO got instead. */
+function target() {
+  dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-log-writer-'));
+  const file = path.join(dir, 'log');
+  const fd = openSync(file, 'w');
+  const direct: string[] = [];
+  return { fd, read: () => readFileSync(file, 'utf8'), close: () => closeSync(fd), io: { out: (t: string) => void direct.push(t), stdoutIsTTY: false }, direct };
+}
+
+describe('the request log writer', () => {
+  it('writes a burst of lines in one batch at most maxDelayMs later, asynchronously, in order', async () => {
+    vi.useFakeTimers();
+    const t = target();
+    const logs = logWriter(t.io, { maxDelayMs: 100, maxBytes: 1024, fd: t.fd });
+    logs.write('a\n');
+    logs.write('b\n');
+    vi.advanceTimersByTime(99);
+    await vi.runAllTicks();
+    expect(t.read()).toBe('');
+    vi.advanceTimersByTime(1);
+    vi.useRealTimers();
+    await logs.flush();
+    expect(t.read()).toBe('a\nb\n');
+    logs.write('c\n');
+    await logs.flush();
+    expect(t.read()).toBe('a\nb\nc\n');
+    expect(t.direct).toEqual([]); // nothing went through the synchronous IO
+    t.close();
+  });
+
+  it('starts a write when a batch reaches maxBytes, keeps the order of batches, and writes what waits on flushNow', async () => {
+    const t = target();
+    const logs = logWriter(t.io, { maxDelayMs: 60_000, maxBytes: 10, fd: t.fd });
+    for (let i = 0; i < 50; i++) logs.write(`line ${String(i).padStart(2, '0')}\n`);
+    await logs.flush();
+    const lines = t.read().trimEnd().split('\n');
+    expect(lines).toEqual(Array.from({ length: 50 }, (_, i) => `line ${String(i).padStart(2, '0')}`));
+    logs.write('last\n');
+    logs.flushNow(); // the process is exiting: written synchronously through the IO
+    expect(t.direct).toEqual(['last\n']);
+    t.close();
+  });
+
+  it('writes synchronously rather than queue without bound when the reader is far behind', async () => {
+    const t = target();
+    const logs = logWriter(t.io, { maxDelayMs: 60_000, maxBytes: 4, maxQueuedBytes: 12, fd: t.fd });
+    logs.write('aaaa\n'); // a write starts
+    logs.write('bbbb\n'); // queued behind it (10 bytes waiting)
+    logs.write('cccc\n'); // beyond the bound: through the IO at once
+    expect(t.direct).toEqual(['cccc\n']);
+    await logs.flush();
+    expect(t.read()).toBe('aaaa\nbbbb\n');
+    t.close();
+  });
+
+  it('goes through the IO on a terminal', async () => {
+    const t = target();
+    const logs = logWriter({ ...t.io, stdoutIsTTY: true }, { maxDelayMs: 60_000, maxBytes: 1, fd: t.fd });
+    logs.write('x\n');
+    await logs.flush();
+    expect(t.direct).toEqual(['x\n']);
+    expect(t.read()).toBe('');
+    t.close();
+  });
+});
