@@ -5,7 +5,7 @@ import { errorRef, wire } from './wire.js';
  * The operations of the service, each with what it declares: who may call it, what it takes, what it answers on
  * success and which domain errors it can meet. Every status an operation can return follows from those
  * declarations (`statusesOf`), and its fastify schema (`routeSchemas` in src/server/schemas.ts) declares them all in
- * `response`, the error statuses with the shared Error schema; test/server/openapi.test.ts checks that
+ * `response`, the error statuses with the shared Error schema; test/server/http/openapi.test.ts checks that
  * api/openapi.yaml lists exactly those for each operation, and that the service really answers them.
  *
  * Server-side only: the CLI's HTTP backend imports ./wire.js, not this module.

@@ -3,7 +3,7 @@ import { ROLES } from '../core/roles.js';
 import { TOKEN_TYPES } from '../core/tokens.js';
 
 /**
- * The JSON shapes of the /v1 API, defined once (api/openapi.yaml documents the same shapes; test/server/openapi
+ * The JSON shapes of the /v1 API, defined once (api/openapi.yaml documents the same shapes; test/server/http/openapi
  * compares them). The service serialises its responses through these schemas (fastify), so a field that is not
  * declared here (a value, a secret) can never leak into a response by accident; the HTTP client checks what it
  * receives against the very same objects with `parseWire` (a small hand-written checker, no validator library:

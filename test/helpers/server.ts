@@ -36,7 +36,7 @@ export interface TestServer<S = SqliteStorage> {
   serverKey: string;
   /**
    * Creates an account; returns its admin credential. `features`: its premium features, by default OneLink (most tests
-   * are not about premium features; `server init` makes an account without any, see test/server/premium.test.ts).
+   * are not about premium features; `server init` makes an account without any, see test/server/http/premium.test.ts).
    */
   initAccount(opts?: { name?: string; defaultToken?: boolean; features?: Feature[] }): Promise<{ credential: string; accountId: string }>;
   addPrincipal(account: string, role: Role, name: string): Promise<string>;

@@ -1,0 +1,253 @@
+// The Tokens page over plain HTTP (no browser): sign-in and roles, sessions, CSRF and Origin, headers, escaping,
+// values never in a page, the limiter shared with the API. The browser tests (tokens-page.browser.test.ts) do the
+// flow as an admin would.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PAGE_CSP } from '../../../src/server/web/routes.js';
+import { PAGE_SCRIPT, PAGE_STYLE } from '../../../src/server/web/assets.js';
+import { escapeHtml, html } from '../../../src/server/web/html.js';
+import { call, startTestServer, type TestServer } from '../../helpers/server.js';
+import { PageClient, signedIn, tokenIdIn } from './helpers.js';
+
+let server: TestServer;
+let admin: string;
+beforeAll(async () => {
+  server = await startTestServer();
+  admin = (await server.initAccount()).credential;
+});
+afterAll(async () => server?.close());
+
+const auditActions = async () => (await server.accounts.tokens({ id: 'x', accountId: (await server.storage.accountByName('acme'))!.id, name: 'test', role: 'admin' }).auditEvents()).map((e) => e.action);
+
+describe('the template helper', () => {
+  it('escapes every interpolated value, in text and attributes, and keeps its own markup', () => {
+    const name = `<img src=x onerror=alert(1)>"'&`;
+    expect(html`<p title="${name}">${name}</p>`.text).toBe('<p title="&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;">&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;</p>');
+    expect(html`<ul>${['a', '<b>'].map((x) => html`<li>${x}</li>`)}</ul>`.text).toBe('<ul><li>a</li><li>&lt;b&gt;</li></ul>');
+    expect(html`${null}${undefined}${false}${0}`.text).toBe('0');
+    expect(escapeHtml('"')).toBe('&quot;');
+  });
+});
+
+describe('signing in', () => {
+  it('shows the sign-in form with the page headers, and sets only the sign-in CSRF cookie', async () => {
+    const r = await new PageClient(server.url).get('/');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('<label for="credential">Admin credential</label>');
+    expect(r.text).toContain('type="password"');
+    expect(r.headers.get('content-security-policy')).toBe(PAGE_CSP);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(r.headers.get('x-frame-options')).toBe('DENY');
+    const cookies = r.headers.getSetCookie();
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatch(/^__Host-tokenctl-sign-in=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    // No inline script or style: the CSP allows neither.
+    expect(r.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    expect(r.text).not.toMatch(/<style|\sstyle=/);
+  });
+
+  it('lets an admin in with a new session cookie (__Host-, HttpOnly, Secure, SameSite=Strict, Path=/)', async () => {
+    const client = new PageClient(server.url);
+    await client.get('/');
+    const r = await client.post('/sign-in', { credential: admin }, { follow: false });
+    expect(r.status).toBe(303);
+    const session = r.headers.getSetCookie().find((c) => c.startsWith('__Host-tokenctl-session='))!;
+    expect(session).toMatch(/^__Host-tokenctl-session=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    const page = await client.get('/');
+    expect(page.text).toContain('<h1>Tokens</h1>');
+    expect(page.text).toContain('<strong>default</strong>');
+  });
+
+  it('stores only a hash of the session id, and gives a new id at each sign-in (a planted or earlier one is dropped)', async () => {
+    const planted = 'A'.repeat(43);
+    const client = new PageClient(server.url);
+    client.setCookie('__Host-tokenctl-session', planted);
+    await client.signIn(admin);
+    const first = client.cookie('__Host-tokenctl-session')!;
+    expect(first).not.toBe(planted);
+    const db = (server.storage as unknown as { db: { prepare(s: string): { all(): { id_hash: Buffer }[] } } }).db;
+    const stored = db.prepare('SELECT id_hash FROM web_sessions').all().map((r) => r.id_hash);
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored.some((h) => h.includes(Buffer.from(first)))).toBe(false);
+    // Signing in again from the same browser replaces the session: the earlier id stops working.
+    const other = new PageClient(server.url);
+    await other.get('/');
+    other.setCookie('__Host-tokenctl-session', first);
+    await other.post('/sign-in', { credential: admin });
+    const second = other.cookie('__Host-tokenctl-session')!;
+    expect(second).not.toBe(first);
+    expect((await client.get('/')).text).toContain('Admin credential');
+    expect((await other.get('/')).text).toContain('<h1>Tokens</h1>');
+  });
+
+  it('answers a user or partner with the no-access page (403, no token data), and refuses a service credential', async () => {
+    for (const role of ['user', 'partner', 'service'] as const) {
+      const credential = await server.addPrincipal('acme', role, `${role}-1`);
+      const client = new PageClient(server.url);
+      const r = await client.signIn(credential);
+      expect(r.status, role).toBe(403);
+      expect(r.text).toContain('Only admins can view and manage tokens.');
+      expect(r.text).not.toContain('default');
+      expect(r.headers.getSetCookie().some((c) => c.startsWith('__Host-tokenctl-session='))).toBe(false);
+    }
+  });
+
+  it('counts failed sign-ins against the API limiter: blocked addresses get 429 on the page and the API alike', async () => {
+    const limited = await startTestServer({ authLimit: { maxFailures: 3, windowMs: 60_000, blockMs: 60_000 } });
+    try {
+      const { credential } = await limited.initAccount();
+      const client = new PageClient(limited.url);
+      await client.get('/');
+      expect((await client.post('/sign-in', { credential: 'tctl_key_wrong' })).status).toBe(401);
+      expect((await call(limited, 'GET', '/v1/tokens', { credential: 'wrong' })).status).toBe(401);
+      expect((await client.post('/sign-in', { credential: 'nope' })).status).toBe(401);
+      const blocked = await client.post('/sign-in', { credential });
+      expect(blocked.status).toBe(429);
+      expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect((await call(limited, 'GET', '/v1/tokens', { credential })).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('refuses a sign-in without its CSRF token or from another origin', async () => {
+    const client = new PageClient(server.url);
+    await client.get('/');
+    expect((await client.post('/sign-in', { credential: admin }, { csrf: null })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'http://evil.example' })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: null })).status).toBe(403);
+    // A form post under Referrer-Policy: no-referrer says `Origin: null`: only with the browser's same-origin mark.
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null' })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null', fetchSite: 'same-site' })).status).toBe(403);
+    expect((await client.post('/sign-in', { credential: admin }, { origin: 'null', fetchSite: 'same-origin' })).status).toBe(200);
+  });
+});
+
+describe('sessions', () => {
+  it('end after 30 minutes idle and 12 hours in all, and at Sign out', async () => {
+    const client = await signedIn(server, admin);
+    server.clock.advance(29 * 60_000);
+    expect((await client.get('/')).text).toContain('<h1>Tokens</h1>');
+    server.clock.advance(29 * 60_000);
+    expect((await client.get('/')).text).toContain('<h1>Tokens</h1>');
+    server.clock.advance(31 * 60_000);
+    const idle = await client.get('/');
+    expect(idle.text).toContain('Admin credential');
+    expect(idle.text).toContain('30 minutes without activity');
+
+    const again = await signedIn(server, admin);
+    for (let i = 0; i < 25; i++) {
+      server.clock.advance(29 * 60_000);
+      const r = await again.get('/');
+      if (!r.text.includes('<h1>Tokens</h1>')) {
+        expect(r.text).toContain('after 12 hours');
+        expect(i).toBe(24);
+      }
+    }
+
+    const third = await signedIn(server, admin);
+    const out = await third.post('/sign-out', {});
+    expect(out.text).toContain('You are signed out.');
+    expect((await third.get('/')).text).toContain('Admin credential');
+  });
+});
+
+describe('state-changing requests', () => {
+  it('change nothing without the CSRF token, with a wrong one, from another origin, or without a session', async () => {
+    const client = await signedIn(server, admin);
+    const page = await client.get('/');
+    const id = tokenIdIn(page.text, 'default');
+    const attempts: [string, Record<string, string>][] = [
+      ['/tokens', { name: 'forged', type: 's2s' }],
+      [`/tokens/${id}/rename`, { name: 'forged' }],
+      [`/tokens/${id}/delete`, { confirmation: 'Delete token' }],
+      [`/tokens/${id}/copy`, {}],
+      ['/rotations', { ref: id }],
+    ];
+    for (const [path, fields] of attempts) {
+      expect((await client.post(path, fields, { csrf: null })).status, path).toBe(403);
+      expect((await client.post(path, fields, { csrf: 'x'.repeat(43) })).status, path).toBe(403);
+      expect((await client.post(path, fields, { origin: 'http://evil.example' })).status, path).toBe(403);
+      expect((await client.post(path, fields, { origin: null })).status, path).toBe(403);
+      expect((await client.post(path, fields, { origin: 'null', fetchSite: 'cross-site' })).status, path).toBe(403);
+      const anonymous = new PageClient(server.url);
+      expect((await anonymous.post(path, fields, { csrf: client.csrf })).status, path).toBe(401);
+    }
+    const after = await client.get('/');
+    expect(after.text).toContain('<strong>default</strong>');
+    expect(after.text).not.toContain('forged');
+    expect(await auditActions()).not.toContain('token.reveal');
+  });
+
+  it('deletes nothing without the exact phrase, whatever the page sent', async () => {
+    const client = await signedIn(server, admin);
+    const id = tokenIdIn((await client.get('/')).text, 'default');
+    for (const confirmation of ['', 'delete token', 'Delete token ', 'yes']) {
+      const r = await client.post(`/tokens/${id}/delete`, { confirmation });
+      expect(r.status).toBe(400);
+      expect(r.text).toContain('exact confirmation phrase');
+    }
+    expect((await client.get('/')).text).toContain('<strong>default</strong>');
+  });
+});
+
+describe('values', () => {
+  it('never appear in a page; copy answers JSON to a POST and records a retrieval', async () => {
+    const client = await signedIn(server, admin);
+    const created = await client.post('/tokens', { name: 'ci-s2s', type: 's2s' }, { json: true });
+    expect(created.status).toBe(201);
+    const body = JSON.parse(created.text) as { value: string; pendingUntil: string; token: { id: string; status: string } };
+    expect(body.value).toMatch(/^[a-z0-9_]+/);
+    expect(body.token.status).toBe('pending');
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    expect(created.headers.get('referrer-policy')).toBe('no-referrer');
+    const page = await client.get('/?deleted=1');
+    expect(page.text).not.toContain(body.value);
+    expect(page.text).toContain('active in 30 min');
+    const copy = await client.post(`/tokens/${body.token.id}/copy`, {}, { json: true });
+    expect(JSON.parse(copy.text).value).toBe(body.value);
+    expect(copy.headers.get('cache-control')).toBe('no-store');
+    expect(await auditActions()).toContain('token.reveal');
+    for (const line of server.logs) expect(line).not.toContain(body.value);
+    const activity = await client.get('/activity');
+    expect(activity.text).not.toContain(body.value);
+    expect(activity.text).toContain('value retrieved');
+    await client.post(`/tokens/${body.token.id}/delete`, { confirmation: 'Delete token' });
+  });
+
+  it('escapes stored names: a name with markup renders as text', async () => {
+    const client = await signedIn(server, admin);
+    const name = '<img src=x onerror=alert(1)>';
+    const created = await client.post('/tokens', { name, type: 'onelink' }, { json: true });
+    if (created.status === 201) {
+      const page = await client.get('/');
+      expect(page.text).not.toContain(name);
+      expect(page.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
+      const id = tokenIdIn(page.text, escapeHtml(name));
+      await client.post(`/tokens/${id}/delete`, { confirmation: 'Delete token' });
+    } else {
+      // The name rules refused it: that is the other acceptable answer, with a message and no stack.
+      expect(created.status).toBe(400);
+      expect(JSON.parse(created.text).error.message).not.toMatch(/at .*\.ts/);
+    }
+  });
+});
+
+describe('the routes', () => {
+  it('are not part of the API table that api/openapi.yaml is checked against', () => {
+    const api = server.app.apiRoutes.map((r) => r.url);
+    for (const url of ['/', '/sign-in', '/tokens', '/activity', PAGE_SCRIPT.path]) expect(api).not.toContain(url);
+    expect(api).toContain('/v1/tokens');
+  });
+
+  it('serve the script and stylesheet, together with the page under 50 KB', async () => {
+    const client = await signedIn(server, admin);
+    const page = await client.get('/');
+    const js = await fetch(server.url + PAGE_SCRIPT.path);
+    const css = await fetch(server.url + PAGE_STYLE.path);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+    const total = Buffer.byteLength(page.text) + (await js.arrayBuffer()).byteLength + (await css.arrayBuffer()).byteLength;
+    expect(total).toBeLessThan(50 * 1024);
+  });
+});
