@@ -224,7 +224,7 @@ function startClearHelper(job: ClearJob, env: Env, opts: { node: string; termina
     };
     const jobPipe = child.stdio[3] as NodeJS.WritableStream;
     child.stdin!.on('error', reject);
-    (jobPipe as unknown as { on(e: string, f: (err: Error) => void): void }).on('error', reject);
+    jobPipe.on('error', reject);
     child.stdin!.end(CLEAR_HELPER_SOURCE, done);
     jobPipe.end(JSON.stringify(job), done);
   });

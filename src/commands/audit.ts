@@ -84,7 +84,7 @@ export function registerAudit(program: Command, deps: Deps): void {
       }
       const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays, command: commandLine(deps, globals) });
       if (format === 'json') deps.io.out(renderJson(report));
-      else if (format === 'csv') deps.io.out(renderCsv(report.findings as unknown as Record<string, unknown>[], FIELDS));
+      else if (format === 'csv') deps.io.out(renderCsv(report.findings, FIELDS));
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));
       else if (deps.io.stdoutIsTTY) {
         const width = deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH;

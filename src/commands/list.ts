@@ -67,8 +67,8 @@ export function registerList(program: Command, deps: Deps): void {
         .filter((v) => !opts.stale || v.stale);
       const command = commandLine(deps, globals);
       if (format === 'json') deps.io.out(renderJson(views));
-      else if (format === 'csv') deps.io.out(renderCsv(views as unknown as Record<string, unknown>[], TOKEN_FIELDS));
-      else if (format === 'tsv') deps.io.out(renderTsv(views as unknown as Record<string, unknown>[], ['id', 'name', 'type', 'status', 'createdAt', 'masked']));
+      else if (format === 'csv') deps.io.out(renderCsv(views, TOKEN_FIELDS));
+      else if (format === 'tsv') deps.io.out(renderTsv(views, ['id', 'name', 'type', 'status', 'createdAt', 'masked']));
       else if (views.length === 0) deps.io.out(`${safeText(emptyListing(records, { type, stale: opts.stale, all: opts.all }, command))}\n`);
       else deps.io.out(await renderTokenTable(views, now, deps.io.outStyle, { width: deps.io.columns ?? terminalColumns(undefined, deps.env) ?? DEFAULT_TABLE_WIDTH, tracksUsage: backend.tracksUsage }));
       const stale = views.filter((v) => v.stale);

@@ -47,9 +47,9 @@ export function terminalColumns(real: number | undefined, env: Env): number | un
 }
 
 /** No colour: every style is the identity, however it is chained (`style.red.bold(text)`). */
-export const plainStyle: ChalkInstance = new Proxy(((text: unknown) => String(text)) as unknown as ChalkInstance, {
+export const plainStyle = new Proxy((text: unknown) => String(text), {
   get: (target, key) => (key === 'level' ? 0 : key in Function.prototype ? Reflect.get(target, key) : plainStyle),
-});
+}) as ChalkInstance;
 
 /**
  * Is this descriptor a terminal? A terminal is a character device, so a pipe or a file is known not to be one from

@@ -151,7 +151,7 @@ function cell(value: unknown): string {
 }
 
 /** CSV (RFC 4180). Text cells that a spreadsheet would run as a formula are prefixed with ' (OWASP). */
-export function renderCsv(rows: readonly Record<string, unknown>[], fields: readonly string[]): string {
+export function renderCsv<T extends object>(rows: readonly T[], fields: readonly (keyof T & string)[]): string {
   const esc = (raw: unknown) => {
     let s = safeText(cell(raw));
     if (typeof raw === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
@@ -161,6 +161,6 @@ export function renderCsv(rows: readonly Record<string, unknown>[], fields: read
 }
 
 /** Tab-separated lines without a header: what `list` prints to a pipe unless asked for a format. */
-export function renderTsv(rows: readonly Record<string, unknown>[], fields: readonly string[]): string {
+export function renderTsv<T extends object>(rows: readonly T[], fields: readonly (keyof T & string)[]): string {
   return rows.map((r) => fields.map((f) => safeText(cell(r[f])).replace(/\t/g, ' ')).join('\t') + '\n').join('');
 }

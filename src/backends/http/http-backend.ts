@@ -150,10 +150,12 @@ export class HttpBackend implements TokenBackend {
     if (!response.body) return '';
     const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    const reader = response.body.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      const chunk = read.value;
       size += chunk.byteLength;
       if (size > MAX_RESPONSE_BYTES) {
-        await response.body.cancel().catch(() => undefined);
+        await reader.cancel().catch(() => undefined);
         throw new StoreDataError(`the server at ${this.location} sent more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; check that the URL points at a tokenctl token service`);
       }
       chunks.push(chunk);

@@ -131,7 +131,13 @@ export class PrimaryHosts implements PrimaryDatabase {
     if (h.host === null) return {};
     const port = h.port ?? 5432;
     // Arrays: postgres.js splits a string host on ':' (an IPv6 address) and ','.
-    return h.host.startsWith('/') ? { path: `${h.host}/.s.PGSQL.${port}` } : ({ host: [h.host], port: [port] } as unknown as Options<Record<string, never>>);
+    if (h.host.startsWith('/')) return { path: `${h.host}/.s.PGSQL.${port}` };
+    // postgres.js reads arrays of hosts and ports as they are (a string it splits on ',' and ':', which would cut an
+    // IPv6 address); its type declarations know only the string.
+    const address: Options<Record<string, never>> = {};
+    Reflect.set(address, 'host', [h.host]);
+    Reflect.set(address, 'port', [port]);
+    return address;
   }
 
   private pool(index: number): Sql {

@@ -153,7 +153,12 @@ class NodeSqliteConnection implements SqliteConnection {
 class BetterSqliteConnection implements SqliteConnection {
   constructor(private readonly db: BetterSqlite3.Database) {}
   prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
-    return this.db.prepare(sql) as unknown as SqliteStatement<P, R>;
+    const statement = this.db.prepare<unknown[], unknown>(sql);
+    return {
+      get: (...params: P) => statement.get(...params) as R | undefined,
+      all: (...params: P) => statement.all(...params) as R[],
+      run: (...params: P) => statement.run(...params),
+    };
   }
   exec(sql: string): void {
     this.db.exec(sql);
