@@ -74,7 +74,7 @@ function isWsl(env: Env): boolean {
   }
 }
 
-function windowsTool(env: Env, clip: string, powershell: string | null): ToolPlan {
+function windowsTool(clip: string, powershell: string | null): ToolPlan {
   const ps = powershell ?? null;
   return {
     kind: 'tool',
@@ -114,7 +114,7 @@ export function planClipboard(env: Env, opts: { platform?: NodeJS.Platform; term
   }
   if (platform === 'win32') {
     const clip = find('clip');
-    return clip ? windowsTool(env, clip, find('powershell')) : osc('no-tool');
+    return clip ? windowsTool(clip, find('powershell')) : osc('no-tool');
   }
   if (env.WAYLAND_DISPLAY) {
     const wlCopy = find('wl-copy');
@@ -131,7 +131,7 @@ export function planClipboard(env: Env, opts: { platform?: NodeJS.Platform; term
   }
   if (isWsl(env)) {
     const clip = find('clip.exe');
-    if (clip) return windowsTool(env, clip, find('powershell.exe'));
+    if (clip) return windowsTool(clip, find('powershell.exe'));
   }
   // A tool is installed but has no display to reach (its variable is unset): that, not a missing tool, is the cause.
   const idle = (

@@ -4,7 +4,7 @@ import { normalizeTokenName } from '../core/names.js';
 import { formatDuration, formatInstant } from '../core/format.js';
 import { TokenLimitReachedError } from '../core/errors.js';
 import { creatableTypes, notCreatableReason, type Creatable } from '../core/decisions.js';
-import { isLive, parseTokenType, POLICY, sortTokens, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
+import { parseTokenType, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { safeText } from '../ui/sanitize.js';
 import { renderJson } from '../ui/render.js';

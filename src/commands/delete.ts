@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { CancelledError, UsageError } from '../core/errors.js';
-import { formatDuration, formatInstant } from '../core/format.js';
+import { formatInstant } from '../core/format.js';
 import { deletionEffect, deletionEffectText } from '../core/decisions.js';
 import { deletionWarning, isDeletePhrase, toTokenView, POLICY } from '../core/tokens.js';
 import { renderJson } from '../ui/render.js';

@@ -93,7 +93,7 @@ function widthsFor(columns: readonly Column[], width: number): number[] | null {
   let excess = total(widths) - width;
   for (const kind of ['wrap', 'cut'] as const) {
     // The widest first, so that no column is squeezed while a wider one of the same kind keeps its room.
-    const order = columns.map((c, i) => i).filter((i) => columns[i]!.fit === kind).sort((a, b) => widths[b]! - widths[a]!);
+    const order = columns.map((_, i) => i).filter((i) => columns[i]!.fit === kind).sort((a, b) => widths[b]! - widths[a]!);
     for (const i of order) {
       if (excess <= 0) break;
       const give = Math.min(excess, widths[i]! - minimum(columns[i]!));

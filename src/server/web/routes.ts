@@ -1,15 +1,15 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reviewTokens } from '../../core/audit.js';
-import { StorageUnavailableError, TokenctlError, UsageError, type ErrorKind } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { AccountFeatures } from '../../core/features.js';
 import { isUnfinished } from '../../core/rotation.js';
 import { deletionEffect, deletionEffectText } from '../../core/decisions.js';
 import { ADMIN } from '../../core/roles.js';
 import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../core/tokens.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import { errorBody, redactSecrets, STATUS_OF_KIND } from '../http/plugins/errors.js';
+import { classifyError, errorBody, sendErrorAnswer } from '../http/plugins/errors.js';
 import { webSessions } from './sessions.js';
-import { acceptFormBodies } from '../http/plugins/shared.js';
+import { acceptFormBodies, declarePlugin } from '../http/plugins/shared.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import type { SafeHtml } from './html.js';
 import { activityPage, at, messagePage, noAccessPage, rotationPage, signInPage, tokensPage, type Viewer } from './views.js';
@@ -65,19 +65,6 @@ function idParam(request: FastifyRequest): string {
   const id = (request.params as { id?: string }).id ?? '';
   if (!ID.test(id)) throw new UsageError('no such token or replacement');
   return id;
-}
-
-/** The error as the page says it: a status and a message that names nothing of the server's and no value. */
-function classify(error: unknown): { status: number; kind: ErrorKind; message: string; log: boolean } {
-  if (error instanceof StorageUnavailableError) return { status: 503, kind: 'unavailable', message: redactSecrets(error.message), log: true };
-  if (error instanceof TokenctlError) {
-    if (error.kind === 'internal' || error.kind === 'data') return { status: STATUS_OF_KIND[error.kind], kind: error.kind, message: 'the token service failed to handle this request; its operator can find why in its logs', log: true };
-    return { status: STATUS_OF_KIND[error.kind], kind: error.kind, message: redactSecrets(error.message), log: error.kind === 'unavailable' };
-  }
-  const fe = error as FastifyError;
-  const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
-  if (status < 500) return { status, kind: 'usage', message: fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'the form is too large' : 'the request was not a form this page sends', log: false };
-  return { status: 500, kind: 'internal', message: 'the token service failed to handle this request; its operator can find why in its logs', log: true };
 }
 
 /**
@@ -144,10 +131,11 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   };
 
   app.setErrorHandler(async (error: unknown, request, reply) => {
-    const { status, kind, message, log } = classify(error);
-    if (log) request.log.error({ err: error }, 'page request failed');
-    if (status === 503) reply.header('retry-after', String((error as StorageUnavailableError).retryAfterSeconds ?? 1));
-    if (wantsJson(request)) return reply.code(status).send(errorBody(kind, message));
+    const answer = classifyError(error, { bodyLimit: app.initialConfig.bodyLimit ?? 0, requests: wantsJson(request) ? 'json' : 'form' });
+    if (wantsJson(request)) return sendErrorAnswer(request, reply, error, answer);
+    if (answer.log) request.log.error({ err: error }, answer.log);
+    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+    const { status, message } = answer;
     if (!request.webSession || status >= 500) return send(reply, messagePage('Something went wrong', message), status);
     try {
       // A refused change (a taken name, a full type, a pending replacement): the page again, saying why.
@@ -299,3 +287,4 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return send(reply, activityPage({ viewer, review, events, tokens: sortTokens(records).map(app.tokenView), tokenFilter: filter }));
   });
 }
+declarePlugin(tokensPageRoutes, 'tokens page', { plugins: ['service', 'errors'], decorators: { fastify: ['accounts', 'storage', 'clock', 'tokenView'] } });

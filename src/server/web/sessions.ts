@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../core/clock.js';
-import type { PrincipalRecord, SessionStorage } from '../../storage/service-port.js';
+import type { SessionStorage } from '../../storage/service-port.js';
 import type { Principal } from '../../tokens/principals.js';
 import { shared } from '../http/plugins/shared.js';
 

@@ -80,45 +80,61 @@ function storageFault(error: unknown): StorageFault | null {
   return null;
 }
 
+/** An error as the service answers it, on the API and the Tokens page alike; `log`: the operator's line, if any. */
+export interface ErrorAnswer {
+  status: number;
+  kind: ErrorKind;
+  message: string;
+  retryAfterSeconds?: number;
+  log: string | null;
+}
+
+/**
+ * The one error classification of the service: a kind's status (STATUS_OF_KIND), storage faults as 503 with what
+ * the client may know, internal errors as 500 with nothing of the server's, and fastify's own request errors
+ * (validation, size, media type, a body that does not parse) worded without echoing what was sent. `requests`
+ * names what the door's clients send, for the wording of a malformed one: JSON (the API) or a form (the page).
+ */
+export function classifyError(error: unknown, o: { bodyLimit: number; requests: 'json' | 'form' }): ErrorAnswer {
+  const fault = storageFault(error);
+  if (fault) return { status: 503, kind: 'unavailable', message: fault.message, retryAfterSeconds: fault.retryAfterSeconds, log: `storage unavailable: ${fault.reason}` };
+  if (error instanceof TokenctlError) {
+    if (error.kind === 'internal') return { status: 500, kind: 'internal', message: INTERNAL_MESSAGE, log: 'request failed' };
+    return { status: STATUS_OF_KIND[error.kind], kind: error.kind, message: redactSecrets(error.message), log: null };
+  }
+  const fe = error as Partial<FastifyError>;
+  if (fe.validation) {
+    const first = fe.validation[0];
+    const where = `${fe.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
+    return { status: 400, kind: 'usage', message: o.requests === 'form' ? 'the request was not a form this page sends' : `invalid request: ${where} ${first?.message ?? 'is invalid'}`, log: null };
+  }
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { status: 413, kind: 'usage', message: o.requests === 'form' ? 'the form is too large' : `request body is larger than ${o.bodyLimit} bytes`, log: null };
+  }
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { status: 415, kind: 'usage', message: o.requests === 'form' ? 'the request was not a form this page sends' : 'unsupported content type; send application/json', log: null };
+  }
+  const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
+  if (status < 500) {
+    // Parser errors can quote the body (and so a value): say what kind of problem it was, not what was sent.
+    if (o.requests === 'form') return { status, kind: 'usage', message: 'the request was not a form this page sends', log: null };
+    const message = error instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'request body is not valid JSON' : `bad request (${fe.code ?? status})`;
+    return { status, kind: 'usage', message, log: null };
+  }
+  return { status: 500, kind: 'internal', message: INTERNAL_MESSAGE, log: 'request failed' };
+}
+
+/** Sends an error answer as the API's JSON body (with Retry-After when it has one), logging what the operator needs. */
+export function sendErrorAnswer(request: FastifyRequest, reply: FastifyReply, error: unknown, answer: ErrorAnswer): FastifyReply {
+  // One line that says what is wrong (the err serializer keeps no stack and redacts values).
+  if (answer.log) request.log.error({ err: error }, answer.log);
+  if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+  return reply.code(answer.status).send(errorBody(answer.kind, answer.message));
+}
+
 export const errorMapping = shared<{ bodyLimit: number }>('errors', async (app, { bodyLimit }) => {
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('notFound', 'no such route; see /openapi.yaml')));
-
-  app.setErrorHandler((error: FastifyError | TokenctlError, request, reply) => {
-    const fault = storageFault(error);
-    if (fault) {
-      // One line that says what is wrong (the err serializer keeps no stack and redacts values).
-      request.log.error({ err: error }, `storage unavailable: ${fault.reason}`);
-      if (fault.retryAfterSeconds !== undefined) reply.header('retry-after', String(fault.retryAfterSeconds));
-      return reply.code(503).send(errorBody('unavailable', fault.message));
-    }
-    if (error instanceof TokenctlError) {
-      if (error.kind === 'internal') {
-        request.log.error({ err: error }, 'request failed');
-        return reply.code(500).send(errorBody('internal', INTERNAL_MESSAGE));
-      }
-      return reply.code(STATUS_OF_KIND[error.kind]).send(errorBody(error.kind, redactSecrets(error.message)));
-    }
-    const fe = error as FastifyError;
-    if (fe.validation) {
-      const first = fe.validation[0];
-      const where = `${fe.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
-      return reply.code(400).send(errorBody('usage', `invalid request: ${where} ${first?.message ?? 'is invalid'}`));
-    }
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(errorBody('usage', `request body is larger than ${bodyLimit} bytes`));
-    }
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send(errorBody('usage', 'unsupported content type; send application/json'));
-    }
-    const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
-    if (status < 500) {
-      // Parser errors can quote the body (and so a value): say what kind of problem it was, not what was sent.
-      const message = error instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'request body is not valid JSON' : `bad request (${fe.code ?? status})`;
-      return reply.code(status).send(errorBody('usage', message));
-    }
-    request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send(errorBody('internal', INTERNAL_MESSAGE));
-  });
+  app.setErrorHandler((error: unknown, request, reply) => sendErrorAnswer(request, reply, error, classifyError(error, { bodyLimit, requests: 'json' })));
 });
 
 /**

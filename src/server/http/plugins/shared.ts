@@ -1,14 +1,32 @@
 import { parse as parseQueryString } from 'node:querystring';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 
+/** What a plugin needs registered before it: plugins by name, and the decorations it reads. */
+export interface PluginNeeds {
+  plugins?: string[];
+  decorators?: { fastify?: string[]; request?: string[] };
+}
+
 /**
- * What `fastify-plugin` does, without the package (not installed): the plugin's hooks, handlers and decorations
- * apply to the instance that registers it, not to an encapsulated child. The service's cross-cutting plugins
- * (auth, errors, request log, security headers, decorations) are all registered on the root instance this way;
- * route modules stay encapsulated.
+ * Names a plugin and declares what it needs, as `fastify-plugin` does (without the package): fastify checks, when
+ * the plugin is registered, that each plugin it names was registered before it and that each decoration exists,
+ * and says which is missing. So app.ts reads as the composition it is, and an order that cannot work fails at start.
  */
-export function shared<Options extends object>(name: string, plugin: FastifyPluginAsync<Options>): FastifyPluginAsync<Options> {
-  return Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: name });
+export function declarePlugin<P extends (...args: never[]) => unknown>(plugin: P, name: string, needs: PluginNeeds = {}): P {
+  return Object.assign(plugin, {
+    [Symbol.for('fastify.display-name')]: name,
+    [Symbol.for('plugin-meta')]: { name, dependencies: needs.plugins ?? [], decorators: needs.decorators ?? {} },
+  });
+}
+
+/**
+ * A plugin whose hooks, handlers and decorations apply to the instance that registers it, not to an encapsulated
+ * child (what `fastify-plugin` is for). The service's cross-cutting plugins (auth, errors, request log, security
+ * headers, decorations) are all registered on the root instance this way; route modules stay encapsulated
+ * (declarePlugin alone).
+ */
+export function shared<Options extends object>(name: string, plugin: FastifyPluginAsync<Options>, needs: PluginNeeds = {}): FastifyPluginAsync<Options> {
+  return Object.assign(declarePlugin(plugin, name, needs), { [Symbol.for('skip-override')]: true });
 }
 
 /**

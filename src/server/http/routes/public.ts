@@ -1,3 +1,4 @@
+import { declarePlugin } from '../plugins/shared.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { readOpenApiDocument } from '../openapi.js';
 import { errorBody } from '../plugins/errors.js';
@@ -29,3 +30,4 @@ export async function publicRoutes(app: FastifyInstance): Promise<void> {
   app.get('/openapi.yaml', openapi);
   app.get('/v1/openapi.yaml', openapi);
 }
+declarePlugin(publicRoutes, 'public', { plugins: ['service', 'errors'], decorators: { fastify: ['storage', 'memory'] } });

@@ -1,3 +1,4 @@
+import { declarePlugin } from '../../plugins/shared.js';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, ANYONE, tokensOf } from '../../plugins/auth.js';
 import { routeSchemas } from '../../schemas.js';
@@ -11,3 +12,4 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/account/keys', { schema: routeSchemas.accountKeys, config: { roles: ADMIN } }, async (request) => tokensOf(request).accountKeys());
 }
+declarePlugin(accountRoutes, 'v1 account', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView'], request: ['principal'] } });

@@ -1,3 +1,4 @@
+import { declarePlugin } from '../../plugins/shared.js';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, tokensOf } from '../../plugins/auth.js';
 import { routeSchemas } from '../../schemas.js';
@@ -10,3 +11,4 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/audit/verify', { schema: routeSchemas.auditVerify, config: { roles: ADMIN } }, async (request) => tokensOf(request).verifyAuditTrail());
 }
+declarePlugin(auditRoutes, 'v1 audit', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView'], request: ['principal'] } });

@@ -1,3 +1,4 @@
+import { declarePlugin } from '../../plugins/shared.js';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, tokensOf } from '../../plugins/auth.js';
 import { routeSchemas } from '../../schemas.js';
@@ -41,3 +42,4 @@ export async function rotationRoutes(app: FastifyInstance): Promise<void> {
     }),
   );
 }
+declarePlugin(rotationRoutes, 'v1 rotations', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView'], request: ['principal'] } });

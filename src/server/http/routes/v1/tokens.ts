@@ -1,3 +1,4 @@
+import { declarePlugin } from '../../plugins/shared.js';
 import type { FastifyInstance } from 'fastify';
 import { parseTokenType } from '../../../../core/tokens.js';
 import { ADMIN, tokensOf } from '../../plugins/auth.js';
@@ -51,3 +52,4 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     return { token: token ? view(token) : null };
   });
 }
+declarePlugin(tokenRoutes, 'v1 tokens', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView'], request: ['principal'] } });
