@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ROOT, runBin, startServe } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
@@ -204,7 +204,7 @@ describe('the token service and the CLI on top of it, through the built binary',
     const exited = new Promise<number | null>((resolve) => serve.child.once('exit', (code) => resolve(code)));
     const started = Date.now();
     serve.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.waitFor(() => expect(serve.stderr()).toMatch(/SIGTERM: finishing in-flight requests/), { timeout: 5_000, interval: 20 });
     expect(serve.child.exitCode).toBeNull(); // waiting for the slow client
     serve.child.kill('SIGTERM');
     expect(await exited).toBe(143);

@@ -298,7 +298,8 @@ describeWith({}, 'abrupt failover under writes', () => {
         await standby.synchronous();
         [primary, standby] = [standby, rebuilt];
       }
-      await sleep(500);
+      const createdLast = w.created.length;
+      await until(async () => w.created.length >= createdLast + 5, 20_000, 'more creates after the last failover');
       await w.stop();
       lookups += decided();
 
@@ -346,7 +347,8 @@ describeWith({ nginx: true }, 'behind nginx with docs/deploy/nginx.conf: a hung 
         await A.kill9();
         const killedAt = performance.now();
         await until(async () => w.log.some((x) => x.op === 'create' && x.status === 201 && x.startedAt > killedAt), 20_000, 'creates through nginx again');
-        await sleep(1_000);
+        const createdAgain = w.created.length;
+        await until(async () => w.created.length >= createdAgain + 5, 20_000, 'more creates through nginx');
         await w.stop();
 
         await expectPromisesKept(direct, w);

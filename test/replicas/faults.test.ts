@@ -210,12 +210,13 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
         prefix: 'b',
         pauseMs: 0,
       });
-      await sleep(1_500);
+      await until(async () => c.created.length >= 20, 20_000, '20 creates before the kill');
       const killedAt = performance.now();
       await A.kill9();
       const ackedBeforeKill = c.created.length + c.deleted.length;
       aAlive = false;
-      await sleep(1_000);
+      const createdAtKill = c.created.length;
+      await until(async () => c.created.length >= createdAtKill + 10, 20_000, 'B goes on creating after the kill');
       await c.stop();
 
       await expectAllThere(clients.B, c);
@@ -266,7 +267,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
         5,
       );
       const c = churn({ clients: both(adm), lookup: () => adm.B, types: ['s2s'], prefix: 'o', pauseMs: 100 });
-      await sleep(1_000);
+      await until(async () => c.created.length >= 5, 20_000, 'creates before the outage');
 
       await d.cluster.stopFast();
       const stoppedAt = performance.now();
@@ -337,7 +338,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
         }
       });
       const cuts: { at: number; back: number; recovered: number }[] = [];
-      await sleep(1_000);
+      await until(async () => c.created.length >= 10, 20_000, 'creates before the first cut');
       for (let i = 0; i < 2; i++) {
         proxy.refuse(true);
         proxy.cut();
@@ -389,7 +390,7 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
       const ilog: Outcome[] = [];
       const intro = introspectLoop(ilog, both, [{ value: defaultValue, active: true }], 5);
       const c = churn({ clients: both, lookup: () => adm.B, types: ['s2s', 's2s'], prefix: 'f', pauseMs: 20 });
-      await sleep(1_000);
+      await until(async () => c.created.length >= 10, 20_000, 'creates before the primary stops');
 
       const stopAt = performance.now();
       await primary.stopFast();
@@ -398,7 +399,8 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
       await standby.promote();
       const promotedAt = performance.now();
       const back = await writingAgain(c, [A, B], promotedAt, stopAt, 'both replicas write to the promoted standby');
-      await sleep(500);
+      const createdBack = c.created.length;
+      await until(async () => c.created.length >= createdBack + 5, 20_000, 'more creates on the promoted standby');
       await c.stop();
       await intro.stop();
 
@@ -452,10 +454,12 @@ describeWith({ nginx: true }, 'behind nginx with docs/deploy/nginx.conf', () => 
         );
         const direct = api(B.url, admin);
         const c = churn({ clients: () => [{ name: 'nginx', api: viaLb.adm }], lookup: () => direct, types: ['s2s', 's2s'], prefix: 'n', pauseMs: 0 });
-        await sleep(1_500);
+        await until(async () => c.created.length >= 20 && ilog.length >= 20, 20_000, 'creates and introspections through nginx before the kill');
         const killedAt = performance.now();
         await A.kill9();
-        await sleep(2_000);
+        const createdAtKill = c.created.length;
+        const introspectedAtKill = ilog.length;
+        await until(async () => c.created.length >= createdAtKill + 10 && ilog.length >= introspectedAtKill + 50, 20_000, 'creates and introspections through nginx after the kill');
         await c.stop();
         await intro.stop();
 

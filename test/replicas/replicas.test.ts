@@ -265,7 +265,8 @@ describeWith({}, 'replicas on one PostgreSQL', () => {
       expect((await introspection(on(lost, 'acme'), defaults.acme!)).active).toBe(true);
       // A change through the other replica while this one cannot hear of it.
       expect((await on(other, account).remove('default')).status).toBe(200);
-      await sleep(300);
+      // The other replica knows (and has notified); this one cannot hear of it yet.
+      await until(async () => (await introspection(on(other, account), defaults[account]!)).status === 'draining', 5_000, `${other.name} sees the deletion`);
       expect((await introspection(on(lost, account), defaults[account]!)).status).toBe('active');
       const back = performance.now();
       proxy.refuse(false);

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { testSqliteDriver } from '../helpers/sqlite.js';
 import { SignJWT, base64url } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSealer } from '../../src/secrets/seal.js';
 import { mintOpaqueToken, OPAQUE_PREFIXES } from '../../src/secrets/opaque.js';
 import { issuerFor } from '../../src/secrets/jwt.js';
@@ -222,8 +222,8 @@ describe('introspection (RFC 7662)', () => {
     } finally {
       other.close();
     }
-    await new Promise((r) => setTimeout(r, 1_100));
-    expect((await introspect(value)).body).toMatchObject({ active: true, status: 'draining' });
+    // Seen by its look at the database every second: waited for, not slept for.
+    await vi.waitFor(async () => expect((await introspect(value)).body).toMatchObject({ active: true, status: 'draining' }), { timeout: 3_000, interval: 50 });
     server.clock.advance(30 * MIN);
     expect((await introspect(value)).text).toBe('{"active":false}');
   });

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { shutDown } from '../../src/server/service.js';
 import { call, startTestServer } from '../helpers/server.js';
 
@@ -15,7 +15,9 @@ describe('shutDown', () => {
       const closed = new Promise((resolve) => slow.once('close', resolve));
       slow.write(`POST /v1/introspect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${credential}\r\n`); // headers never end
       const inFlight = call(server, 'GET', '/v1/tokens', { credential });
-      await new Promise((r) => setTimeout(r, 50));
+      // Both connections accepted by the server before it shuts down.
+      const connections = () => new Promise<number>((resolve) => server.app.server.getConnections((_e, n) => resolve(n)));
+      await vi.waitFor(async () => expect(await connections()).toBeGreaterThanOrEqual(2), { interval: 5 });
       const started = Date.now();
       await shutDown(server.app, 300);
       expect(Date.now() - started).toBeLessThan(3_000);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LastUsedRecorder } from '../../../src/server/usage/last-used.js';
 import type { LastUsedSink } from '../../../src/storage/service-port.js';
 
@@ -28,7 +28,7 @@ describe('LastUsedRecorder', () => {
     recorder.record('tok_b', new Date('2026-03-01T10:00:02Z'));
     expect(batches).toHaveLength(0);
     expect(recorder.peek('tok_a')).toBe('2026-03-01T10:00:05.000Z');
-    await new Promise((r) => setTimeout(r, 120));
+    await vi.waitFor(() => expect(batches).toHaveLength(1), { timeout: 2_000, interval: 10 });
     expect(batches).toEqual([new Map([['tok_a', '2026-03-01T10:00:05.000Z'], ['tok_b', '2026-03-01T10:00:02.000Z']])]);
     expect(recorder.size).toBe(0);
     recorder.stop();
@@ -67,9 +67,11 @@ describe('LastUsedRecorder', () => {
     expect(recorder.peek('tok_a')).toBe('2026-03-01T10:00:00.000Z');
     recorder.record('tok_b', new Date('2026-03-01T10:00:01Z'));
     const second = recorder.flush(); // waits for the first write, then writes tok_b
-    finish();
+    const finishFirst = finish;
+    finishFirst();
     await first;
-    await new Promise((r) => setTimeout(r, 0));
+    // The second write starts once the first is done.
+    await vi.waitFor(() => expect(finish).not.toBe(finishFirst), { interval: 1 });
     finish();
     await second;
     expect(written).toEqual([new Map([['tok_a', '2026-03-01T10:00:00.000Z']]), new Map([['tok_b', '2026-03-01T10:00:01.000Z']])]);
