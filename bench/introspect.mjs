@@ -316,10 +316,10 @@ try {
     const ratio = perRound(i, bare);
     const r = median(ratio);
     const p99 = med[i].p99;
-    const vsPeer = c.key === 'oidc-provider' ? '' : `; ${median(perRound(oidc, i)).toFixed(1)}x less CPU than oidc-provider's`;
+    const vsPeer = c.key === 'oidc-provider' ? '' : `; ${median(perRound(i, oidc)).toFixed(1)}x less CPU than oidc-provider's`;
     const verdict = c.target ? ` (target >= 0.85: ${r >= 0.85 ? 'met' : 'NOT met'}; p99 target < 5 ms: ${p99 < 5 ? 'met' : 'NOT met'})` : '';
     console.log(
-      `${c.key}: CPU per request ${r.toFixed(2)}x of the bare POST handler's (rounds ${spread(ratio)}), p99 ${p99.toFixed(2)} ms${verdict}${vsPeer}` +
+      `${c.key}: the bare POST handler's CPU per request / this one's = ${r.toFixed(2)} (rounds ${spread(ratio)}; ${(1 / r).toFixed(2)}x its CPU), p99 ${p99.toFixed(2)} ms${verdict}${vsPeer}` +
         `${med[i].errors ? `; ${med[i].errors} WRONG ANSWERS OR ERRORS` : ''}`,
     );
   }
