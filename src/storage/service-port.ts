@@ -23,19 +23,28 @@ export interface PrincipalRecord {
 
 /** What the service adds to an account's transactions: its principals. */
 export interface ServiceAccountReader extends AccountReader {
+  /** The account's principals, by createdAt, then id (those created at the same instant). */
   principals(): Promise<PrincipalRecord[]>;
 }
 
 export interface ServiceAccountWriter extends AccountWriter, ServiceAccountReader {
-  /** Sets the account's premium features (the operator's `tokenctl server account --enable/--disable`). */
+  /**
+   * Sets the account's premium features (the operator's `tokenctl server account --enable/--disable`), stored each
+   * once, in FEATURES' order.
+   */
   setFeatures(features: readonly Feature[]): Promise<void>;
-  /** Fails with a usage error when the name is taken in the account. */
+  /**
+   * Fails with a usage error (exit 2) when the name is taken in the account, ignoring case (another account may
+   * have a principal of that name); like any failure in `write`, the whole change is then not made.
+   */
   insertPrincipal(p: PrincipalRecord, credentialHash: Buffer): Promise<void>;
+  /** Removes the principal and its Tokens page sessions; nothing happens when it is not (or no longer) there. */
   deletePrincipal(id: string): Promise<void>;
 }
 
 /** Accounts by name: the operator's `tokenctl server ...` names them. */
 export interface AccountDirectory {
+  /** The account of that name, ignoring case and surrounding spaces; null when there is none. */
   accountByName(name: string): Promise<StoredAccount | null>;
 }
 
@@ -51,18 +60,27 @@ export interface WebSessionRecord {
   lastSeenAt: string;
 }
 
-/** The Tokens page's sessions: any process (any replica) serves any session. */
+/**
+ * The Tokens page's sessions: any process (any replica) serves any session. The session's principal must exist;
+ * the service, not the storage, decides when a session has ended (it passes the limits to deleteExpiredWebSessions).
+ */
 export interface SessionStorage {
   createWebSession(session: WebSessionRecord): Promise<void>;
   /** The session and its principal as it is now (a removed principal has no sessions), or null. */
   webSession(idHash: Buffer): Promise<(WebSessionRecord & { principal: PrincipalRecord }) | null>;
+  /** Moves last-seen forward; an earlier time (a slower request's, written late) is ignored. */
   touchWebSession(idHash: Buffer, lastSeenAt: string): Promise<void>;
+  /** Ends the session; nothing happens when there is none. */
   deleteWebSession(idHash: Buffer): Promise<void>;
-  /** Forgets sessions idle since before `idleBefore` or started before `startedBefore`; returns how many. */
+  /** Forgets sessions last seen before `idleBefore` or created before `startedBefore` (both strictly); returns how many. */
   deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number>;
 }
 
-/** Where last-used times go: one call per batch; a time never moves backwards, whoever wrote last. */
+/**
+ * Where last-used times go: one call per batch (token id -> ISO time); a time never moves backwards, whoever wrote
+ * last. Ids of tokens that do not exist are ignored. Writing last-used times is not a change listeners are told of
+ * by name (`changed`), though a source that looks for changes (SQLite) may see it as one.
+ */
 export interface LastUsedSink {
   /** Synchronous (SQLite) or not (PostgreSQL); a failure, thrown or rejected, keeps the batch for the next try. */
   recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void>;
@@ -97,14 +115,24 @@ export interface IndexSnapshot {
   signingKeys: PublicSigningKey[];
 }
 
-/** What the service is told of changes it did not make itself (another replica's, another process's). */
+/**
+ * What the service is told of changes made through other storage instances (another replica's, another process's).
+ * Each committed change of another instance is told, as `changed(accountId)` (a source told of changes as they
+ * commit: PostgreSQL) or as `connected` (a source that only sees that something changed: SQLite); a change that was
+ * not committed never is. Changes made through the listening instance itself may be told too (PostgreSQL) or not
+ * (SQLite): the service follows its own writes itself.
+ */
 export interface ChangeListener {
-  /** An account's tokens, principals or keys changed (committed). */
+  /** An account's tokens, principals, keys or features changed (committed); a new account is a change of it. */
   changed(accountId: string): void;
-  /** Another replica blocked a client address (failed authentications) until this time (epoch ms). */
+  /**
+   * A replica blocked a client address (failed authentications) until this time (epoch ms): told once, when the
+   * address reaches the limit, to every listener of every instance, the blocking one's included.
+   */
   blocked(address: string, untilMs: number): void;
   /** Listening (again): what was missed meanwhile is unknown, so everything kept must be read again. */
   connected(): void;
+  /** Listening stopped (a lost connection); `connected` follows once it listens again. */
   disconnected(): void;
 }
 
@@ -112,34 +140,51 @@ export interface ChangeListener {
 export interface IndexSource {
   /**
    * Every token the service may have to introspect (live ones, and deleted ones deleted at `revokedBefore` or later),
-   * every principal and every public signing key; or those of one account. One consistent snapshot.
+   * every principal and every public signing key; or those of one account (an unknown one has none). In no
+   * particular order. Of every account, one consistent snapshot (one moment of all of them). Of one account, each
+   * of its three lists as committed at some moment of the call: a change committed meanwhile is told to listeners,
+   * and the reload that follows reads it.
    */
   indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot>;
-  /** Starts telling `listener` of changes; `connected` first, once listening. */
+  /**
+   * Starts telling `listener` of changes (see ChangeListener): `connected` first, once listening, and never before
+   * listen() has returned. Until the subscription, or the storage, is closed; nothing is told afterwards.
+   */
   listen(listener: ChangeListener): ChangeSubscription;
 }
 
 export interface ChangeSubscription {
+  /** Stops telling the listener (and releases a connection of its own, if it has one). */
   close(): Promise<void>;
   /**
    * A source that looks for changes now and then (SQLite, every second) looks now, synchronously, and tells the
-   * listener at once if something changed; true if it did. One that is told of changes as they commit
-   * (PostgreSQL's notifications) has nothing to look at.
+   * listener at once (`connected`) if another instance committed something since it last looked; true if it did,
+   * false once closed. One that is told of changes as they commit (PostgreSQL's notifications) has nothing to look
+   * at, and no lookNow.
    */
   lookNow?(): boolean;
 }
 
 /** Failed authentications counted for every replica (PostgreSQL); a single process counts on its own. */
 export interface SharedAuthFailures {
-  /** Until when the address is blocked (epoch ms, 0 if not), and its failures in the current window, all replicas'. */
+  /**
+   * Counts a failure of `address`, all replicas' together: a window of `windowMs` starts at the first failure after
+   * the last window ended. Once the window's failures reach `maxFailures`, each blocks the address until
+   * `nowMs + blockMs` (a block is never shortened, and outlives its window). Returns until when the address is
+   * blocked (epoch ms, 0 if not) and its failures in the current window.
+   */
   recordAuthFailure(address: string, nowMs: number, opts: { maxFailures: number; windowMs: number; blockMs: number }): Promise<{ untilMs: number; failures: number }>;
-  /** Addresses blocked now (a replica that starts, or listens again, learns the blocks it missed). */
+  /** Addresses blocked after `nowMs` (a replica that starts, or listens again, learns the blocks it missed). */
   activeBlocks(nowMs: number): Promise<{ address: string; untilMs: number }[]>;
-  /** Forgets counts whose window and block have both ended. */
+  /** Forgets counts whose window and block have both ended; never a block or a count that still holds. */
   pruneAuthFailures(nowMs: number, windowMs: number): Promise<void>;
 }
 
-/** The whole storage of the token service. */
+/**
+ * The whole storage of the token service. Account names are unique ignoring case: createAccount refuses a taken one
+ * with a conflict (exit 4), also when two instances create it at once. Instances on the same data (processes,
+ * replicas) see each other's committed changes at once in what they read.
+ */
 export interface ServiceStorage
   extends TokenStorage<ServiceAccountWriter, ServiceAccountReader>,
     AccountDirectory,
@@ -150,9 +195,13 @@ export interface ServiceStorage
   readonly serverSealer: Sealer;
   /** Failure counts shared with other replicas; null where one process serves the data (SQLite). */
   readonly sharedAuthFailures: SharedAuthFailures | null;
-  /** Whether the storage can serve now (GET /readyz), decided at once from what is known. */
+  /** Whether the storage can serve now (GET /readyz), decided at once from what is known; false once closed. */
   ready(): Promise<boolean>;
-  /** Housekeeping on a timer: forgets what no longer matters (PostgreSQL: write operation ids). */
+  /** Housekeeping on a timer: forgets what no longer matters (PostgreSQL: write operation ids); nothing a caller sees. */
   maintain(nowMs: number): Promise<void>;
+  /**
+   * Ends its subscriptions (listen) and releases its connections; closing again does nothing. Afterwards every
+   * operation, listen included, is refused as unavailable (exit 8, the service's 503), thrown or rejected.
+   */
   close(): void | Promise<void>;
 }

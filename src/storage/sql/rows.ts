@@ -1,4 +1,4 @@
-import { StoreDataError, TokenctlError } from '../../core/errors.js';
+import { StorageUnavailableError, StoreDataError, TokenctlError } from '../../core/errors.js';
 import { FEATURES, parseStoredFeatures, type Feature } from '../../core/features.js';
 import type { Role } from '../../core/roles.js';
 import type { TokenType } from '../../core/tokens.js';
@@ -97,3 +97,6 @@ export const noSigningKey = (accountId: string): StoreDataError => new StoreData
 /** An audit line that does not parse (a damaged database). */
 export const unreadableAuditEvent = (n: number): StoreDataError => new StoreDataError(`audit event ${n} of this account is unreadable; check the trail with: tokenctl log --verify`);
 
+
+/** What every operation of a closed storage answers (the service is stopping): a 503, never a crash. */
+export const storageClosed = (): StorageUnavailableError => new StorageUnavailableError('the token service is shutting down; retry', { retryAfterSeconds: 1 });

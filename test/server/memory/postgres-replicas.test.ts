@@ -1,6 +1,7 @@
 // Two replicas of the service, in this process, on one real PostgreSQL: what each keeps in memory follows the other's
-// changes (LISTEN/NOTIFY), is read again after a lost connection, and sessions, limits and last-used times are shared.
-// The same with replica processes, nginx and faults: test/replicas/.
+// changes (LISTEN/NOTIFY), is read again after a lost connection, and sessions and limits are shared. The storage's
+// own part (last-used times never moving backwards, sessions, counts) is the service-storage contract's
+// (test/storage/service-storage-contract.ts); the same with replica processes, nginx and faults: test/replicas/.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { call, startPostgresTestServer, type TestServer } from '../../helpers/server.js';
 import { postgresAvailable, postgresMissing, postgresRequired, startCluster, type TestCluster } from '../../helpers/postgres.js';
@@ -135,22 +136,6 @@ if (postgresAvailable) {
       const other = await startPostgresTestServer(await theCluster(), { database: a.database, serverKey: a.serverKey, clock: a.clock });
       running.push(other);
       expect((await call(other, 'GET', '/v1/tokens', { credential: admin })).status).toBe(429);
-    });
-
-    it('writes last-used times in batches from every replica, never moving one backwards', async () => {
-      const { a, b, admin, service } = await twoReplicas();
-      const value = (await call(a, 'POST', '/v1/tokens/default/reveal', { credential: admin, json: {} })).body.value as string;
-      const earlier = a.clock.now().toISOString();
-      expect((await introspect(b, service, value)).active).toBe(true); // B's batch: earlier
-      a.clock.advance(60_000);
-      const later = a.clock.now().toISOString();
-      expect((await introspect(a, service, value)).active).toBe(true); // A's batch: later
-      await a.app.flushLastUsed();
-      await b.app.flushLastUsed(); // written last, older: ignored
-      const account = (await a.storage.accountByName('acme'))!;
-      const rows = await a.storage.read(account.id, async (tx) => tx.tokens());
-      expect(rows.find((t) => t.name === 'default')!.lastUsedAt).toBe(later);
-      expect(later > earlier).toBe(true);
     });
   });
 } else {

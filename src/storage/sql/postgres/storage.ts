@@ -9,6 +9,7 @@ import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/sea
 import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey } from '../../port.js';
 import type {
   ChangeListener,
+  ChangeSubscription,
   IndexSnapshot,
   PrincipalRecord,
   ServiceAccountReader,
@@ -23,6 +24,7 @@ import {
   noSigningKey,
   principalTaken,
   setFeaturesColumn,
+  storageClosed,
   toPrincipal,
   toPublicSigningKey,
   toStoredAccount,
@@ -42,6 +44,7 @@ import { writeTransaction } from './writes.js';
 
 /** No storage operation keeps a request waiting longer (statements time out at 8 s, connections at 5 s). */
 const OPERATION_DEADLINE_MS = 10_000;
+
 
 /** How long a write's operation id is kept: far longer than it can be asked for (OPERATION_DEADLINE_MS). */
 const KEEP_OPERATIONS = '1 hour';
@@ -96,9 +99,19 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
     }
   }
 
-  async close(): Promise<void> {
-    await this.db.end();
+  /** Ends every subscription (listen) and then the pool; idempotent. Afterwards every operation answers a 503. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.subscriptions.keys()].map((s) => s.close()));
+      await this.db.end();
+    })();
+    return this.closing;
   }
+
+  private closing: Promise<void> | null = null;
+
+  /** The open subscriptions of listen(), each with whether its connection answers its heartbeat. */
+  private readonly subscriptions = new Map<ChangeSubscription, () => boolean>();
 
   async sealer(): Promise<Sealer> {
     return this.sealerValue;
@@ -110,6 +123,7 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
    * then still commit, which the message says. A fault that may mean the primary changed has it found again.
    */
   private async run<T>(fn: (sql: Sql) => Promise<T>, started = performance.now()): Promise<T> {
+    if (this.closing) throw storageClosed();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -309,7 +323,8 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
   /**
    * Every token a replica must know to introspect (live ones, and deleted ones until an hour after they stopped
    * draining: older ones answer exactly as an unknown value does), every principal and every public signing key;
-   * or those of one account. One snapshot (repeatable read), so the three agree.
+   * or those of one account. Everything is one snapshot (repeatable read); an account's three lists are read at once
+   * on three connections, each as committed then (see IndexSource).
    */
   indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot> {
     const read = async (q: Sql | TransactionSql): Promise<IndexSnapshot> => {
@@ -348,26 +363,25 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
    * Listens for changes on a connection of its own, on the primary (listener.ts), and tells readiness from its
    * heartbeat.
    */
-  listen(listener: ChangeListener): { close(): Promise<void> } {
+  listen(listener: ChangeListener): ChangeSubscription {
+    if (this.closing) throw storageClosed();
     const listening = listenForChanges(this.db, (fn) => this.run(fn), listener);
-    this.listening = listening.alive;
-    return {
+    const subscription: ChangeSubscription = {
       close: async () => {
-        this.listening = null;
+        this.subscriptions.delete(subscription);
         await listening.close();
       },
     };
+    this.subscriptions.set(subscription, listening.alive);
+    return subscription;
   }
 
-  /** Whether the listening connection answers its heartbeat (null: nothing listens). */
-  private listening: (() => boolean) | null = null;
-
   /**
-   * Whether this replica can serve now (GET /readyz), from what it already knows, at once: a primary is known and
-   * nothing failed since, and the listening connection (if any) answered its heartbeat within the last 3 s.
+   * Whether this replica can serve now (GET /readyz), from what it already knows, at once: not closed, a primary is
+   * known and nothing failed since, and every listening connection answered its heartbeat within the last 3 s.
    */
   async ready(): Promise<boolean> {
-    return this.db.healthy && (this.listening?.() ?? true);
+    return !this.closing && this.db.healthy && [...this.subscriptions.values()].every((alive) => alive());
   }
 
   /**

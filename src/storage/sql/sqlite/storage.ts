@@ -22,6 +22,7 @@ import {
   noSigningKey,
   principalTaken,
   setFeaturesColumn,
+  storageClosed,
   toPrincipal,
   toPublicSigningKey,
   toStoredAccount,
@@ -75,6 +76,7 @@ export function namedStorageFault(error: unknown): unknown {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+
 /**
  * The service's storage on SQLite (WAL). Two connections, neither with a busy timeout, so the event loop never
  * waits on a lock: reads go to one and see the last committed state; writes take the other in turn (an in-process
@@ -90,6 +92,8 @@ export class SqliteStorage implements ServiceStorage {
   private writeQueue: Promise<void> = Promise.resolve();
   private writing = false;
   private changes = 0;
+  /** The subscriptions of listen() still open: close() ends them. */
+  private readonly subscriptions = new Set<ChangeSubscription>();
 
   private constructor(
     file: string,
@@ -147,7 +151,9 @@ export class SqliteStorage implements ServiceStorage {
     }
   }
 
+  /** Ends every subscription and closes both connections; idempotent. Afterwards every operation answers a 503. */
   close(): void {
+    for (const s of this.subscriptions) void s.close();
     this.reader.close();
     this.db.close();
   }
@@ -168,6 +174,7 @@ export class SqliteStorage implements ServiceStorage {
 
   /** A synchronous read on the reading connection; a storage fault is named (a lock never makes it wait). */
   private query<T>(fn: (db: Db) => T): T {
+    if (!this.reader.open) throw storageClosed();
     try {
       return fn(this.reader);
     } catch (error) {
@@ -188,7 +195,7 @@ export class SqliteStorage implements ServiceStorage {
     this.writeQueue = new Promise<void>((resolve) => (release = resolve));
     try {
       await previous;
-      if (!this.db.open) throw new StorageUnavailableError('the token service is shutting down; retry', { retryAfterSeconds: 1 });
+      if (!this.db.open) throw storageClosed();
       this.writing = true;
       for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
         try {
@@ -214,6 +221,7 @@ export class SqliteStorage implements ServiceStorage {
   }
 
   async read<T>(accountId: string, fn: (tx: ServiceAccountReader) => Promise<T> | T): Promise<T> {
+    if (!this.reader.open) throw storageClosed();
     return fn(this.accountTx(this.reader, accountId, null, { dirty: false }));
   }
 
@@ -334,7 +342,7 @@ export class SqliteStorage implements ServiceStorage {
           writable();
           db.prepare('UPDATE accounts SET features = ? WHERE id = ?').run(setFeaturesColumn(features), accountId);
         }),
-      principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, rowid').all(accountId).map(toPrincipal)),
+      principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, id').all(accountId).map(toPrincipal)),
       insertPrincipal: (p, credentialHash) =>
         run(() => {
           writable();
@@ -417,21 +425,31 @@ export class SqliteStorage implements ServiceStorage {
 
   // ---- what the service keeps in memory (server/memory/token-index.ts), and how it hears of changes ----------
 
+  /** One read transaction: the tokens, principals and keys of one moment (WAL: writers go on meanwhile). */
   async indexSnapshot(accountId: string | null, revokedBefore: string): Promise<IndexSnapshot> {
     return this.query((db) => {
-      const where = accountId === null ? '' : ' AND account_id = ?';
-      const args = accountId === null ? [] : [accountId];
-      const tokens = db
-        .prepare<unknown[], TokenRow>(`SELECT id, account_id, type, created_at, activates_at, deleted_at, fingerprint FROM tokens WHERE (deleted_at IS NULL OR deleted_at >= ?)${where}`)
-        .all(revokedBefore, ...args);
-      const principals = db.prepare<unknown[], PrincipalRow>(`SELECT * FROM principals WHERE 1 = 1${where}`).all(...args);
-      const keys = db.prepare<unknown[], SigningKeyRow>(`SELECT kid, account_id, public_jwk FROM signing_keys WHERE 1 = 1${where} ORDER BY created_at, kid`).all(...args);
-      return {
-        tokens: tokens.map((r) => ({ id: r.id, accountId: r.account_id, type: r.type, createdAt: r.created_at, activatesAt: r.activates_at, deletedAt: r.deleted_at, fingerprint: r.fingerprint })),
-        principals: principals.map((r) => ({ ...toPrincipal(r), credentialHash: asBuffer(r.credential_hash) })),
-        signingKeys: keys.map((r) => toPublicSigningKey(r)),
-      };
+      db.exec('BEGIN');
+      try {
+        return this.snapshotRows(db, accountId, revokedBefore);
+      } finally {
+        db.rollback(); // it only read
+      }
     });
+  }
+
+  private snapshotRows(db: Db, accountId: string | null, revokedBefore: string): IndexSnapshot {
+    const where = accountId === null ? '' : ' AND account_id = ?';
+    const args = accountId === null ? [] : [accountId];
+    const tokens = db
+      .prepare<unknown[], TokenRow>(`SELECT id, account_id, type, created_at, activates_at, deleted_at, fingerprint FROM tokens WHERE (deleted_at IS NULL OR deleted_at >= ?)${where}`)
+      .all(revokedBefore, ...args);
+    const principals = db.prepare<unknown[], PrincipalRow>(`SELECT * FROM principals WHERE 1 = 1${where}`).all(...args);
+    const keys = db.prepare<unknown[], SigningKeyRow>(`SELECT kid, account_id, public_jwk FROM signing_keys WHERE 1 = 1${where} ORDER BY created_at, kid`).all(...args);
+    return {
+      tokens: tokens.map((r) => ({ id: r.id, accountId: r.account_id, type: r.type, createdAt: r.created_at, activatesAt: r.activates_at, deletedAt: r.deleted_at, fingerprint: r.fingerprint })),
+      principals: principals.map((r) => ({ ...toPrincipal(r), credentialHash: asBuffer(r.credential_hash) })),
+      signingKeys: keys.map((r) => toPublicSigningKey(r)),
+    };
   }
 
   /**
@@ -441,12 +459,17 @@ export class SqliteStorage implements ServiceStorage {
    * known: everything is read again (`connected`), which for the data of one machine is quick.
    */
   listen(listener: ChangeListener): ChangeSubscription {
+    if (!this.db.open) throw storageClosed();
     const statement = this.db.prepare<[], { data_version: number }>('PRAGMA data_version');
     const version = () => Number(statement.get()?.data_version);
     let last = version();
-    listener.connected();
+    let closed = false;
+    // Listening from now on; told once listen() has returned, as a source that must connect first tells it.
+    queueMicrotask(() => {
+      if (!closed) listener.connected();
+    });
     const look = (): boolean => {
-      if (!this.db.open) return false;
+      if (closed || !this.db.open) return false;
       try {
         const now = version();
         if (now === last) return false;
@@ -459,10 +482,16 @@ export class SqliteStorage implements ServiceStorage {
     };
     const timer = setInterval(look, EXTERNAL_CHANGES_EVERY_MS);
     timer.unref();
-    return {
-      close: async () => clearInterval(timer),
+    const subscription: ChangeSubscription = {
+      close: async () => {
+        closed = true;
+        clearInterval(timer);
+        this.subscriptions.delete(subscription);
+      },
       lookNow: look,
     };
+    this.subscriptions.add(subscription);
+    return subscription;
   }
 
   /**
@@ -472,7 +501,8 @@ export class SqliteStorage implements ServiceStorage {
    */
   recordLastUsed(batch: ReadonlyMap<string, string>): void {
     if (batch.size === 0) return;
-    if (this.writing || !this.db.open) throw new StorageUnavailableError('a write is under way; last-used times are written on the next try', { retryAfterSeconds: 1 });
+    if (!this.db.open) throw storageClosed();
+    if (this.writing) throw new StorageUnavailableError('a write is under way; last-used times are written on the next try', { retryAfterSeconds: 1 });
     try {
       this.db.exec('BEGIN IMMEDIATE');
       try {
