@@ -258,7 +258,8 @@ export function registerServer(program: Command, deps: Deps): void {
         } else {
           const missing = FEATURES.filter((f) => !shown.features.includes(f));
           deps.io.out(`account\t${safeText(shown.name)} (${shown.id})\ncreated\t${shown.createdAt}\nfeatures\t${shown.features.length > 0 ? shown.features.join(', ') : 'none'}\n`);
-          deps.io.out(`signing\t${signing.alg} (key ${signing.kid}${signing.keys.length > 1 ? `; ${signing.keys.length - 1} older key${signing.keys.length > 2 ? 's' : ''} still verify` : ''})\n`);
+          const older = signing.keys.length - 1;
+          deps.io.out(`signing\t${signing.alg} (key ${signing.kid}${older > 0 ? `; ${older} older key${older > 1 ? 's still verify' : ' still verifies'}` : ''})\n`);
           if (missing.length > 0 && enable.length === 0 && disable.length === 0 && signingAlg === undefined) {
             info(deps, `premium features it does not have: ${missing.join(', ')} (enable with: tokenctl server account ${again(opts)}--account ${shellWord(shown.name)} --enable ${missing[0]})`);
           }
