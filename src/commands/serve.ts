@@ -92,7 +92,6 @@ export function registerServe(program: Command, deps: Deps): void {
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',
     'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
-    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
-    'tokenctl serve --data /var/lib/tokenctl --trust-proxy 127.0.0.1 --public-url https://tokens.example.com   # behind a TLS proxy',
+    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0 --public-url https://tokens.example.com',
   ]);
 }

@@ -271,7 +271,6 @@ export function registerServer(program: Command, deps: Deps): void {
   examples(account, [
     'tokenctl server account --data /var/lib/tokenctl --account acme',
     'tokenctl server account --data /var/lib/tokenctl --account acme --enable onelink',
-    'tokenctl server account --data /var/lib/tokenctl --account acme --disable onelink',
     'tokenctl server account --data /var/lib/tokenctl --account acme --signing-alg ES256   # for resource servers without EdDSA',
   ]);
 
