@@ -119,7 +119,7 @@ export class Authenticator {
 
   private decide(principal: Principal | null, credential: string, address: string, roles: readonly Role[], clientId: string | undefined): AuthAnswer | Promise<AuthAnswer> {
     if (!principal) {
-      // A guess: counted once per distinct credential (a keyed-free hash of it; nothing of the credential is kept).
+      // A guess: counted once per distinct credential (by a truncated SHA-256 of it; the credential itself is not kept).
       const counted = this.limiter.recordFailure(address, hash('sha256', credential, 'base64').slice(0, 22));
       if (!counted) return INVALID;
       // Beyond the limit on all replicas together: answer 429 now (another replica's block may not be here yet).
