@@ -172,6 +172,21 @@ describe('resource servers with the documented configurations, against tokenctl 
     for (const name of ['es2', 'default']) expect(JSON.parse(Buffer.from(v[name]!.split('.')[1]!, 'base64url').toString()).iss).toBe(acme.issuer);
   });
 
+  it('serve refuses a public URL resource servers could not be told to trust (exit 2, one line, before it listens)', async () => {
+    for (const [url, message] of [
+      ['http://tokens.example.com', /--public-url must be https:\/\/ for tokens\.example\.com/],
+      ['https://tokens.example.com/tokenctl', /origin only/],
+    ] as const) {
+      const r = await runBin(['serve', '--data', data, '--port', '0', '--public-url', url], { env });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const fromEnv = await runBin(['serve', '--data', data, '--port', '0'], { env: { ...env, TOKENCTL_PUBLIC_URL: 'ftp://x' } });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toMatch(/^error: TOKENCTL_PUBLIC_URL must be an https:\/\/ URL/);
+  });
+
   it.skipIf(skipWithout('openidClient'))('openid-client 6: discovery from the issuer, introspection with client_secret_post and client_secret_basic, and its errors', async () => {
     requireClient('openidClient');
     const script = recipe('openid-client.mjs');
