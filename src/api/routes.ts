@@ -1,5 +1,5 @@
 import { ADMIN, ANYONE, INTROSPECTORS, ROLES, type Role } from '../core/roles.js';
-import { errorRef, wire } from './wire.js';
+import { errorRef, oauthErrorRef, wire } from './wire.js';
 
 /**
  * The operations of the service, each with what it declares: who may call it, what it takes, what it answers on
@@ -30,6 +30,11 @@ export interface ApiRoute {
   /** The success status and its body schema; a content type other than JSON where the body is not JSON. */
   success: { status: 200 | 201; schema: object; contentType?: string };
   errors?: readonly DomainError[];
+  /**
+   * An OAuth endpoint (introspection): its errors are OAuth's (`{"error","error_description"}`, RFC 6749 section
+   * 5.2), and a credential that may not call it is answered 401 as an invalid one is (RFC 7662 section 2.3), not 403.
+   */
+  oauth?: true;
 }
 
 function route<const R extends ApiRoute>(r: R): R {
@@ -40,6 +45,31 @@ export const apiRoutes = {
   health: route({ operationId: 'getHealth', method: 'GET', url: '/healthz', access: 'public', success: { status: 200, schema: wire.health } }),
   ready: route({ operationId: 'getReady', method: 'GET', url: '/readyz', access: 'public', success: { status: 200, schema: wire.ready } }),
   jwks: route({ operationId: 'getJwks', method: 'GET', url: '/.well-known/jwks.json', access: 'public', success: { status: 200, schema: wire.jwks } }),
+  serviceMetadata: route({
+    operationId: 'getServiceMetadata',
+    method: 'GET',
+    url: '/.well-known/oauth-authorization-server',
+    access: 'public',
+    success: { status: 200, schema: wire.authorizationServerMetadata },
+  }),
+  accountMetadata: route({
+    operationId: 'getAccountMetadata',
+    method: 'GET',
+    url: '/.well-known/oauth-authorization-server/accounts/:accountId',
+    access: 'public',
+    params: wire.accountIdParams,
+    success: { status: 200, schema: wire.authorizationServerMetadata },
+    errors: ['notFound'],
+  }),
+  accountJwks: route({
+    operationId: 'getAccountJwks',
+    method: 'GET',
+    url: '/accounts/:accountId/jwks.json',
+    access: 'public',
+    params: wire.accountIdParams,
+    success: { status: 200, schema: wire.jwks },
+    errors: ['notFound'],
+  }),
   openapi: route({
     operationId: 'getOpenApi',
     method: 'GET',
@@ -119,6 +149,7 @@ export const apiRoutes = {
     access: INTROSPECTORS,
     body: wire.introspectBody,
     success: { status: 200, schema: wire.introspection },
+    oauth: true,
   }),
   accountKeys: route({
     operationId: 'getAccountKeys',
@@ -184,7 +215,7 @@ export type ApiRouteName = keyof typeof apiRoutes;
  * - every request: 431 (headers over the limit, refused before routing), 500 (a bug in the service), 503 (the
  *   service is shutting down, or its storage is unavailable: locked by another process, disk full, unwritable);
  * - a credential (access other than public): 401, 429 (repeated failures from one address), and 403 when some
- *   role is not allowed;
+ *   role is not allowed (an OAuth endpoint answers that 401);
  * - a body: 400 (invalid JSON or schema), 413 (over the body limit), 415 (a content type it does not take);
  * - path parameters: 400 (bad encoding or schema), 414 (longer than the router takes);
  * - domain errors: usage 400, notFound 404, conflict and pending 409.
@@ -193,7 +224,7 @@ export function statusesOf(r: ApiRoute): number[] {
   const statuses = new Set<number>([r.success.status, 431, 500, 503]);
   if (r.access !== 'public') {
     statuses.add(401).add(429);
-    if (ROLES.some((role) => !(r.access as readonly Role[]).includes(role))) statuses.add(403);
+    if (!r.oauth && ROLES.some((role) => !(r.access as readonly Role[]).includes(role))) statuses.add(403);
   }
   if (r.body) statuses.add(400).add(413).add(415);
   if (r.params) statuses.add(400).add(414);
@@ -207,7 +238,7 @@ type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 414 | 415 | 429 | 431 | 5
 export interface RouteSchema<R extends ApiRoute = ApiRoute> {
   params?: R['params'];
   body?: R['body'];
-  response: { [status in R['success']['status']]: R['success']['schema'] } & Partial<Record<ErrorStatus, typeof errorRef>>;
+  response: { [status in R['success']['status']]: R['success']['schema'] } & Partial<Record<ErrorStatus, typeof errorRef | typeof oauthErrorRef>>;
 }
 
 export function routeSchemaOf<R extends ApiRoute>(r: R): RouteSchema<R> {
@@ -216,7 +247,8 @@ export function routeSchemaOf<R extends ApiRoute>(r: R): RouteSchema<R> {
     if (status === r.success.status) {
       response[status] = r.success.contentType ? { content: { [r.success.contentType]: { schema: r.success.schema } } } : r.success.schema;
     } else {
-      response[status] = errorRef;
+      // 431 is refused by Node before any door: the service's own error body, on OAuth endpoints too.
+      response[status] = r.oauth && status !== 431 ? oauthErrorRef : errorRef;
     }
   }
   return {

@@ -84,6 +84,20 @@ export const auditEventSchema = {
 
 const ERROR_KINDS = Object.keys(EXIT_CODES).filter((k) => k !== 'ok') as ErrorKind[];
 
+/**
+ * The errors of the OAuth endpoint (POST /v1/introspect), in the shape OAuth libraries parse (RFC 6749 section 5.2,
+ * RFC 6750 section 3.1) rather than the API's own.
+ */
+export const oauthErrorSchema = {
+  $id: 'OAuthError',
+  type: 'object',
+  required: ['error', 'error_description'],
+  properties: {
+    error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'invalid_token', 'insufficient_scope', 'temporarily_unavailable', 'server_error'] },
+    error_description: { type: 'string' },
+  },
+} as const;
+
 export const errorSchema = {
   $id: 'Error',
   type: 'object',
@@ -98,24 +112,55 @@ export const errorSchema = {
 } as const;
 
 /** The named schemas, as the service registers them (fastify's addSchema) and `$ref` finds them. */
-export const namedSchemas = [tokenViewSchema, rotationSchema, auditEventSchema, errorSchema] as const;
+export const namedSchemas = [tokenViewSchema, rotationSchema, auditEventSchema, errorSchema, oauthErrorSchema] as const;
 
 const tokenRef = { $ref: 'TokenView#' } as const;
 const rotationRef = { $ref: 'Rotation#' } as const;
 export const errorRef = { $ref: 'Error#' } as const;
+export const oauthErrorRef = { $ref: 'OAuthError#' } as const;
 
+/** A public signing key of an account: Ed25519 (EdDSA), P-256 (ES256) or RSA (RS256), each with the one alg it signs with. */
 const jwkSchema = {
-  type: 'object',
-  required: ['kty', 'crv', 'x', 'kid', 'alg', 'use'],
-  properties: {
-    // enum rather than const: fastify's serializer writes a const without looking at the value.
-    kty: { type: 'string', enum: ['OKP'] },
-    crv: { type: 'string', enum: ['Ed25519'] },
-    x: { type: 'string' },
-    kid: { type: 'string' },
-    alg: { type: 'string', enum: ['EdDSA'] },
-    use: { type: 'string', enum: ['sig'] },
-  },
+  anyOf: [
+    {
+      type: 'object',
+      required: ['kty', 'crv', 'x', 'kid', 'alg', 'use'],
+      properties: {
+        // enum rather than const: fastify's serializer writes a const without looking at the value.
+        kty: { type: 'string', enum: ['OKP'] },
+        crv: { type: 'string', enum: ['Ed25519'] },
+        x: { type: 'string' },
+        kid: { type: 'string' },
+        alg: { type: 'string', enum: ['EdDSA'] },
+        use: { type: 'string', enum: ['sig'] },
+      },
+    },
+    {
+      type: 'object',
+      required: ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'],
+      properties: {
+        kty: { type: 'string', enum: ['EC'] },
+        crv: { type: 'string', enum: ['P-256'] },
+        x: { type: 'string' },
+        y: { type: 'string' },
+        kid: { type: 'string' },
+        alg: { type: 'string', enum: ['ES256'] },
+        use: { type: 'string', enum: ['sig'] },
+      },
+    },
+    {
+      type: 'object',
+      required: ['kty', 'n', 'e', 'kid', 'alg', 'use'],
+      properties: {
+        kty: { type: 'string', enum: ['RSA'] },
+        n: { type: 'string' },
+        e: { type: 'string' },
+        kid: { type: 'string' },
+        alg: { type: 'string', enum: ['RS256'] },
+        use: { type: 'string', enum: ['sig'] },
+      },
+    },
+  ],
 } as const;
 
 /** Bounded strings: names are checked by the core (so messages match the local backend); this only caps size. */
@@ -176,10 +221,16 @@ export const wire = {
   identifyBody: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 8192 } } },
   identified: { type: 'object', required: ['token'], properties: { token: { anyOf: [tokenRef, { type: 'null' }] } } },
   introspectBody: {
-    // RFC 7662 allows extension parameters; `token` is the only one this service reads.
+    // RFC 7662 allows extension parameters; `token` is what this service answers about. client_id and client_secret
+    // are client_secret_post's credentials (RFC 6749 section 2.3.1), read by the door.
     type: 'object',
     required: ['token'],
-    properties: { token: { type: 'string', maxLength: INTROSPECT_TOKEN_MAX }, token_type_hint: { type: 'string', maxLength: INTROSPECT_HINT_MAX } },
+    properties: {
+      token: { type: 'string', maxLength: INTROSPECT_TOKEN_MAX },
+      token_type_hint: { type: 'string', maxLength: INTROSPECT_HINT_MAX },
+      client_id: { type: 'string' },
+      client_secret: { type: 'string' },
+    },
   },
   introspection: {
     type: 'object',
@@ -190,6 +241,7 @@ export const wire = {
       status: { type: 'string' },
       sub: { type: 'string' },
       iss: { type: 'string' },
+      client_id: { type: 'string' },
       jti: { type: 'string' },
       iat: { type: 'integer' },
       nbf: { type: 'integer' },
@@ -197,6 +249,21 @@ export const wire = {
     },
   },
   jwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: jwkSchema } } },
+  accountIdParams: { type: 'object', required: ['accountId'], properties: { accountId: { type: 'string', maxLength: 64 } } },
+  /** RFC 8414 authorization server metadata: an account's (with its JWKS), or the service's (introspection only). */
+  authorizationServerMetadata: {
+    type: 'object',
+    required: ['issuer', 'introspection_endpoint', 'introspection_endpoint_auth_methods_supported', 'response_types_supported', 'grant_types_supported'],
+    properties: {
+      issuer: { type: 'string' },
+      jwks_uri: { type: 'string' },
+      introspection_endpoint: { type: 'string' },
+      introspection_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string' } },
+      response_types_supported: { type: 'array', items: { type: 'string' } },
+      grant_types_supported: { type: 'array', items: { type: 'string' } },
+      service_documentation: { type: 'string' },
+    },
+  },
   accountKeys: {
     type: 'object',
     required: ['accountId', 'issuer', 'keys'],
@@ -247,6 +314,7 @@ interface Named {
   'Rotation#': typeof rotationSchema;
   'AuditEvent#': typeof auditEventSchema;
   'Error#': typeof errorSchema;
+  'OAuthError#': typeof oauthErrorSchema;
 }
 
 type Primitive<T> = T extends 'string'

@@ -36,6 +36,7 @@ const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['TOKENCTL_ADMIN_KEY', 'the admin credential for TOKENCTL_SERVER'],
   ['TOKENCTL_DATABASE_URL', 'serve / server ...: the PostgreSQL database shared by every replica (instead of --data <dir>)'],
   ['TOKENCTL_SQLITE_DRIVER', 'serve / server ... on --data: the SQLite driver, node:sqlite (the default where Node.js has it, 22.13 and later) or better-sqlite3 (the default on Node.js 20, installed beside tokenctl)'],
+  ['TOKENCTL_PUBLIC_URL', "serve / server init: the https URL resource servers reach the service at (accounts' issuers <url>/accounts/<id>, RFC 8414 metadata); same as serve --public-url"],
   ['TOKENCTL_SERVER_KEY', 'serve / server ...: base64 of 32 bytes sealing token values and signing keys in the service\'s storage (instead of <data>/server.key); required with PostgreSQL'],
   ['TOKENCTL_HTTP_TIMEOUT_MS', 'how long the CLI waits for the service (default 15000)'],
   ['TOKENCTL_ALLOW_INSECURE_HTTP', '1 allows http:// to a host other than this machine'],

@@ -31,6 +31,8 @@ function describe(e: AuditEvent): string {
       return `rotation ${d.rotation} abandoned: ${d.reason}`;
     case 'account.init':
       return `account '${d.name}' (${d.account}) created`;
+    case 'account.signing-key':
+      return `new API tokens signed with ${d.alg} (key ${d.kid}; before: ${d.previousAlg}, key ${d.previousKid}, still verifies)`;
     default:
       return '';
   }

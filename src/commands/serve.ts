@@ -41,9 +41,11 @@ export function registerServe(program: Command, deps: Deps): void {
     .option('--port <port>', 'port to listen on (0: any free port)', '8787')
     .option('--log-level <level>', `request log level on stdout: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed')
-    .action(async (opts: { data?: string; database?: string; host: string; port: string; logLevel: string; trustProxy?: string }) => {
+    .option('--public-url <url>', "the https URL resource servers reach the service at (accounts' issuers, RFC 8414 metadata); default TOKENCTL_PUBLIC_URL")
+    .action(async (opts: { data?: string; database?: string; host: string; port: string; logLevel: string; trustProxy?: string; publicUrl?: string }) => {
       const port = parsePort(opts.port);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
+      const publicUrl = (await import('../server/public-url.js')).publicUrlFrom(opts.publicUrl, deps.env);
       // The server (fastify, SQLite or PostgreSQL) loads only here: every other command stays fast.
       const { chooseStorage } = await import('../server/storage.js');
       const storage = await chooseStorage(opts, deps.env);
@@ -64,6 +66,7 @@ export function registerServe(program: Command, deps: Deps): void {
             .split(',')
             .map((a) => a.trim())
             .filter(Boolean),
+          publicUrl,
           clock: deps.serviceClock ?? deps.clock, // a drill's service runs on from TOKENCTL_NOW
           env: deps.env,
           log: logs,
@@ -89,6 +92,6 @@ export function registerServe(program: Command, deps: Deps): void {
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',
     'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
-    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
+    'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0 --public-url https://tokens.example.com',
   ]);
 }

@@ -5,12 +5,21 @@ import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
 import { UsageError } from '../core/errors.js';
 import { FEATURES, parseFeature, type Feature } from '../core/features.js';
 import { toTokenView } from '../core/tokens.js';
+import { SIGNING_ALGS, type SigningAlg } from '../core/signing.js';
+import type { AccountSigning } from '../tokens/principals.js';
 import { renderJson } from '../ui/render.js';
 import { safeText } from '../ui/sanitize.js';
 import path from 'node:path';
 import { examples, globalsOf, info, shellWord, success, tokenctlName, warn } from './shared.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',')];
+
+/** The algorithm of API tokens' signing keys, as an option names it (case aside). */
+function parseSigningAlg(text: string): SigningAlg {
+  const alg = SIGNING_ALGS.find((a) => a.toLowerCase() === text.trim().toLowerCase());
+  if (!alg) throw new UsageError(`unknown signing algorithm '${text.slice(0, 20)}'; use one of: ${SIGNING_ALGS.join(', ')}`);
+  return alg;
+}
 
 type Where = { data?: string; database?: string };
 
@@ -75,21 +84,25 @@ export function registerServer(program: Command, deps: Deps): void {
     .option('--account <name>', 'account name', 'default')
     .option('--admin-name <name>', 'name of the first admin principal', 'admin')
     .option('--no-default-token', 'do not create the default API token')
-    .action(async (opts: Where & { account: string; adminName: string; defaultToken: boolean }, self: Command) => {
+    .option('--signing-alg <alg>', `the algorithm of the account's API tokens: ${SIGNING_ALGS.join(', ')} (ES256 or RS256 for resource servers without EdDSA, such as Apache mod_oauth2)`, 'EdDSA')
+    .action(async (opts: Where & { account: string; adminName: string; defaultToken: boolean; signingAlg: string }, self: Command) => {
       const globals = globalsOf(self);
+      const signingAlg = parseSigningAlg(opts.signingAlg);
       // Stamped when the command starts, not after the driver and the database have loaded: under a TOKENCTL_NOW
       // drill every process's clock starts at the same instant, and the default token must be active for them all.
       const now = deps.clock.now();
-      const { initServiceAccount } = await import('../server/admin.js');
+      const { initServiceAccount, publicUrlFrom } = await import('../server/admin.js');
+      // The default API token names its issuer: the account's URL when the service's public URL is known.
+      const publicUrl = publicUrlFrom(undefined, deps.env);
       const { store, where, kind, close } = await openStore(opts, true);
       try {
-        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName }, { now: () => now });
+        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName, signingAlg }, { now: () => now }, publicUrl);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
         if (globals.json) {
           deps.io.out(
             renderJson({
               account: r.account,
-              principal: { id: r.admin.id, name: r.admin.name, role: r.admin.role },
+              principal: { id: r.admin.id, clientId: r.admin.id, name: r.admin.name, role: r.admin.role },
               credential: r.credential,
               tokens: r.tokens.map((t) => toTokenView(t, now)),
             }),
@@ -130,8 +143,13 @@ export function registerServer(program: Command, deps: Deps): void {
       try {
         const { principal, credential } = await addPrincipal(store, opts.account, role, opts.name, deps.clock);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(credential));
-        deps.io.out(globals.json ? renderJson({ principal: { id: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`);
+        deps.io.out(
+          globals.json ? renderJson({ principal: { id: principal.id, clientId: principal.id, name: principal.name, role: principal.role }, credential }) : `${credential}\n`,
+        );
         success(deps, `Added ${principal.role} '${safeText(principal.name)}' (${principal.id}) to account '${safeText(opts.account)}'`);
+        if (principal.role === 'service' || principal.role === 'admin') {
+          info(deps, `OAuth client id: ${principal.id}; client secret: the credential on stdout (introspection with client_secret_basic or client_secret_post, or the credential alone as a bearer token)`);
+        }
         warn(deps, 'the credential is shown only once (on stdout): hand it over securely');
       } finally {
         await close();
@@ -139,7 +157,7 @@ export function registerServer(program: Command, deps: Deps): void {
     });
   const principals = server
     .command('principals')
-    .description("list an account's principals (names, roles, ids; never credentials)")
+    .description("list an account's principals (ids, which are their OAuth client ids, names, roles; never credentials)")
     .option('--data <dir>', DATA_HELP)
     .option('--database <url>', DATABASE_HELP)
     .requiredOption('--account <name>', 'the account')
@@ -149,8 +167,12 @@ export function registerServer(program: Command, deps: Deps): void {
       const { store, close } = await openStore(opts, false);
       try {
         const rows = (await listPrincipals(store, opts.account)).map(({ accountId: _a, ...p }) => p);
-        if (globals.json) deps.io.out(renderJson(rows));
-        else for (const p of rows) deps.io.out(`${p.id}\t${safeText(p.name)}\t${p.role}\t${p.createdAt}\n`);
+        // A principal's id is its OAuth client id (introspection's client_secret_basic / client_secret_post).
+        if (globals.json) deps.io.out(renderJson(rows.map((p) => ({ id: p.id, clientId: p.id, name: p.name, role: p.role, createdAt: p.createdAt }))));
+        else {
+          for (const p of rows) deps.io.out(`${p.id}\t${safeText(p.name)}\t${p.role}\t${p.createdAt}\n`);
+          if (rows.length > 0) info(deps, 'the first column, the principal id, is also its OAuth client id (introspection with client_secret_basic or client_secret_post)');
+        }
       } finally {
         await close();
       }
@@ -190,16 +212,28 @@ export function registerServer(program: Command, deps: Deps): void {
     .requiredOption('--account <name>', 'the account')
     .option('--enable <feature>', `turn a premium feature on (${FEATURES.join(', ')}); repeatable`, collect)
     .option('--disable <feature>', `turn a premium feature off (${FEATURES.join(', ')}); existing tokens stay; repeatable`, collect)
-    .action(async (opts: Where & { account: string; enable?: string[]; disable?: string[] }, self: Command) => {
+    .option('--signing-alg <alg>', `sign the account's new API tokens with ${SIGNING_ALGS.join(', ')} from now on (a new key; tokens already issued keep verifying)`)
+    .action(async (opts: Where & { account: string; enable?: string[]; disable?: string[]; signingAlg?: string }, self: Command) => {
       const globals = globalsOf(self);
       const enable = (opts.enable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
       const disable = (opts.disable ?? []).filter((f) => f.trim() !== '').map(parseFeature);
       const both = enable.filter((f) => disable.includes(f));
       if (both.length > 0) throw new UsageError(`--enable and --disable both name ${both.join(', ')}; choose one`);
-      const { setAccountFeatures, showAccount } = await import('../tokens/principals.js');
+      const signingAlg = opts.signingAlg === undefined ? undefined : parseSigningAlg(opts.signingAlg);
+      const { accountSigning, setAccountFeatures, setSigningAlgorithm, showAccount } = await import('../tokens/principals.js');
       const { store, close } = await openStore(opts, false);
       try {
         let shown: { id: string; name: string; createdAt: string; features: readonly Feature[] };
+        let signing: AccountSigning;
+        if (signingAlg !== undefined) {
+          const r = await setSigningAlgorithm(store, opts.account, signingAlg, deps.clock);
+          signing = r;
+          if (!r.changed) info(deps, `API tokens of account '${safeText(opts.account)}' are already signed with ${signingAlg}`);
+          else {
+            success(deps, `New API tokens of account '${safeText(opts.account)}' are signed with ${signingAlg} (key ${r.kid}; a running service uses it at once)`);
+            info(deps, `tokens issued before keep verifying with their ${r.before} key, which stays in the account's JWKS; to move every client to ${signingAlg}, rotate them`);
+          }
+        } else signing = await accountSigning(store, opts.account);
         if (enable.length === 0 && disable.length === 0) {
           shown = await showAccount(store, opts.account);
         } else {
@@ -216,11 +250,17 @@ export function registerServer(program: Command, deps: Deps): void {
           }
         }
         if (globals.json) {
-          deps.io.out(renderJson({ account: { id: shown.id, name: shown.name, createdAt: shown.createdAt, features: shown.features } }));
+          deps.io.out(
+            renderJson({
+              account: { id: shown.id, name: shown.name, createdAt: shown.createdAt, features: shown.features, signingAlg: signing.alg, signingKeys: signing.keys },
+            }),
+          );
         } else {
           const missing = FEATURES.filter((f) => !shown.features.includes(f));
           deps.io.out(`account\t${safeText(shown.name)} (${shown.id})\ncreated\t${shown.createdAt}\nfeatures\t${shown.features.length > 0 ? shown.features.join(', ') : 'none'}\n`);
-          if (missing.length > 0 && enable.length === 0 && disable.length === 0) {
+          const older = signing.keys.length - 1;
+          deps.io.out(`signing\t${signing.alg} (key ${signing.kid}${older > 0 ? `; ${older} older key${older > 1 ? 's still verify' : ' still verifies'}` : ''})\n`);
+          if (missing.length > 0 && enable.length === 0 && disable.length === 0 && signingAlg === undefined) {
             info(deps, `premium features it does not have: ${missing.join(', ')} (enable with: tokenctl server account ${again(opts)}--account ${shellWord(shown.name)} --enable ${missing[0]})`);
           }
         }
@@ -231,7 +271,7 @@ export function registerServer(program: Command, deps: Deps): void {
   examples(account, [
     'tokenctl server account --data /var/lib/tokenctl --account acme',
     'tokenctl server account --data /var/lib/tokenctl --account acme --enable onelink',
-    'tokenctl server account --data /var/lib/tokenctl --account acme --disable onelink',
+    'tokenctl server account --data /var/lib/tokenctl --account acme --signing-alg ES256   # for resource servers without EdDSA',
   ]);
 
   examples(add, [

@@ -15,7 +15,10 @@ function unknown(reason: string): never {
 
 /** API tokens: signature against the account's keys, an algorithm allow-list, typ, issuer; nbf gives pending. */
 async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
-  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP, isApiTokenTyp }] = await Promise.all([import('jose'), import('../secrets/index.js')]);
+  const [{ decodeProtectedHeader, decodeJwt, jwtVerify, importJWK }, { API_TOKEN_TYP, isApiTokenTyp, isSigningAlg, issuerNamesAccount, SIGNING_ALGS }] = await Promise.all([
+    import('jose'),
+    import('../secrets/index.js'),
+  ]);
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: ReturnType<typeof decodeJwt>;
   try {
@@ -24,7 +27,7 @@ async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
   } catch {
     throw new UsageError('this is not a well-formed JWT (mistyped or truncated?)');
   }
-  if (header.alg !== 'EdDSA') unknown(`algorithm '${String(header.alg).slice(0, 20)}' is not accepted (only EdDSA)`);
+  if (!isSigningAlg(header.alg)) unknown(`algorithm '${String(header.alg).slice(0, 20)}' is not accepted (only ${SIGNING_ALGS.join(', ')})`);
   // Tokens issued before 0.2 say at+jwt; both are tokenctl's, checked the same way.
   if (!isApiTokenTyp(header.typ)) unknown(`the token type header is not '${API_TOKEN_TYP}'`);
   const keys = await backend.accountKeys();
@@ -32,20 +35,25 @@ async function checkJwt(backend: TokenBackend, value: string): Promise<void> {
   const now = backend.clock.now();
   const jwk = keys.keys.find((k) => k.kid === header.kid);
   if (!jwk) unknown('it was not signed by a key of this account (unknown kid)');
+  // The key decides the algorithm, never the token's header.
+  if (header.alg !== jwk.alg) unknown(`algorithm '${header.alg}' is not the one of this account's key ${jwk.kid} (${jwk.alg})`);
   // nbf is checked separately (a token not yet active is pending, not forged): verify as of its activation.
   const nbf = typeof claims.nbf === 'number' ? claims.nbf * 1000 : 0;
+  let verified = false;
   try {
-    await jwtVerify(value, await importJWK(jwk, 'EdDSA'), {
-      algorithms: ['EdDSA'],
+    const { payload } = await jwtVerify(value, await importJWK(jwk, jwk.alg), {
+      algorithms: [jwk.alg],
       // typ was checked above (two accepted values); jose takes one.
-      issuer: keys.issuer,
       subject: keys.accountId,
-      requiredClaims: ['jti', 'iat', 'nbf'],
+      requiredClaims: ['jti', 'iat', 'nbf', 'iss'],
       currentDate: new Date(Math.max(now.getTime(), nbf)),
     });
+    // The account's urn, or its issuer URL (`<public URL>/accounts/<id>`, whatever URL the service had then).
+    verified = issuerNamesAccount(payload.iss, keys.accountId);
   } catch {
-    unknown("its signature or claims do not verify against this account's keys");
+    verified = false;
   }
+  if (!verified) unknown("its signature or claims do not verify against this account's keys");
 }
 
 export function registerVerify(program: Command, deps: Deps): void {

@@ -16,6 +16,7 @@ export interface AuditEvent {
 
 export const AUDIT_ACTIONS = [
   'account.init',
+  'account.signing-key',
   'token.create',
   'token.reveal',
   'token.rename',
@@ -42,6 +43,13 @@ type Fingerprinted = TokenRecord & { fingerprint: string };
 
 export const auditEntries = {
   accountInit: (account: { id: string; name: string }): AuditEntry => ({ action: 'account.init', token: null, fingerprint: null, detail: { account: account.id, name: account.name } }),
+  /** A new signing key for the account's new API tokens (the operator chose another algorithm). */
+  signingKeyAdded: (key: { kid: string; alg: string }, previous: { kid: string; alg: string }): AuditEntry => ({
+    action: 'account.signing-key',
+    token: null,
+    fingerprint: null,
+    detail: { kid: key.kid, alg: key.alg, previousKid: previous.kid, previousAlg: previous.alg },
+  }),
   /** `delivered`: the value is handed out now (create prints it); init's default token and rotations' are not. */
   tokenCreated: (t: Fingerprinted, delivered: boolean): AuditEntry => ({ action: 'token.create', token: tokenRef(t), fingerprint: t.fingerprint, detail: { delivered: delivered ? 'yes' : 'no' } }),
   tokenRevealed: (t: Fingerprinted): AuditEntry => ({ action: 'token.reveal', token: tokenRef(t), fingerprint: t.fingerprint, detail: null }),

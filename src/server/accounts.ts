@@ -22,6 +22,8 @@ export class Accounts {
     storage: ServiceStorage,
     private readonly memory: WriteFollower,
     private readonly clock: Clock,
+    /** The service's public URL: API tokens minted here name their account's issuer URL (null: its urn). */
+    private readonly publicUrl: string | null = null,
   ) {
     const follow = (accountId: string) => memory.refreshAccount(accountId).catch(() => undefined); // committed: memory catches up by notification or resync
     this.storage = {
@@ -45,7 +47,7 @@ export class Accounts {
 
   /** The token use cases on the principal's account, recorded as the principal's doing. */
   tokens(principal: Principal): TokenService {
-    return new TokenService({ storage: this.storage, accountId: principal.accountId, actor: actorOf(principal), clock: this.clock });
+    return new TokenService({ storage: this.storage, accountId: principal.accountId, actor: actorOf(principal), clock: this.clock, publicUrl: this.publicUrl });
   }
 
   account(principal: Principal): Promise<StoredAccount> {

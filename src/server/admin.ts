@@ -1,3 +1,4 @@
 // What `tokenctl server ...` loads: the data directory and the account and principal use cases, in one chunk.
 export { openDataDir } from './data-dir.js';
-export { addPrincipal, initServiceAccount, listPrincipals, removePrincipal } from '../tokens/principals.js';
+export { accountSigning, addPrincipal, initServiceAccount, listPrincipals, removePrincipal, setSigningAlgorithm } from '../tokens/principals.js';
+export { publicUrlFrom } from './public-url.js';

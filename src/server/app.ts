@@ -22,8 +22,9 @@ import { auditRoutes } from './http/routes/v1/audit.js';
 import { rotationRoutes } from './http/routes/v1/rotations.js';
 import { tokenRoutes } from './http/routes/v1/tokens.js';
 import { publicRoutes } from './http/routes/public.js';
+import { oauthRoutes } from './http/routes/oauth.js';
 import { tokensPageRoutes } from './web/routes.js';
-import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from './http/schemas.js';
+import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenViewSchema } from './http/schemas.js';
 
 /** What a client may hold of the service: README "Limits" states the defaults. */
 export interface ServerLimits {
@@ -79,6 +80,12 @@ export interface ServerAppOptions {
    * apply per client rather than to the proxy. None by default.
    */
   trustProxy?: string[];
+  /**
+   * The URL resource servers reach the service at (an origin, server/public-url.ts): accounts' issuers, their
+   * metadata and the API tokens minted from now on are built on it. None: issuers are urns, metadata is built on
+   * each request.
+   */
+  publicUrl?: string | null;
 }
 
 declare module 'fastify' {
@@ -143,7 +150,8 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const recorder = new LastUsedRecorder(storage, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
   const logRequests = logsRequests(options);
   const authenticator = new Authenticator(new PrincipalCache(memory), limiter);
-  const accounts = new Accounts(storage, memory, clock);
+  const publicUrl = options.publicUrl ?? null;
+  const accounts = new Accounts(storage, memory, clock, publicUrl);
   const introspection = createIntrospection({
     lookup: memory,
     authenticator,
@@ -153,6 +161,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     trustProxy,
     failed: (error) => app.log.error({ err: error }, 'request failed'),
     logRequest: logRequests && options.logStream ? requestLineWriter(options.logStream) : null,
+    publicUrl,
   });
   const connections = boundConnections(
     app.server,
@@ -175,7 +184,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   routes.push({ method: 'POST', url: INTROSPECTION_PATH });
   app.decorate('flushLastUsed', () => recorder.flush());
   app.decorate('authLimiter', limiter);
-  for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema]) app.addSchema(schema);
+  for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema, oauthErrorSchema]) app.addSchema(schema);
   // The API takes JSON only (415 otherwise, as api/openapi.yaml says): not fastify's default text/plain. Form bodies
   // are parsed only where they belong, in the scopes of introspection (RFC 7662) and of the Tokens page's forms.
   app.removeContentTypeParser('text/plain');
@@ -187,6 +196,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   await app.register(authentication, { authenticator });
 
   await app.register(publicRoutes);
+  await app.register(oauthRoutes, { publicUrl });
   await app.register(accountRoutes, { prefix: '/v1' });
   await app.register(tokenRoutes, { prefix: '/v1' });
   await app.register(rotationRoutes, { prefix: '/v1' });

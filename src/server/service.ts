@@ -13,6 +13,8 @@ export interface ServiceOptions {
   port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   trustProxy: string[];
+  /** The URL resource servers reach the service at (server/public-url.ts); null: issuers are urns. */
+  publicUrl: string | null;
   clock: Clock;
   env: Record<string, string | undefined>;
   /** Structured request logs (JSON lines), batched by the caller. */
@@ -108,7 +110,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     await release();
     throw error;
   }
-  const app = await buildServerApp({ storage, memory, clock: o.clock, logStream: o.log, logLevel: o.logLevel, trustProxy: o.trustProxy }).catch(async (error: unknown) => {
+  const app = await buildServerApp({ storage, memory, clock: o.clock, logStream: o.log, logLevel: o.logLevel, trustProxy: o.trustProxy, publicUrl: o.publicUrl }).catch(async (error: unknown) => {
     await release();
     throw error;
   });
@@ -137,7 +139,13 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   o.notice(`tokenctl token service listening on ${url} (${o.storage.kind === 'sqlite' ? `data: ${path.resolve(o.storage.dataDir)}` : `database: ${o.storage.location}`}); stop with Ctrl-C or SIGTERM`);
   if (!LOOPBACK.test(o.host)) {
     o.notice(`warning: listening on ${o.host}, beyond this machine: put a TLS-terminating proxy in front, or credentials cross the network in clear`);
+    if (o.publicUrl === null) {
+      o.notice(
+        'warning: no --public-url (TOKENCTL_PUBLIC_URL): API tokens name their account by urn:tokenctl:account:<id>, and the RFC 8414 metadata is built on each request\'s Host (never cached); set it to the https URL resource servers use',
+      );
+    }
   }
+  if (o.publicUrl !== null) o.notice(`public URL: ${o.publicUrl} (each account's issuer is ${o.publicUrl}/accounts/<account id>)`);
   let stopped: Promise<void> | null = null;
   return {
     url,

@@ -3,6 +3,7 @@ import type { Feature } from '../core/features.js';
 import type { VerifyResult } from '../core/audit-chain.js';
 import type { RotationRecord } from '../core/rotation.js';
 import type { TokenRecord } from '../core/tokens.js';
+import type { PublicJwk } from '../secrets/jwt.js';
 import type { Sealer } from '../secrets/seal.js';
 
 /**
@@ -34,7 +35,8 @@ export interface StoredAccount {
 
 export interface StoredSigningKey {
   kid: string;
-  publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+  /** Ed25519 (EdDSA), P-256 (ES256) or RSA (RS256): the key type decides the algorithm (secrets/jwt.ts algOfJwk). */
+  publicJwk: PublicJwk;
   /** Sealed PKCS#8 PEM (associated data `<accountId>:signing-key`). */
   privateKey: string;
   createdAt: string;
@@ -46,8 +48,10 @@ export interface AccountReader {
   /** Every token of the account, deleted ones included, in creation order. */
   tokens(): Promise<StoredToken[]>;
   rotations(): Promise<RotationRecord[]>;
-  /** The account's signing key for new API tokens. */
+  /** The account's signing key for new API tokens: its newest. */
   signingKey(): Promise<StoredSigningKey>;
+  /** Every signing key of the account, oldest first (tokens signed by older keys keep verifying). */
+  signingKeys(): Promise<StoredSigningKey[]>;
 }
 
 export interface AccountWriter extends AccountReader {

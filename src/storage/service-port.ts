@@ -1,8 +1,9 @@
 import type { Feature } from '../core/features.js';
 import type { Role } from '../core/roles.js';
 import type { TokenType } from '../core/tokens.js';
+import type { PublishedJwk } from '../secrets/jwt.js';
 import type { Sealer } from '../secrets/seal.js';
-import type { AccountReader, AccountWriter, StoredAccount, TokenStorage } from './port.js';
+import type { AccountReader, AccountWriter, StoredAccount, StoredSigningKey, TokenStorage } from './port.js';
 
 /**
  * What the token service needs of its storage beyond the token use cases' port (port.ts): accounts and their
@@ -38,6 +39,11 @@ export interface ServiceAccountWriter extends AccountWriter, ServiceAccountReade
    * have a principal of that name); like any failure in `write`, the whole change is then not made.
    */
   insertPrincipal(p: PrincipalRecord, credentialHash: Buffer): Promise<void>;
+  /**
+   * Adds a signing key (sealed) to the account: new API tokens are signed with it (the newest key), tokens signed
+   * by the older ones keep verifying. Its createdAt must be later than every other key's of the account.
+   */
+  insertSigningKey(key: StoredSigningKey): Promise<void>;
   /** Removes the principal and its Tokens page sessions; nothing happens when it is not (or no longer) there. */
   deletePrincipal(id: string): Promise<void>;
 }
@@ -90,7 +96,7 @@ export interface LastUsedSink {
 export interface PublicSigningKey {
   kid: string;
   accountId: string;
-  publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' };
+  publicJwk: PublishedJwk;
 }
 
 /** What the service keeps in memory of a token to introspect it: no name, no value, no sealed secret. */

@@ -4,10 +4,12 @@ import { changeFeatures, type Feature } from '../core/features.js';
 import { nameKey, normalizeTokenName } from '../core/names.js';
 import type { Role } from '../core/roles.js';
 import { hashCredential, mintCredential } from '../secrets/credentials.js';
+import { algOfJwk, generateSigningKey, type SigningAlg } from '../secrets/jwt.js';
 import { randomBase62 } from '../secrets/opaque.js';
 import type { StoredAccount, TokenStorage } from '../storage/port.js';
 import type { AccountDirectory, PrincipalRecord, ServiceAccountReader, ServiceAccountWriter } from '../storage/service-port.js';
-import { createAccount } from './token-service.js';
+import { createAccount, signingKeyAad } from './token-service.js';
+import { auditEntries } from '../core/audit.js';
 
 /**
  * The service's accounts and principals (who may call it, with which role), as use cases over the SQL storage.
@@ -46,8 +48,15 @@ async function insertPrincipal(tx: ServiceAccountWriter, rawName: string, role: 
  * A new account with its first admin and (by default) the `default` API token: one change, all or nothing. It has
  * the premium features it is given, by default none (OneLink is premium: the operator enables it).
  */
-export async function initServiceAccount(storage: ServiceStorage, input: { name: string; defaultToken: boolean; adminName?: string; features?: readonly Feature[] }, clock: Clock) {
-  const r = await createAccount(storage, { ...input, features: input.features ?? [] }, { clock, actor: SERVER_ACTOR }, (tx) => insertPrincipal(tx, input.adminName ?? 'admin', 'admin', clock.now()));
+export async function initServiceAccount(
+  storage: ServiceStorage,
+  input: { name: string; defaultToken: boolean; adminName?: string; features?: readonly Feature[]; signingAlg?: SigningAlg },
+  clock: Clock,
+  publicUrl: string | null = null,
+) {
+  const r = await createAccount(storage, { ...input, features: input.features ?? [] }, { clock, actor: SERVER_ACTOR, publicUrl }, (tx) =>
+    insertPrincipal(tx, input.adminName ?? 'admin', 'admin', clock.now()),
+  );
   return { account: r.account, tokens: r.tokens, admin: r.extra.principal, credential: r.extra.credential };
 }
 
@@ -104,5 +113,46 @@ export async function setAccountFeatures(
     const features = changeFeatures(before, change);
     await tx.setFeatures(features);
     return { account: { ...current, features }, features, before };
+  });
+}
+
+/** The algorithm and key id new API tokens of an account are signed with, and every key that still verifies. */
+export interface AccountSigning {
+  alg: SigningAlg;
+  kid: string;
+  keys: { kid: string; alg: SigningAlg; createdAt: string }[];
+}
+
+export async function accountSigning(storage: ServiceStorage, accountName: string): Promise<AccountSigning> {
+  const account = await accountNamed(storage, accountName);
+  const keys = await storage.read(account.id, (tx) => tx.signingKeys());
+  return signingOf(keys.map((k) => ({ kid: k.kid, alg: algOfJwk(k.publicJwk), createdAt: k.createdAt })));
+}
+
+function signingOf(keys: AccountSigning['keys']): AccountSigning {
+  const newest = keys.at(-1);
+  if (!newest) throw new TokenctlError('data', 'the account has no signing key; restore the database from a backup');
+  return { alg: newest.alg, kid: newest.kid, keys };
+}
+
+/**
+ * Chooses the algorithm of an account's API tokens from now on: a new signing key of that algorithm, with which every
+ * API token created from now on is signed. Tokens already issued keep verifying (their keys stay in the account's
+ * JWKS). Nothing changes when the newest key already has that algorithm. Recorded in the account's audit trail.
+ */
+export async function setSigningAlgorithm(storage: ServiceStorage, accountName: string, alg: SigningAlg, clock: Clock): Promise<AccountSigning & { changed: boolean; before: SigningAlg }> {
+  const account = await accountNamed(storage, accountName);
+  const sealer = await storage.sealer();
+  return storage.write(account.id, change(clock), async (tx) => {
+    const keys = (await tx.signingKeys()).map((k) => ({ kid: k.kid, alg: algOfJwk(k.publicJwk), createdAt: k.createdAt }));
+    const current = signingOf(keys);
+    if (current.alg === alg) return { ...current, changed: false, before: current.alg };
+    const material = generateSigningKey(alg);
+    // Newer than every key the account has (the newest key signs), even when the clock stands still (a drill).
+    const newestMs = Math.max(...keys.map((k) => Date.parse(k.createdAt)));
+    const createdAt = new Date(Math.max(clock.now().getTime(), newestMs + 1)).toISOString();
+    await tx.insertSigningKey({ kid: material.kid, publicJwk: material.publicJwk, privateKey: sealer.seal(material.privatePkcs8Pem, signingKeyAad(account.id)), createdAt });
+    await tx.audit([auditEntries.signingKeyAdded(material, current)]);
+    return { ...signingOf([...keys, { kid: material.kid, alg, createdAt }]), changed: true, before: current.alg };
   });
 }

@@ -27,6 +27,7 @@ import {
   type TokenRecord,
   type TokenType,
 } from '../core/tokens.js';
+import type { PublishedJwk, SigningAlg } from '../secrets/jwt.js';
 import type { Sealer } from '../secrets/seal.js';
 import type { AccountWriter, ChangeContext, StoredAccount, StoredToken, TokenStorage } from '../storage/port.js';
 
@@ -51,11 +52,12 @@ export interface RotationStart {
   replacement: RevealedToken;
 }
 
-/** The account's public signing keys (a JWK set), to verify API tokens offline. */
+/** The account's public signing keys (a JWK set), to verify API tokens offline: every key, the newest last. */
 export interface AccountKeys {
   accountId: string;
+  /** The account's issuer now (a URL where the service knows its public URL, else its urn). */
   issuer: string;
-  keys: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' }[];
+  keys: PublishedJwk[];
 }
 
 export function toTokenRecord(t: StoredToken): TokenRecord {
@@ -73,6 +75,8 @@ interface ChangeState {
   sealer: Sealer;
   now: Date;
   events: AuditEntry[];
+  /** The service's public URL, for the issuer of API tokens (null: their urn). */
+  publicUrl: string | null;
 }
 
 /** OneLink is premium: a type whose feature the account lacks is refused (exit 7 / 403) before anything else. */
@@ -85,7 +89,7 @@ async function assertTypeAllowed(s: ChangeState, type: TokenType): Promise<void>
 /** Mints, seals and inserts a token after the core's plan accepted it; `delivered` as in auditEntries.tokenCreated. */
 async function addToken(s: ChangeState, input: { type: TokenType; name: string }, opts: { activeImmediately: boolean; delivered: boolean }): Promise<RevealedToken> {
   await assertTypeAllowed(s, input.type);
-  const { maskValue, mintApiToken, mintOpaqueToken } = await secrets();
+  const { accountIssuer, algOfJwk, maskValue, mintApiToken, mintOpaqueToken } = await secrets();
   const tokens = await s.tx.tokens();
   const id = await newId('tok');
   // The rules first (limit, name): minting an API token needs the signing key, and a refused token costs nothing.
@@ -95,7 +99,10 @@ async function addToken(s: ChangeState, input: { type: TokenType; name: string }
   if (input.type === 'api') {
     const key = await s.tx.signingKey();
     const pem = s.sealer.open(key.privateKey, signingKeyAad(s.tx.accountId));
-    value = await mintApiToken({ kid: key.kid, privatePkcs8Pem: pem }, { accountId: s.tx.accountId, tokenId: id, issuedAt: s.now, notBefore: activatesAt });
+    value = await mintApiToken(
+      { kid: key.kid, alg: algOfJwk(key.publicJwk), privatePkcs8Pem: pem },
+      { accountId: s.tx.accountId, tokenId: id, issuedAt: s.now, notBefore: activatesAt, issuer: accountIssuer(s.tx.accountId, s.publicUrl) },
+    );
   } else {
     value = mintOpaqueToken(input.type);
   }
@@ -118,6 +125,8 @@ export interface NewAccountInput {
   defaultToken: boolean;
   /** Its premium features; absent: every feature (a local store is its owner's). The service passes its own list. */
   features?: readonly Feature[];
+  /** The algorithm of its signing key (default EdDSA; a local store keeps EdDSA). */
+  signingAlg?: SigningAlg;
 }
 
 /**
@@ -127,14 +136,14 @@ export interface NewAccountInput {
 export async function createAccount<W extends AccountWriter, T = undefined>(
   storage: TokenStorage<W>,
   input: NewAccountInput,
-  ctx: { clock: Clock; actor: string },
+  ctx: { clock: Clock; actor: string; publicUrl?: string | null },
   more?: (tx: W, account: StoredAccount) => Promise<T>,
 ): Promise<{ account: StoredAccount; tokens: TokenRecord[]; extra: T }> {
   const name = normalizeTokenName(input.name);
   const { generateSigningKey } = await secrets();
   const now = ctx.clock.now();
   const account: StoredAccount = { id: await newId('acc'), name, createdAt: now.toISOString(), ...(input.features ? { features: [...input.features] } : {}) };
-  const signing = generateSigningKey();
+  const signing = generateSigningKey(input.signingAlg ?? 'EdDSA');
   return storage.createAccount(
     {
       account,
@@ -142,7 +151,7 @@ export async function createAccount<W extends AccountWriter, T = undefined>(
     },
     { actor: ctx.actor, at: now.toISOString() },
     async (tx, sealer) => {
-      const s: ChangeState = { tx, sealer, now, events: [auditEntries.accountInit(account)] };
+      const s: ChangeState = { tx, sealer, now, events: [auditEntries.accountInit(account)], publicUrl: ctx.publicUrl ?? null };
       const tokens = input.defaultToken ? [(await addToken(s, { type: 'api', name: 'default' }, { activeImmediately: true, delivered: false })).token] : [];
       const extra = (more ? await more(tx, account) : undefined) as T;
       await tx.audit(s.events);
@@ -157,6 +166,8 @@ export interface TokenServiceOptions<W extends AccountWriter = AccountWriter> {
   /** Who acts, for the audit trail ("os:alice", "admin:ops (prn_...)"). */
   actor: string;
   clock: Clock;
+  /** The token service's public URL: API tokens it mints name their account's issuer URL (absent: its urn). */
+  publicUrl?: string | null;
 }
 
 /** The operations on one account's tokens, for one actor. */
@@ -172,7 +183,7 @@ export class TokenService<W extends AccountWriter = AccountWriter> {
     const now = this.o.clock.now();
     const ctx: ChangeContext = { actor: this.o.actor, at: now.toISOString() };
     return this.o.storage.write(this.o.accountId, ctx, async (tx) => {
-      const s: ChangeState = { tx, sealer, now, events: [] };
+      const s: ChangeState = { tx, sealer, now, events: [], publicUrl: this.o.publicUrl ?? null };
       const result = await fn(s);
       await tx.audit(s.events);
       return result;
@@ -333,8 +344,8 @@ export class TokenService<W extends AccountWriter = AccountWriter> {
   }
 
   async accountKeys(): Promise<AccountKeys> {
-    const key = await this.o.storage.read(this.o.accountId, (tx) => tx.signingKey());
-    const { issuerFor } = await secrets();
-    return { accountId: this.o.accountId, issuer: issuerFor(this.o.accountId), keys: [{ ...key.publicJwk, kid: key.kid, alg: 'EdDSA', use: 'sig' }] };
+    const keys = await this.o.storage.read(this.o.accountId, (tx) => tx.signingKeys());
+    const { accountIssuer, publishedJwk } = await secrets();
+    return { accountId: this.o.accountId, issuer: accountIssuer(this.o.accountId, this.o.publicUrl), keys: keys.map((key) => publishedJwk(key.publicJwk, key.kid)) };
   }
 }

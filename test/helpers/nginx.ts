@@ -61,7 +61,18 @@ export interface Nginx {
  * Debian's nginx.conf includes conf.d/*.conf.
  */
 export async function startNginx(upstreams: readonly string[], options: { source?: string } = {}): Promise<Nginx> {
+  const port = await freePort();
+  return runNginx(() => renderShippedConf(upstreams, port, options.source), { port });
+}
+
+/**
+ * nginx in a temporary prefix with an http-level configuration of the caller's (`conf`, given the prefix so it can put
+ * files there), listening on `port`; `mainLines` go before the events { } block (load_module). Resolves once it
+ * accepts connections on `port`.
+ */
+export async function runNginx(conf: (prefix: string) => string, options: { port: number; mainLines?: readonly string[] }): Promise<Nginx> {
   if (!NGINX_BIN) throw new Error(nginxMissing);
+  const { port } = options;
   const prefix = mkdtempSync(path.join(tmpdir(), 'tnginx-'));
   // The worker runs as nobody: it must reach the temp paths.
   chmodSync(prefix, 0o755);
@@ -69,13 +80,19 @@ export async function startNginx(upstreams: readonly string[], options: { source
     mkdirSync(path.join(prefix, d));
     chmodSync(path.join(prefix, d), 0o777);
   }
-  const port = await freePort();
-  const conf = renderShippedConf(upstreams, port, options.source);
   const p = (name: string) => path.join(prefix, name);
-  writeFileSync(p('tokenctl.conf'), conf);
+  let text: string;
+  try {
+    text = conf(prefix);
+  } catch (error) {
+    rmSync(prefix, { recursive: true, force: true });
+    throw error;
+  }
+  writeFileSync(p('tokenctl.conf'), text);
   writeFileSync(
     p('nginx.conf'),
     [
+      ...(options.mainLines ?? []),
       'worker_processes 1;',
       `lock_file ${p('nginx.lock')};`,
       'events { worker_connections 512; }',
@@ -96,7 +113,7 @@ export async function startNginx(upstreams: readonly string[], options: { source
   const test = spawnSync(NGINX_BIN, ['-t', ...args], { encoding: 'utf8' });
   if (test.status !== 0) {
     rmSync(prefix, { recursive: true, force: true });
-    throw new Error(`nginx -t refused the configuration:\n${test.stderr}\n${conf}`);
+    throw new Error(`nginx -t refused the configuration:\n${test.stderr}\n${text}`);
   }
   const child: ChildProcess = spawn(NGINX_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -142,5 +159,5 @@ export async function startNginx(upstreams: readonly string[], options: { source
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url, port, prefix, conf, errorLog: () => read(errorLog), accessLog: () => read(p('logs/access.log')), stop };
+  return { url, port, prefix, conf: text, errorLog: () => read(errorLog), accessLog: () => read(p('logs/access.log')), stop };
 }

@@ -17,6 +17,7 @@ import type { TestCluster } from './postgres.js';
 import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js';
 import type { Role } from '../../src/core/roles.js';
 import type { Feature } from '../../src/core/features.js';
+import type { SigningAlg } from '../../src/core/signing.js';
 
 export interface TestServer<S = SqliteStorage> {
   url: string;
@@ -38,7 +39,7 @@ export interface TestServer<S = SqliteStorage> {
    * Creates an account; returns its admin credential. `features`: its premium features, by default OneLink (most tests
    * are not about premium features; `server init` makes an account without any, see test/server/http/premium.test.ts).
    */
-  initAccount(opts?: { name?: string; defaultToken?: boolean; features?: Feature[] }): Promise<{ credential: string; accountId: string }>;
+  initAccount(opts?: { name?: string; defaultToken?: boolean; features?: Feature[]; signingAlg?: SigningAlg }): Promise<{ credential: string; accountId: string }>;
   addPrincipal(account: string, role: Role, name: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -122,7 +123,13 @@ async function listen<S extends SqliteStorage | PostgresStorage>(o: {
     logs,
     serverKey,
     async initAccount(opts = {}) {
-      const r = await initServiceAccount(storage, { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'] }, clock);
+      // As `tokenctl server init` with the service's TOKENCTL_PUBLIC_URL: the default token names the account's issuer.
+      const r = await initServiceAccount(
+        storage,
+        { name: opts.name ?? 'acme', defaultToken: opts.defaultToken ?? true, features: opts.features ?? ['onelink'], signingAlg: opts.signingAlg },
+        clock,
+        o.appOptions.publicUrl ?? null,
+      );
       // The service reads what `tokenctl server init` (another process) wrote when it hears of it; a test reads it at once.
       await app.accounts.caughtUp(r.account.id);
       return { credential: r.credential, accountId: r.account.id };

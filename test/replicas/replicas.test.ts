@@ -345,18 +345,19 @@ describeWith({}, 'replicas on one PostgreSQL', () => {
   });
 
   // (Not C: its clock, 31 minutes ahead, is past any block the others set.)
-  it('the failed-authentication limit (10 per address per minute) holds across replicas: 5 on A, 5 on B, then 429 on either', async () => {
+  it('the failed-authentication limit (10 guesses per address per minute) holds across replicas: 5 on A, 5 on B, then 429 on either', async () => {
     showOnFailure(A, B);
-    const wrong = (r: Replica, n: number) => api(r.url, `tctl_key_${'Z'.repeat(40)}`, from(n));
-    for (let i = 0; i < 5; i++) expect((await wrong(A, 77).whoami()).status).toBe(401);
-    for (let i = 0; i < 5; i++) expect((await wrong(B, 77).whoami()).status).toBe(401);
-    for (const r of [A, B]) {
-      const res = await wrong(r, 77).whoami();
+    // Each a different wrong credential: the same one again is not a new guess, and is not counted.
+    const wrong = (r: Replica, n: number, guess: number) => api(r.url, `tctl_key_${String(guess).padStart(40, 'Z')}`, from(n));
+    for (let i = 0; i < 5; i++) expect((await wrong(A, 77, i).whoami()).status).toBe(401);
+    for (let i = 5; i < 10; i++) expect((await wrong(B, 77, i).whoami()).status).toBe(401);
+    for (const [i, r] of [A, B].entries()) {
+      const res = await wrong(r, 77, 10 + i).whoami();
       expect(res.status, `${r.name}: the 11th failure from one address`).toBe(429);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     }
     // Another address is not limited; the right credential from it works.
-    expect((await wrong(B, 78).whoami()).status).toBe(401);
+    expect((await wrong(B, 78, 0).whoami()).status).toBe(401);
     expect((await on(A, 'lim', 79).whoami()).status).toBe(200);
   });
 

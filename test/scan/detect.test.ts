@@ -29,7 +29,7 @@ describe('detectTokens', () => {
     const good = `${b64(header)}.${b64(payload)}.${sig}`;
     const others = [
       `${b64({ ...header, typ: 'JWT' })}.${b64(payload)}.${sig}`,
-      `${b64({ ...header, alg: 'RS256' })}.${b64(payload)}.${sig}`,
+      `${b64({ ...header, alg: 'HS256' })}.${b64(payload)}.${sig}`,
       `${b64(header)}.${b64({ ...payload, iss: 'https://accounts.example.com' })}.${sig}`,
       `${b64(header)}.${b64(payload)}.${'A'.repeat(40)}`,
     ];
@@ -37,6 +37,20 @@ describe('detectTokens', () => {
     expect(found.map((f) => [f.value, f.line])).toEqual([
       [jwt, 1],
       [good, 2],
+    ]);
+  });
+
+  it('finds ES256 and RS256 API tokens, and those that name their issuer by URL', async () => {
+    const issuer = 'https://tokens.example.com/accounts/acc_x';
+    const claims = { accountId: 'acc_x', tokenId: 'tok_y', issuedAt: new Date(), notBefore: new Date() };
+    const es = await mintApiToken(generateSigningKey('ES256'), claims);
+    const rs = await mintApiToken(generateSigningKey('RS256'), { ...claims, issuer });
+    const byUrl = await mintApiToken(generateSigningKey(), { ...claims, issuer });
+    const found = detectTokens(`ES=${es}\nRS="${rs}"\n${byUrl}`);
+    expect(found.map((f) => [f.value, f.line])).toEqual([
+      [es, 1],
+      [rs, 2],
+      [byUrl, 3],
     ]);
   });
 

@@ -90,8 +90,10 @@ describe('every route x every role', () => {
       const r = await introspect('tctl_s2s_nothing', creds[role]);
       if (role === 'admin' || role === 'service') expect(r.body).toEqual({ active: false });
       else {
-        expect(r.status).toBe(403);
-        expect(r.body.error.message).toMatch(/only service principals and admins may introspect/);
+        // RFC 7662 section 2.3: 401 with the bearer challenge (RFC 6750), not 403.
+        expect(r.status).toBe(401);
+        expect(r.body).toEqual({ error: 'insufficient_scope', error_description: expect.stringMatching(/only service principals and admins may introspect/) });
+        expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="tokenctl", error="insufficient_scope"/);
       }
     }
     expect((await call(server, 'POST', '/v1/introspect', { form: { token: 'x' } })).status).toBe(401);
@@ -143,7 +145,7 @@ describe('authentication failures', () => {
   it('refuses an address with 429 and Retry-After after repeated failures, even with the right credential', async () => {
     await server.close();
     await setup({ authLimit: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
-    for (let i = 0; i < 3; i++) expect((await call(server, 'GET', '/v1/tokens', { credential: 'tctl_key_wrong' })).status).toBe(401);
+    for (let i = 0; i < 3; i++) expect((await call(server, 'GET', '/v1/tokens', { credential: `tctl_key_wrong${i}` })).status).toBe(401);
     const blocked = await call(server, 'GET', '/v1/tokens', { credential: creds.admin });
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -158,15 +160,32 @@ describe('authentication failures', () => {
     await setup({ authLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 30_000 }, trustProxy: ['127.0.0.1'] });
     const from = (client: string, credential: string) =>
       fetch(`${server.url}/v1/tokens`, { headers: { authorization: `Bearer ${credential}`, 'x-forwarded-for': client } }).then((r) => r.status);
-    expect(await from('203.0.113.7', 'bad')).toBe(401);
-    expect(await from('203.0.113.7', 'bad')).toBe(401);
+    expect(await from('203.0.113.7', 'bad1')).toBe(401);
+    expect(await from('203.0.113.7', 'bad2')).toBe(401);
     expect(await from('203.0.113.7', creds.admin)).toBe(429);
     expect(await from('198.51.100.9', creds.admin)).toBe(200);
     await server.close();
     await setup({ authLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 30_000 } });
-    expect(await from('203.0.113.7', 'bad')).toBe(401);
-    expect(await from('198.51.100.9', 'bad')).toBe(401);
+    expect(await from('203.0.113.7', 'bad1')).toBe(401);
+    expect(await from('198.51.100.9', 'bad2')).toBe(401);
     expect(await from('192.0.2.1', creds.admin)).toBe(429); // a spoofed header does not escape the limit
+  });
+
+  it('counts guesses, not repeats or requests without a credential: a misconfigured client does not lock out its neighbours', async () => {
+    await server.close();
+    await setup({ authLimit: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
+    // One client behind the address sends no credential, another the same stale one, again and again.
+    for (let i = 0; i < 10; i++) {
+      expect((await call(server, 'GET', '/v1/tokens')).status).toBe(401);
+      expect((await call(server, 'GET', '/v1/tokens', { credential: 'tctl_key_stale' })).status).toBe(401);
+      expect((await call(server, 'GET', '/v1/tokens', { authorization: 'Token not-a-scheme-we-read' })).status).toBe(401);
+    }
+    // Their neighbour behind the same address is not locked out.
+    expect((await call(server, 'GET', '/v1/tokens', { credential: creds.admin })).status).toBe(200);
+    // Different wrong credentials are guesses: the stale one counted once, two more reach the limit.
+    expect((await call(server, 'GET', '/v1/tokens', { credential: 'tctl_key_guess1' })).status).toBe(401);
+    expect((await call(server, 'GET', '/v1/tokens', { credential: 'tctl_key_guess2' })).status).toBe(401);
+    expect((await call(server, 'GET', '/v1/tokens', { credential: creds.admin })).status).toBe(429);
   });
 
   it('successful requests do not count towards the limit', async () => {

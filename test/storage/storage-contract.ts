@@ -37,7 +37,7 @@ export function describeStorageContract(name: string, makeHarness: () => Promise
     }
 
     it('creates the account, its signing key and an active default token in one change, recorded in the trail', async () => {
-      const { service, tokens, clock } = await setup();
+      const { service, tokens, clock, storage, account } = await setup();
       expect(tokens.map((t) => [t.name, t.type, tokenStatus(t, clock.now())])).toEqual([['default', 'api', 'active']]);
       const events = await service().auditEvents();
       expect(events.map((e) => [e.action, e.detail?.delivered ?? null])).toEqual([
@@ -45,6 +45,10 @@ export function describeStorageContract(name: string, makeHarness: () => Promise
         ['token.create', 'no'],
       ]);
       expect((await service().accountKeys()).keys).toHaveLength(1);
+      // Its keys: the one new API tokens are signed with, the newest, and every one before it (here, just one).
+      const [newest, all] = await storage.read(account.id, async (tx) => [await tx.signingKey(), await tx.signingKeys()] as const);
+      expect(all).toEqual([newest]);
+      expect(newest.publicJwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
       expect(await service().verifyAuditTrail()).toMatchObject({ ok: true, events: 2 });
     });
 

@@ -3,8 +3,9 @@ import type { SharedAuthFailures } from '../../storage/service-port.js';
 /**
  * Rate limiting of FAILED authentications, per client address: after `maxFailures` failures within `windowMs`
  * the address is refused (429 with Retry-After) for `blockMs`, right credential or not, so a credential
- * cannot be guessed at network speed. Successful requests cost nothing. The table is bounded: the oldest
- * entries go first when it is full.
+ * cannot be guessed at network speed. A failure given with a `distinct` key (what was tried, hashed) counts once per
+ * window: trying the same wrong credential again is not a new guess. Successful requests cost nothing. The table is
+ * bounded: the oldest entries go first when it is full.
  */
 export interface AuthLimiterOptions {
   maxFailures: number;
@@ -17,6 +18,8 @@ interface Entry {
   failures: number;
   windowStart: number;
   blockedUntil: number;
+  /** The distinct keys counted in this window (at most maxFailures: the address is blocked then). */
+  seen: Set<string> | null;
 }
 
 /**
@@ -42,7 +45,7 @@ export class FailedAuthLimiter {
     if (e) e.blockedUntil = Math.max(e.blockedUntil, untilMs);
     else {
       this.evictIfFull();
-      this.entries.set(key, { failures: 0, windowStart: t, blockedUntil: untilMs });
+      this.entries.set(key, { failures: 0, windowStart: t, blockedUntil: untilMs, seen: null });
     }
   }
 
@@ -67,14 +70,19 @@ export class FailedAuthLimiter {
    * this attempt was already beyond the limit on all replicas together (answer it 429: another replica's block
    * may not have reached this one yet); never rejects.
    */
-  recordFailure(key: string): Promise<boolean> | undefined {
+  recordFailure(key: string, distinct?: string): Promise<boolean> | undefined {
     const t = this.now();
     let e = this.entries.get(key);
     if (!e || t - e.windowStart > this.opts.windowMs) {
       this.entries.delete(key);
-      e = { failures: 0, windowStart: t, blockedUntil: e && e.blockedUntil > t ? e.blockedUntil : 0 };
+      e = { failures: 0, windowStart: t, blockedUntil: e && e.blockedUntil > t ? e.blockedUntil : 0, seen: null };
       this.evictIfFull();
       this.entries.set(key, e);
+    }
+    if (distinct !== undefined) {
+      // The same credential again within the window: already counted (here; another replica counts it once too).
+      if (e.seen?.has(distinct)) return undefined;
+      (e.seen ??= new Set()).add(distinct);
     }
     e.failures += 1;
     if (e.failures >= this.opts.maxFailures) e.blockedUntil = t + this.opts.blockMs;

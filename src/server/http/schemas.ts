@@ -13,6 +13,7 @@ export {
   INTROSPECT_HINT_MAX,
   INTROSPECT_TOKEN_MAX,
   namedSchemas,
+  oauthErrorSchema,
   rotationSchema,
   tokenViewSchema,
 } from '../../api/wire.js';

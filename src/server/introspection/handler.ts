@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
-import type { ErrorKind } from '../../core/errors.js';
 import { INTROSPECTORS } from '../../core/roles.js';
 import type { Principal } from '../../tokens/principals.js';
 import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
+import { drainingCacheControl, type IntrospectionAnswer } from './introspector.js';
 import { SECURITY_HEADERS } from '../http/plugins/security-headers.js';
 import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../http/schemas.js';
 
@@ -12,8 +12,14 @@ import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } fr
  * Resource servers call it on every API call they receive, so it costs what the HTTP request itself costs and little
  * more: no fastify pipeline, no hooks, no promise per request, the credential and the answer found in memory, the
  * request log line written in a batch. Every answer of the route is its own (no fastify route stands behind it to
- * be kept equal): success, the refusals of the authentication door (401, 403, 429), a content type other than a form
+ * be kept equal): success, the refusals of the authentication door (401, 429), a content type other than a form
  * or JSON (415), a body over the limit (413), a body that is not one `token` (400), a service shutting down (503).
+ *
+ * The caller authenticates as OAuth clients do (RFC 7662 section 2.1, RFC 6749 section 2.3): `client_secret_basic`
+ * (Authorization: Basic, the principal's id and credential), `client_secret_post` (client_id and client_secret in the
+ * form), or its credential as a bearer token. Refusals are in the shapes OAuth libraries parse (RFC 6749 section 5.2,
+ * RFC 6750 section 3): `{"error":"invalid_client"|"invalid_token"|"invalid_request"|...,"error_description":...}`,
+ * with the challenge of the scheme the client used.
  */
 export interface IntrospectionHandlerOptions {
   authenticator: Authenticator;
@@ -21,8 +27,10 @@ export interface IntrospectionHandlerOptions {
   /** The client's address, as fastify's `request.ip` has it (under --trust-proxy, from X-Forwarded-For as given). */
   clientAddress(req: IncomingMessage, forwardedFor: string | undefined): string | undefined;
   closing(): boolean;
-  /** Answers one well-formed request (and records the token's use): the response body, serialized. */
-  introspect(token: string, principal: Principal): string;
+  /** Answers one well-formed request (and records the token's use): the answer, its body serialized. */
+  introspect(token: string, principal: Principal): IntrospectionAnswer;
+  /** The service's time (epoch ms), for how long a draining token's answer may be kept. */
+  nowMs(): number;
   /** An unexpected failure: logged by the caller; the client gets the service's 500. */
   failed(error: unknown): void;
   /** Writes the request log line (null: request logging is off). */
@@ -45,7 +53,13 @@ const FORM_UTF8 = /^application\/x-www-form-urlencoded\s*;\s*charset=(?:utf-8|"u
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 /** The body nearly every client sends, with nothing to decode; anything else goes through node:querystring. */
 const PLAIN_TOKEN = /^token=([^&%+]*)$/;
-const INTERNAL = '{"error":{"kind":"internal","message":"the token service failed to handle this request; its operator can find why in its logs"}}';
+/** OAuth error codes this endpoint answers with (RFC 6749 section 5.2, RFC 6750 section 3.1). */
+export type OAuthError = 'invalid_request' | 'invalid_client' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable' | 'server_error';
+
+/** An OAuth error body: `{"error": <code>, "error_description": <words>}`. */
+export const oauthErrorJson = (error: OAuthError, description: string) => JSON.stringify({ error, error_description: description });
+
+const INTERNAL = oauthErrorJson('server_error', 'the token service failed to handle this request; its operator can find why in its logs');
 
 const codePoints = (s: string): number => {
   let n = 0;
@@ -53,7 +67,37 @@ const codePoints = (s: string): number => {
   return n;
 };
 
-const errorJson = (kind: ErrorKind, message: string) => JSON.stringify({ error: { kind, message } });
+/** How the caller authenticated: the scheme its refusal is worded in. */
+const enum Scheme {
+  /** Authorization: Bearer <credential> (and any header the door cannot read, worded as a bearer token). */
+  Bearer,
+  /** Authorization: Basic (client_secret_basic). */
+  Basic,
+  /** No Authorization header: client_secret_post, credentials in the form. */
+  Post,
+}
+
+/** A value for a WWW-Authenticate parameter: a quoted-string with nothing that would need escaping. */
+const quoted = (text: string) => `"${text.replace(/["\\\r\n]/g, ' ')}"`;
+
+/** The challenge of a refusal (RFC 6750 section 3, RFC 6749 section 5.2): the scheme the client used, or every one it may use. */
+function challenge(scheme: Scheme, refusal: AuthRefusal, presented: boolean, description: string): string | null {
+  if (scheme === Scheme.Bearer) {
+    const error = refusal.reason === 'role' ? 'insufficient_scope' : 'invalid_token';
+    return `Bearer realm="tokenctl", error="${error}", error_description=${quoted(description)}`;
+  }
+  if (scheme === Scheme.Basic) return 'Basic realm="tokenctl", charset="UTF-8"';
+  // Nothing presented at all: the schemes that work. A client that chose client_secret_post gets no challenge (as
+  // node-oidc-provider answers it): the body says invalid_client, and no other scheme is suggested to it.
+  return presented ? null : 'Basic realm="tokenctl", charset="UTF-8", Bearer realm="tokenctl"';
+}
+
+/** The OAuth error of a refusal in the client's scheme. */
+function refusalError(scheme: Scheme, refusal: AuthRefusal): OAuthError {
+  if (refusal.reason === 'blocked') return 'temporarily_unavailable';
+  if (scheme !== Scheme.Bearer) return 'invalid_client';
+  return refusal.reason === 'role' ? 'insufficient_scope' : 'invalid_token';
+}
 
 /** The first way the body is not one `token` (and an optional `token_type_hint`), worded as the API words schema errors. */
 function bodyError(body: Record<string, unknown>): string | null {
@@ -101,6 +145,10 @@ interface Exchange {
   more: Buffer[] | null;
   size: number;
   over: boolean;
+  scheme: Scheme;
+  /** client_secret_basic's client id, which a client_id of the form must equal. */
+  basicClientId: string | null;
+  address: string;
 }
 
 const EXCHANGE = Symbol('tokenctl.introspection');
@@ -110,57 +158,111 @@ const ignore = () => undefined;
 /** The handler: answers POST /v1/introspect and returns true; returns false (touching nothing) for anything else. */
 export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const [h0, v0, h1, v1, h2, v2] = SECURITY_HEADERS;
-  const send = (res: ServerResponse, status: number, json: string, started: number, principal: Principal | null, extra?: readonly string[]) => {
-    // The headers of every answer of the service (plugins/security-headers.ts) and of its JSON answers. Written out,
-    // not spread: this runs on every introspection.
-    const headers = [h0, v0, h1, v1, h2, v2, 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(json))];
+  const send = (res: ServerResponse, status: number, json: string, started: number, principal: Principal | null, extra?: readonly string[], cacheControl: string = v0) => {
+    // The headers of every answer of the service (plugins/security-headers.ts) and of its JSON answers; an answer
+    // that may be kept says for how long. Written out, not spread: this runs on every introspection.
+    const headers = [h0, cacheControl, h1, v1, h2, v2, 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(json))];
     if (extra !== undefined) headers.push(...extra);
     res.writeHead(status, headers);
     res.end(json);
     if (o.logRequest !== null) o.logRequest({ status, ms: Math.round((performance.now() - started) * 100) / 100, principal: principal?.id ?? null });
   };
 
-  const refuse = (res: ServerResponse, refusal: AuthRefusal, started: number) => {
+  /**
+   * A refusal of the authentication door, in the client's scheme: 401 with its challenge, or 429 with Retry-After.
+   * `presented`: whether the client sent credentials at all (an Authorization header, or client_id/client_secret).
+   */
+  const refuse = (x: Exchange, refusal: AuthRefusal, presented: boolean) => {
     const extra: string[] = [];
-    if (refusal.status === 401) extra.push('www-authenticate', 'Bearer realm="tokenctl"');
+    // RFC 7662 section 2.3: a caller that may not introspect is answered 401, as an invalid one is.
+    const status = refusal.status === 403 ? 401 : refusal.status;
+    const description =
+      refusal.reason === 'role' || refusal.reason === 'blocked'
+        ? refusal.message
+        : presented
+          ? 'client authentication failed: unknown, malformed or mismatched client credentials'
+          : 'client authentication failed: no client credentials; use client_secret_basic, client_secret_post or Authorization: Bearer <credential>';
+    if (status === 401) {
+      const value = challenge(x.scheme, refusal, presented, description);
+      if (value !== null) extra.push('www-authenticate', value);
+    }
     if (refusal.retryAfterSeconds !== undefined) extra.push('retry-after', String(refusal.retryAfterSeconds));
-    send(res, refusal.status, errorJson(refusal.kind, refusal.message), started, refusal.principal ?? null, extra);
+    send(x.res, status, oauthErrorJson(refusalError(x.scheme, refusal), description), x.started, refusal.principal ?? null, extra);
   };
 
-  const tooLarge = (x: Exchange) => send(x.res, 413, errorJson('usage', `request body is larger than ${o.bodyLimit} bytes`), x.started, x.principal, ['connection', 'close']);
+  const invalidRequest = (x: Exchange, status: number, description: string, extra?: readonly string[]) => send(x.res, status, oauthErrorJson('invalid_request', description), x.started, x.principal, extra);
+  const tooLarge = (x: Exchange) => invalidRequest(x, 413, `request body is larger than ${o.bodyLimit} bytes`, ['connection', 'close']);
+
+  /** The principal found: the answer to one `token`, or what is wrong with the fields. */
+  const respond = (x: Exchange, fields: Record<string, unknown>) => {
+    const invalid = bodyError(fields);
+    if (invalid !== null) return invalidRequest(x, 400, invalid);
+    let answer: IntrospectionAnswer;
+    try {
+      answer = o.introspect(fields.token as string, x.principal!);
+    } catch (error) {
+      o.failed(error);
+      return send(x.res, 500, INTERNAL, x.started, x.principal);
+    }
+    const cacheControl = answer.cacheControl ?? drainingCacheControl(answer.rejectedAtMs!, o.nowMs());
+    send(x.res, 200, answer.json, x.started, x.principal, undefined, cacheControl);
+  };
+
+  /** client_secret_post: the credentials of the form, through the authentication door, then the answer. */
+  const authenticateForm = (x: Exchange, fields: Record<string, unknown>) => {
+    const { client_id: clientId, client_secret: secret } = fields;
+    const presented = secret !== undefined || clientId !== undefined;
+    let outcome: AuthAnswer | Promise<AuthAnswer>;
+    if (typeof clientId !== 'string' || typeof secret !== 'string') {
+      // Missing, or given twice: not credentials the door reads.
+      outcome = o.authenticator.check(null, x.address, INTROSPECTORS);
+    } else {
+      try {
+        outcome = o.authenticator.check(secret, x.address, INTROSPECTORS, clientId);
+      } catch (error) {
+        o.failed(error);
+        return send(x.res, 500, INTERNAL, x.started, null);
+      }
+    }
+    const settle = (settled: AuthAnswer) => {
+      if (!settled.ok) return refuse(x, settled.refusal, presented);
+      x.principal = settled.principal;
+      respond(x, fields);
+    };
+    if (outcome instanceof Promise) {
+      outcome.then(settle, (error: unknown) => {
+        o.failed(error);
+        send(x.res, 500, INTERNAL, x.started, null);
+      });
+    } else settle(outcome);
+  };
 
   /** The body as read, answered: the one `token` of a form or JSON object, or the error of its shape. */
   const answer = (x: Exchange, text: string) => {
-    let status = 200;
-    let body: string;
+    let fields: Record<string, unknown>;
     try {
-      let fields: Record<string, unknown>;
       if (x.json) {
         let parsed: unknown;
         try {
           parsed = JSON.parse(text);
         } catch {
-          return send(x.res, 400, errorJson('usage', 'request body is not valid JSON'), x.started, x.principal);
+          return invalidRequest(x, 400, 'request body is not valid JSON');
         }
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return send(x.res, 400, errorJson('usage', 'invalid request: body must be object'), x.started, x.principal);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return invalidRequest(x, 400, 'invalid request: body must be object');
         fields = parsed as Record<string, unknown>;
       } else {
         const plain = PLAIN_TOKEN.exec(text);
         fields = plain ? { token: plain[1] } : { ...parseQueryString(text) };
       }
-      const invalid = bodyError(fields);
-      if (invalid !== null) {
-        status = 400;
-        body = errorJson('usage', invalid);
-      } else {
-        body = o.introspect(fields.token as string, x.principal!);
-      }
     } catch (error) {
       o.failed(error);
-      status = 500;
-      body = INTERNAL;
+      return send(x.res, 500, INTERNAL, x.started, x.principal);
     }
-    send(x.res, status, body, x.started, x.principal);
+    if (x.scheme === Scheme.Post) return authenticateForm(x, fields);
+    // RFC 6749 section 2.3: one method per request; a form's client_id, when sent too, names the same client.
+    if (fields.client_secret !== undefined) return invalidRequest(x, 400, 'client authentication must use one method: the Authorization header or client_secret in the form, not both');
+    if (x.scheme === Scheme.Basic && fields.client_id !== undefined && fields.client_id !== x.basicClientId) return invalidRequest(x, 400, 'client_id in the form is not the client id of the Authorization header');
+    respond(x, fields);
   };
 
   // The body's listeners, made once: what one request needs travels on the request itself (no closures per request).
@@ -183,19 +285,14 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     answer(x, x.more ? Buffer.concat(x.more).toString('utf8') : x.first ? x.first.toString('utf8') : '');
   }
 
-  /** After the authentication door: the content type, the declared length, then the body. */
-  const proceed = (x: Exchange, outcome: AuthAnswer) => {
+  /** The content type, the declared length, then the body (read by the listeners above). */
+  const readBody = (x: Exchange) => {
     const { req } = x;
-    if (!outcome.ok) {
-      req.resume();
-      return refuse(x.res, outcome.refusal, x.started);
-    }
-    x.principal = outcome.principal;
     const type = x.headers.contentType;
     const form = type === FORM || (type !== undefined && FORM_UTF8.test(type));
     if (!form && !(type !== undefined && JSON_TYPE.test(type))) {
       req.resume();
-      return send(x.res, 415, errorJson('usage', 'unsupported content type; send application/x-www-form-urlencoded (RFC 7662) or application/json'), x.started, x.principal);
+      return invalidRequest(x, 415, 'unsupported content type; send application/x-www-form-urlencoded (RFC 7662) or application/json');
     }
     x.json = !form;
     const declared = x.headers.contentLength;
@@ -209,6 +306,16 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     req.on('error', ignore);
   };
 
+  /** After the authentication door (a credential in the Authorization header, or none at all): the body. */
+  const proceed = (x: Exchange, outcome: AuthAnswer) => {
+    if (!outcome.ok) {
+      x.req.resume();
+      return refuse(x, outcome.refusal, x.scheme !== Scheme.Post);
+    }
+    x.principal = outcome.principal;
+    readBody(x);
+  };
+
   return (req: DoorRequest, res) => {
     const url = req.url;
     if (url === undefined || req.method !== 'POST' || !isIntrospectionUrl(url)) return false;
@@ -216,15 +323,48 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     const started = o.logRequest !== null ? performance.now() : 0;
     if (o.closing()) {
       req.resume();
-      send(res, 503, errorJson('unavailable', 'the token service is shutting down; retry (another replica answers)'), started, null, ['retry-after', '1', 'connection', 'close']);
+      send(res, 503, oauthErrorJson('temporarily_unavailable', 'the token service is shutting down; retry (another replica answers)'), started, null, ['retry-after', '1', 'connection', 'close']);
       return true;
     }
     const headers = doorHeaders(req.rawHeaders);
-    const x: Exchange = { req, res, headers, started, principal: null, json: false, first: null, more: null, size: 0, over: false };
+    const authorization = headers.authorization;
+    const x: Exchange = {
+      req,
+      res,
+      headers,
+      started,
+      principal: null,
+      json: false,
+      first: null,
+      more: null,
+      size: 0,
+      over: false,
+      scheme: Scheme.Bearer,
+      basicClientId: null,
+      address: o.clientAddress(req, headers.forwardedFor) ?? '',
+    };
     req[EXCHANGE] = x;
+    // The bearer credential first, exactly as before: what resource servers send on every call costs nothing more.
+    const bearer = Authenticator.bearer(authorization);
     let outcome: AuthAnswer | Promise<AuthAnswer>;
     try {
-      outcome = o.authenticator.check(Authenticator.bearer(headers.authorization), o.clientAddress(req, headers.forwardedFor) ?? '', INTROSPECTORS);
+      if (bearer !== null) outcome = o.authenticator.check(bearer, x.address, INTROSPECTORS);
+      else if (authorization === undefined) {
+        // client_secret_post (or nothing): the credentials are in the form, so the body is read first. A body that
+        // is not a form cannot carry them: refused as unauthenticated, before it is read, as before.
+        x.scheme = Scheme.Post;
+        const type = headers.contentType;
+        if (type === FORM || (type !== undefined && FORM_UTF8.test(type))) {
+          readBody(x);
+          return true;
+        }
+        outcome = o.authenticator.check(null, x.address, INTROSPECTORS);
+      } else if (Authenticator.isBasic(authorization)) {
+        x.scheme = Scheme.Basic;
+        const client = Authenticator.basic(authorization);
+        x.basicClientId = client?.clientId ?? null;
+        outcome = client === null ? o.authenticator.check(null, x.address, INTROSPECTORS) : o.authenticator.check(client.secret, x.address, INTROSPECTORS, client.clientId);
+      } else outcome = o.authenticator.check(null, x.address, INTROSPECTORS);
     } catch (error) {
       // The credential could not be looked up (a storage fault): the service's 500, and it goes on.
       o.failed(error);

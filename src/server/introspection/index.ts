@@ -38,6 +38,8 @@ export interface IntrospectionOptions {
   failed(error: unknown): void;
   /** Writes a request line (null: request logging is off). */
   logRequest: ((line: IntrospectionLogLine) => void) | null;
+  /** The service's public URL: answers name the account's issuer URL (null: its urn). */
+  publicUrl: string | null;
 }
 
 /**
@@ -49,7 +51,7 @@ export function createIntrospection(o: IntrospectionOptions): {
   handler(closing: () => boolean): (req: IncomingMessage, res: ServerResponse) => boolean;
   stop(): void;
 } {
-  const introspector = new Introspector(o.lookup);
+  const introspector = new Introspector(o.lookup, undefined, o.publicUrl);
   const sweeper = setInterval(() => introspector.sweep(), 1_000);
   sweeper.unref();
   return {
@@ -63,8 +65,9 @@ export function createIntrospection(o: IntrospectionOptions): {
           const now = o.clock.now();
           const result = introspector.introspect(token, principal.accountId, now);
           if (result.tokenId !== undefined) o.recorder.record(result.tokenId, now);
-          return result.json;
+          return result;
         },
+        nowMs: () => o.clock.now().getTime(),
         failed: o.failed,
         logRequest: o.logRequest,
       }),

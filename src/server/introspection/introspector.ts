@@ -1,6 +1,6 @@
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { activeFromCreation, deletedWhilePending, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
-import { isApiTokenTyp, issuerFor } from '../../secrets/jwt.js';
+import { createPublicKey, verify as cryptoVerify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
+import { activeFromCreation, deletedWhilePending, POLICY, rejectedAtOf, type TokenRecord } from '../../core/tokens.js';
+import { accountIssuer, isApiTokenTyp, issuerNamesAccount, type SigningAlg } from '../../secrets/jwt.js';
 import { checkOpaqueToken } from '../../secrets/opaque.js';
 import type { IntrospectionLookup } from './lookup.js';
 
@@ -13,6 +13,8 @@ export type IntrospectionResponse =
       status: 'active' | 'draining';
       sub: string;
       iss: string;
+      /** RFC 9068 / RFC 7662: the client the token was issued to, its account (sub = client_id, no resource owner). */
+      client_id: string;
       jti: string;
       iat: number;
       nbf: number;
@@ -26,25 +28,57 @@ const MAX_VALUE_LENGTH = 4096;
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
+/**
+ * How long an answer that a token is active stays true, at least: deleting a token starts its drain (30 minutes, per
+ * the spec), it does not stop it, so a resource server may keep an active answer that long without ever accepting a
+ * token the service would refuse. Less a minute for what this service may not know yet (another replica's deletion
+ * reaches it within a second; replicas' clocks may differ by a little). Sent as `Cache-Control: private, max-age`.
+ */
+export const ACTIVE_ANSWER_MAX_AGE_S = POLICY.drainMs / 1000 - 60;
+const CACHE_MARGIN_MS = 60_000;
+const ACTIVE_CACHE_CONTROL = `private, max-age=${ACTIVE_ANSWER_MAX_AGE_S}`;
+
+/** The Cache-Control of a draining token's answer at `nowMs`: kept at most until its drain ends (`exp`), less the margin. */
+export function drainingCacheControl(rejectedAtMs: number, nowMs: number): string {
+  return `private, max-age=${Math.max(0, Math.floor((rejectedAtMs - CACHE_MARGIN_MS - nowMs) / 1000))}`;
+}
+
+/** A verification key: the key object, the algorithm its type signs with, and node:crypto's arguments for it. */
+interface VerificationKey {
+  accountId: string;
+  alg: SigningAlg;
+  key: KeyObject;
+  /** node:crypto's digest argument (null for Ed25519, which has its own). */
+  digest: 'sha256' | null;
+  /** What node:crypto verifies with: ES256 signatures are r||s (IEEE P1363), as JWS has them, not DER. */
+  verifyWith: VerifyKeyObjectInput | KeyObject;
+  /** The signature's exact length in bytes. */
+  signatureBytes: number;
+}
+
 /** Public keys by kid, from storage; reloaded once on an unknown kid (a new account may have been added). */
 export class SigningKeyCache {
-  private keys = new Map<string, { accountId: string; key: KeyObject }>();
+  private keys = new Map<string, VerificationKey>();
   private loadedAt = 0;
   private loadedGeneration = -1;
 
   constructor(private readonly lookup: Pick<IntrospectionLookup, 'signingKeys' | 'tokenGeneration'>) {}
 
   private reload(): void {
-    const next = new Map<string, { accountId: string; key: KeyObject }>();
+    const next = new Map<string, VerificationKey>();
     for (const k of this.lookup.signingKeys()) {
-      next.set(k.kid, { accountId: k.accountId, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, format: 'jwk' }) });
+      const { kid: _kid, alg, use: _use, ...jwk } = k.publicJwk;
+      const key = createPublicKey({ key: jwk, format: 'jwk' });
+      const verifyWith = alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' as const } : key;
+      const signatureBytes = alg === 'RS256' ? Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8) : 64;
+      next.set(k.kid, { accountId: k.accountId, alg, key, digest: alg === 'EdDSA' ? null : 'sha256', verifyWith, signatureBytes });
     }
     this.keys = next;
     this.loadedAt = Date.now();
     this.loadedGeneration = this.lookup.tokenGeneration;
   }
 
-  get(kid: string): { accountId: string; key: KeyObject } | undefined {
+  get(kid: string): VerificationKey | undefined {
     const hit = this.keys.get(kid);
     // Unknown kids are probed at most once a second, so garbage kids cannot turn into a query per request.
     // At once after a change this process knows of (a new account's key), else at most once a second.
@@ -69,11 +103,13 @@ function decodeJson(part: string): Record<string, unknown> | null {
 }
 
 /**
- * Verifies an API token (compact JWS) before the store is asked: exactly alg EdDSA (so `none` and HS256 with the
- * public key as secret are refused before any key is touched), typ tokenctl-api+jwt (or at+jwt, as tokens issued
- * before 0.2 say), no `crit`, a known kid, an Ed25519 signature valid under that kid's key, then iss/sub of the key's account, a jti, and nbf not in the future.
- * Done with node:crypto's one-shot verify, synchronously: WebCrypto (which jose uses) costs several times more
- * per call on the introspection hot path. The exact value must then also be one the service issued.
+ * Verifies an API token (compact JWS) before the store is asked: typ tokenctl-api+jwt (or at+jwt, as tokens issued
+ * before 0.2 say), no `crit`, a known kid, and exactly the algorithm of that kid's key (EdDSA, ES256 or RS256: the
+ * key decides, never the header, so `none`, HS256 with the public key as secret, or another key type's algorithm
+ * are refused before any signature is checked), a signature valid under that key, then an iss naming the key's
+ * account (its urn or its issuer URL), its sub, a jti, and nbf not in the future. Done with node:crypto's one-shot
+ * verify, synchronously: WebCrypto (which jose uses) costs several times more per call on the introspection hot
+ * path. The exact value must then also be one the service issued.
  */
 export function verifyApiToken(value: string, keys: SigningKeyCache, now: Date): { accountId: string; jti: string } | null {
   const claims = verifySignedClaims(value, keys);
@@ -97,20 +133,20 @@ function verifySignedClaims(value: string, keys: SigningKeyCache): VerifiedClaim
   if (parts.length !== 3) return null;
   const [h, p, s] = parts as [string, string, string];
   const header = decodeJson(h);
-  if (!header || header.alg !== 'EdDSA' || !isApiTokenTyp(header.typ) || typeof header.kid !== 'string' || 'crit' in header) return null;
+  if (!header || typeof header.alg !== 'string' || !isApiTokenTyp(header.typ) || typeof header.kid !== 'string' || 'crit' in header) return null;
   const key = keys.get(header.kid);
-  if (!key || !B64URL.test(s)) return null;
+  if (!key || header.alg !== key.alg || !B64URL.test(s)) return null;
   const signature = Buffer.from(s, 'base64url');
-  if (signature.length !== 64) return null;
+  if (signature.length !== key.signatureBytes) return null;
   let valid: boolean;
   try {
-    valid = cryptoVerify(null, Buffer.from(`${h}.${p}`, 'ascii'), key.key, signature);
+    valid = cryptoVerify(key.digest, Buffer.from(`${h}.${p}`, 'ascii'), key.verifyWith, signature);
   } catch {
     return null;
   }
   if (!valid) return null;
   const claims = decodeJson(p);
-  if (!claims || claims.iss !== issuerFor(key.accountId) || claims.sub !== key.accountId || typeof claims.jti !== 'string') return null;
+  if (!claims || !issuerNamesAccount(claims.iss, key.accountId) || claims.sub !== key.accountId || typeof claims.jti !== 'string') return null;
   if (typeof claims.iat !== 'number' || typeof claims.nbf !== 'number') return null;
   if (claims.exp !== undefined && typeof claims.exp !== 'number') return null;
   return { accountId: key.accountId, jti: claims.jti, nbf: claims.nbf, exp: typeof claims.exp === 'number' ? claims.exp : null };
@@ -145,9 +181,18 @@ export interface IntrospectionAnswer {
   response: IntrospectionResponse;
   json: string;
   tokenId?: string;
+  /**
+   * How long the caller may keep the answer (Cache-Control): an active token's answer stays true for the drain at
+   * least (ACTIVE_ANSWER_MAX_AGE_S); an inactive one is not kept (`no-store`: a pending token activates at its time,
+   * and its answer is the same as an unknown value's). Null for a draining token: until its drain ends
+   * (`drainingCacheControl(rejectedAtMs, now)`).
+   */
+  cacheControl: string | null;
+  /** A draining token's end of drain (epoch ms). */
+  rejectedAtMs?: number;
 }
 
-const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}' });
+const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}', cacheControl: 'no-store' });
 
 /** What a value resolves to, whoever asks and whenever: everything but the checks against the caller and the clock. */
 interface Resolved {
@@ -198,6 +243,8 @@ export class Introspector {
   constructor(
     private readonly lookup: IntrospectionLookup,
     private readonly max = 10_000,
+    /** The service's public URL: answers name the account's issuer URL (null: its urn). */
+    private readonly publicUrl: string | null = null,
   ) {
     this.keys = new SigningKeyCache(lookup);
   }
@@ -280,7 +327,8 @@ export class Introspector {
       type: token.type,
       status: 'active',
       sub: match.accountId,
-      iss: issuerFor(match.accountId),
+      iss: accountIssuer(match.accountId, this.publicUrl),
+      client_id: match.accountId,
       jti: token.id,
       iat: seconds(token.createdAt),
       nbf: seconds(token.activatesAt),
@@ -299,8 +347,8 @@ export class Introspector {
       claimsExpMs: claims && claims.exp !== null ? claims.exp * 1000 : null,
       activatesAtMs: activeFromCreation(token) ? -Infinity : Date.parse(token.activatesAt),
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
-      active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
-      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
+      active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id, cacheControl: ACTIVE_CACHE_CONTROL }),
+      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id, cacheControl: null, rejectedAtMs: Date.parse(rejectedAt!) }),
       epoch,
       generation,
     };

@@ -318,4 +318,9 @@ export class TokenIndex implements IntrospectionLookup, PrincipalSource, WriteFo
   signingKeys(): PublicSigningKey[] {
     return this.keyList;
   }
+
+  /** One account's public signing keys, oldest first; none for an account this process does not know (yet). */
+  accountSigningKeys(accountId: string): readonly PublicSigningKey[] {
+    return this.keysOf.get(accountId) ?? [];
+  }
 }

@@ -379,6 +379,7 @@ export interface ActivityPageInput {
 
 const ACTION_WORDS: Record<string, string> = {
   'account.init': 'account created',
+  'account.signing-key': 'new signing key',
   'token.create': 'created',
   'token.reveal': 'value retrieved',
   'token.rename': 'renamed',

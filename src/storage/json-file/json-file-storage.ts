@@ -153,12 +153,15 @@ export class JsonFileStorage implements TokenStorage {
       const { key, source } = await createMasterKey(this.keyContext(input.account.id));
       const sealer = createSealer(key);
       const signing = input.signingKey(sealer);
+      // The local store is its owner's: its API tokens are checked by tokenctl itself, with EdDSA.
+      if (signing.publicJwk.kty !== 'OKP') throw new Error('a local store keeps an Ed25519 signing key');
+      const publicJwk = signing.publicJwk;
       const doc: StoreDocument = {
         format: STORE_FORMAT,
         version: STORE_VERSION,
         keySource: source,
         keyCheck: sealer.keyCheck,
-        account: { ...input.account, signingKey: { kid: signing.kid, alg: 'EdDSA', publicJwk: signing.publicJwk, privateKey: signing.privateKey } },
+        account: { ...input.account, signingKey: { kid: signing.kid, alg: 'EdDSA', publicJwk, privateKey: signing.privateKey } },
         tokens: [],
         rotations: [],
         auditHead: null,
@@ -230,6 +233,10 @@ export class JsonFileStorage implements TokenStorage {
       signingKey: async () => {
         const k = doc.account.signingKey;
         return { kid: k.kid, publicJwk: k.publicJwk, privateKey: k.privateKey, createdAt: doc.account.createdAt };
+      },
+      signingKeys: async () => {
+        const k = doc.account.signingKey;
+        return [{ kid: k.kid, publicJwk: k.publicJwk, privateKey: k.privateKey, createdAt: doc.account.createdAt }];
       },
       insertToken: async (t: StoredToken) => void doc.tokens.push(copy(t)),
       updateToken: async (t: StoredToken) => void (doc.tokens[indexOf(doc.tokens, t.id, 'token')] = copy(t)),

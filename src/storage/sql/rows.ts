@@ -2,6 +2,7 @@ import { StorageUnavailableError, StoreDataError, TokenctlError } from '../../co
 import { FEATURES, parseStoredFeatures, type Feature } from '../../core/features.js';
 import type { Role } from '../../core/roles.js';
 import type { TokenType } from '../../core/tokens.js';
+import { publishedJwk, type PublicJwk } from '../../secrets/jwt.js';
 import type { StoredAccount, StoredSigningKey, StoredToken } from '../port.js';
 import type { PrincipalRecord, PublicSigningKey } from '../service-port.js';
 
@@ -74,11 +75,26 @@ export const featuresColumn = (account: StoredAccount): string => JSON.stringify
 /** The features column as set by the operator, in FEATURES' order. */
 export const setFeaturesColumn = (features: readonly Feature[]): string => JSON.stringify(FEATURES.filter((f) => features.includes(f)));
 
-/** A stored public key as the JWKS publishes it. */
+/** A stored public key as the JWKS publishes it, with the algorithm its type signs with. */
 export const toPublicSigningKey = (r: SigningKeyRow, accountId: string = r.account_id): PublicSigningKey => ({
   kid: r.kid,
   accountId,
-  publicJwk: { ...(JSON.parse(r.public_jwk) as StoredSigningKey['publicJwk']), kid: r.kid, alg: 'EdDSA', use: 'sig' },
+  publicJwk: publishedJwk(JSON.parse(r.public_jwk) as PublicJwk, r.kid),
+});
+
+/** A stored signing key row (sealed private key included) as the port's StoredSigningKey. */
+export interface SigningKeySecretRow {
+  kid: string;
+  public_jwk: string;
+  private_key: string;
+  created_at: string;
+}
+
+export const toStoredSigningKey = (row: SigningKeySecretRow): StoredSigningKey => ({
+  kid: row.kid,
+  publicJwk: JSON.parse(row.public_jwk) as PublicJwk,
+  privateKey: row.private_key,
+  createdAt: row.created_at,
 });
 
 /** Two accounts may not have the same name (ignoring case). */

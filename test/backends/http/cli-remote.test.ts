@@ -244,3 +244,73 @@ describe('server principals / remove-principal', () => {
     expect((await run(env, ['server', 'remove-principal', '--data', data, '--account', 'acme', '--name', 'nobody'])).code).toBe(3);
   });
 });
+
+describe('OAuth client ids and signing algorithms (server ..., verify)', () => {
+  it('server add-principal and server principals show the client id; with the credential it is a client_secret_basic client', async () => {
+    server = await startTestServer();
+    await server.initAccount({ name: 'acme' });
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER_KEY: server.serverKey };
+    const data = path.join(server.dataDir, 'data');
+    const added = await run(env, ['server', 'add-principal', '--data', data, '--account', 'acme', '--role', 'service', '--name', 'gateway']);
+    expect(added.code, added.stderr).toBe(0);
+    const secret = added.stdout.trim();
+    const clientId = /OAuth client id: (prn_\w+);/.exec(added.stderr)?.[1];
+    expect(clientId).toMatch(/^prn_/);
+    expect(added.stderr).not.toContain(secret);
+    const json = await run(env, ['--json', 'server', 'add-principal', '--data', data, '--account', 'acme', '--role', 'service', '--name', 'other']);
+    expect(JSON.parse(json.stdout).principal).toEqual({ id: expect.stringMatching(/^prn_/), clientId: JSON.parse(json.stdout).principal.id, name: 'other', role: 'service' });
+
+    const listed = await run(env, ['--json', 'server', 'principals', '--data', data, '--account', 'acme']);
+    const rows = JSON.parse(listed.stdout) as { id: string; clientId: string; name: string }[];
+    expect(rows.find((p) => p.name === 'gateway')).toMatchObject({ id: clientId, clientId });
+    const text = await run(env, ['server', 'principals', '--data', data, '--account', 'acme']);
+    expect(text.stdout).toContain(`${clientId}\tgateway\tservice\t`);
+    expect(text.stderr).toMatch(/principal id, is also its OAuth client id/);
+
+    await server.app.accounts.caughtUp((await server.storage.accountByName('acme'))!.id);
+    const r = await fetch(`${server.url}/v1/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=tctl_s2s_nothing',
+    });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ active: false });
+  });
+
+  it('server account --signing-alg: new API tokens signed with it, older ones still verify (tokenctl verify through the service)', async () => {
+    server = await startTestServer();
+    const { credential } = await server.initAccount({ name: 'acme' });
+    const env = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER_KEY: server.serverKey };
+    const data = path.join(server.dataDir, 'data');
+    const bad = await run(env, ['server', 'account', '--data', data, '--account', 'acme', '--signing-alg', 'HS256']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown signing algorithm 'HS256'; use one of: EdDSA, ES256, RS256/);
+    const changed = await run(env, ['server', 'account', '--data', data, '--account', 'acme', '--signing-alg', 'es256']);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toMatch(/\nsigning\tES256 \(key [\w-]+; 1 older key still verifies\)\n$/);
+    expect(changed.stderr).toMatch(/New API tokens of account 'acme' are signed with ES256/);
+    const again = await run(env, ['--json', 'server', 'account', '--data', data, '--account', 'acme', '--signing-alg', 'ES256']);
+    expect(again.stderr).toMatch(/already signed with ES256/);
+    expect(JSON.parse(again.stdout).account).toMatchObject({ signingAlg: 'ES256', signingKeys: [{ alg: 'EdDSA' }, { alg: 'ES256' }] });
+
+    await server.app.accounts.caughtUp((await server.storage.accountByName('acme'))!.id);
+    const ci = { TOKENCTL_HOME: tempHome(), TOKENCTL_SERVER: server.url, TOKENCTL_ADMIN_KEY: credential };
+    const created = await run(ci, ['create', '--type', 'api', '--name', 'es']);
+    expect(created.code, created.stderr).toBe(0);
+    const es = created.stdout.trim();
+    expect(JSON.parse(Buffer.from(es.split('.')[0]!, 'base64url').toString()).alg).toBe('ES256');
+    const old = (await run(ci, ['get', 'default'])).stdout.trim();
+    const verifiedNew = await run(ci, ['--json', 'verify'], { stdin: es });
+    expect(verifiedNew.code, verifiedNew.stderr).toBe(0);
+    expect(JSON.parse(verifiedNew.stdout)).toMatchObject({ name: 'es', status: 'pending' });
+    const verifiedOld = await run(ci, ['--json', 'verify'], { stdin: old });
+    expect(verifiedOld.code, verifiedOld.stderr).toBe(0);
+    expect(JSON.parse(verifiedOld.stdout)).toMatchObject({ name: 'default', status: 'active' });
+    // The header's algorithm must be the key's: the ES256 token relabelled is unknown (exit 3).
+    const [h, p, s] = es.split('.') as [string, string, string];
+    const relabelled = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(h, 'base64url').toString()), alg: 'RS256' })).toString('base64url')}.${p}.${s}`;
+    const refused = await run(ci, ['verify'], { stdin: relabelled });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/not the one of this account's key/);
+  });
+});

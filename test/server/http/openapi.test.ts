@@ -3,7 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiRoutes, statusesOf, type ApiRoute } from '../../../src/api/routes.js';
-import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from '../../../src/api/wire.js';
+import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenViewSchema } from '../../../src/api/wire.js';
 import { openApiPath } from '../../../src/server/http/openapi.js';
 import { routeSchemas } from '../../../src/server/http/schemas.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
@@ -61,9 +61,9 @@ describe('every operation lists exactly the statuses its route schema declares',
     const schemaStatuses = Object.keys(routeSchemas[name].response).map(Number).sort((a, b) => a - b);
     expect(schemaStatuses).toEqual(statusesOf(route));
     expect(Object.keys(op!.responses).map(Number).sort((a, b) => a - b)).toEqual(schemaStatuses);
-    // The error statuses answer the shared Error shape.
+    // The error statuses answer the shared Error shape; an OAuth endpoint OAuth's (but for what Node refuses first).
     for (const status of schemaStatuses.filter((s) => s >= 400)) {
-      expect((routeSchemas[name].response as Record<number, unknown>)[status]).toEqual({ $ref: 'Error#' });
+      expect((routeSchemas[name].response as Record<number, unknown>)[status]).toEqual({ $ref: route.oauth && status !== 431 ? 'OAuthError#' : 'Error#' });
     }
   });
 });
@@ -78,7 +78,11 @@ describe('the statuses a route declares are the ones it answers', () => {
     // Authentication and roles (checked before anything else about the request).
     const anonymous = await call(server, route.method, url);
     expect(anonymous.status === 401, `${route.method} ${url} without a credential: ${anonymous.status}`).toBe(statuses.includes(401));
-    if (statuses.includes(401)) {
+    if (statuses.includes(401) && route.oauth) {
+      // Nothing sent: invalid_client, with the challenges of the schemes that work.
+      expect(anonymous.body).toEqual({ error: 'invalid_client', error_description: expect.any(String) });
+      expect(anonymous.headers.get('www-authenticate')).toBe('Basic realm="tokenctl", charset="UTF-8", Bearer realm="tokenctl"');
+    } else if (statuses.includes(401)) {
       expect(anonymous.body).toEqual({ error: { kind: 'permission', message: expect.any(String) } });
       expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="tokenctl"');
     }
@@ -92,7 +96,9 @@ describe('the statuses a route declares are the ones it answers', () => {
       expect(tooLarge.status).toBe(413);
       const notJson = await call(server, route.method, url, { credential: admin, raw: '{', contentType: 'application/json' });
       expect(notJson.status).toBe(400);
-      for (const r of [wrongType, tooLarge, notJson]) expect(r.body).toEqual({ error: { kind: 'usage', message: expect.any(String) } });
+      for (const r of [wrongType, tooLarge, notJson]) {
+        expect(r.body).toEqual(route.oauth ? { error: 'invalid_request', error_description: expect.any(String) } : { error: { kind: 'usage', message: expect.any(String) } });
+      }
     }
     if (route.params) {
       const body = route.body ? { json: {} } : {};
@@ -129,6 +135,7 @@ it('the named schemas of api/openapi.yaml have the fields of the wire schemas (s
     ['Rotation', rotationSchema],
     ['AuditEvent', auditEventSchema],
     ['Error', errorSchema],
+    ['OAuthError', oauthErrorSchema],
   ] as const;
   for (const [name, schema] of pairs) {
     const documented = doc.components.schemas[name]!;

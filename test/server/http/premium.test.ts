@@ -84,12 +84,12 @@ describe('OneLink is premium on the token service', () => {
 
     const shown = await run(env, ['server', 'account', '--data', dataDir(), '--account', 'acme']);
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/^account\tacme \(acc_\w+\)\ncreated\t\S+\nfeatures\tnone\n$/);
+    expect(shown.stdout).toMatch(/^account\tacme \(acc_\w+\)\ncreated\t\S+\nfeatures\tnone\nsigning\tEdDSA \(key [\w-]+\)\n$/);
     expect(shown.stderr).toMatch(/premium features it does not have: onelink \(enable with: tokenctl server account --data .* --account acme --enable onelink\)/);
 
     const enabled = await run(env, ['server', 'account', '--data', dataDir(), '--account', 'ACME', '--enable', 'OneLink']);
     expect(enabled.code, enabled.stderr).toBe(0);
-    expect(enabled.stdout).toMatch(/features\tonelink\n$/);
+    expect(enabled.stdout).toMatch(/features\tonelink\nsigning\tEdDSA \(key [\w-]+\)\n$/);
     expect(enabled.stderr).toMatch(/Enabled onelink for account 'acme'/);
     // The running service sees it on the next request.
     const created = await call(server, 'POST', '/v1/tokens', { credential, json: { type: 'onelink', name: 'links' } });

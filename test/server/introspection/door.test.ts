@@ -89,8 +89,9 @@ const form = (body: string, credential: string | null = creds.service, type = FO
 async function introspect(name: string, opts: Parameters<typeof send>[1]): Promise<{ answer: Answer; door: boolean }> {
   const before = fast.logs.length;
   const answer = await send(fast.url, opts);
-  // Every answer carries the service's headers.
-  expect(answer.headers['cache-control'], name).toBe('no-store');
+  // Every answer carries the service's headers; only an active token's answer may be kept, and says how long.
+  if (answer.status === 200 && answer.body.startsWith('{"active":true')) expect(answer.headers['cache-control'], name).toMatch(/^private, max-age=\d+$/);
+  else expect(answer.headers['cache-control'], name).toBe('no-store');
   expect(answer.headers['x-content-type-options'], name).toBe('nosniff');
   expect(answer.headers['content-type'], name).toMatch(/^application\/json/);
   const lines = fast.logs.slice(before).map((l) => JSON.parse(l) as { msg: string; reqId?: string; route?: string; status?: number });
@@ -99,7 +100,12 @@ async function introspect(name: string, opts: Parameters<typeof send>[1]): Promi
   return { answer, door: requestLine?.reqId?.startsWith('introspect-') ?? false };
 }
 
-const errorOf = (answer: Answer) => JSON.parse(answer.body) as { error: { kind: string; message: string } };
+/** The OAuth error of an answer (RFC 6749 section 5.2): the only keys are error and error_description. */
+function errorOf(answer: Answer): { error: string; error_description: string } {
+  const body = JSON.parse(answer.body) as { error: string; error_description: string };
+  expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
+  return body;
+}
 
 describe('the introspection door', () => {
   it('answers well-formed requests, and words schema errors as the API does', async () => {
@@ -141,23 +147,24 @@ describe('the introspection door', () => {
     }
   });
 
-  it('refuses what it must refuse, with the error body and the headers a client acts on', async () => {
-    const cases: [string, Parameters<typeof send>[1], number, RegExp][] = [
-      ['no credential', form(`token=${tokens.active}`, null), 401, /authentication failed/],
-      ['wrong credential', form(`token=${tokens.active}`, 'tctl_key_' + 'A'.repeat(40)), 401, /authentication failed/],
-      ['a role that may not introspect', form(`token=${tokens.active}`, creds.user), 403, /only service principals and admins may introspect/],
-      ['plain text (not a form, not JSON)', form(`token=${tokens.active}`, creds.service, 'text/plain'), 415, /unsupported content type/],
-      ['another content type', form(`token=${tokens.active}`, creds.service, 'application/xml'), 415, /unsupported content type/],
-      ['no content type', { headers: { authorization: `Bearer ${creds.service}`, 'content-length': '7' }, body: 'token=x' }, 415, /unsupported content type/],
-      ['oversized body', form(`token=${'a'.repeat(70_000)}`), 413, /larger than 65536 bytes/],
-      ['oversized chunked body', { headers: { 'content-type': FORM, authorization: `Bearer ${creds.service}`, 'transfer-encoding': 'chunked' }, body: `token=${'a'.repeat(70_000)}` }, 413, /larger than/],
+  it('refuses what it must refuse, with the OAuth error body and the headers a client acts on', async () => {
+    const cases: [string, Parameters<typeof send>[1], number, string, RegExp, RegExp | undefined][] = [
+      ['no credential', form(`token=${tokens.active}`, null), 401, 'invalid_client', /no client credentials/, /^Basic realm="tokenctl", charset="UTF-8", Bearer realm="tokenctl"$/],
+      ['wrong credential', form(`token=${tokens.active}`, 'tctl_key_' + 'A'.repeat(40)), 401, 'invalid_token', /client authentication failed/, /^Bearer realm="tokenctl", error="invalid_token", error_description="client authentication failed/],
+      ['a role that may not introspect', form(`token=${tokens.active}`, creds.user), 401, 'insufficient_scope', /only service principals and admins may introspect/, /^Bearer realm="tokenctl", error="insufficient_scope"/],
+      ['plain text (not a form, not JSON)', form(`token=${tokens.active}`, creds.service, 'text/plain'), 415, 'invalid_request', /unsupported content type/, undefined],
+      ['another content type', form(`token=${tokens.active}`, creds.service, 'application/xml'), 415, 'invalid_request', /unsupported content type/, undefined],
+      ['no content type', { headers: { authorization: `Bearer ${creds.service}`, 'content-length': '7' }, body: 'token=x' }, 415, 'invalid_request', /unsupported content type/, undefined],
+      ['oversized body', form(`token=${'a'.repeat(70_000)}`), 413, 'invalid_request', /larger than 65536 bytes/, undefined],
+      ['oversized chunked body', { headers: { 'content-type': FORM, authorization: `Bearer ${creds.service}`, 'transfer-encoding': 'chunked' }, body: `token=${'a'.repeat(70_000)}` }, 413, 'invalid_request', /larger than/, undefined],
     ];
-    for (const [name, opts, status, message] of cases) {
+    for (const [name, opts, status, error, description, challenge] of cases) {
       const { answer, door } = await introspect(name, opts);
       expect(answer.status, name).toBe(status);
-      expect(errorOf(answer).error.message, name).toMatch(message);
+      expect(errorOf(answer), name).toEqual({ error, error_description: expect.stringMatching(description) });
       expect(door, `${name}: logged by the introspection door`).toBe(true);
-      if (status === 401) expect(answer.headers['www-authenticate'], name).toBe('Bearer realm="tokenctl"');
+      if (challenge) expect(answer.headers['www-authenticate'], name).toMatch(challenge);
+      else expect(answer.headers['www-authenticate'], name).toBeUndefined();
     }
     // Not introspection's: another method is the router's (404), as for any path without such a route.
     expect((await send(fast.url, { method: 'GET', headers: { authorization: `Bearer ${creds.service}` } })).status).toBe(404);
@@ -166,10 +173,11 @@ describe('the introspection door', () => {
   it('refuses a blocked address with 429 even with a valid credential, like every route', async () => {
     const other = await anotherApp({ limits: LIMITS });
     try {
-      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(other.url, form('token=x', 'tctl_key_wrong'))).status).toBe(401);
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(other.url, form('token=x', `tctl_key_wrong${i}`))).status).toBe(401);
       const answer = await send(other.url, form(`token=${tokens.active}`));
       expect(answer.status).toBe(429);
       expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+      expect(JSON.parse(answer.body)).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/too many failed authentication attempts/) });
       // The same address is refused on the API too: one limit, one door.
       expect((await send(other.url, { method: 'GET', path: '/v1/tokens', headers: { authorization: `Bearer ${creds.admin}` } })).status).toBe(429);
     } finally {
@@ -190,7 +198,7 @@ describe('the introspection door behind a trusted proxy (nginx, --trust-proxy)',
       expect(ok.status).toBe(200);
       expect(logs.some((l) => l.includes('"reqId":"introspect-'))).toBe(true);
       // Failures from one client (behind the proxy) block that client, on both doors, and no other one.
-      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(base, via('203.0.113.7', 'token=x', 'tctl_key_wrong'))).status).toBe(401);
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect((await send(base, via('203.0.113.7', 'token=x', `tctl_key_wrong${i}`))).status).toBe(401);
       expect((await send(base, via('203.0.113.7', `token=${tokens.active}`))).status).toBe(429);
       // A spoofed chain: only the address next to the trusted proxy counts.
       expect((await send(base, via('198.51.100.1, 203.0.113.7', `token=${tokens.active}`))).status).toBe(429);
@@ -215,7 +223,7 @@ describe('the introspection door beside the server', () => {
       const unknown = 'tctl_key_' + 'q'.repeat(40);
       const r = await send(server.url, form('token=x', unknown));
       expect(r.status).toBe(500);
-      expect(JSON.parse(r.body)).toEqual({ error: { kind: 'internal', message: expect.stringMatching(/failed to handle this request/) } });
+      expect(JSON.parse(r.body)).toEqual({ error: 'server_error', error_description: expect.stringMatching(/failed to handle this request/) });
       expect(r.body).not.toContain(unknown);
       // The API's door answers the same way; a credential known already goes on working from memory.
       expect((await call(server, 'GET', '/v1/tokens', { credential: unknown })).status).toBe(500);

@@ -6,7 +6,7 @@ import { nameKey } from '../../../core/names.js';
 import type { RotationRecord } from '../../../core/rotation.js';
 import { TOKEN_TYPES } from '../../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/seal.js';
-import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey } from '../../port.js';
+import type { ChangeContext, NewAccount, StoredAccount } from '../../port.js';
 import type {
   ChangeListener,
   ChangeSubscription,
@@ -28,12 +28,14 @@ import {
   toPrincipal,
   toPublicSigningKey,
   toStoredAccount,
+  toStoredSigningKey,
   toStoredToken,
   tokenNotInAccount,
   unreadableAuditEvent,
   type AccountRow,
   type PrincipalRow,
   type SigningKeyRow,
+  type SigningKeySecretRow,
   type TokenRow,
 } from '../rows.js';
 import { DeadlineError, mayMeanNewPrimary, namedPostgresFault } from './faults.js';
@@ -219,10 +221,18 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
       tokens: async () => (await sql<TokenRow[]>`SELECT * FROM tokens WHERE account_id = ${accountId} ORDER BY created_at, seq`).map(toStoredToken),
       rotations: async () => (await sql<{ body: string }[]>`SELECT body FROM rotations WHERE account_id = ${accountId} ORDER BY seq`).map((r) => JSON.parse(r.body) as RotationRecord),
       signingKey: async () => {
-        const [row] = await sql<{ kid: string; public_jwk: string; private_key: string; created_at: string }[]>`
+        const [row] = await sql<SigningKeySecretRow[]>`
           SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ${accountId} ORDER BY created_at DESC LIMIT 1`;
         if (!row) throw noSigningKey(accountId);
-        return { kid: row.kid, publicJwk: JSON.parse(row.public_jwk) as StoredSigningKey['publicJwk'], privateKey: row.private_key, createdAt: row.created_at };
+        return toStoredSigningKey(row);
+      },
+      signingKeys: async () =>
+        (await sql<SigningKeySecretRow[]>`
+          SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ${accountId} ORDER BY created_at, kid`).map(toStoredSigningKey),
+      insertSigningKey: async (key) => {
+        writable();
+        await sql`INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at)
+                  VALUES (${key.kid}, ${accountId}, ${JSON.stringify(key.publicJwk)}, ${key.privateKey}, ${key.createdAt})`;
       },
       insertToken: async (t) => {
         writable();

@@ -5,7 +5,7 @@ import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundEr
 import { nameKey } from '../../../core/names.js';
 import type { RotationRecord } from '../../../core/rotation.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/seal.js';
-import type { ChangeContext, NewAccount, StoredAccount, StoredSigningKey } from '../../port.js';
+import type { ChangeContext, NewAccount, StoredAccount } from '../../port.js';
 import type {
   ChangeListener,
   ChangeSubscription,
@@ -26,12 +26,14 @@ import {
   toPrincipal,
   toPublicSigningKey,
   toStoredAccount,
+  toStoredSigningKey,
   toStoredToken,
   tokenNotInAccount,
   unreadableAuditEvent,
   type AccountRow,
   type PrincipalRow,
   type SigningKeyRow,
+  type SigningKeySecretRow,
   type TokenRow,
 } from '../rows.js';
 import type { SqliteConnection, SqliteDriver } from './driver.js';
@@ -301,12 +303,28 @@ export class SqliteStorage implements ServiceStorage {
       signingKey: () =>
         run(() => {
           const row = db
-            .prepare<[string], { kid: string; public_jwk: string; private_key: string; created_at: string }>(
-              'SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ? ORDER BY created_at DESC LIMIT 1',
-            )
+            .prepare<[string], SigningKeySecretRow>('SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ? ORDER BY created_at DESC LIMIT 1')
             .get(accountId);
           if (!row) throw noSigningKey(accountId);
-          return { kid: row.kid, publicJwk: JSON.parse(row.public_jwk) as StoredSigningKey['publicJwk'], privateKey: row.private_key, createdAt: row.created_at };
+          return toStoredSigningKey(row);
+        }),
+      signingKeys: () =>
+        run(() =>
+          db
+            .prepare<[string], SigningKeySecretRow>('SELECT kid, public_jwk, private_key, created_at FROM signing_keys WHERE account_id = ? ORDER BY created_at, kid')
+            .all(accountId)
+            .map(toStoredSigningKey),
+        ),
+      insertSigningKey: (key) =>
+        run(() => {
+          writable();
+          db.prepare('INSERT INTO signing_keys (kid, account_id, public_jwk, private_key, created_at) VALUES (?, ?, ?, ?, ?)').run(
+            key.kid,
+            accountId,
+            JSON.stringify(key.publicJwk),
+            key.privateKey,
+            key.createdAt,
+          );
         }),
       insertToken: (t) =>
         run(() => {
