@@ -31,6 +31,10 @@ function describe(e: AuditEvent): string {
       return `rotation ${d.rotation} abandoned: ${d.reason}`;
     case 'account.init':
       return `account '${d.name}' (${d.account}) created`;
+    case 'webhook.add':
+      return `webhook ${d.endpoint} added: ${d.url}`;
+    case 'webhook.remove':
+      return `webhook ${d.endpoint} removed: ${d.url}`;
     default:
       return '';
   }

@@ -32,7 +32,11 @@ const codeOf = (p: Promise<unknown>) => p.then(() => 0, exitCodeFor);
 
 describe('account features in SQLite (OneLink is premium)', () => {
   it('migration 3 adds them: an account made before keeps OneLink when it has or had a OneLink token, others start without', async () => {
-    expect(SQLITE_MIGRATIONS.map((m) => m.version)).toEqual(SQLITE_MIGRATIONS.map((_, i) => i + 1)); // numbered, no gap
+    // Numbered in order (issue 21's migration is 5 while another branch takes 4: the runner applies what a database lacks
+    // in order, so the gap is harmless; once both are merged, this is 1, 2, 3, ... again).
+    const versions = SQLITE_MIGRATIONS.map((m) => m.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
     const featuresMigration = SQLITE_MIGRATIONS.find((m) => /ADD COLUMN features/.test(m.sql))!;
     dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-features-'));
     const file = path.join(dir, 'tokenctl.db');

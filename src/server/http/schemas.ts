@@ -14,7 +14,9 @@ export {
   INTROSPECT_TOKEN_MAX,
   namedSchemas,
   rotationSchema,
+  tokenUsageSchema,
   tokenViewSchema,
+  webhookSchema,
 } from '../../api/wire.js';
 export { ADMIN, ANYONE, apiRoutes, INTROSPECTORS, statusesOf } from '../../api/routes.js';
 

@@ -21,8 +21,8 @@ export interface IntrospectionHandlerOptions {
   /** The client's address, as fastify's `request.ip` has it (under --trust-proxy, from X-Forwarded-For as given). */
   clientAddress(req: IncomingMessage, forwardedFor: string | undefined): string | undefined;
   closing(): boolean;
-  /** Answers one well-formed request (and records the token's use): the response body, serialized. */
-  introspect(token: string, principal: Principal): string;
+  /** Answers one well-formed request (and records the token's use, by this principal from this address): the response body, serialized. */
+  introspect(token: string, principal: Principal, address: string): string;
   /** An unexpected failure: logged by the caller; the client gets the service's 500. */
   failed(error: unknown): void;
   /** Writes the request log line (null: request logging is off). */
@@ -96,6 +96,8 @@ interface Exchange {
   headers: DoorHeaders;
   started: number;
   principal: Principal | null;
+  /** The client's address as the authentication door saw it ('' when unknown): where the token's use came from. */
+  address: string;
   json: boolean;
   first: Buffer | null;
   more: Buffer[] | null;
@@ -153,7 +155,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
         status = 400;
         body = errorJson('usage', invalid);
       } else {
-        body = o.introspect(fields.token as string, x.principal!);
+        body = o.introspect(fields.token as string, x.principal!, x.address);
       }
     } catch (error) {
       o.failed(error);
@@ -220,11 +222,12 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       return true;
     }
     const headers = doorHeaders(req.rawHeaders);
-    const x: Exchange = { req, res, headers, started, principal: null, json: false, first: null, more: null, size: 0, over: false };
+    const address = o.clientAddress(req, headers.forwardedFor) ?? '';
+    const x: Exchange = { req, res, headers, started, principal: null, address, json: false, first: null, more: null, size: 0, over: false };
     req[EXCHANGE] = x;
     let outcome: AuthAnswer | Promise<AuthAnswer>;
     try {
-      outcome = o.authenticator.check(Authenticator.bearer(headers.authorization), o.clientAddress(req, headers.forwardedFor) ?? '', INTROSPECTORS);
+      outcome = o.authenticator.check(Authenticator.bearer(headers.authorization), address, INTROSPECTORS);
     } catch (error) {
       // The credential could not be looked up (a storage fault): the service's 500, and it goes on.
       o.failed(error);

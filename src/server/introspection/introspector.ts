@@ -140,11 +140,13 @@ class VerifiedTokenCache {
   }
 }
 
-/** One introspection's answer: the RFC 7662 object, the same serialized, and the token to record as used. */
+/** One introspection's answer: the RFC 7662 object, the same serialized, the token to record as used, and whether it drains. */
 export interface IntrospectionAnswer {
   response: IntrospectionResponse;
   json: string;
   tokenId?: string;
+  /** A deleted token still accepted during its drain (the drain watch records it). */
+  draining?: boolean;
 }
 
 const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}' });
@@ -300,7 +302,7 @@ export class Introspector {
       activatesAtMs: activeFromCreation(token) ? -Infinity : Date.parse(token.activatesAt),
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
       active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id }),
-      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id }),
+      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id, draining: true }),
       epoch,
       generation,
     };

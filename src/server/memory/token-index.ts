@@ -318,4 +318,9 @@ export class TokenIndex implements IntrospectionLookup, PrincipalSource, WriteFo
   signingKeys(): PublicSigningKey[] {
     return this.keyList;
   }
+
+  /** Every token kept (live ones, and deleted ones until an hour after their drain): the time-based notifications look here. */
+  indexedTokens(): IterableIterator<IndexedToken> {
+    return this.tokens.values();
+  }
 }

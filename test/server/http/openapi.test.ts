@@ -3,7 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiRoutes, statusesOf, type ApiRoute } from '../../../src/api/routes.js';
-import { auditEventSchema, errorSchema, rotationSchema, tokenViewSchema } from '../../../src/api/wire.js';
+import { auditEventSchema, errorSchema, rotationSchema, tokenUsageSchema, tokenViewSchema, webhookSchema } from '../../../src/api/wire.js';
 import { openApiPath } from '../../../src/server/http/openapi.js';
 import { routeSchemas } from '../../../src/server/http/schemas.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
@@ -129,6 +129,8 @@ it('the named schemas of api/openapi.yaml have the fields of the wire schemas (s
     ['Rotation', rotationSchema],
     ['AuditEvent', auditEventSchema],
     ['Error', errorSchema],
+    ['TokenUsage', tokenUsageSchema],
+    ['Webhook', webhookSchema],
   ] as const;
   for (const [name, schema] of pairs) {
     const documented = doc.components.schemas[name]!;
