@@ -87,7 +87,7 @@ async function waitUntilUnused(deps: Deps, backend: TokenBackend, old: TokenReco
       throw giveUp(usage);
     }
     const idle = unusedForMs(usage, now) ?? 0;
-    const text = `waiting until '${safeText(old.name)}' has not been used for ${formatDuration(ms)}: ${safeText(usageLine(usage, now))}`;
+    const text = `waiting until '${safeText(old.name)}' has not been used for ${formatDuration(ms, 'words')}: ${safeText(usageLine(usage, now))}`;
     if (tty) deps.io.err(`\r\u001b[2K${spinner[frame++ % spinner.length]} ${text.length > 200 ? `${text.slice(0, 199)}…` : text}`);
     else if (now.getTime() - lastLine >= 60_000) {
       deps.io.err(`${text}\n`);
@@ -283,7 +283,8 @@ export function registerRotate(program: Command, deps: Deps): void {
         const now = backend.clock.now();
         const idle = unusedForMs(oldUsage, now);
         const facts = safeText(usageLine(oldUsage, now).replace(/^L/, 'l'));
-        if (isInUse(oldUsage, now)) {
+        // After --wait-unused, it has not been used for as long as asked: not "in use" by the caller's own measure.
+        if (waitUnused === null && isInUse(oldUsage, now)) {
           warn(
             deps,
             `'${safeText(old.name)}' is still in use (${facts}): what presents it fails once its drain ends, ${formatDuration(POLICY.drainMs)} after deletion; ` +

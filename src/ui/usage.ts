@@ -1,6 +1,7 @@
 // What `usage` and `webhooks` draw, at the width they have (a terminal's, else 80): loaded only by those commands.
 import type { ChalkInstance } from 'chalk';
 import { formatAgo, formatCount, formatInstant } from '../core/format.js';
+import { NOTIFICATION_TYPES } from '../core/notification-types.js';
 import { drainingUseLine, retrievalLine, usageLine, type TokenUsage } from '../core/usage.js';
 import { tokenStatus, type TokenRecord } from '../core/tokens.js';
 import { renderFitted, wrapWords, type Column } from './columns.js';
@@ -82,9 +83,11 @@ export function renderWebhooks(rows: readonly WebhookRow[], now: Date, width: nu
   const id = { head: 'ID', cells: rows.map((r) => r.id), fit: 'fixed' } as const;
   const url = { head: 'URL', cells: rows.map((r) => safeText(r.url)), fit: 'cut', min: 24, keep: 'ends' } as const;
   const events = { head: 'EVENTS', cells: rows.map((r) => (r.events.length === 0 ? 'all' : r.events.join(' '))), fit: 'wrap', min: 12 } as const;
+  // Narrower: how many of the events ("2 of 8"), when their names do not fit.
+  const eventCount = { head: 'EVENTS', cells: rows.map((r) => (r.events.length === 0 ? 'all' : `${r.events.length} of ${NOTIFICATION_TYPES.length}`)), fit: 'fixed' } as const;
   const last = { head: 'LAST DELIVERY', cells: rows.map((r) => lastDelivery(r, now)), fit: 'wrap', min: 20 } as const;
   return renderFitted(
-    [{ columns: [id, url, events, last] }, { columns: [id, url, last] }],
+    [{ columns: [id, url, events, last] }, { columns: [id, url, eventCount, last] }, { columns: [id, url, last] }],
     width,
     {
       stackIndent: 4,
