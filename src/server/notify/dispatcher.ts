@@ -146,10 +146,16 @@ export class LifecycleNotices {
 
   constructor(private readonly o: LifecycleOptions) {
     if (o.everyMs > 0) {
-      this.timer = setInterval(() => void this.runOnce().catch((error: unknown) => o.onError(error)), o.everyMs);
+      const tick = () => void this.runOnce().catch((error: unknown) => o.onError(error));
+      this.timer = setInterval(tick, o.everyMs);
       this.timer.unref();
+      // Also a second after start: a service started late (or a drill's, at its TOKENCTL_NOW) does not wait a period.
+      this.first = setTimeout(tick, Math.min(1_000, o.everyMs));
+      this.first.unref();
     }
   }
+
+  private first: NodeJS.Timeout | undefined;
 
   /** Marks and enqueues what is due now; resolves with what this run marked. */
   runOnce(): Promise<DueNotice[]> {
@@ -185,5 +191,6 @@ export class LifecycleNotices {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.first);
   }
 }
