@@ -95,14 +95,14 @@ export function describeServiceStorageContract(name: string, makeHarness: () => 
       await endpoint('wh_all');
       await endpoint('wh_other', ['token.created']);
       const built: string[] = [];
-      const builder = (s: ServiceStorage) => (t: { id: string }, accountId: string, c: { address: string }, endpoints: readonly WebhookEndpointRecord[]) => {
+      const builder = () => (t: { id: string }, accountId: string, c: { address: string }, endpoints: readonly WebhookEndpointRecord[]) => {
         built.push(`${t.id} ${c.address}`);
         return { id: `msg_${built.length}`, accountId, type: 'token.used_while_draining', body: '{}', createdAt: NOW, endpointIds: endpoints.filter((e) => e.events.length === 0).map((e) => e.id), dueAtMs: 0 };
       };
-      await a.recordUsage([delta(token.id, { draining: 1 })], builder(a));
-      await b.recordUsage([delta(token.id, { draining: 2 })], builder(b));
-      await b.recordUsage([delta(token.id, { draining: 1, address: '10.0.9.9' })], builder(b));
-      await a.recordUsage([delta(token.id, { calls: 5 })], builder(a)); // not draining: nothing
+      await a.recordUsage([delta(token.id, { draining: 1 })], builder());
+      await b.recordUsage([delta(token.id, { draining: 2 })], builder());
+      await b.recordUsage([delta(token.id, { draining: 1, address: '10.0.9.9' })], builder());
+      await a.recordUsage([delta(token.id, { calls: 5 })], builder()); // not draining: nothing
       expect(built).toEqual([`${token.id} 10.0.4.7`, `${token.id} 10.0.9.9`]);
       const due = await b.claimDeliveries(Date.parse(NOW), 60_000, 10);
       expect(due.map((d) => [d.messageId, d.endpointId, d.accountId, d.attempt])).toEqual([
