@@ -324,7 +324,6 @@ export function registerRotate(program: Command, deps: Deps): void {
     'tokenctl rotate ci-deploy                      # prints the new value; finish later with --resume',
     "tokenctl rotate ci-deploy --exec 'vault kv put secret/ci token=\"$TOKENCTL_TOKEN\"' --wait --confirm \"Delete token\"",
     'tokenctl rotate ci-deploy --resume --wait-unused 15 --confirm "Delete token"   # once nothing has used the old token for 15 minutes',
-    'tokenctl rotate ci-deploy --resume',
   ]);
 }
 

@@ -107,8 +107,7 @@ export function registerServe(program: Command, deps: Deps): void {
     });
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',
-    'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
-    'tokenctl serve --data ./data --webhook-allow loopback   # notifications to a receiver on this machine (testing)',
+    'tokenctl serve --data ./data --port 0 --webhook-allow loopback   # any free port; notifications to this machine too',
     'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0',
   ]);
 }

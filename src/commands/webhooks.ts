@@ -37,19 +37,19 @@ export function registerWebhooks(program: Command, deps: Deps): void {
     .description('remove an endpoint (its pending deliveries and its log with it)')
     .argument('<id>', 'the endpoint (wh_...)')
     .action(async (id: string, _opts: unknown, self: Command) => (await run()).removeWebhook(deps, globalsOf(self), id));
-  examples(remove, ['tokenctl webhooks remove wh_4kT9pQ2rS8vW1xY3']);
+  examples(remove, ['tokenctl webhooks remove wh_4kT9pQ2rS8vW1xY3', 'tokenctl webhooks list --json | jq -r \'.[] | select(.deliveries.failed > 0) | .id\'   # endpoints that fail']);
 
   const test = group
     .command('test')
     .description('send a signed webhook.test notification to an endpoint and say how its first attempt went')
     .argument('<id>', 'the endpoint (wh_...)')
     .action(async (id: string, _opts: unknown, self: Command) => (await run()).testWebhook(deps, globalsOf(self), id));
-  examples(test, ['tokenctl webhooks test wh_4kT9pQ2rS8vW1xY3']);
+  examples(test, ['tokenctl webhooks test wh_4kT9pQ2rS8vW1xY3', 'tokenctl webhooks test wh_4kT9pQ2rS8vW1xY3 --json   # the attempt: status, time, error']);
 
   const log = group
     .command('log')
     .description("an endpoint's delivery log: every attempt, newest first")
     .argument('<id>', 'the endpoint (wh_...)')
     .action(async (id: string, _opts: unknown, self: Command) => (await run()).webhookLog(deps, globalsOf(self), id));
-  examples(log, ['tokenctl webhooks log wh_4kT9pQ2rS8vW1xY3']);
+  examples(log, ['tokenctl webhooks log wh_4kT9pQ2rS8vW1xY3', 'tokenctl webhooks log wh_4kT9pQ2rS8vW1xY3 --json']);
 }

@@ -9,7 +9,7 @@ import { sendAttempt, type Attempt, type AttemptResult } from './sender.js';
 export const webhookSecretAad = (accountId: string, endpointId: string) => `${accountId}:webhook:${endpointId}`;
 
 export interface DispatcherOptions {
-  storage: NotificationStorage;
+  storage: NotificationStorage & { ready(): Promise<boolean> };
   sealer: Sealer;
   /** The service's clock (a drill's): when deliveries are due, leases, the delivery log. */
   clock: Clock;
@@ -46,7 +46,8 @@ export class WebhookDispatcher {
     // Longer than an attempt can take, with room to record its outcome.
     this.leaseMs = this.timeoutMs + 5_000;
     if (o.everyMs > 0) {
-      this.timer = setInterval(() => this.nudge(), o.everyMs);
+      // On the timer, only while the storage can serve: a database away is not asked every second for nothing.
+      this.timer = setInterval(() => void o.storage.ready().then((ready) => ready && this.nudge(), () => undefined), o.everyMs);
       this.timer.unref();
     }
   }
