@@ -338,8 +338,10 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
    */
   recordUsage(batch: readonly TokenUsageDelta[], onDrainingUse: DrainingUseBuilder | null): Promise<void> {
     if (batch.length === 0) return Promise.resolve();
-    const used = batch.filter((t) => t.lastUsedAt !== null);
-    const hours = batch.flatMap((t) => t.hours.map((h) => ({ token: t.tokenId, hour: h.hour, calls: h.calls })));
+    // Rows are written in one order (by key), whichever replica writes: two batches never wait on each other in a cycle.
+    const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+    const used = batch.filter((t) => t.lastUsedAt !== null).sort(byKey((t) => t.tokenId));
+    const hours = batch.flatMap((t) => t.hours.map((h) => ({ token: t.tokenId, hour: h.hour, calls: h.calls }))).sort(byKey((h) => `${h.token} ${h.hour}`));
     const days = new Map<string, { token: string; day: string; calls: number }>();
     for (const h of hours) {
       const key = `${h.token} ${h.hour.slice(0, 10)}`;
@@ -347,7 +349,7 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
       if (d) d.calls += h.calls;
       else days.set(key, { token: h.token, day: h.hour.slice(0, 10), calls: h.calls });
     }
-    const callers = batch.flatMap((t) => t.callers.map((c) => ({ ...c, token: t.tokenId })));
+    const callers = batch.flatMap((t) => t.callers.map((c) => ({ ...c, token: t.tokenId }))).sort(byKey((c) => `${c.token} ${c.kind} ${c.principalId} ${c.address}`));
     const col = <T, V>(rows: readonly T[], f: (r: T) => V) => rows.map(f);
     return this.transaction(async (tx, operation) => {
       await tx`INSERT INTO write_operations (id) VALUES (${operation})`;
@@ -357,11 +359,11 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
       }
       if (hours.length > 0) {
         await tx`INSERT INTO usage_hours (token_id, hour, calls)
-                 SELECT * FROM unnest(${col(hours, (h) => h.token)}::text[], ${col(hours, (h) => h.hour)}::text[], ${col(hours, (h) => h.calls)}::bigint[])
+                 SELECT * FROM unnest(${col(hours, (h) => h.token)}::text[], ${col(hours, (h) => h.hour)}::text[], ${col(hours, (h) => h.calls)}::bigint[]) ORDER BY 1, 2
                  ON CONFLICT (token_id, hour) DO UPDATE SET calls = usage_hours.calls + excluded.calls`;
-        const d = [...days.values()];
+        const d = [...days.values()].sort(byKey((x) => `${x.token} ${x.day}`));
         await tx`INSERT INTO usage_days (token_id, day, calls)
-                 SELECT * FROM unnest(${col(d, (x) => x.token)}::text[], ${col(d, (x) => x.day)}::text[], ${col(d, (x) => x.calls)}::bigint[])
+                 SELECT * FROM unnest(${col(d, (x) => x.token)}::text[], ${col(d, (x) => x.day)}::text[], ${col(d, (x) => x.calls)}::bigint[]) ORDER BY 1, 2
                  ON CONFLICT (token_id, day) DO UPDATE SET calls = usage_days.calls + excluded.calls`;
       }
       if (callers.length === 0) return;
@@ -373,6 +375,7 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
                     ${col(callers, (c) => c.lastAt)}::text[], ${col(callers, (c) => c.calls)}::bigint[], ${col(callers, (c) => c.drainingCalls)}::bigint[],
                     ${col(callers, (c) => c.drainingLastAt ?? '')}::text[])
              AS b(token_id, kind, principal_id, address, principal_name, first_at, last_at, calls, draining_calls, draining_last_at)
+        ORDER BY 1, 2, 3, 4
         ON CONFLICT (token_id, kind, principal_id, address) DO UPDATE SET
           principal_name = CASE WHEN excluded.last_at >= u.last_at THEN excluded.principal_name ELSE u.principal_name END,
           first_at = LEAST(u.first_at, excluded.first_at),
