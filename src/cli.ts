@@ -24,6 +24,8 @@ import { registerLogin } from './commands/login.js';
 import { registerProfile } from './commands/profile.js';
 import { registerLogout } from './commands/logout.js';
 import { registerVersion } from './commands/version.js';
+import { registerUsage } from './commands/usage.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { CommandExit, currentInterruptNote, tokenctlName } from './commands/shared.js';
 
 type Register = (program: Command, deps: Deps) => void;
@@ -38,6 +40,8 @@ const COMMANDS: readonly (readonly [names: readonly string[], register: Register
   [['delete', 'rm'], registerDelete],
   [['rotate'], registerRotate],
   [['audit'], registerAudit],
+  [['usage'], registerUsage],
+  [['webhooks'], registerWebhooks],
   [['log'], registerLog],
   [['verify'], registerVerify],
   [['exec'], registerExec],

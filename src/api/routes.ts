@@ -28,7 +28,7 @@ export interface ApiRoute {
   params?: object;
   body?: object;
   /** The success status and its body schema; a content type other than JSON where the body is not JSON. */
-  success: { status: 200 | 201; schema: object; contentType?: string };
+  success: { status: 200 | 201 | 202; schema: object; contentType?: string };
   errors?: readonly DomainError[];
   /**
    * An OAuth endpoint (introspection): its errors are OAuth's (`{"error","error_description"}`, RFC 6749 section
@@ -197,6 +197,53 @@ export const apiRoutes = {
     body: wire.abandonBody,
     success: { status: 200, schema: wire.oneRotation },
     errors: ['notFound', 'conflict'],
+  }),
+  usageOverview: route({ operationId: 'getUsage', method: 'GET', url: '/v1/usage', access: ADMIN, success: { status: 200, schema: wire.usageOverview } }),
+  tokenUsage: route({
+    operationId: 'getTokenUsage',
+    method: 'GET',
+    url: '/v1/tokens/:ref/usage',
+    access: ADMIN,
+    params: wire.refParams,
+    success: { status: 200, schema: wire.tokenUsage },
+    errors: ['notFound'],
+  }),
+  listWebhooks: route({ operationId: 'listWebhooks', method: 'GET', url: '/v1/webhooks', access: ADMIN, success: { status: 200, schema: wire.webhookList } }),
+  addWebhook: route({
+    operationId: 'addWebhook',
+    method: 'POST',
+    url: '/v1/webhooks',
+    access: ADMIN,
+    body: wire.addWebhookBody,
+    success: { status: 201, schema: wire.webhookCreated },
+    errors: ['usage', 'conflict'],
+  }),
+  removeWebhook: route({
+    operationId: 'removeWebhook',
+    method: 'DELETE',
+    url: '/v1/webhooks/:id',
+    access: ADMIN,
+    params: wire.webhookIdParams,
+    success: { status: 200, schema: wire.oneWebhook },
+    errors: ['notFound'],
+  }),
+  testWebhook: route({
+    operationId: 'testWebhook',
+    method: 'POST',
+    url: '/v1/webhooks/:id/test',
+    access: ADMIN,
+    params: wire.webhookIdParams,
+    success: { status: 202, schema: wire.webhookTestSent },
+    errors: ['notFound'],
+  }),
+  webhookAttempts: route({
+    operationId: 'listWebhookAttempts',
+    method: 'GET',
+    url: '/v1/webhooks/:id/attempts',
+    access: ADMIN,
+    params: wire.webhookIdParams,
+    success: { status: 200, schema: wire.webhookAttempts },
+    errors: ['notFound'],
   }),
   auditEvents: route({ operationId: 'listAuditEvents', method: 'GET', url: '/v1/audit/events', access: ADMIN, success: { status: 200, schema: wire.auditEvents } }),
   auditVerify: route({

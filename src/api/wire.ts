@@ -82,6 +82,83 @@ export const auditEventSchema = {
   },
 } as const;
 
+/** One caller of a token (core/usage.ts UsageCaller): the resource server and client address, or who retrieved the value. */
+const usageCallerSchema = {
+  type: 'object',
+  required: ['kind', 'principalId', 'principalName', 'address', 'firstSeenAt', 'lastSeenAt', 'calls', 'drainingCalls', 'drainingLastSeenAt'],
+  properties: {
+    kind: { type: 'string', enum: ['introspection', 'retrieval'] },
+    principalId: { type: ['string', 'null'] },
+    principalName: { type: ['string', 'null'] },
+    address: { type: ['string', 'null'] },
+    firstSeenAt: time,
+    lastSeenAt: time,
+    calls: { type: 'integer' },
+    drainingCalls: { type: 'integer' },
+    drainingLastSeenAt: nullableTime,
+  },
+} as const;
+
+/** A token's usage (core/usage.ts TokenUsage): when it was last presented, by whom, from where, how often per day. */
+export const tokenUsageSchema = {
+  $id: 'TokenUsage',
+  type: 'object',
+  required: ['tokenId', 'tracked', 'lastUsedAt', 'calls24h', 'callsPerDay', 'callers'],
+  properties: {
+    tokenId: { type: 'string' },
+    tracked: { type: 'boolean' },
+    lastUsedAt: nullableTime,
+    calls24h: { type: 'integer' },
+    callsPerDay: {
+      type: 'array',
+      items: { type: 'object', required: ['day', 'calls'], properties: { day: { type: 'string' }, calls: { type: 'integer' } } },
+    },
+    callers: { type: 'array', items: usageCallerSchema },
+  },
+} as const;
+
+/** One attempt to deliver a notification, as an endpoint's delivery log shows it. */
+const webhookAttemptSchema = {
+  type: 'object',
+  required: ['messageId', 'type', 'attempt', 'at', 'ok', 'status', 'error', 'ms', 'nextAttemptAt'],
+  properties: {
+    messageId: { type: 'string' },
+    type: { type: 'string' },
+    attempt: { type: 'integer' },
+    at: time,
+    ok: { type: 'boolean' },
+    status: { type: ['integer', 'null'] },
+    error: { type: ['string', 'null'] },
+    ms: { type: 'integer' },
+    nextAttemptAt: nullableTime,
+  },
+} as const;
+
+/** A webhook endpoint of the account, never with its secret. */
+export const webhookSchema = {
+  $id: 'Webhook',
+  type: 'object',
+  required: ['id', 'url', 'events', 'description', 'createdAt', 'createdBy', 'deliveries'],
+  properties: {
+    id: { type: 'string' },
+    url: { type: 'string' },
+    events: { type: 'array', items: { type: 'string' } },
+    description: { type: 'string' },
+    createdAt: time,
+    createdBy: { type: 'string' },
+    deliveries: {
+      type: 'object',
+      required: ['pending', 'failed', 'delivered', 'lastAttempt'],
+      properties: {
+        pending: { type: 'integer' },
+        failed: { type: 'integer' },
+        delivered: { type: 'integer' },
+        lastAttempt: { anyOf: [{ type: 'null' }, webhookAttemptSchema] },
+      },
+    },
+  },
+} as const;
+
 const ERROR_KINDS = Object.keys(EXIT_CODES).filter((k) => k !== 'ok') as ErrorKind[];
 
 /**
@@ -112,9 +189,11 @@ export const errorSchema = {
 } as const;
 
 /** The named schemas, as the service registers them (fastify's addSchema) and `$ref` finds them. */
-export const namedSchemas = [tokenViewSchema, rotationSchema, auditEventSchema, errorSchema, oauthErrorSchema] as const;
+export const namedSchemas = [tokenViewSchema, rotationSchema, auditEventSchema, errorSchema, oauthErrorSchema, tokenUsageSchema, webhookSchema] as const;
 
 const tokenRef = { $ref: 'TokenView#' } as const;
+const usageRef = { $ref: 'TokenUsage#' } as const;
+const webhookRef = { $ref: 'Webhook#' } as const;
 const rotationRef = { $ref: 'Rotation#' } as const;
 export const errorRef = { $ref: 'Error#' } as const;
 export const oauthErrorRef = { $ref: 'OAuthError#' } as const;
@@ -188,6 +267,11 @@ export const wire = {
     properties: { ref: { type: 'string', minLength: 1, maxLength: 1024 } },
   },
   rotationIdParams: {
+    type: 'object',
+    required: ['id'],
+    properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  },
+  webhookIdParams: {
     type: 'object',
     required: ['id'],
     properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
@@ -291,6 +375,19 @@ export const wire = {
   rotationCompleted: { type: 'object', required: ['rotation', 'old'], properties: { rotation: rotationRef, old: tokenRef } },
   abandonBody: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: boundedString } },
   auditEvents: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: { $ref: 'AuditEvent#' } } } },
+  usageOverview: { type: 'object', required: ['asOf', 'tokens'], properties: { asOf: time, tokens: { type: 'array', items: usageRef } } },
+  tokenUsage: { type: 'object', required: ['token', 'usage'], properties: { token: tokenRef, usage: usageRef } },
+  webhookList: { type: 'object', required: ['webhooks'], properties: { webhooks: { type: 'array', items: webhookRef } } },
+  oneWebhook: { type: 'object', required: ['webhook'], properties: { webhook: webhookRef } },
+  webhookCreated: { type: 'object', required: ['webhook', 'secret'], properties: { webhook: webhookRef, secret: { type: 'string' } } },
+  addWebhookBody: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url'],
+    properties: { url: { type: 'string', maxLength: 2048 }, events: { type: 'array', items: { type: 'string', maxLength: 64 } }, description: boundedString },
+  },
+  webhookTestSent: { type: 'object', required: ['messageId'], properties: { messageId: { type: 'string' } } },
+  webhookAttempts: { type: 'object', required: ['attempts'], properties: { attempts: { type: 'array', items: webhookAttemptSchema } } },
   auditVerification: {
     anyOf: [
       {
@@ -315,6 +412,8 @@ interface Named {
   'AuditEvent#': typeof auditEventSchema;
   'Error#': typeof errorSchema;
   'OAuthError#': typeof oauthErrorSchema;
+  'TokenUsage#': typeof tokenUsageSchema;
+  'Webhook#': typeof webhookSchema;
 }
 
 type Primitive<T> = T extends 'string'
@@ -359,6 +458,8 @@ export type WireTokenView = Infer<typeof tokenViewSchema>;
 export type WireRotation = Infer<typeof rotationSchema>;
 export type WireAuditEvent = Infer<typeof auditEventSchema>;
 export type WireError = Infer<typeof errorSchema>;
+export type WireTokenUsage = Infer<typeof tokenUsageSchema>;
+export type WireWebhook = Infer<typeof webhookSchema>;
 export type Wire<K extends keyof typeof wire> = Infer<(typeof wire)[K]>;
 
 /**

@@ -5,6 +5,8 @@ import type { AuditEvent } from '../core/audit.js';
 import type { AccountFeatures } from '../core/features.js';
 import type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
 import type { AccountKeys, RevealedToken, RotationStart } from '../tokens/token-service.js';
+import type { TokenUsage } from '../core/usage.js';
+import type { WireWebhook } from '../api/wire.js';
 
 /**
  * The one interface every backend implements (the local encrypted file store, the HTTP client). Both pass the
@@ -34,6 +36,18 @@ export interface CreateInput {
 
 export type { RevealedToken, RotationStart, AccountKeys } from '../tokens/token-service.js';
 export type { VerifyResult as AuditVerification } from '../core/audit-chain.js';
+
+/** A webhook endpoint of the account, as the service shows it (never its secret). */
+export type WebhookInfo = WireWebhook;
+/** One attempt of the endpoint's delivery log. */
+export type WebhookAttemptInfo = NonNullable<WireWebhook['deliveries']['lastAttempt']>;
+
+export interface AddWebhookInput {
+  url: string;
+  /** Event types; none: every event. */
+  events: string[];
+  description?: string;
+}
 
 export interface TokenBackend {
   /** Where the tokens live, for messages ("/home/me/.config/tokenctl/profiles/default"). */
@@ -86,4 +100,20 @@ export interface TokenBackend {
   auditEvents(): Promise<AuditEvent[]>;
   verifyAuditTrail(): Promise<AuditVerification>;
   accountKeys(): Promise<AccountKeys>;
+
+  // Who still depends on a token (core/usage.ts): a service records calls; a local store knows only its retrievals.
+  /** A token's usage; a deleted token too (by id, or its latest name). */
+  usage(ref: string): Promise<{ token: TokenRecord; usage: TokenUsage }>;
+  /** The usage of every token with use recorded (the drain watch of `audit`). */
+  usageOverview(): Promise<TokenUsage[]>;
+
+  // Signed notifications (Standard Webhooks): sent by the token service only; a local store refuses them (usage error).
+  webhooks(): Promise<WebhookInfo[]>;
+  /** The endpoint and its `whsec_` secret, which is never shown again. */
+  addWebhook(input: AddWebhookInput): Promise<{ webhook: WebhookInfo; secret: string }>;
+  removeWebhook(id: string): Promise<WebhookInfo>;
+  /** Sends a signed test notification to the endpoint; its attempts show in its delivery log. */
+  testWebhook(id: string): Promise<{ messageId: string }>;
+  /** The endpoint's delivery log, newest first. */
+  webhookAttempts(id: string): Promise<WebhookAttemptInfo[]>;
 }

@@ -56,11 +56,11 @@ function renderMarkdown(report: AuditReport): string {
 export function registerAudit(program: Command, deps: Deps): void {
   const cmd = program
     .command('audit')
-    .description('security review: stale and soon-stale tokens, pending and draining ones, unfinished rotations')
+    .description('security review: stale and soon-stale tokens, deleted ones still in use, pending and draining ones, unfinished rotations')
     .option('--max-age-days <days>', 'age at which a token is stale', String(POLICY.staleAfterDays))
     .option('--as-of <date>', 'review the account as of this ISO-8601 date (default: now)')
     .option('--within <days>', 'also report tokens that turn stale within this many days', '30')
-    .option('--fail-on-stale', 'exit 6 when any token is stale (for CI gates)')
+    .option('--fail-on-stale', 'exit 6 when any token is stale, or deleted but still in use while draining (for CI gates)')
     .option('--format <format>', `output format: ${FORMATS.join(', ')}`, 'table')
     .action(async (opts: { maxAgeDays: string; asOf?: string; within: string; failOnStale?: boolean; format: string }, self: Command) => {
       const globals = globalsOf(self);
@@ -82,7 +82,9 @@ export function registerAudit(program: Command, deps: Deps): void {
         if (!(error instanceof TokenctlError)) throw error;
         warn(deps, `the audit trail could not be read (${error.message}); never-retrieved tokens are not reported`);
       }
-      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays, command: commandLine(deps, globals) });
+      // The drain watch: deleted tokens still presented while they drain (a service sees calls; a local store cannot).
+      const usage = backend.tracksUsage ? new Map((await backend.usageOverview()).map((u) => [u.tokenId, u])) : null;
+      const report = reviewTokens(tokens, rotations, events, { asOf, maxAgeDays, withinDays, command: commandLine(deps, globals), usage });
       if (format === 'json') deps.io.out(renderJson(report));
       else if (format === 'csv') deps.io.out(renderCsv(report.findings, FIELDS));
       else if (format === 'markdown') deps.io.out(renderMarkdown(report));
@@ -91,6 +93,13 @@ export function registerAudit(program: Command, deps: Deps): void {
         const { renderAuditTable } = await import('../ui/tables.js');
         deps.io.out(renderAuditTable(report, width, deps.io.outStyle));
       } else deps.io.out(renderTable(report, deps.io.outStyle));
+      if (opts.failOnStale && report.drainingInUse > 0) {
+        const names = report.findings.filter((f) => f.kind === 'draining-in-use').map((f) => `'${f.name}'`);
+        throw new PolicyViolationError(
+          `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} deleted but still in use while draining (--fail-on-stale): what still presents ${names.length === 1 ? 'it' : 'them'} fails when the drain ends; switch it to the replacement (see: tokenctl usage <name>)` +
+            (report.stale > 0 ? `; and ${report.stale} stale token${report.stale === 1 ? '' : 's'} (rotate with: tokenctl rotate <name>)` : ''),
+        );
+      }
       if (opts.failOnStale && report.stale > 0) {
         throw new PolicyViolationError(`${report.stale} stale token${report.stale === 1 ? '' : 's'} found (--fail-on-stale); rotate with: tokenctl rotate <name>`);
       }

@@ -33,6 +33,10 @@ function describe(e: AuditEvent): string {
       return `account '${d.name}' (${d.account}) created`;
     case 'account.signing-key':
       return `new API tokens signed with ${d.alg} (key ${d.kid}; before: ${d.previousAlg}, key ${d.previousKid}, still verifies)`;
+    case 'webhook.add':
+      return `webhook ${d.endpoint} added: ${d.url}`;
+    case 'webhook.remove':
+      return `webhook ${d.endpoint} removed: ${d.url}`;
     default:
       return '';
   }

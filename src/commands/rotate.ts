@@ -6,6 +6,8 @@ import { findCompletedRotation, findUnfinishedRotation, RotationError, type Rota
 import { deletionEffect, deletionEffectText, rotationStep } from '../core/decisions.js';
 import type { Clock } from '../core/clock.js';
 import { isDeletePhrase, resolveToken, toTokenView, tokenStatus, POLICY, type TokenRecord } from '../core/tokens.js';
+import { formatAgo } from '../core/format.js';
+import { isInUse, parseWaitUnusedMinutes, unusedForAtLeast, unusedForMs, usageLine, USAGE, type TokenUsage } from '../core/usage.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { childEnvironment } from '../secrets/child-env.js';
 import { githubAddMaskCommand, isGitHubActions } from '../exec/ci.js';
@@ -17,6 +19,7 @@ interface RotateOptions {
   name?: string;
   exec?: string;
   wait?: boolean;
+  waitUnused?: string;
   resume?: boolean;
   confirm?: string;
   yes?: boolean;
@@ -59,6 +62,42 @@ async function waitUntilActive(deps: Deps, clock: Clock, token: TokenRecord): Pr
   if (tty) deps.io.err('\r\u001b[2K');
 }
 
+/** `--wait-unused` waits this long at most (the service's clock): then the rotation stops, kept, to be resumed. */
+const WAIT_UNUSED_BOUND_MS = 24 * 60 * 60_000;
+
+/**
+ * `--wait-unused`: waits until the old token has not been presented for `ms`, by the service's clock and its records
+ * (written every 5 s by each replica), polling its usage. Gives up after a day, keeping the rotation.
+ */
+async function waitUntilUnused(deps: Deps, backend: TokenBackend, old: TokenRecord, ms: number, giveUp: (usage: TokenUsage) => Error): Promise<TokenUsage> {
+  const tty = deps.io.stderrIsTTY;
+  const spinner = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
+  let frame = 0;
+  let lastLine = -Infinity;
+  const started = backend.clock.now().getTime();
+  for (;;) {
+    const { usage } = await backend.usage(old.id);
+    const now = backend.clock.now();
+    if (unusedForAtLeast(usage, now, ms)) {
+      if (tty) deps.io.err('\r\u001b[2K');
+      return usage;
+    }
+    if (now.getTime() - started >= WAIT_UNUSED_BOUND_MS) {
+      if (tty) deps.io.err('\r\u001b[2K');
+      throw giveUp(usage);
+    }
+    const idle = unusedForMs(usage, now) ?? 0;
+    const text = `waiting until '${safeText(old.name)}' has not been used for ${formatDuration(ms, 'words')}: ${safeText(usageLine(usage, now))}`;
+    if (tty) deps.io.err(`\r\u001b[2K${spinner[frame++ % spinner.length]} ${text.length > 200 ? `${text.slice(0, 199)}…` : text}`);
+    else if (now.getTime() - lastLine >= 60_000) {
+      deps.io.err(`${text}\n`);
+      lastLine = now.getTime();
+    }
+    // Usage is written every 5 s: asking more often shows nothing new.
+    await deps.sleep(Math.max(1_000, Math.min(ms - idle, 5_000)));
+  }
+}
+
 /** Finds the token and its unfinished rotation, if any, whether the reference names the old or the new token. */
 async function locate(
   backend: TokenBackend,
@@ -83,6 +122,7 @@ export function registerRotate(program: Command, deps: Deps): void {
     .option('--name <new>', 'name of the replacement (default: <name>-<YYYYMMDD>)')
     .option('--exec <cmd>', 'deliver the new value to this shell command, in $TOKENCTL_TOKEN (never in its arguments)')
     .option('--wait', 'wait until the replacement is active, then finish')
+    .option('--wait-unused <minutes>', `before deleting the old token, wait until it has not been used for this long (1 to ${USAGE.maxWaitUnusedMinutes}; needs the token service)`)
     .option('--resume', 'continue an unfinished rotation')
     .addOption(new Option('-y, --yes').hideHelp())
     .addOption(new Option('-f, --force').hideHelp())
@@ -93,7 +133,14 @@ export function registerRotate(program: Command, deps: Deps): void {
       if (opts.confirm !== undefined && !isDeletePhrase(opts.confirm)) {
         throw new UsageError(`--confirm must be exactly "${POLICY.deletePhrase}"; nothing was changed`);
       }
+      const waitUnused = opts.waitUnused === undefined ? null : parseWaitUnusedMinutes(opts.waitUnused);
+      if (opts.waitUnused !== undefined && waitUnused === null) {
+        throw new UsageError(`--wait-unused takes a whole number of minutes from 1 to ${USAGE.maxWaitUnusedMinutes}, not '${opts.waitUnused.slice(0, 20)}'; nothing was changed`);
+      }
       const backend = await deps.backend(globals);
+      if (waitUnused !== null && !backend.tracksUsage) {
+        throw new UsageError('--wait-unused needs the token service: a local store cannot see calls made with a token (only the service records them); nothing was changed');
+      }
       const found = await locate(backend, ref);
       // "tokenctl rotate <old> --resume" again after the rotation finished: say so, and which token replaced it.
       const completed = found.completed;
@@ -119,7 +166,8 @@ export function registerRotate(program: Command, deps: Deps): void {
       let jsonPrinted = false;
       // Whether this run changed anything (created the replacement, delivered its value).
       let progressed = false;
-      const resumeWith = (...extra: string[]) => `${tokenctlCommand(deps, globals, ['rotate', old.name, '--resume', ...extra])}`;
+      const keepWaitUnused = waitUnused === null ? [] : ['--wait-unused', String(waitUnused)];
+      const resumeWith = (...extra: string[]) => `${tokenctlCommand(deps, globals, ['rotate', old.name, '--resume', ...keepWaitUnused, ...extra])}`;
       const confirmFlag = ` --confirm "${POLICY.deletePhrase}"`;
 
       if (rotation) {
@@ -183,10 +231,11 @@ export function registerRotate(program: Command, deps: Deps): void {
       // Step 3: the old token is never deleted before the new one is active.
       let replacement = await backend.find(rotation.newTokenId);
       // --json: one document per run, the journal as it stands (printed at delivery when the value was).
+      let oldUsage: TokenUsage | null = null;
       const report = (r: RotationRecord, oldNow: TokenRecord) => {
         if (!globals.json || jsonPrinted) return;
         const now = backend.clock.now();
-        deps.io.out(renderJson({ rotation: r, old: toTokenView(oldNow, now), replacement: toTokenView(replacement, now) }));
+        deps.io.out(renderJson({ rotation: r, old: toTokenView(oldNow, now), replacement: toTokenView(replacement, now), ...(oldUsage ? { oldUsage } : {}) }));
       };
       if (tokenStatus(replacement, backend.clock.now()) === 'pending') {
         const left = formatDuration(Date.parse(replacement.activatesAt) - backend.clock.now().getTime());
@@ -212,6 +261,37 @@ export function registerRotate(program: Command, deps: Deps): void {
           setInterruptNote(undefined);
         }
         replacement = await backend.find(rotation.newTokenId);
+      }
+
+      // Before the old token is deleted: is it still used? (A service knows; a local store cannot.) With --wait-unused,
+      // first wait until it has not been for that long.
+      if (backend.tracksUsage) {
+        if (waitUnused !== null) {
+          setInterruptNote(`the rotation is kept (both tokens stay live); finish it with: ${resumeWith()}${opts.confirm !== undefined ? confirmFlag : ''}`);
+          try {
+            oldUsage = await waitUntilUnused(deps, backend, old, waitUnused * 60_000, (u) => {
+              const now = backend.clock.now();
+              return new TokenPendingError(
+                `'${old.name}' is still in use after waiting ${formatDuration(WAIT_UNUSED_BOUND_MS)}: ${usageLine(u, now)}; ` +
+                  `nothing was deleted, and the rotation is kept. Put '${replacement.name}' in place where it is used, then run: ${resumeWith()}${opts.confirm !== undefined ? confirmFlag : ''}`,
+              );
+            });
+          } finally {
+            setInterruptNote(undefined);
+          }
+        } else oldUsage = (await backend.usage(old.id)).usage;
+        const now = backend.clock.now();
+        const idle = unusedForMs(oldUsage, now);
+        const facts = safeText(usageLine(oldUsage, now).replace(/^L/, 'l'));
+        // After --wait-unused, it has not been used for as long as asked: not "in use" by the caller's own measure.
+        if (waitUnused === null && isInUse(oldUsage, now)) {
+          warn(
+            deps,
+            `'${safeText(old.name)}' is still in use (${facts}): what presents it fails once its drain ends, ${formatDuration(POLICY.drainMs)} after deletion; ` +
+              `put '${safeText(replacement.name)}' in place there first${waitUnused === null ? ', or wait for it with --wait-unused <minutes>' : ''}`,
+          );
+        } else if (idle === null) info(deps, `'${safeText(old.name)}' was never used, by the service's records: nothing depends on it.`);
+        else info(deps, `'${safeText(old.name)}' has not been used for ${formatAgo(idle).replace(/ ago$/, '')} (${facts}).`);
       }
 
       let phrase = opts.confirm;
@@ -243,7 +323,7 @@ export function registerRotate(program: Command, deps: Deps): void {
   examples(cmd, [
     'tokenctl rotate ci-deploy                      # prints the new value; finish later with --resume',
     "tokenctl rotate ci-deploy --exec 'vault kv put secret/ci token=\"$TOKENCTL_TOKEN\"' --wait --confirm \"Delete token\"",
-    'tokenctl rotate ci-deploy --resume',
+    'tokenctl rotate ci-deploy --resume --wait-unused 15 --confirm "Delete token"   # once nothing has used the old token for 15 minutes',
   ]);
 }
 

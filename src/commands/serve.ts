@@ -12,6 +12,14 @@ export function parsePort(text: string): number {
   return n;
 }
 
+/** TOKENCTL_WEBHOOK_TIMEOUT_MS (tests): one notification attempt's bound, 100 ms to 30 s; default 10 s. */
+function parseWebhookTimeout(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 100 || n > 30_000) throw new UsageError(`TOKENCTL_WEBHOOK_TIMEOUT_MS must be a whole number of milliseconds from 100 to 30000, not '${text.slice(0, 20)}'`);
+  return n;
+}
+
 /**
  * The next SIGINT or SIGTERM. For a server, Ctrl-C means "shut down cleanly", not "cancel a prompt" (the CLI's own
  * handler, which this replaces while the service runs).
@@ -42,8 +50,17 @@ export function registerServe(program: Command, deps: Deps): void {
     .option('--log-level <level>', `request log level on stdout: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed')
     .option('--public-url <url>', "the https URL resource servers reach the service at (accounts' issuers, RFC 8414 metadata); default TOKENCTL_PUBLIC_URL")
-    .action(async (opts: { data?: string; database?: string; host: string; port: string; logLevel: string; trustProxy?: string; publicUrl?: string }) => {
+    .option(
+      '--webhook-allow <networks>',
+      'networks beyond the public internet that notifications may reach: loopback, private, link-local, addresses or CIDR ranges, comma-separated (env: TOKENCTL_WEBHOOK_ALLOW)',
+    )
+    .action(async (opts: { data?: string; database?: string; host: string; port: string; logLevel: string; trustProxy?: string; publicUrl?: string; webhookAllow?: string }) => {
       const port = parsePort(opts.port);
+      const webhookAllow = (opts.webhookAllow ?? deps.env.TOKENCTL_WEBHOOK_ALLOW ?? '')
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
+      const webhookTimeoutMs = parseWebhookTimeout(deps.env.TOKENCTL_WEBHOOK_TIMEOUT_MS);
       if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) throw new UsageError(`--log-level must be one of: ${LOG_LEVELS.join(', ')}`);
       const publicUrl = (await import('../server/public-url.js')).publicUrlFrom(opts.publicUrl, deps.env);
       // The server (fastify, SQLite or PostgreSQL) loads only here: every other command stays fast.
@@ -67,6 +84,8 @@ export function registerServe(program: Command, deps: Deps): void {
             .map((a) => a.trim())
             .filter(Boolean),
           publicUrl,
+          webhookAllow,
+          webhookTimeoutMs,
           clock: deps.serviceClock ?? deps.clock, // a drill's service runs on from TOKENCTL_NOW
           env: deps.env,
           log: logs,
@@ -91,7 +110,7 @@ export function registerServe(program: Command, deps: Deps): void {
     });
   examples(cmd, [
     'tokenctl serve --data /var/lib/tokenctl',
-    'tokenctl serve --data ./data --port 0   # any free port; the address is printed on stderr',
+    'tokenctl serve --data ./data --port 0 --webhook-allow loopback   # any free port; notifications to this machine too',
     'TOKENCTL_DATABASE_URL=postgres://tokenctl@db1,db2/tokenctl TOKENCTL_SERVER_KEY=... tokenctl serve --host 0.0.0.0 --public-url https://tokens.example.com',
   ]);
 }

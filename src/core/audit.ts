@@ -1,6 +1,7 @@
 import { activeFromCreation, ageDays, deletedWhilePending, POLICY, tokenStatus, type TokenRecord, type TokenType } from './tokens.js';
 import { formatInstant, plainCommand, type CommandLine } from './format.js';
 import { isUnfinished, replacementAdvice, type RotationRecord } from './rotation.js';
+import { callerText, drainingUseLine, drainingUseOf, usedWhileDraining, type TokenUsage } from './usage.js';
 
 /** An entry of the audit trail: who did what to which token, when. Never a value: only its fingerprint. */
 export interface AuditEvent {
@@ -25,6 +26,8 @@ export const AUDIT_ACTIONS = [
   'rotation.deliver',
   'rotation.complete',
   'rotation.abandon',
+  'webhook.add',
+  'webhook.remove',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -64,12 +67,15 @@ export const auditEntries = {
   }),
   rotationCompleted: (old: TokenRecord, r: RotationRecord): AuditEntry => ({ action: 'rotation.complete', token: tokenRef(old), fingerprint: null, detail: { rotation: r.id, replacement: r.newTokenId } }),
   rotationAbandoned: (old: TokenRecord | null, r: RotationRecord, reason: string): AuditEntry => ({ action: 'rotation.abandon', token: old ? tokenRef(old) : null, fingerprint: null, detail: { rotation: r.id, reason } }),
+  /** `destination`: the URL without its query (a receiver's own secret may be there). */
+  webhookAdded: (id: string, destination: string): AuditEntry => ({ action: 'webhook.add', token: null, fingerprint: null, detail: { endpoint: id, url: destination } }),
+  webhookRemoved: (id: string, destination: string): AuditEntry => ({ action: 'webhook.remove', token: null, fingerprint: null, detail: { endpoint: id, url: destination } }),
 };
 
 // ---- the security review ----------------------------------------------------------------------------
 
 export type Severity = 'critical' | 'warning' | 'info';
-export type FindingKind = 'stale' | 'rotation-unfinished' | 'soon-stale' | 'pending' | 'draining' | 'never-retrieved';
+export type FindingKind = 'draining-in-use' | 'stale' | 'rotation-unfinished' | 'soon-stale' | 'pending' | 'draining' | 'never-retrieved';
 
 export interface Finding {
   severity: Severity;
@@ -90,6 +96,11 @@ export interface AuditOptions {
   withinDays: number;
   /** Writes the commands the findings name (the CLI's knows the profile and npx); default `tokenctl ...`. */
   command?: CommandLine;
+  /**
+   * The tokens' usage by id, where the store sees calls (the token service): a deleted token still presented during
+   * its drain is a `draining-in-use` finding. Absent: not known (a local store).
+   */
+  usage?: ReadonlyMap<string, TokenUsage> | null;
 }
 
 export interface AuditReport {
@@ -98,13 +109,15 @@ export interface AuditReport {
   withinDays: number;
   liveTokens: number;
   stale: number;
+  /** Deleted tokens still presented during their drain (systems that will fail when it ends): fail the gate like stale ones. */
+  drainingInUse: number;
   verdict: string;
   ok: boolean;
   findings: Finding[];
 }
 
 const DAY = POLICY.dayMs;
-const RANK: Record<FindingKind, number> = { stale: 0, 'rotation-unfinished': 1, 'soon-stale': 2, pending: 3, draining: 4, 'never-retrieved': 5 };
+const RANK: Record<FindingKind, number> = { 'draining-in-use': 0, stale: 1, 'rotation-unfinished': 2, 'soon-stale': 3, pending: 4, draining: 5, 'never-retrieved': 6 };
 
 /**
  * Reviews an account at `asOf`: stale and soon-stale tokens, pending and draining ones, unfinished
@@ -154,6 +167,19 @@ export function reviewTokens(
   for (const t of existing) {
     if (!liveAt(t) && tokenStatus(t, o.asOf) === 'draining') {
       const { staleMs: _, ...rest } = base(t);
+      const usage = o.usage?.get(t.id);
+      // The drain watch: still presented while draining, so something that depends on it fails when the drain ends.
+      if (usedWhileDraining(t, usage, o.asOf)) {
+        const callers = drainingUseOf(usage!)!.callers.map(callerText).filter(Boolean);
+        findings.push({
+          ...rest,
+          severity: 'critical',
+          kind: 'draining-in-use',
+          message: drainingUseLine(t, usage, o.asOf)!.replace(/^Still presented while draining: /, 'deleted, but still presented while draining: '),
+          action: `put its replacement in place in ${callers.length > 0 ? callers.slice(0, 3).join(', ') : 'what still uses it'} before it is rejected`,
+        });
+        continue;
+      }
       const message = deletedWhilePending(t)
         ? 'deleted while pending; it never becomes active'
         : `deleted; calls are rejected from ${formatInstant(new Date(Date.parse(t.deletedAt!) + POLICY.drainMs).toISOString())}`;
@@ -169,12 +195,28 @@ export function reviewTokens(
   findings.sort((a, b) => RANK[a.kind] - RANK[b.kind] || b.ageDays - a.ageDays || a.name.localeCompare(b.name));
 
   const stale = findings.filter((f) => f.kind === 'stale').length;
+  const drainingInUse = findings.filter((f) => f.kind === 'draining-in-use').length;
   const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const failures = [
+    ...(drainingInUse > 0 ? [`${drainingInUse} deleted token${drainingInUse === 1 ? '' : 's'} still in use while draining (calls fail when the drain ends)`] : []),
+    ...(stale > 0 ? [`${stale} stale token${stale === 1 ? '' : 's'} (older than ${o.maxAgeDays} days)`] : []),
+  ];
+  const next = [...(drainingInUse > 0 ? ['switch what still uses the deleted token'] : []), ...(stale > 0 ? [`rotate ${stale === 1 ? 'it' : 'them'} now`] : [])].join(', and ');
   const verdict =
-    stale > 0
-      ? `FAIL: ${stale} stale token${stale === 1 ? '' : 's'} (older than ${o.maxAgeDays} days)${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}; rotate ${stale === 1 ? 'it' : 'them'} now`
+    failures.length > 0
+      ? `FAIL: ${failures.join(', ')}${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}; ${next}`
       : warnings > 0
         ? `WARN: no stale tokens, ${warnings} warning${warnings === 1 ? '' : 's'}`
         : `OK: no stale tokens among ${live.length} live token${live.length === 1 ? '' : 's'}`;
-  return { asOf: o.asOf.toISOString(), maxAgeDays: o.maxAgeDays, withinDays: o.withinDays, liveTokens: live.length, stale, verdict, ok: stale === 0, findings };
+  return {
+    asOf: o.asOf.toISOString(),
+    maxAgeDays: o.maxAgeDays,
+    withinDays: o.withinDays,
+    liveTokens: live.length,
+    stale,
+    drainingInUse,
+    verdict,
+    ok: failures.length === 0,
+    findings,
+  };
 }

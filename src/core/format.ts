@@ -32,3 +32,21 @@ export function shellWord(word: string): string {
  */
 export type CommandLine = (args: readonly string[]) => string;
 export const plainCommand: CommandLine = (args) => ['tokenctl', ...args.map(shellWord)].join(' ');
+
+/** "1,204": a count for people, with thousands separators (not toLocaleString: it would load ICU for one comma). */
+export function formatCount(n: number): string {
+  const digits = String(Math.trunc(Math.abs(n)));
+  const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return n < 0 ? `-${grouped}` : grouped;
+}
+
+/** "2 minutes ago", "3 hours ago", "5 days ago", "less than a minute ago": how long ago, in words, rounded down. */
+export function formatAgo(ms: number): string {
+  const minutes = Math.floor(Math.max(0, ms) / 60_000);
+  if (minutes < 1) return 'less than a minute ago';
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'} ago`;
+  if (minutes < 60) return unit(minutes, 'minute');
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return unit(hours, 'hour');
+  return unit(Math.floor(hours / 24), 'day');
+}

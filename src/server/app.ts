@@ -9,7 +9,9 @@ import { PrincipalCache } from './auth/principals.js';
 import type { TokenIndex } from './memory/token-index.js';
 import { createIntrospection, INTROSPECTION_PATH, isIntrospectionUrl } from './introspection/index.js';
 import { requestLineWriter } from './http/plugins/request-log.js';
-import { LastUsedRecorder } from './usage/last-used.js';
+import { UsageRecorder } from './usage/recorder.js';
+import { UsageReports } from './usage/usage.js';
+import { createNotifications, type NotificationOptions, type Notifications } from './notify/index.js';
 import { authentication } from './http/plugins/auth.js';
 import { boundConnections } from './http/plugins/connections.js';
 import { clientErrorHandler, errorMapping, frameworkErrors, redactSecrets } from './http/plugins/errors.js';
@@ -21,10 +23,12 @@ import { accountRoutes } from './http/routes/v1/account.js';
 import { auditRoutes } from './http/routes/v1/audit.js';
 import { rotationRoutes } from './http/routes/v1/rotations.js';
 import { tokenRoutes } from './http/routes/v1/tokens.js';
+import { usageRoutes } from './http/routes/v1/usage.js';
+import { webhookRoutes } from './http/routes/v1/webhooks.js';
 import { publicRoutes } from './http/routes/public.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { tokensPageRoutes } from './web/routes.js';
-import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenViewSchema } from './http/schemas.js';
+import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenUsageSchema, tokenViewSchema, webhookSchema } from './http/schemas.js';
 
 /** What a client may hold of the service: README "Limits" states the defaults. */
 export interface ServerLimits {
@@ -73,8 +77,10 @@ export interface ServerAppOptions {
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   limits?: Partial<ServerLimits>;
   authLimit?: Partial<AuthLimiterOptions>;
-  /** How often last-used times are written (0: only on flush and close). */
+  /** How often usage (last-used times, calls, callers) is written (0: only on flush and close). */
   lastUsedFlushMs?: number;
+  /** Notifications: how often deliveries and time-based events are looked for, the attempt's bound, allowed networks. */
+  notify?: NotificationOptions;
   /**
    * Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For is believed, so that failed-login limits
    * apply per client rather than to the proxy. None by default.
@@ -90,8 +96,10 @@ export interface ServerAppOptions {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Test and shutdown hook: write pending last-used times now (a promise with an asynchronous storage). */
+    /** Test and shutdown hook: write pending usage (last-used times, calls, callers) now (a promise with an asynchronous storage). */
     flushLastUsed(): void | Promise<void>;
+    /** The notifications: outbox, delivery, time-based events, endpoints (tests run them with runOnce). */
+    notifications: Notifications;
     /** The failed-authentication limit, which another replica's block reaches through the database's notifications. */
     authLimiter: FailedAuthLimiter;
     /** Every route of the API (not the Tokens page's, which declare `config.page`), for the test that keeps api/openapi.yaml complete. */
@@ -147,11 +155,20 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   // Schemas walked, not compiled to code (plugins/schema-compilers.ts says why).
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  const recorder = new LastUsedRecorder(storage, (error) => app.log.error({ err: error }, 'could not record last-used times'), options.lastUsedFlushMs ?? 5_000);
+  const notifications = createNotifications(storage, () => memory.indexedTokens(), clock, options.notify ?? {}, (error) =>
+    app.log.error({ err: error }, 'notifications: a delivery or a time-based event could not be recorded; retried'),
+  );
+  const recorder = new UsageRecorder(
+    storage,
+    (error) => app.log.error({ err: error }, 'could not record usage (last-used times, calls); kept for the next try'),
+    options.lastUsedFlushMs ?? 5_000,
+    notifications.outbox.drainingUse,
+  );
+  const usage = new UsageReports(storage, recorder, clock);
   const logRequests = logsRequests(options);
   const authenticator = new Authenticator(new PrincipalCache(memory), limiter);
   const publicUrl = options.publicUrl ?? null;
-  const accounts = new Accounts(storage, memory, clock, publicUrl);
+  const accounts = new Accounts(storage, memory, clock, publicUrl, notifications.outbox);
   const introspection = createIntrospection({
     lookup: memory,
     authenticator,
@@ -182,14 +199,20 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   });
   // Introspection is not a fastify route: its one door is the handler in front of fastify (introspection/handler.ts).
   routes.push({ method: 'POST', url: INTROSPECTION_PATH });
-  app.decorate('flushLastUsed', () => recorder.flush());
+  app.decorate('flushLastUsed', () => {
+    const flushed = recorder.flush();
+    // A draining use may have enqueued a notification.
+    if (flushed instanceof Promise) return flushed.then(() => notifications.outbox.committed());
+    notifications.outbox.committed();
+  });
+  app.decorate('notifications', notifications);
   app.decorate('authLimiter', limiter);
-  for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema, oauthErrorSchema]) app.addSchema(schema);
+  for (const schema of [tokenViewSchema, errorSchema, rotationSchema, auditEventSchema, oauthErrorSchema, tokenUsageSchema, webhookSchema]) app.addSchema(schema);
   // The API takes JSON only (415 otherwise, as api/openapi.yaml says): not fastify's default text/plain. Form bodies
   // are parsed only where they belong, in the scopes of introspection (RFC 7662) and of the Tokens page's forms.
   app.removeContentTypeParser('text/plain');
 
-  await app.register(serviceDecorations, { accounts, memory, storage, clock, recorder });
+  await app.register(serviceDecorations, { accounts, memory, storage, clock, recorder, usage, webhooks: notifications.webhooks });
   await app.register(securityHeaders);
   await app.register(requestLog, { enabled: logRequests });
   await app.register(errorMapping, { bodyLimit: limits.bodyLimit });
@@ -201,6 +224,8 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   await app.register(tokenRoutes, { prefix: '/v1' });
   await app.register(rotationRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
+  await app.register(usageRoutes, { prefix: '/v1' });
+  await app.register(webhookRoutes, { prefix: '/v1' });
   // The Tokens page for browsers (issue 13): its own scope, sessions and headers; not part of the API.
   await app.register(tokensPageRoutes, { authenticator });
 
@@ -208,6 +233,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
     introspection.stop();
     connections.stop();
     await recorder.stop();
+    await notifications.stop();
   });
 
   let closing = false;

@@ -15,6 +15,10 @@ export interface ServiceOptions {
   trustProxy: string[];
   /** The URL resource servers reach the service at (server/public-url.ts); null: issuers are urns. */
   publicUrl: string | null;
+  /** Networks beyond the public internet that notifications may reach (`loopback`, `private`, `link-local`, CIDR ranges). */
+  webhookAllow?: string[];
+  /** One notification attempt's bound (ms); default 10 s. */
+  webhookTimeoutMs?: number;
   clock: Clock;
   env: Record<string, string | undefined>;
   /** Structured request logs (JSON lines), batched by the caller. */
@@ -110,7 +114,16 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     await release();
     throw error;
   }
-  const app = await buildServerApp({ storage, memory, clock: o.clock, logStream: o.log, logLevel: o.logLevel, trustProxy: o.trustProxy, publicUrl: o.publicUrl }).catch(async (error: unknown) => {
+  const app = await buildServerApp({
+    storage,
+    memory,
+    clock: o.clock,
+    logStream: o.log,
+    logLevel: o.logLevel,
+    trustProxy: o.trustProxy,
+    publicUrl: o.publicUrl,
+    notify: { allow: o.webhookAllow ?? [], timeoutMs: o.webhookTimeoutMs },
+  }).catch(async (error: unknown) => {
     await release();
     throw error;
   });
@@ -120,7 +133,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   if (shared) for (const b of await shared.activeBlocks(Date.now()).catch(() => [])) app.authLimiter.block(b.address, b.untilMs);
   const maintain = setInterval(() => {
     void shared?.pruneAuthFailures(Date.now(), 60_000).catch(() => undefined);
-    void storage.maintain(Date.now()).catch(() => undefined);
+    // Usage and notifications are kept by the service's clock (a drill's).
+    void storage.maintain(o.clock.now().getTime()).catch(() => undefined);
   }, MAINTAIN_EVERY_MS);
   maintain.unref();
   app.addHook('onClose', async () => clearInterval(maintain));

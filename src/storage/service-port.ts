@@ -1,14 +1,17 @@
 import type { Feature } from '../core/features.js';
+import type { LifecycleNotice } from '../core/notifications.js';
+import type { UsageKind } from '../core/usage.js';
+import type { UsageRecords } from '../core/usage-records.js';
 import type { Role } from '../core/roles.js';
 import type { TokenType } from '../core/tokens.js';
 import type { PublishedJwk } from '../secrets/jwt.js';
 import type { Sealer } from '../secrets/seal.js';
-import type { AccountReader, AccountWriter, StoredAccount, StoredSigningKey, TokenStorage } from './port.js';
+import type { AccountReader, AccountWriter, StoredAccount, StoredSigningKey, StoredToken, TokenStorage } from './port.js';
 
 /**
  * What the token service needs of its storage beyond the token use cases' port (port.ts): accounts and their
  * principals, the Tokens page's sessions, last-used batches, what it keeps in memory and how it hears of changes,
- * the failed-authentication counts replicas share, and its health. SQLite (one machine) and PostgreSQL (replicas)
+ * the failed-authentication counts replicas share, usage, the notifications' outbox, and its health. SQLite (one machine) and PostgreSQL (replicas)
  * each implement all of it; one contract suite (test/storage/service-storage-contract.ts) runs on both, as the token
  * storage suite does on all three stores.
  */
@@ -22,10 +25,12 @@ export interface PrincipalRecord {
   createdAt: string;
 }
 
-/** What the service adds to an account's transactions: its principals. */
+/** What the service adds to an account's transactions: its principals and its webhook endpoints. */
 export interface ServiceAccountReader extends AccountReader {
-  /** The account's principals, by createdAt, then id (those created at the same instant). */
+  /** The account's principals, by createdAt, then name (those created at the same instant, as in a drill). */
   principals(): Promise<PrincipalRecord[]>;
+  /** The account's webhook endpoints, oldest first (their secrets sealed). */
+  webhookEndpoints(): Promise<WebhookEndpointRecord[]>;
 }
 
 export interface ServiceAccountWriter extends AccountWriter, ServiceAccountReader {
@@ -46,6 +51,164 @@ export interface ServiceAccountWriter extends AccountWriter, ServiceAccountReade
   insertSigningKey(key: StoredSigningKey): Promise<void>;
   /** Removes the principal and its Tokens page sessions; nothing happens when it is not (or no longer) there. */
   deletePrincipal(id: string): Promise<void>;
+  insertWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  /** Removes an endpoint with its deliveries and delivery log; false when the account has no such endpoint. */
+  deleteWebhookEndpoint(id: string): Promise<boolean>;
+  /**
+   * The outbox: notifications written in the transaction of the change that causes them (committed with it, or not at
+   * all), each with one delivery per endpoint it goes to.
+   */
+  enqueueNotifications(entries: readonly OutboxEntry[]): Promise<void>;
+}
+
+// ---- notifications (Standard Webhooks): endpoints, the outbox, deliveries and their log ---------------------------
+
+/** An endpoint an admin registered for the account's notifications. Its signing secret is kept sealed by the server key. */
+export interface WebhookEndpointRecord {
+  id: string;
+  accountId: string;
+  url: string;
+  /** The event types it gets; empty: every event. */
+  events: string[];
+  description: string;
+  /** The `whsec_` secret, sealed (associated data `<accountId>:webhook:<id>`). */
+  secret: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+/** A notification for the outbox, with the endpoints it goes to, and when its first attempt is due (epoch ms, service clock). */
+export interface OutboxEntry {
+  id: string;
+  accountId: string;
+  type: string;
+  /** The exact bytes every attempt sends (and signs). */
+  body: string;
+  createdAt: string;
+  endpointIds: readonly string[];
+  dueAtMs: number;
+}
+
+/** A delivery claimed for one attempt: made by one replica only, until `leaseUntilMs` (epoch ms, service clock). */
+export interface ClaimedDelivery {
+  messageId: string;
+  endpointId: string;
+  accountId: string;
+  /** Which attempt this is (1 for the first). */
+  attempt: number;
+  type: string;
+  body: string;
+  url: string;
+  /** The endpoint's secret, sealed. */
+  secret: string;
+  owner: string;
+  leaseUntilMs: number;
+}
+
+/** How an attempt ended, for the delivery log, and what becomes of the delivery. */
+export interface AttemptOutcome {
+  at: string;
+  ok: boolean;
+  /** The receiver's HTTP status, when it answered. */
+  status: number | null;
+  /** Why it failed, in words (never the URL's query, never the secret); null on success. */
+  error: string | null;
+  ms: number;
+  /** When to try again (epoch ms, service clock); null: delivered, or failed for good. */
+  nextAttemptAtMs: number | null;
+}
+
+/** One attempt, as the delivery log shows it. */
+export interface WebhookAttemptRecord {
+  messageId: string;
+  type: string;
+  attempt: number;
+  at: string;
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+  ms: number;
+  /** When the next attempt is due (ISO), when one is. */
+  nextAttemptAt: string | null;
+}
+
+/** Where an endpoint's deliveries stand. */
+export interface WebhookDeliveryStats {
+  endpointId: string;
+  pending: number;
+  failed: number;
+  delivered: number;
+  lastAttempt: WebhookAttemptRecord | null;
+}
+
+/** A time-based event of a token due now, by the service's clock (core/notifications.ts dueLifecycleNotices). */
+export interface DueNotice {
+  tokenId: string;
+  accountId: string;
+  notice: LifecycleNotice;
+}
+
+/** Builds a due notice's outbox entry from the token as stored and the account's endpoints; null: nothing to send. */
+export type NoticeBuilder = (token: StoredToken, accountId: string, notice: LifecycleNotice, endpoints: readonly WebhookEndpointRecord[]) => OutboxEntry | null;
+
+/** Builds the outbox entry of a caller first seen presenting a deleted token during its drain; null: nothing to send. */
+export type DrainingUseBuilder = (token: StoredToken, accountId: string, caller: UsageCallerDelta, endpoints: readonly WebhookEndpointRecord[]) => OutboxEntry | null;
+
+export interface NotificationStorage {
+  /** Deliveries due at `nowMs` and not leased by another replica, claimed for one attempt each (at most `limit`). */
+  claimDeliveries(nowMs: number, leaseMs: number, limit: number): Promise<ClaimedDelivery[]>;
+  /** Records an attempt in the endpoint's log, and (if the lease is still this claim's) the delivery's new state. */
+  finishDelivery(claim: ClaimedDelivery, outcome: AttemptOutcome): Promise<void>;
+  /** The newest attempts to an endpoint of the account (newest first). */
+  webhookAttempts(accountId: string, endpointId: string, limit: number): Promise<WebhookAttemptRecord[]>;
+  /** Per endpoint of the account: deliveries pending, failed, delivered, and the last attempt. */
+  webhookDeliveryStats(accountId: string): Promise<WebhookDeliveryStats[]>;
+  /**
+   * Marks each time-based event as notified, unless another replica (or an earlier run) did, and enqueues what `build`
+   * makes of those this call marked, in one transaction; returns those it marked.
+   */
+  recordLifecycleNotices(due: readonly DueNotice[], build: NoticeBuilder): Promise<DueNotice[]>;
+}
+
+// ---- usage (who still depends on a token) ----------------------------------------------------------------------------
+
+/** One caller's use of a token since the last batch. Unknown principal or address: ''. */
+export interface UsageCallerDelta {
+  kind: UsageKind;
+  principalId: string;
+  principalName: string;
+  address: string;
+  firstAt: string;
+  lastAt: string;
+  calls: number;
+  drainingCalls: number;
+  drainingLastAt: string | null;
+}
+
+/** A token's use since the last batch. */
+export interface TokenUsageDelta {
+  tokenId: string;
+  /** The newest introspection (retrievals do not make a token "used"). */
+  lastUsedAt: string | null;
+  /** Introspections per UTC hour ("2026-03-01T10"). */
+  hours: readonly { hour: string; calls: number }[];
+  callers: readonly UsageCallerDelta[];
+}
+
+/**
+ * Where usage goes: one call per batch, in one transaction. Counts add up (replicas each write their own), times never
+ * move backwards, whoever wrote last; a caller first seen presenting a deleted token while it drains is notified
+ * (token.used_while_draining) in the same transaction.
+ */
+export interface UsageSink {
+  /** Synchronous (SQLite) or not (PostgreSQL); a failure, thrown or rejected, keeps the batch for the next try. */
+  recordUsage(batch: readonly TokenUsageDelta[], onDrainingUse: DrainingUseBuilder | null): void | Promise<void>;
+}
+
+/** Where the service reads usage from. */
+export interface UsageSource {
+  /** The usage records of the account's tokens (or of these only), within the retention (cutoffs: core/usage.ts usageCutoffs). */
+  usageOf(accountId: string, tokenIds: readonly string[] | null, since: { day: string; hour: string }): Promise<Map<string, UsageRecords>>;
 }
 
 /** Accounts by name: the operator's `tokenctl server ...` names them. */
@@ -80,16 +243,6 @@ export interface SessionStorage {
   deleteWebSession(idHash: Buffer): Promise<void>;
   /** Forgets sessions last seen before `idleBefore` or created before `startedBefore` (both strictly); returns how many. */
   deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number>;
-}
-
-/**
- * Where last-used times go: one call per batch (token id -> ISO time); a time never moves backwards, whoever wrote
- * last. Ids of tokens that do not exist are ignored. Writing last-used times is not a change listeners are told of
- * by name (`changed`), though a source that looks for changes (SQLite) may see it as one.
- */
-export interface LastUsedSink {
-  /** Synchronous (SQLite) or not (PostgreSQL); a failure, thrown or rejected, keeps the batch for the next try. */
-  recordLastUsed(batch: ReadonlyMap<string, string>): void | Promise<void>;
 }
 
 /** A public signing key of an account, for the JWKS and for verifying API tokens. */
@@ -195,7 +348,9 @@ export interface ServiceStorage
   extends TokenStorage<ServiceAccountWriter, ServiceAccountReader>,
     AccountDirectory,
     SessionStorage,
-    LastUsedSink,
+    UsageSink,
+    UsageSource,
+    NotificationStorage,
     IndexSource {
   /** The server key's sealer, synchronously (the hot path fingerprints with it). */
   readonly serverSealer: Sealer;
@@ -203,7 +358,10 @@ export interface ServiceStorage
   readonly sharedAuthFailures: SharedAuthFailures | null;
   /** Whether the storage can serve now (GET /readyz), decided at once from what is known; false once closed. */
   ready(): Promise<boolean>;
-  /** Housekeeping on a timer: forgets what no longer matters (PostgreSQL: write operation ids); nothing a caller sees. */
+  /**
+   * Housekeeping on a timer, at `nowMs` by the service's clock: forgets what no longer matters (usage beyond its
+   * retention, finished notifications and old delivery logs; PostgreSQL: write operation ids).
+   */
   maintain(nowMs: number): Promise<void>;
   /**
    * Ends its subscriptions (listen) and releases its connections; closing again does nothing. Afterwards every

@@ -67,3 +67,44 @@ describe('drills with a fixed TOKENCTL_NOW', () => {
     expect((await runBin(['list'], { env: real })).stderr).not.toMatch(/TOKENCTL_NOW/);
   });
 });
+
+describe('notifications in a drill', () => {
+  it("the time-based events follow the service's TOKENCTL_NOW: token.stale_soon, then token.stale, signed with the real time", async () => {
+    const { startReceiver } = await import('../helpers/receiver.js');
+    const receiver = await startReceiver();
+    try {
+      const home = tempHome();
+      const data = path.join(home, 'service-data');
+      const start = Date.parse('2026-01-01T00:00:00Z');
+      const at = (days: number, hours = 0) => new Date(start + days * 86_400_000 + hours * 3_600_000).toISOString();
+      const env = baseEnv(home, { TOKENCTL_NOW: at(0) });
+      const admin = (await runBin(['server', 'init', '--data', data, '--account', 'acme'], { env })).stdout.trim();
+      const serveAt = async (when: string) => startServe({ ...env, TOKENCTL_NOW: when, TOKENCTL_WEBHOOK_ALLOW: 'loopback' }, data);
+      let serve = await serveAt(at(0));
+      const remote = { ...env, TOKENCTL_SERVER: serve.url, TOKENCTL_ADMIN_KEY: admin };
+      const added = await runBin(['webhooks', 'add', receiver.url, '--event', 'token.stale_soon,token.stale'], { env: remote });
+      expect(added.code, added.stderr).toBe(0);
+      receiver.useSecret(added.stdout.trim());
+      serve.child.kill('SIGTERM');
+      await new Promise((r) => serve.child.once('exit', r));
+      for (const [days, type] of [
+        [166, 'token.stale_soon'],
+        [180, 'token.stale'],
+      ] as const) {
+        serve = await serveAt(at(days, 1));
+        const deadline = Date.now() + 15_000;
+        while (!receiver.deliveries.some((d) => d.payload?.type === type) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        serve.child.kill('SIGTERM');
+        await new Promise((r) => serve.child.once('exit', r));
+      }
+      expect(receiver.deliveries.map((d) => [d.verified, d.payload?.type, d.payload?.data.token.name])).toEqual([
+        [true, 'token.stale_soon', 'default'],
+        [true, 'token.stale', 'default'],
+      ]);
+      expect(receiver.deliveries[0]!.payload!.timestamp.slice(0, 10)).toBe('2026-06-16');
+      expect(receiver.deliveries[0]!.payload!.data).toMatchObject({ staleAt: '2026-06-30T00:00:00.000Z' });
+    } finally {
+      await receiver.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { BIN, ROOT, runBin } from '../helpers/bin.js';
+import { BIN, ROOT, runBin, startServe } from '../helpers/bin.js';
 import { baseEnv, newMasterKeyB64, tempHome } from '../helpers/env.js';
 
 const PTY = path.join(ROOT, 'test', 'helpers', 'pty_run.py');
@@ -35,6 +35,28 @@ describe('typed confirmation through a real pseudo-terminal', () => {
     expect(r.screen).toMatch(/Deleted s2s token 'events'/);
     expect(r.screen).toMatch(/✔ Type "Delete token" to delete it \(anything else cancels\) Delete token/);
     expect(await count()).toBe(1);
+  });
+
+  it('against the token service, the screen says who still uses the token before the phrase is typed', async () => {
+    const home = tempHome();
+    const data = path.join(home, 'service-data');
+    const env = baseEnv(home, {});
+    const admin = (await runBin(['server', 'init', '--data', data, '--account', 'acme'], { env })).stdout.trim();
+    const gateway = (await runBin(['server', 'add-principal', '--data', data, '--account', 'acme', '--role', 'service', '--name', 'edge-gw'], { env })).stdout.trim();
+    const serve = await startServe(env, data);
+    const remote = { ...env, TOKENCTL_SERVER: serve.url, TOKENCTL_ADMIN_KEY: admin };
+    const value = (await runBin(['get', 'default'], { env: remote })).stdout.trim();
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${serve.url}/v1/introspect`, { method: 'POST', headers: { authorization: `Bearer ${gateway}` }, body: new URLSearchParams({ token: value }) });
+      expect(((await r.json()) as { active: boolean }).active).toBe(true);
+    }
+    const r = inPty(['delete', 'default'], [{ expect: 'Type "Delete token"', send: 'no\r' }], remote);
+    expect(r.code, r.screen + r.stderr).toBe(10);
+    const screen = r.screen.replace(/\r/g, '');
+    expect(screen).toMatch(/Last used less than a minute ago by edge-gw from 127\.0\.0\.1; 2 calls in the last 24 hours\./);
+    expect(screen).toMatch(/Retrieved once, last less than a minute ago by admin from 127\.0\.0\.1\./);
+    expect(screen.indexOf('Last used')).toBeLessThan(screen.indexOf('Type "Delete token"'));
+    expect(screen).not.toContain(value);
   });
 
   it('cancels with exit 10 on any other answer, and on Ctrl-C', async () => {

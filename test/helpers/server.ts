@@ -100,8 +100,10 @@ async function listen<S extends SqliteStorage | PostgresStorage>(o: {
     logStream: { write: (line) => void logs.push(line) },
     logLevel: 'info',
     authLimit: { maxFailures: 1000 },
-    // Last-used times are written when a test flushes (or at close), never behind its back.
+    // Last-used times are written when a test flushes (or at close), never behind its back; notifications are
+    // delivered after a commit that enqueued some, or when a test runs them (app.notifications.runOnce()).
     lastUsedFlushMs: 0,
+    notify: { everyMs: 0, lifecycleEveryMs: 0 },
     ...o.appOptions,
     storage,
     memory,

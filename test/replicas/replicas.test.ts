@@ -361,26 +361,27 @@ describeWith({}, 'replicas on one PostgreSQL', () => {
     expect((await on(A, 'lim', 79).whoami()).status).toBe(200);
   });
 
-  it('statuses agree between replicas whose clocks differ by 2 s: a default token, active at once, is never pending on the one behind', async () => {
-    // A2 runs on this machine's clock, B2 2 s behind it (its clock starts 2 s back when it starts).
+  it('statuses agree between replicas whose clocks differ by seconds (5 s here): a default token, active at once, is never pending on the one behind', async () => {
+    // A2 runs on this machine's clock, B2 5 s behind it (its clock starts 5 s back when it starts): more than NTP
+    // would ever let happen, and room enough for checks on a busy machine.
     const [A2, B2] = await Promise.all([
       startReplica({ databaseUrl: d.url, serverKey: d.key, name: 'A2', args: TRUST }),
-      startReplica({ databaseUrl: d.url, serverKey: d.key, name: 'B2', args: TRUST, env: { TOKENCTL_NOW: new Date(Date.now() - 2_000).toISOString() } }),
+      startReplica({ databaseUrl: d.url, serverKey: d.key, name: 'B2', args: TRUST, env: { TOKENCTL_NOW: new Date(Date.now() - 5_000).toISOString() } }),
     ]);
     showOnFailure(A2, B2);
     try {
-      // The account (and its default token) is created now, on this machine's clock: for the next 2 s B2's clock is
+      // The account (and its default token) is created now, on this machine's clock: for the next 5 s B2's clock is
       // before the token's creation, however long the replicas took to start.
       const createdAt = Date.now();
       const init = await d.initAccount('clk');
       const [a, b] = [api(A2.url, init), api(B2.url, init)];
       // From addresses of their own: a refusal while a replica has not heard of the account yet counts as a failure.
       const [pollA, pollB] = [api(A2.url, init, from(91)), api(B2.url, init, from(92))];
-      await until(async () => (await pollA.get('default')).status === 200 && (await pollB.get('default')).status === 200, 1_000, 'both replicas know the new account');
+      await until(async () => (await pollA.get('default')).status === 200 && (await pollB.get('default')).status === 200, 3_000, 'both replicas know the new account');
       const value = (await a.reveal('default')).body.value;
       let checks = 0;
       // While B2's clock is still before the token's creation instant.
-      while (Date.now() - createdAt < 1_900) {
+      while (Date.now() - createdAt < 4_800) {
         for (const client of [b, a]) {
           const got = await client.get('default');
           expect(got.body.token.status, `checked ${Date.now() - createdAt} ms after the creation`).toBe('active');
@@ -391,7 +392,7 @@ describeWith({}, 'replicas on one PostgreSQL', () => {
         checks++;
       }
       expect(checks, 'nothing was checked while B2\'s clock was behind').toBeGreaterThan(0);
-      figures.push(`clock skew 2 s: ${checks} rounds of checks while B2's clock was behind the token's creation`);
+      figures.push(`clock skew 5 s: ${checks} rounds of checks while B2's clock was behind the token's creation`);
       // A token created on A2 is pending on both.
       const made = await a.create('s2s', 'skewed');
       expect(made.body.token.status).toBe('pending');

@@ -1,9 +1,19 @@
 import type { Clock } from '../../core/clock.js';
+import { UsageError } from '../../core/errors.js';
+import { resolveTokenForUsage, untrackedUsage, type TokenUsage } from '../../core/usage.js';
+import type { AuditEvent } from '../../core/audit.js';
 import type { MasterKeyContext } from '../../secrets/master-key.js';
 import { JsonFileStorage } from '../../storage/json-file/json-file-storage.js';
+import type { TokenRecord } from '../../core/tokens.js';
 import type { LockOptions } from '../../storage/json-file/lock.js';
 import { createAccount, TokenService } from '../../tokens/token-service.js';
 import type { CreateInput, InitInput, InitResult, TokenBackend } from '../token-backend.js';
+
+/** What this store knows of a token's use: the retrievals its own trail recorded (`get`, `exec`); calls it cannot see. */
+const retrievalsOf = (events: readonly AuditEvent[], tokenId: string) => events.filter((e) => e.action === 'token.reveal' && e.token?.id === tokenId).map((e) => ({ at: e.at, actor: e.actor }));
+
+const WEBHOOKS_NEED_THE_SERVICE =
+  'webhooks need the token service: notifications are sent by `tokenctl serve`, which a local store does not run. Log in to a service (tokenctl login --server <url>) and manage them there';
 
 export interface FileBackendOptions {
   /** The account's directory (one per profile): store.json, its lock, audit.log, and the key file if used. */
@@ -85,4 +95,22 @@ export class FileBackend implements TokenBackend {
   auditEvents = async () => (await this.service()).auditEvents();
   verifyAuditTrail = async () => (await this.service()).verifyAuditTrail();
   accountKeys = async () => (await this.service()).accountKeys();
+
+  usage = async (ref: string): Promise<{ token: TokenRecord; usage: TokenUsage }> => {
+    const service = await this.service();
+    const token = resolveTokenForUsage(await service.list(), ref);
+    return { token, usage: untrackedUsage(token.id, retrievalsOf(await service.auditEvents(), token.id)) };
+  };
+
+  usageOverview = async (): Promise<TokenUsage[]> => {
+    const service = await this.service();
+    const events = await service.auditEvents();
+    return (await service.list()).map((t) => untrackedUsage(t.id, retrievalsOf(events, t.id))).filter((u) => u.callers.length > 0);
+  };
+
+  webhooks = async () => Promise.reject(new UsageError(WEBHOOKS_NEED_THE_SERVICE));
+  addWebhook = async () => Promise.reject(new UsageError(WEBHOOKS_NEED_THE_SERVICE));
+  removeWebhook = async () => Promise.reject(new UsageError(WEBHOOKS_NEED_THE_SERVICE));
+  testWebhook = async () => Promise.reject(new UsageError(WEBHOOKS_NEED_THE_SERVICE));
+  webhookAttempts = async () => Promise.reject(new UsageError(WEBHOOKS_NEED_THE_SERVICE));
 }

@@ -12,8 +12,10 @@ import { isFeature, type AccountFeatures } from '../../core/features.js';
 import type { RotationRecord } from '../../core/rotation.js';
 import { errorParts, parseWire, SERVICE_CLOCK_HEADER, wire, type Infer, type Wire, type WireTokenView } from '../../api/wire.js';
 import { learnedClock } from '../../core/clock.js';
+import type { TokenUsage } from '../../core/usage.js';
 import type {
   AccountKeys,
+  AddWebhookInput,
   AuditVerification,
   CreateInput,
   InitInput,
@@ -21,6 +23,8 @@ import type {
   RevealedToken,
   RotationStart,
   TokenBackend,
+  WebhookAttemptInfo,
+  WebhookInfo,
 } from '../token-backend.js';
 
 export interface HttpBackendOptions {
@@ -299,6 +303,41 @@ export class HttpBackend implements TokenBackend {
 
   async accountKeys(): Promise<AccountKeys> {
     return this.call(wire.accountKeys, 'GET', '/v1/account/keys');
+  }
+
+  // ---- usage and notifications ----------------------------------------------------------------------------
+
+  async usage(ref: string): Promise<{ token: TokenRecord; usage: TokenUsage }> {
+    const body = await this.call(wire.tokenUsage, 'GET', await this.tokenPath(ref, '/usage'));
+    return { token: HttpBackend.record(body.token), usage: body.usage };
+  }
+
+  async usageOverview(): Promise<TokenUsage[]> {
+    return (await this.call(wire.usageOverview, 'GET', '/v1/usage')).tokens;
+  }
+
+  private webhookPath(id: string, suffix = ''): string {
+    return `/v1/webhooks/${encodeURIComponent(id.trim())}${suffix}`;
+  }
+
+  async webhooks(): Promise<WebhookInfo[]> {
+    return (await this.call(wire.webhookList, 'GET', '/v1/webhooks')).webhooks;
+  }
+
+  async addWebhook(input: AddWebhookInput): Promise<{ webhook: WebhookInfo; secret: string }> {
+    return this.call(wire.webhookCreated, 'POST', '/v1/webhooks', { url: input.url, events: input.events, ...(input.description === undefined ? {} : { description: input.description }) });
+  }
+
+  async removeWebhook(id: string): Promise<WebhookInfo> {
+    return (await this.call(wire.oneWebhook, 'DELETE', this.webhookPath(id))).webhook;
+  }
+
+  async testWebhook(id: string): Promise<{ messageId: string }> {
+    return this.call(wire.webhookTestSent, 'POST', this.webhookPath(id, '/test'));
+  }
+
+  async webhookAttempts(id: string): Promise<WebhookAttemptInfo[]> {
+    return (await this.call(wire.webhookAttempts, 'GET', this.webhookPath(id, '/attempts'))).attempts;
   }
 
   /** Who the credential belongs to (login checks it with this). */

@@ -15,7 +15,9 @@ export {
   namedSchemas,
   oauthErrorSchema,
   rotationSchema,
+  tokenUsageSchema,
   tokenViewSchema,
+  webhookSchema,
 } from '../../api/wire.js';
 export { ADMIN, ANYONE, apiRoutes, INTROSPECTORS, statusesOf } from '../../api/routes.js';
 

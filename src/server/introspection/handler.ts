@@ -27,8 +27,8 @@ export interface IntrospectionHandlerOptions {
   /** The client's address, as fastify's `request.ip` has it (under --trust-proxy, from X-Forwarded-For as given). */
   clientAddress(req: IncomingMessage, forwardedFor: string | undefined): string | undefined;
   closing(): boolean;
-  /** Answers one well-formed request (and records the token's use): the answer, its body serialized. */
-  introspect(token: string, principal: Principal): IntrospectionAnswer;
+  /** Answers one well-formed request (and records the token's use, by this principal from this address): the answer, its body serialized. */
+  introspect(token: string, principal: Principal, address: string): IntrospectionAnswer;
   /** The service's time (epoch ms), for how long a draining token's answer may be kept. */
   nowMs(): number;
   /** An unexpected failure: logged by the caller; the client gets the service's 500. */
@@ -140,6 +140,8 @@ interface Exchange {
   headers: DoorHeaders;
   started: number;
   principal: Principal | null;
+  /** The client's address as the authentication door saw it ('' when unknown): where the token's use came from. */
+  address: string;
   json: boolean;
   first: Buffer | null;
   more: Buffer[] | null;
@@ -148,7 +150,6 @@ interface Exchange {
   scheme: Scheme;
   /** client_secret_basic's client id, which a client_id of the form must equal. */
   basicClientId: string | null;
-  address: string;
 }
 
 const EXCHANGE = Symbol('tokenctl.introspection');
@@ -199,7 +200,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     if (invalid !== null) return invalidRequest(x, 400, invalid);
     let answer: IntrospectionAnswer;
     try {
-      answer = o.introspect(fields.token as string, x.principal!);
+      answer = o.introspect(fields.token as string, x.principal!, x.address);
     } catch (error) {
       o.failed(error);
       return send(x.res, 500, INTERNAL, x.started, x.principal);

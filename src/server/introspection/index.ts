@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Clock } from '../../core/clock.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { LastUsedRecorder } from '../usage/last-used.js';
+import type { UsageRecorder } from '../usage/recorder.js';
 import { introspectionHandler, type IntrospectionLogLine } from './handler.js';
 import { Introspector } from './introspector.js';
 import type { IntrospectionLookup } from './lookup.js';
@@ -30,7 +30,7 @@ export interface IntrospectionOptions {
   lookup: IntrospectionLookup;
   authenticator: Authenticator;
   clock: Clock;
-  recorder: LastUsedRecorder;
+  recorder: UsageRecorder;
   bodyLimit: number;
   /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is believed (fastify's trustProxy); none: false. */
   trustProxy: string[] | false;
@@ -61,10 +61,11 @@ export function createIntrospection(o: IntrospectionOptions): {
         bodyLimit: o.bodyLimit,
         clientAddress: clientAddressOf(o.trustProxy),
         closing,
-        introspect: (token, principal) => {
+        introspect: (token, principal, address) => {
           const now = o.clock.now();
           const result = introspector.introspect(token, principal.accountId, now);
-          if (result.tokenId !== undefined) o.recorder.record(result.tokenId, now);
+          // Who presented it, from where, and whether it was draining: counted in memory, written in batches.
+          if (result.tokenId !== undefined) o.recorder.recordIntrospection(result.tokenId, now.getTime(), principal, address, result.draining === true);
           return result;
         },
         nowMs: () => o.clock.now().getTime(),

@@ -176,7 +176,7 @@ class VerifiedTokenCache {
   }
 }
 
-/** One introspection's answer: the RFC 7662 object, the same serialized, and the token to record as used. */
+/** One introspection's answer: the RFC 7662 object, the same serialized, the token to record as used, and whether it drains. */
 export interface IntrospectionAnswer {
   response: IntrospectionResponse;
   json: string;
@@ -190,6 +190,8 @@ export interface IntrospectionAnswer {
   cacheControl: string | null;
   /** A draining token's end of drain (epoch ms). */
   rejectedAtMs?: number;
+  /** A deleted token still accepted during its drain (the drain watch records it). */
+  draining?: boolean;
 }
 
 const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}', cacheControl: 'no-store' });
@@ -348,7 +350,7 @@ export class Introspector {
       activatesAtMs: activeFromCreation(token) ? -Infinity : Date.parse(token.activatesAt),
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
       active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id, cacheControl: ACTIVE_CACHE_CONTROL }),
-      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id, cacheControl: null, rejectedAtMs: Date.parse(rejectedAt!) }),
+      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id, cacheControl: null, rejectedAtMs: Date.parse(rejectedAt!), draining: true }),
       epoch,
       generation,
     };

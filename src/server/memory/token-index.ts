@@ -323,4 +323,9 @@ export class TokenIndex implements IntrospectionLookup, PrincipalSource, WriteFo
   accountSigningKeys(accountId: string): readonly PublicSigningKey[] {
     return this.keysOf.get(accountId) ?? [];
   }
+
+  /** Every token kept (live ones, and deleted ones until an hour after their drain): the time-based notifications look here. */
+  indexedTokens(): IterableIterator<IndexedToken> {
+    return this.tokens.values();
+  }
 }

@@ -1,10 +1,13 @@
 import { StorageUnavailableError, StoreDataError, TokenctlError } from '../../core/errors.js';
 import { FEATURES, parseStoredFeatures, type Feature } from '../../core/features.js';
+import type { LifecycleNotice } from '../../core/notifications.js';
 import type { Role } from '../../core/roles.js';
+import type { UsageCaller, UsageKind } from '../../core/usage.js';
+import type { UsageRecords } from '../../core/usage-records.js';
 import type { TokenType } from '../../core/tokens.js';
 import { publishedJwk, type PublicJwk } from '../../secrets/jwt.js';
 import type { StoredAccount, StoredSigningKey, StoredToken } from '../port.js';
-import type { PrincipalRecord, PublicSigningKey } from '../service-port.js';
+import type { PrincipalRecord, PublicSigningKey, WebhookAttemptRecord, WebhookDeliveryStats, WebhookEndpointRecord } from '../service-port.js';
 
 /**
  * The rows of the SQL storages (SQLite and PostgreSQL share one schema, in each engine's types) and what they mean
@@ -116,3 +119,113 @@ export const unreadableAuditEvent = (n: number): StoreDataError => new StoreData
 
 /** What every operation of a closed storage answers (the service is stopping): a 503, never a crash. */
 export const storageClosed = (): StorageUnavailableError => new StorageUnavailableError('the token service is shutting down; retry', { retryAfterSeconds: 1 });
+// ---- usage and notifications (issue 21) ------------------------------------------------------------------------
+
+/** How token_notices records the time-based events already notified: one letter each. */
+export const NOTICE_MARKS: Readonly<Record<LifecycleNotice, string>> = { activated: 'a', stale_soon: 'w', stale: 's', revoked: 'r' };
+
+export interface UsageCallerRow {
+  token_id: string;
+  kind: UsageKind;
+  principal_id: string;
+  address: string;
+  principal_name: string;
+  first_at: string;
+  last_at: string;
+  calls: number | string;
+  draining_calls: number | string;
+  draining_last_at: string | null;
+}
+
+/** A caller row as core/usage.ts reads it ('' in a key column is "unknown"). */
+export const toUsageCaller = (r: UsageCallerRow): UsageCaller => ({
+  kind: r.kind,
+  principalId: r.principal_id === '' ? null : r.principal_id,
+  principalName: r.principal_name === '' ? null : r.principal_name,
+  address: r.address === '' ? null : r.address,
+  firstSeenAt: r.first_at,
+  lastSeenAt: r.last_at,
+  calls: Number(r.calls),
+  drainingCalls: Number(r.draining_calls),
+  drainingLastSeenAt: r.draining_last_at,
+});
+
+/** Usage rows gathered per token (every token asked for has an entry, empty when it has no rows). */
+export function gatherUsage(
+  tokens: readonly { id: string; last_used_at: string | null }[],
+  days: readonly { token_id: string; day: string; calls: number | string }[],
+  hours: readonly { token_id: string; hour: string; calls: number | string }[],
+  callers: readonly UsageCallerRow[],
+): Map<string, UsageRecords> {
+  const out = new Map<string, { lastUsedAt: string | null; days: { day: string; calls: number }[]; hours: { hour: string; calls: number }[]; callers: UsageCaller[] }>();
+  for (const t of tokens) out.set(t.id, { lastUsedAt: t.last_used_at, days: [], hours: [], callers: [] });
+  for (const d of days) out.get(d.token_id)?.days.push({ day: d.day, calls: Number(d.calls) });
+  for (const h of hours) out.get(h.token_id)?.hours.push({ hour: h.hour, calls: Number(h.calls) });
+  for (const c of callers) out.get(c.token_id)?.callers.push(toUsageCaller(c));
+  return out;
+}
+
+export interface WebhookEndpointRow {
+  id: string;
+  account_id: string;
+  url: string;
+  events: string;
+  description: string;
+  secret: string;
+  created_at: string;
+  created_by: string;
+}
+
+export const toWebhookEndpoint = (r: WebhookEndpointRow): WebhookEndpointRecord => ({
+  id: r.id,
+  accountId: r.account_id,
+  url: r.url,
+  events: JSON.parse(r.events) as string[],
+  description: r.description,
+  secret: r.secret,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+});
+
+export interface WebhookAttemptRow {
+  message_id: string;
+  type: string;
+  attempt: number;
+  at: string;
+  ok: number | boolean;
+  status: number | null;
+  error: string | null;
+  ms: number;
+  next_attempt_at: string | null;
+}
+
+export const toWebhookAttempt = (r: WebhookAttemptRow): WebhookAttemptRecord => ({
+  messageId: r.message_id,
+  type: r.type,
+  attempt: Number(r.attempt),
+  at: r.at,
+  ok: r.ok === true || r.ok === 1,
+  status: r.status === null ? null : Number(r.status),
+  error: r.error,
+  ms: Number(r.ms),
+  nextAttemptAt: r.next_attempt_at,
+});
+
+/** An endpoint's deliveries by state, and its last attempt. */
+export function deliveryStats(
+  endpoints: readonly { id: string }[],
+  counts: readonly { endpoint_id: string; state: string; n: number | string }[],
+  last: readonly (WebhookAttemptRow & { endpoint_id: string })[],
+): WebhookDeliveryStats[] {
+  return endpoints.map((e) => {
+    const n = (state: string) => Number(counts.find((c) => c.endpoint_id === e.id && c.state === state)?.n ?? 0);
+    const l = last.find((x) => x.endpoint_id === e.id);
+    return { endpointId: e.id, pending: n('pending'), failed: n('failed'), delivered: n('delivered'), lastAttempt: l ? toWebhookAttempt(l) : null };
+  });
+}
+
+/** The delivery log keeps this many attempts per endpoint at most (older ones go first), and none older than 30 days. */
+export const KEEP_ATTEMPTS_PER_ENDPOINT = 1_000;
+/** Finished notifications (delivered or failed everywhere) are forgotten after this long. */
+export const KEEP_FINISHED_MESSAGES_MS = 7 * 24 * 3_600_000;
+export const KEEP_ATTEMPTS_MS = 30 * 24 * 3_600_000;

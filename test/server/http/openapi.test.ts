@@ -3,7 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiRoutes, statusesOf, type ApiRoute } from '../../../src/api/routes.js';
-import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenViewSchema } from '../../../src/api/wire.js';
+import { auditEventSchema, errorSchema, oauthErrorSchema, rotationSchema, tokenUsageSchema, tokenViewSchema, webhookSchema } from '../../../src/api/wire.js';
 import { openApiPath } from '../../../src/server/http/openapi.js';
 import { routeSchemas } from '../../../src/server/http/schemas.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
@@ -136,6 +136,8 @@ it('the named schemas of api/openapi.yaml have the fields of the wire schemas (s
     ['AuditEvent', auditEventSchema],
     ['Error', errorSchema],
     ['OAuthError', oauthErrorSchema],
+    ['TokenUsage', tokenUsageSchema],
+    ['Webhook', webhookSchema],
   ] as const;
   for (const [name, schema] of pairs) {
     const documented = doc.components.schemas[name]!;

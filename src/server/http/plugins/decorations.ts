@@ -4,7 +4,9 @@ import { toTokenView, type TokenRecord, type TokenView } from '../../../core/tok
 import type { ServiceStorage } from '../../../storage/service-port.js';
 import type { Accounts } from '../../accounts.js';
 import type { TokenIndex } from '../../memory/token-index.js';
-import type { LastUsedRecorder } from '../../usage/last-used.js';
+import type { Webhooks } from '../../notify/webhooks.js';
+import type { UsageRecorder } from '../../usage/recorder.js';
+import type { UsageReports } from '../../usage/usage.js';
 import { shared } from './shared.js';
 
 declare module 'fastify' {
@@ -16,16 +18,33 @@ declare module 'fastify' {
     /** The service's storage (the page's sessions). */
     storage: ServiceStorage;
     clock: Clock;
-    /** A token as the API shows it, now, with a last use not yet written to storage (usage/last-used.ts). */
+    /** A token as the API shows it, now, with a last use not yet written to storage (usage/recorder.ts). */
     tokenView(token: TokenRecord): TokenView;
+    /** Who still depends on a token: usage as the API and the page show it (usage/usage.ts). */
+    usage: UsageReports;
+    /** The recorder of usage (a value's retrieval is recorded by the reveal route). */
+    usageRecorder: UsageRecorder;
+    /** The account's webhook endpoints (notify/webhooks.ts). */
+    webhooks: Webhooks;
   }
 }
 
 /** What the routes use of the service, decorated once onto the app (fastify's own pattern: fastify/demo). */
-export const serviceDecorations = shared<{ accounts: Accounts; memory: TokenIndex; storage: ServiceStorage; clock: Clock; recorder: LastUsedRecorder }>(
+export const serviceDecorations = shared<{
+  accounts: Accounts;
+  memory: TokenIndex;
+  storage: ServiceStorage;
+  clock: Clock;
+  recorder: UsageRecorder;
+  usage: UsageReports;
+  webhooks: Webhooks;
+}>(
   'service',
-  async (app, { accounts, memory, storage, clock, recorder }) => {
+  async (app, { accounts, memory, storage, clock, recorder, usage, webhooks }) => {
     app.decorate('accounts', accounts);
+    app.decorate('usage', usage);
+    app.decorate('usageRecorder', recorder);
+    app.decorate('webhooks', webhooks);
     app.decorate('memory', memory);
     app.decorate('storage', storage);
     app.decorate('clock', clock);

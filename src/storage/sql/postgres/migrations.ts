@@ -122,6 +122,92 @@ CREATE TABLE IF NOT EXISTS write_operations (
 CREATE INDEX IF NOT EXISTS write_operations_at ON write_operations (at);
 `,
   },
+  {
+    // Who still depends on a token, and signed notifications (issue 21), as SQLite's migration 4.
+    // Claims of deliveries take SKIP LOCKED row locks and a lease, so each attempt is made by one replica.
+    version: 5,
+    sql: `
+CREATE TABLE IF NOT EXISTS token_notices (
+  token_id TEXT PRIMARY KEY,
+  marks TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_days (
+  token_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  calls BIGINT NOT NULL,
+  PRIMARY KEY (token_id, day)
+);
+CREATE INDEX IF NOT EXISTS usage_days_day ON usage_days (day);
+CREATE TABLE IF NOT EXISTS usage_hours (
+  token_id TEXT NOT NULL,
+  hour TEXT NOT NULL,
+  calls BIGINT NOT NULL,
+  PRIMARY KEY (token_id, hour)
+);
+CREATE INDEX IF NOT EXISTS usage_hours_hour ON usage_hours (hour);
+CREATE TABLE IF NOT EXISTS usage_callers (
+  token_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('introspection', 'retrieval')),
+  principal_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  principal_name TEXT NOT NULL,
+  first_at TEXT NOT NULL,
+  last_at TEXT NOT NULL,
+  calls BIGINT NOT NULL,
+  draining_calls BIGINT NOT NULL DEFAULT 0,
+  draining_last_at TEXT,
+  PRIMARY KEY (token_id, kind, principal_id, address)
+);
+CREATE INDEX IF NOT EXISTS usage_callers_last ON usage_callers (last_at);
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  seq BIGSERIAL NOT NULL,
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  description TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account_id);
+CREATE TABLE IF NOT EXISTS webhook_messages (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_messages_created ON webhook_messages (created_at);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  message_id TEXT NOT NULL REFERENCES webhook_messages(id) ON DELETE CASCADE,
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_owner TEXT,
+  lease_until BIGINT,
+  PRIMARY KEY (message_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  seq BIGSERIAL PRIMARY KEY,
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  message_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  ok BOOLEAN NOT NULL,
+  status INTEGER,
+  error TEXT,
+  ms INTEGER NOT NULL,
+  next_attempt_at TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts (endpoint_id, at);
+`,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS.at(-1)!.version;

@@ -1,26 +1,47 @@
+import { randomUUID } from 'node:crypto';
 import type { Sql, TransactionSql } from 'postgres';
 import type { AuditEvent } from '../../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../../core/audit-chain.js';
 import { StoreDataError, TokenNotFoundError } from '../../../core/errors.js';
 import { nameKey } from '../../../core/names.js';
 import type { RotationRecord } from '../../../core/rotation.js';
+import { USAGE } from '../../../core/usage.js';
+import { usageCutoffs, type UsageRecords } from '../../../core/usage-records.js';
 import { TOKEN_TYPES } from '../../../core/tokens.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount } from '../../port.js';
 import type {
+  AttemptOutcome,
   ChangeListener,
   ChangeSubscription,
+  ClaimedDelivery,
+  DrainingUseBuilder,
+  DueNotice,
   IndexSnapshot,
+  NoticeBuilder,
+  OutboxEntry,
   PrincipalRecord,
   ServiceAccountReader,
   ServiceAccountWriter,
   ServiceStorage,
   SharedAuthFailures,
+  TokenUsageDelta,
+  WebhookAttemptRecord,
+  WebhookDeliveryStats,
+  WebhookEndpointRecord,
   WebSessionRecord,
 } from '../../service-port.js';
 import {
   accountTaken,
+  deliveryStats,
   featuresColumn,
+  gatherUsage,
+  KEEP_ATTEMPTS_MS,
+  KEEP_ATTEMPTS_PER_ENDPOINT,
+  KEEP_FINISHED_MESSAGES_MS,
+  NOTICE_MARKS,
+  toWebhookAttempt,
+  toWebhookEndpoint,
   noSigningKey,
   principalTaken,
   setFeaturesColumn,
@@ -37,6 +58,9 @@ import {
   type SigningKeyRow,
   type SigningKeySecretRow,
   type TokenRow,
+  type UsageCallerRow,
+  type WebhookAttemptRow,
+  type WebhookEndpointRow,
 } from '../rows.js';
 import { DeadlineError, mayMeanNewPrimary, namedPostgresFault } from './faults.js';
 import { FixedDatabase, type PrimaryDatabase } from './hosts.js';
@@ -263,7 +287,7 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
         await sql`INSERT INTO audit_heads (account_id, seq, mac) VALUES (${accountId}, ${next.seq}, ${next.mac})
                   ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac`;
       },
-      principals: async () => (await sql<PrincipalRow[]>`SELECT * FROM principals WHERE account_id = ${accountId} ORDER BY created_at, id`).map(toPrincipal),
+      principals: async () => (await sql<PrincipalRow[]>`SELECT * FROM principals WHERE account_id = ${accountId} ORDER BY created_at, name COLLATE "C"`).map(toPrincipal),
       insertPrincipal: async (p, credentialHash) => {
         writable();
         const [taken] = await sql`SELECT 1 FROM principals WHERE account_id = ${accountId} AND name_key = ${nameKey(p.name)}`;
@@ -278,6 +302,20 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
       deletePrincipal: async (id) => {
         writable();
         await sql`DELETE FROM principals WHERE id = ${id} AND account_id = ${accountId}`;
+      },
+      webhookEndpoints: () => endpointsOf(sql, accountId),
+      insertWebhookEndpoint: async (e) => {
+        writable();
+        await sql`INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret, created_at, created_by)
+                  VALUES (${e.id}, ${accountId}, ${e.url}, ${JSON.stringify(e.events)}, ${e.description}, ${e.secret}, ${e.createdAt}, ${e.createdBy})`;
+      },
+      deleteWebhookEndpoint: async (id) => {
+        writable();
+        return (await sql`DELETE FROM webhook_endpoints WHERE id = ${id} AND account_id = ${accountId}`).count === 1;
+      },
+      enqueueNotifications: async (entries) => {
+        writable();
+        await insertOutbox(sql, entries);
       },
     };
   }
@@ -317,14 +355,176 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
     });
   }
 
-  /** Writes a batch of last-used times in one statement; a time never moves backwards, whichever replica wrote last. */
-  recordLastUsed(batch: ReadonlyMap<string, string>): Promise<void> {
-    if (batch.size === 0) return Promise.resolve();
-    const ids = [...batch.keys()];
-    const times = [...batch.values()];
+  /**
+   * Writes a batch of usage in one transaction: last-used times (never backwards, whichever replica wrote last), calls
+   * per hour, day and caller added to what every replica wrote, and the notification of a caller first seen presenting
+   * a deleted token while it drains. Its outcome is never guessed (writes.ts): a batch is counted once.
+   */
+  recordUsage(batch: readonly TokenUsageDelta[], onDrainingUse: DrainingUseBuilder | null): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
+    // Rows are written in one order (by key), whichever replica writes: two batches never wait on each other in a cycle.
+    const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+    const used = batch.filter((t) => t.lastUsedAt !== null).sort(byKey((t) => t.tokenId));
+    const hours = batch.flatMap((t) => t.hours.map((h) => ({ token: t.tokenId, hour: h.hour, calls: h.calls }))).sort(byKey((h) => `${h.token} ${h.hour}`));
+    const days = new Map<string, { token: string; day: string; calls: number }>();
+    for (const h of hours) {
+      const key = `${h.token} ${h.hour.slice(0, 10)}`;
+      const d = days.get(key);
+      if (d) d.calls += h.calls;
+      else days.set(key, { token: h.token, day: h.hour.slice(0, 10), calls: h.calls });
+    }
+    const callers = batch.flatMap((t) => t.callers.map((c) => ({ ...c, token: t.tokenId }))).sort(byKey((c) => `${c.token} ${c.kind} ${c.principalId} ${c.address}`));
+    const col = <T, V>(rows: readonly T[], f: (r: T) => V) => rows.map(f);
+    return this.transaction(async (tx, operation) => {
+      await tx`INSERT INTO write_operations (id) VALUES (${operation})`;
+      if (used.length > 0) {
+        await tx`UPDATE tokens SET last_used_at = b.at FROM unnest(${col(used, (t) => t.tokenId)}::text[], ${col(used, (t) => t.lastUsedAt!)}::text[]) AS b(id, at)
+                 WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
+      }
+      if (hours.length > 0) {
+        await tx`INSERT INTO usage_hours (token_id, hour, calls)
+                 SELECT * FROM unnest(${col(hours, (h) => h.token)}::text[], ${col(hours, (h) => h.hour)}::text[], ${col(hours, (h) => h.calls)}::bigint[]) ORDER BY 1, 2
+                 ON CONFLICT (token_id, hour) DO UPDATE SET calls = usage_hours.calls + excluded.calls`;
+        const d = [...days.values()].sort(byKey((x) => `${x.token} ${x.day}`));
+        await tx`INSERT INTO usage_days (token_id, day, calls)
+                 SELECT * FROM unnest(${col(d, (x) => x.token)}::text[], ${col(d, (x) => x.day)}::text[], ${col(d, (x) => x.calls)}::bigint[]) ORDER BY 1, 2
+                 ON CONFLICT (token_id, day) DO UPDATE SET calls = usage_days.calls + excluded.calls`;
+      }
+      if (callers.length === 0) return;
+      const after = await tx<{ token_id: string; kind: string; principal_id: string; address: string; draining_calls: string }[]>`
+        INSERT INTO usage_callers AS u (token_id, kind, principal_id, address, principal_name, first_at, last_at, calls, draining_calls, draining_last_at)
+        SELECT token_id, kind, principal_id, address, principal_name, first_at, last_at, calls, draining_calls, NULLIF(draining_last_at, '')
+        FROM unnest(${col(callers, (c) => c.token)}::text[], ${col(callers, (c) => c.kind)}::text[], ${col(callers, (c) => c.principalId)}::text[],
+                    ${col(callers, (c) => c.address)}::text[], ${col(callers, (c) => c.principalName)}::text[], ${col(callers, (c) => c.firstAt)}::text[],
+                    ${col(callers, (c) => c.lastAt)}::text[], ${col(callers, (c) => c.calls)}::bigint[], ${col(callers, (c) => c.drainingCalls)}::bigint[],
+                    ${col(callers, (c) => c.drainingLastAt ?? '')}::text[])
+             AS b(token_id, kind, principal_id, address, principal_name, first_at, last_at, calls, draining_calls, draining_last_at)
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (token_id, kind, principal_id, address) DO UPDATE SET
+          principal_name = CASE WHEN excluded.last_at >= u.last_at THEN excluded.principal_name ELSE u.principal_name END,
+          first_at = LEAST(u.first_at, excluded.first_at),
+          last_at = GREATEST(u.last_at, excluded.last_at),
+          calls = u.calls + excluded.calls,
+          draining_calls = u.draining_calls + excluded.draining_calls,
+          draining_last_at = GREATEST(u.draining_last_at, excluded.draining_last_at)
+        RETURNING token_id, kind, principal_id, address, draining_calls`;
+      if (!onDrainingUse) return;
+      // The first draining calls of a caller (its row had none before: this batch's are all it has), notified once.
+      const first = callers.filter(
+        (c) => c.drainingCalls > 0 && after.some((r) => r.token_id === c.token && r.kind === c.kind && r.principal_id === c.principalId && r.address === c.address && Number(r.draining_calls) === c.drainingCalls),
+      );
+      if (first.length === 0) return;
+      const rows = await tx<TokenRow[]>`SELECT * FROM tokens WHERE id = ANY(${[...new Set(first.map((c) => c.token))]}::text[])`;
+      const endpoints = new Map<string, WebhookEndpointRecord[]>();
+      for (const c of first) {
+        const row = rows.find((r) => r.id === c.token);
+        if (!row) continue;
+        if (!endpoints.has(row.account_id)) endpoints.set(row.account_id, await endpointsOf(tx, row.account_id));
+        const entry = onDrainingUse(toStoredToken(row), row.account_id, c, endpoints.get(row.account_id)!);
+        if (entry) await insertOutbox(tx, [entry]);
+      }
+    });
+  }
+
+  usageOf(accountId: string, tokenIds: readonly string[] | null, since: { day: string; hour: string }): Promise<Map<string, UsageRecords>> {
     return this.run(async (sql) => {
-      await sql`UPDATE tokens SET last_used_at = b.at FROM unnest(${ids}::text[], ${times}::text[]) AS b(id, at)
-                     WHERE tokens.id = b.id AND (tokens.last_used_at IS NULL OR tokens.last_used_at < b.at)`;
+      const only = tokenIds === null ? sql`` : sql`AND t.id = ANY(${[...tokenIds]}::text[])`;
+      const [tokens, days, hours, callers] = await Promise.all([
+        sql<{ id: string; last_used_at: string | null }[]>`SELECT t.id, t.last_used_at FROM tokens t WHERE t.account_id = ${accountId} ${only}`,
+        sql<{ token_id: string; day: string; calls: string }[]>`
+          SELECT u.token_id, u.day, u.calls FROM usage_days u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ${accountId} ${only} AND u.day >= ${since.day}`,
+        sql<{ token_id: string; hour: string; calls: string }[]>`
+          SELECT u.token_id, u.hour, u.calls FROM usage_hours u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ${accountId} ${only} AND u.hour >= ${since.hour}`,
+        sql<UsageCallerRow[]>`SELECT u.* FROM usage_callers u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ${accountId} ${only}`,
+      ]);
+      return gatherUsage(tokens, days, hours, callers);
+    });
+  }
+
+  // ---- notifications: each attempt claimed by one replica (SKIP LOCKED and a lease), the log, time-based events ----
+
+  claimDeliveries(nowMs: number, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
+    const owner = randomUUID();
+    const leaseUntilMs = nowMs + leaseMs;
+    return this.run(async (sql) => {
+      const rows = await sql<{ message_id: string; endpoint_id: string; account_id: string; attempts: number; type: string; body: string; url: string; secret: string }[]>`
+        WITH due AS (
+          SELECT message_id, endpoint_id FROM webhook_deliveries
+          WHERE state = 'pending' AND next_attempt_at <= ${nowMs} AND (lease_until IS NULL OR lease_until <= ${nowMs})
+          ORDER BY next_attempt_at LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+          UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_owner = ${owner}, lease_until = ${leaseUntilMs}
+          FROM due WHERE d.message_id = due.message_id AND d.endpoint_id = due.endpoint_id
+          RETURNING d.message_id, d.endpoint_id, d.account_id, d.attempts
+        )
+        SELECT c.message_id, c.endpoint_id, c.account_id, c.attempts, m.type, m.body, e.url, e.secret
+        FROM claimed c JOIN webhook_messages m ON m.id = c.message_id JOIN webhook_endpoints e ON e.id = c.endpoint_id`;
+      return rows.map((d) => ({ messageId: d.message_id, endpointId: d.endpoint_id, accountId: d.account_id, attempt: Number(d.attempts), type: d.type, body: d.body, url: d.url, secret: d.secret, owner, leaseUntilMs }));
+    });
+  }
+
+  finishDelivery(claim: ClaimedDelivery, o: AttemptOutcome): Promise<void> {
+    const state = o.ok ? 'delivered' : o.nextAttemptAtMs === null ? 'failed' : 'pending';
+    const next = o.nextAttemptAtMs === null ? null : new Date(o.nextAttemptAtMs).toISOString();
+    return this.run(async (sql) => {
+      await sql.begin(async (tx) => {
+        // The endpoint may have been removed meanwhile: its log went with it.
+        await tx`INSERT INTO webhook_attempts (endpoint_id, message_id, type, attempt, at, ok, status, error, ms, next_attempt_at)
+                 SELECT ${claim.endpointId}, ${claim.messageId}, ${claim.type}, ${claim.attempt}, ${o.at}, ${o.ok}, ${o.status}, ${o.error}, ${Math.round(o.ms)}, ${next}
+                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ${claim.endpointId})`;
+        await tx`UPDATE webhook_deliveries SET state = ${state}, next_attempt_at = ${o.nextAttemptAtMs ?? 0}, lease_owner = NULL, lease_until = NULL
+                 WHERE message_id = ${claim.messageId} AND endpoint_id = ${claim.endpointId} AND lease_owner = ${claim.owner}`;
+      });
+    });
+  }
+
+  webhookAttempts(accountId: string, endpointId: string, limit: number): Promise<WebhookAttemptRecord[]> {
+    return this.run(async (sql) =>
+      (
+        await sql<WebhookAttemptRow[]>`
+          SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
+          WHERE e.account_id = ${accountId} AND a.endpoint_id = ${endpointId} ORDER BY a.seq DESC LIMIT ${limit}`
+      ).map(toWebhookAttempt),
+    );
+  }
+
+  webhookDeliveryStats(accountId: string): Promise<WebhookDeliveryStats[]> {
+    return this.run(async (sql) => {
+      const [endpoints, counts, last] = await Promise.all([
+        endpointsOf(sql, accountId),
+        sql<{ endpoint_id: string; state: string; n: string }[]>`
+          SELECT endpoint_id, state, count(*) AS n FROM webhook_deliveries WHERE account_id = ${accountId} GROUP BY endpoint_id, state`,
+        sql<(WebhookAttemptRow & { endpoint_id: string })[]>`
+          SELECT DISTINCT ON (a.endpoint_id) a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
+          WHERE e.account_id = ${accountId} ORDER BY a.endpoint_id, a.seq DESC`,
+      ]);
+      return deliveryStats(endpoints, counts, last);
+    });
+  }
+
+  recordLifecycleNotices(due: readonly DueNotice[], build: NoticeBuilder): Promise<DueNotice[]> {
+    if (due.length === 0) return Promise.resolve([]);
+    return this.transaction(async (tx, operation) => {
+      await tx`INSERT INTO write_operations (id) VALUES (${operation})`;
+      const endpoints = new Map<string, WebhookEndpointRecord[]>();
+      const marked: DueNotice[] = [];
+      for (const d of due) {
+        const letter = NOTICE_MARKS[d.notice];
+        // Whichever replica marks it first notifies it; the others find it marked.
+        const [claimed] = await tx`
+          INSERT INTO token_notices AS n (token_id, marks) SELECT id, ${letter} FROM tokens WHERE id = ${d.tokenId} AND account_id = ${d.accountId}
+          ON CONFLICT (token_id) DO UPDATE SET marks = n.marks || excluded.marks WHERE strpos(n.marks, excluded.marks) = 0
+          RETURNING token_id`;
+        if (!claimed) continue;
+        const [row] = await tx<TokenRow[]>`SELECT * FROM tokens WHERE id = ${d.tokenId}`;
+        if (!row) continue;
+        marked.push(d);
+        if (!endpoints.has(d.accountId)) endpoints.set(d.accountId, await endpointsOf(tx, d.accountId));
+        const entry = build(toStoredToken(row), d.accountId, d.notice, endpoints.get(d.accountId)!);
+        if (entry) await insertOutbox(tx, [entry]);
+      }
+      return marked;
     });
   }
 
@@ -431,10 +631,27 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
     });
   }
 
-  /** Forgets operation ids older than any write can still be asked about (see transaction()). */
-  maintain(): Promise<void> {
+  /**
+   * Forgets operation ids older than any write can still be asked about (see transaction()); usage beyond its retention
+   * (30 days, 48 hours; callers unseen for 30 days, or beyond the 50 most recent of a token); notifications finished
+   * for a week; delivery logs older than 30 days (or beyond 1,000 per endpoint). `nowMs` is the service's clock.
+   */
+  maintain(nowMs: number): Promise<void> {
+    const cut = usageCutoffs(new Date(nowMs));
     return this.run(async (sql) => {
       await sql`DELETE FROM write_operations WHERE at < now() - ${KEEP_OPERATIONS}::interval`;
+      await sql`DELETE FROM usage_days WHERE day < ${cut.day}`;
+      await sql`DELETE FROM usage_hours WHERE hour < ${cut.hour}`;
+      await sql`DELETE FROM usage_callers WHERE last_at < ${cut.caller}`;
+      await sql`DELETE FROM usage_callers c USING (
+                  SELECT token_id, kind, principal_id, address, row_number() OVER (PARTITION BY token_id ORDER BY last_at DESC) AS n FROM usage_callers
+                ) r WHERE r.n > ${USAGE.maxCallers} AND c.token_id = r.token_id AND c.kind = r.kind AND c.principal_id = r.principal_id AND c.address = r.address`;
+      await sql`DELETE FROM webhook_messages m WHERE m.created_at < ${new Date(nowMs - KEEP_FINISHED_MESSAGES_MS).toISOString()}
+                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.state = 'pending')`;
+      await sql`DELETE FROM webhook_attempts WHERE at < ${new Date(nowMs - KEEP_ATTEMPTS_MS).toISOString()}`;
+      await sql`DELETE FROM webhook_attempts a USING (
+                  SELECT seq, row_number() OVER (PARTITION BY endpoint_id ORDER BY seq DESC) AS n FROM webhook_attempts
+                ) r WHERE r.n > ${KEEP_ATTEMPTS_PER_ENDPOINT} AND a.seq = r.seq`;
     });
   }
 
@@ -473,3 +690,17 @@ export class PostgresStorage implements ServiceStorage, SharedAuthFailures {
   }
 }
 
+/** The account's webhook endpoints, oldest first. */
+async function endpointsOf(sql: Sql | TransactionSql, accountId: string): Promise<WebhookEndpointRecord[]> {
+  return (await sql<WebhookEndpointRow[]>`SELECT * FROM webhook_endpoints WHERE account_id = ${accountId} ORDER BY seq`).map(toWebhookEndpoint);
+}
+
+/** The outbox: each notification that goes somewhere, and one delivery per endpoint, due at once. */
+async function insertOutbox(sql: Sql | TransactionSql, entries: readonly OutboxEntry[]): Promise<void> {
+  for (const e of entries) {
+    if (e.endpointIds.length === 0) continue;
+    await sql`INSERT INTO webhook_messages (id, account_id, type, body, created_at) VALUES (${e.id}, ${e.accountId}, ${e.type}, ${e.body}, ${e.createdAt})`;
+    await sql`INSERT INTO webhook_deliveries (message_id, endpoint_id, account_id, state, attempts, next_attempt_at)
+              SELECT ${e.id}, endpoint, ${e.accountId}, 'pending', 0, ${e.dueAtMs} FROM unnest(${[...e.endpointIds]}::text[]) AS endpoint`;
+  }
+}

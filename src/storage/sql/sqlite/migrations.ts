@@ -102,6 +102,96 @@ ALTER TABLE accounts ADD COLUMN features TEXT NOT NULL DEFAULT '[]';
 UPDATE accounts SET features = '["onelink"]' WHERE id IN (SELECT account_id FROM tokens WHERE type = 'onelink');
 `,
   },
+  {
+    // Who still depends on a token, and signed notifications (issue 21). Numbered 5: another change takes 4 (the
+    // runner applies what a database lacks in order, so the gap is harmless; it closes when both are merged).
+    // - Usage per token: calls per UTC day (30 days kept) and per hour (48 hours kept, for "the last 24 hours"), and
+    //   per caller (resource server and client address, or who retrieved the value; 30 days, at most 50 per token),
+    //   with the calls made while the token was draining. Written in batches, counts added (usage/recorder.ts).
+    // - token_notices: the time-based events already notified for a token, one letter each (rows.ts NOTICE_MARKS).
+    // - Webhook endpoints (secrets sealed), the outbox of notifications, one delivery per endpoint (its state, next
+    //   attempt and lease), and the delivery log of every attempt.
+    version: 4,
+    sql: `
+CREATE TABLE IF NOT EXISTS token_notices (
+  token_id TEXT PRIMARY KEY,
+  marks TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_days (
+  token_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  calls INTEGER NOT NULL,
+  PRIMARY KEY (token_id, day)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_days_day ON usage_days (day);
+CREATE TABLE IF NOT EXISTS usage_hours (
+  token_id TEXT NOT NULL,
+  hour TEXT NOT NULL,
+  calls INTEGER NOT NULL,
+  PRIMARY KEY (token_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_hours_hour ON usage_hours (hour);
+CREATE TABLE IF NOT EXISTS usage_callers (
+  token_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('introspection', 'retrieval')),
+  principal_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  principal_name TEXT NOT NULL,
+  first_at TEXT NOT NULL,
+  last_at TEXT NOT NULL,
+  calls INTEGER NOT NULL,
+  draining_calls INTEGER NOT NULL DEFAULT 0,
+  draining_last_at TEXT,
+  PRIMARY KEY (token_id, kind, principal_id, address)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_callers_last ON usage_callers (last_at);
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  description TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account_id);
+CREATE TABLE IF NOT EXISTS webhook_messages (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_messages_created ON webhook_messages (created_at);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  message_id TEXT NOT NULL REFERENCES webhook_messages(id) ON DELETE CASCADE,
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_until INTEGER,
+  PRIMARY KEY (message_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  message_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  ok INTEGER NOT NULL,
+  status INTEGER,
+  error TEXT,
+  ms INTEGER NOT NULL,
+  next_attempt_at TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts (endpoint_id, at);
+`,
+  },
 ];
 
 export const LATEST_SQLITE_VERSION = SQLITE_MIGRATIONS.at(-1)!.version;

@@ -1,24 +1,45 @@
+import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import type { AuditEntry, AuditEvent } from '../../../core/audit.js';
 import { chainEntries, eventOf, parseLine, verifyChain, type VerifyResult } from '../../../core/audit-chain.js';
 import { StorageUnavailableError, StoreDataError, TokenctlError, TokenNotFoundError } from '../../../core/errors.js';
 import { nameKey } from '../../../core/names.js';
 import type { RotationRecord } from '../../../core/rotation.js';
+import { USAGE } from '../../../core/usage.js';
+import { usageCutoffs, type UsageRecords } from '../../../core/usage-records.js';
 import { createSealer, keyCheckMatches, type Sealer } from '../../../secrets/seal.js';
 import type { ChangeContext, NewAccount, StoredAccount } from '../../port.js';
 import type {
+  AttemptOutcome,
   ChangeListener,
   ChangeSubscription,
+  ClaimedDelivery,
+  DrainingUseBuilder,
+  DueNotice,
   IndexSnapshot,
+  NoticeBuilder,
+  OutboxEntry,
   PrincipalRecord,
   ServiceAccountReader,
   ServiceAccountWriter,
   ServiceStorage,
+  TokenUsageDelta,
+  WebhookAttemptRecord,
+  WebhookDeliveryStats,
+  WebhookEndpointRecord,
   WebSessionRecord,
 } from '../../service-port.js';
 import {
   accountTaken,
+  deliveryStats,
   featuresColumn,
+  gatherUsage,
+  KEEP_ATTEMPTS_MS,
+  KEEP_ATTEMPTS_PER_ENDPOINT,
+  KEEP_FINISHED_MESSAGES_MS,
+  NOTICE_MARKS,
+  toWebhookAttempt,
+  toWebhookEndpoint,
   noSigningKey,
   principalTaken,
   setFeaturesColumn,
@@ -35,6 +56,9 @@ import {
   type SigningKeyRow,
   type SigningKeySecretRow,
   type TokenRow,
+  type UsageCallerRow,
+  type WebhookAttemptRow,
+  type WebhookEndpointRow,
 } from '../rows.js';
 import type { SqliteConnection, SqliteDriver } from './driver.js';
 import { sqliteErrorCode } from './errors.js';
@@ -360,7 +384,7 @@ export class SqliteStorage implements ServiceStorage {
           writable();
           db.prepare('UPDATE accounts SET features = ? WHERE id = ?').run(setFeaturesColumn(features), accountId);
         }),
-      principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, id').all(accountId).map(toPrincipal)),
+      principals: () => run(() => db.prepare<[string], PrincipalRow>('SELECT * FROM principals WHERE account_id = ? ORDER BY created_at, name').all(accountId).map(toPrincipal)),
       insertPrincipal: (p, credentialHash) =>
         run(() => {
           writable();
@@ -383,6 +407,31 @@ export class SqliteStorage implements ServiceStorage {
         run(() => {
           writable();
           db.prepare('DELETE FROM principals WHERE id = ? AND account_id = ?').run(id, accountId);
+        }),
+      webhookEndpoints: () => run(() => endpointsOf(db, accountId)),
+      insertWebhookEndpoint: (e) =>
+        run(() => {
+          writable();
+          db.prepare('INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+            e.id,
+            accountId,
+            e.url,
+            JSON.stringify(e.events),
+            e.description,
+            e.secret,
+            e.createdAt,
+            e.createdBy,
+          );
+        }),
+      deleteWebhookEndpoint: (id) =>
+        run(() => {
+          writable();
+          return Number(db.prepare('DELETE FROM webhook_endpoints WHERE id = ? AND account_id = ?').run(id, accountId).changes) === 1;
+        }),
+      enqueueNotifications: (entries) =>
+        run(() => {
+          writable();
+          insertOutbox(db, entries);
         }),
     };
   }
@@ -438,8 +487,27 @@ export class SqliteStorage implements ServiceStorage {
     }
   }
 
-  /** Nothing to forget on SQLite (sessions are pruned by the page, failure counts are in memory). */
-  async maintain(): Promise<void> {}
+  /**
+   * Forgets usage beyond its retention (30 days, 48 hours; callers unseen for 30 days, or beyond the 50 most recent of a
+   * token), notifications finished for a week, and delivery logs older than 30 days (or beyond 1,000 per endpoint).
+   * Sessions are pruned by the page; failure counts are in memory.
+   */
+  async maintain(nowMs: number): Promise<void> {
+    const cut = usageCutoffs(new Date(nowMs));
+    await this.transaction(async (db) => {
+      db.prepare('DELETE FROM usage_days WHERE day < ?').run(cut.day);
+      db.prepare('DELETE FROM usage_hours WHERE hour < ?').run(cut.hour);
+      db.prepare('DELETE FROM usage_callers WHERE last_at < ?').run(cut.caller);
+      db.prepare('DELETE FROM usage_callers AS c WHERE (SELECT count(*) FROM usage_callers x WHERE x.token_id = c.token_id AND x.last_at > c.last_at) >= ?').run(USAGE.maxCallers);
+      db.prepare(
+        `DELETE FROM webhook_messages WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = webhook_messages.id AND d.state = 'pending')`,
+      ).run(new Date(nowMs - KEEP_FINISHED_MESSAGES_MS).toISOString());
+      db.prepare('DELETE FROM webhook_attempts WHERE at < ?').run(new Date(nowMs - KEEP_ATTEMPTS_MS).toISOString());
+      db.prepare(
+        'DELETE FROM webhook_attempts AS a WHERE rowid <= (SELECT rowid FROM webhook_attempts x WHERE x.endpoint_id = a.endpoint_id ORDER BY rowid DESC LIMIT 1 OFFSET ?)',
+      ).run(KEEP_ATTEMPTS_PER_ENDPOINT);
+    });
+  }
 
   // ---- what the service keeps in memory (server/memory/token-index.ts), and how it hears of changes ----------
 
@@ -513,20 +581,55 @@ export class SqliteStorage implements ServiceStorage {
   }
 
   /**
-   * Writes a batch of last-used times in one transaction; a time never moves backwards. Synchronous and never
-   * waiting: while a write of this process is under way, or another process holds the lock, it fails (a named
-   * fault) and the caller keeps the batch for its next try.
+   * Writes a batch of usage in one transaction: last-used times (never moving backwards), calls per hour and per day
+   * and per caller (added to what is there), and the notification of a caller first seen presenting a deleted token
+   * while it drains. Synchronous and never waiting: while a write of this process is under way, or another process
+   * holds the lock, it fails (a named fault) and the caller keeps the batch for its next try.
    */
-  recordLastUsed(batch: ReadonlyMap<string, string>): void {
-    if (batch.size === 0) return;
+  recordUsage(batch: readonly TokenUsageDelta[], onDrainingUse: DrainingUseBuilder | null): void {
+    if (batch.length === 0) return;
     if (!this.db.open) throw storageClosed();
-    if (this.writing) throw new StorageUnavailableError('a write is under way; last-used times are written on the next try', { retryAfterSeconds: 1 });
+    if (this.writing) throw new StorageUnavailableError('a write is under way; usage is written on the next try', { retryAfterSeconds: 1 });
     try {
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        const touch = this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
-        for (const [id, at] of batch) touch.run(at, id, at);
-        this.db.exec('COMMIT');
+        const db = this.db;
+        const touch = db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
+        const hour = db.prepare('INSERT INTO usage_hours (token_id, hour, calls) VALUES (?, ?, ?) ON CONFLICT (token_id, hour) DO UPDATE SET calls = calls + excluded.calls');
+        const day = db.prepare('INSERT INTO usage_days (token_id, day, calls) VALUES (?, ?, ?) ON CONFLICT (token_id, day) DO UPDATE SET calls = calls + excluded.calls');
+        const caller = db.prepare<unknown[], { draining_calls: number }>(
+          `INSERT INTO usage_callers (token_id, kind, principal_id, address, principal_name, first_at, last_at, calls, draining_calls, draining_last_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (token_id, kind, principal_id, address) DO UPDATE SET
+             principal_name = CASE WHEN excluded.last_at >= usage_callers.last_at THEN excluded.principal_name ELSE usage_callers.principal_name END,
+             first_at = min(usage_callers.first_at, excluded.first_at),
+             last_at = max(usage_callers.last_at, excluded.last_at),
+             calls = usage_callers.calls + excluded.calls,
+             draining_calls = usage_callers.draining_calls + excluded.draining_calls,
+             draining_last_at = CASE WHEN usage_callers.draining_last_at IS NULL THEN excluded.draining_last_at
+                                     WHEN excluded.draining_last_at IS NULL THEN usage_callers.draining_last_at
+                                     ELSE max(usage_callers.draining_last_at, excluded.draining_last_at) END
+           RETURNING draining_calls`,
+        );
+        for (const t of batch) {
+          if (t.lastUsedAt !== null) touch.run(t.lastUsedAt, t.tokenId, t.lastUsedAt);
+          const days = new Map<string, number>();
+          for (const h of t.hours) {
+            hour.run(t.tokenId, h.hour, h.calls);
+            days.set(h.hour.slice(0, 10), (days.get(h.hour.slice(0, 10)) ?? 0) + h.calls);
+          }
+          for (const [d, calls] of days) day.run(t.tokenId, d, calls);
+          for (const c of t.callers) {
+            const after = caller.get(t.tokenId, c.kind, c.principalId, c.address, c.principalName, c.firstAt, c.lastAt, c.calls, c.drainingCalls, c.drainingLastAt);
+            // The first draining calls of this caller (the row had none before): notified once, in this transaction.
+            if (onDrainingUse && c.drainingCalls > 0 && Number(after?.draining_calls) === c.drainingCalls) {
+              const row = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?').get(t.tokenId);
+              const entry = row ? onDrainingUse(toStoredToken(row), row.account_id, c, endpointsOf(db, row.account_id)) : null;
+              if (entry) insertOutbox(db, [entry]);
+            }
+          }
+        }
+        db.exec('COMMIT');
       } catch (error) {
         this.db.rollback();
         throw error;
@@ -534,6 +637,114 @@ export class SqliteStorage implements ServiceStorage {
     } catch (error) {
       throw namedStorageFault(error);
     }
+  }
+
+  async usageOf(accountId: string, tokenIds: readonly string[] | null, since: { day: string; hour: string }): Promise<Map<string, UsageRecords>> {
+    return this.query((db) => {
+      const only = tokenIds === null ? '' : ` AND t.id IN (${tokenIds.map(() => '?').join(', ') || "''"})`;
+      const ids = tokenIds ?? [];
+      const tokens = db.prepare<unknown[], { id: string; last_used_at: string | null }>(`SELECT t.id, t.last_used_at FROM tokens t WHERE t.account_id = ?${only}`).all(accountId, ...ids);
+      const days = db
+        .prepare<unknown[], { token_id: string; day: string; calls: number }>(`SELECT u.token_id, u.day, u.calls FROM usage_days u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ?${only} AND u.day >= ?`)
+        .all(accountId, ...ids, since.day);
+      const hours = db
+        .prepare<unknown[], { token_id: string; hour: string; calls: number }>(`SELECT u.token_id, u.hour, u.calls FROM usage_hours u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ?${only} AND u.hour >= ?`)
+        .all(accountId, ...ids, since.hour);
+      const callers = db.prepare<unknown[], UsageCallerRow>(`SELECT u.* FROM usage_callers u JOIN tokens t ON t.id = u.token_id WHERE t.account_id = ?${only}`).all(accountId, ...ids);
+      return gatherUsage(tokens, days, hours, callers);
+    });
+  }
+
+  // ---- notifications: deliveries claimed one attempt at a time, the delivery log, time-based events ----------------
+
+  async claimDeliveries(nowMs: number, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
+    return this.transaction(async (db) => {
+      const due = db
+        .prepare<unknown[], { message_id: string; endpoint_id: string; account_id: string; attempts: number; type: string; body: string; url: string; secret: string }>(
+          `SELECT d.message_id, d.endpoint_id, d.account_id, d.attempts, m.type, m.body, e.url, e.secret
+           FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
+           WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+           ORDER BY d.next_attempt_at LIMIT ?`,
+        )
+        .all(nowMs, nowMs, limit);
+      const owner = randomUUID();
+      const leaseUntilMs = nowMs + leaseMs;
+      const claim = db.prepare('UPDATE webhook_deliveries SET attempts = attempts + 1, lease_owner = ?, lease_until = ? WHERE message_id = ? AND endpoint_id = ?');
+      return due.map((d) => {
+        claim.run(owner, leaseUntilMs, d.message_id, d.endpoint_id);
+        return { messageId: d.message_id, endpointId: d.endpoint_id, accountId: d.account_id, attempt: Number(d.attempts) + 1, type: d.type, body: d.body, url: d.url, secret: d.secret, owner, leaseUntilMs };
+      });
+    });
+  }
+
+  async finishDelivery(claim: ClaimedDelivery, o: AttemptOutcome): Promise<void> {
+    await this.transaction(async (db) => {
+      // The endpoint may have been removed meanwhile: its log went with it.
+      if (!db.prepare('SELECT 1 FROM webhook_endpoints WHERE id = ?').get(claim.endpointId)) return;
+      db.prepare('INSERT INTO webhook_attempts (endpoint_id, message_id, type, attempt, at, ok, status, error, ms, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+        claim.endpointId,
+        claim.messageId,
+        claim.type,
+        claim.attempt,
+        o.at,
+        o.ok ? 1 : 0,
+        o.status,
+        o.error,
+        Math.round(o.ms),
+        o.nextAttemptAtMs === null ? null : new Date(o.nextAttemptAtMs).toISOString(),
+      );
+      const state = o.ok ? 'delivered' : o.nextAttemptAtMs === null ? 'failed' : 'pending';
+      db.prepare(
+        'UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE message_id = ? AND endpoint_id = ? AND lease_owner = ?',
+      ).run(state, o.nextAttemptAtMs ?? 0, claim.messageId, claim.endpointId, claim.owner);
+    });
+  }
+
+  async webhookAttempts(accountId: string, endpointId: string, limit: number): Promise<WebhookAttemptRecord[]> {
+    return this.query((db) =>
+      db
+        .prepare<unknown[], WebhookAttemptRow>(
+          `SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
+           WHERE e.account_id = ? AND a.endpoint_id = ? ORDER BY a.rowid DESC LIMIT ?`,
+        )
+        .all(accountId, endpointId, limit)
+        .map(toWebhookAttempt),
+    );
+  }
+
+  async webhookDeliveryStats(accountId: string): Promise<WebhookDeliveryStats[]> {
+    return this.query((db) => {
+      const endpoints = endpointsOf(db, accountId);
+      const counts = db
+        .prepare<[string], { endpoint_id: string; state: string; n: number }>('SELECT endpoint_id, state, count(*) AS n FROM webhook_deliveries WHERE account_id = ? GROUP BY endpoint_id, state')
+        .all(accountId);
+      const lastOf = db.prepare<[string], WebhookAttemptRow & { endpoint_id: string }>('SELECT * FROM webhook_attempts WHERE endpoint_id = ? ORDER BY rowid DESC LIMIT 1');
+      const last = endpoints.flatMap((e) => lastOf.all(e.id));
+      return deliveryStats(endpoints, counts, last);
+    });
+  }
+
+  async recordLifecycleNotices(due: readonly DueNotice[], build: NoticeBuilder): Promise<DueNotice[]> {
+    if (due.length === 0) return [];
+    return this.transaction(async (db) => {
+      // Whoever marks it first notifies it; later runs find it marked.
+      const mark = db.prepare(
+        `INSERT INTO token_notices (token_id, marks) SELECT id, ? FROM tokens WHERE id = ? AND account_id = ?
+         ON CONFLICT (token_id) DO UPDATE SET marks = token_notices.marks || excluded.marks WHERE instr(token_notices.marks, excluded.marks) = 0`,
+      );
+      const endpoints = new Map<string, WebhookEndpointRecord[]>();
+      const marked: DueNotice[] = [];
+      for (const d of due) {
+        const letter = NOTICE_MARKS[d.notice];
+        if (Number(mark.run(letter, d.tokenId, d.accountId).changes) !== 1) continue;
+        marked.push(d);
+        const row = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?').get(d.tokenId)!;
+        if (!endpoints.has(d.accountId)) endpoints.set(d.accountId, endpointsOf(db, d.accountId));
+        const entry = build(toStoredToken(row), d.accountId, d.notice, endpoints.get(d.accountId)!);
+        if (entry) insertOutbox(db, [entry]);
+      }
+      return marked;
+    });
   }
 
   // ---- the Tokens page's sign-in sessions (issue 13): by the hash of their id, never the id itself -------------
@@ -578,6 +789,21 @@ export class SqliteStorage implements ServiceStorage {
   /** Forgets sessions idle since before `idleBefore` or started before `startedBefore`; returns how many. */
   async deleteExpiredWebSessions(idleBefore: string, startedBefore: string): Promise<number> {
     return this.transaction(async (db) => Number(db.prepare('DELETE FROM web_sessions WHERE last_seen_at < ? OR created_at < ?').run(idleBefore, startedBefore).changes));
+  }
+}
+
+/** The account's webhook endpoints, oldest first. */
+function endpointsOf(db: Db, accountId: string): WebhookEndpointRecord[] {
+  return db.prepare<[string], WebhookEndpointRow>('SELECT * FROM webhook_endpoints WHERE account_id = ? ORDER BY rowid').all(accountId).map(toWebhookEndpoint);
+}
+
+/** The outbox: each notification that goes somewhere, and one delivery per endpoint, due at once. */
+function insertOutbox(db: Db, entries: readonly OutboxEntry[]): void {
+  for (const e of entries) {
+    if (e.endpointIds.length === 0) continue;
+    db.prepare('INSERT INTO webhook_messages (id, account_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)').run(e.id, e.accountId, e.type, e.body, e.createdAt);
+    const delivery = db.prepare(`INSERT INTO webhook_deliveries (message_id, endpoint_id, account_id, state, attempts, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?)`);
+    for (const endpoint of e.endpointIds) delivery.run(e.id, endpoint, e.accountId, e.dueAtMs);
   }
 }
 

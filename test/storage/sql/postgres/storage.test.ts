@@ -5,6 +5,7 @@ import { PostgresStorage } from '../../../../src/storage/sql/postgres/storage.js
 import { LATEST_POSTGRES_VERSION } from '../../../../src/storage/sql/postgres/migrations.js';
 import { postgresAvailable, postgresMissing, postgresRequired, startCluster, type TestCluster } from '../../../helpers/postgres.js';
 import { describeStorageContract } from '../../storage-contract.js';
+import { describeUsageStorageContract } from '../../usage-storage-contract.js';
 import { manualClock } from '../../../../src/core/clock.js';
 import { createAccount, TokenService } from '../../../../src/tokens/token-service.js';
 import { tcpProxy } from '../../../helpers/replicas.js';
@@ -28,6 +29,23 @@ if (postgresAvailable) {
       },
       cleanup: async () => {
         await Promise.all(clients.map((s) => s.end({ timeout: 1 })));
+      },
+    };
+  });
+
+  describeUsageStorageContract('PostgreSQL', async () => {
+    const c = await theCluster();
+    const database = await c.createDatabase();
+    const key = randomBytes(32);
+    const opened: PostgresStorage[] = [];
+    return {
+      open: async () => {
+        const s = await PostgresStorage.open(c.connect(database), key);
+        opened.push(s);
+        return s;
+      },
+      cleanup: async () => {
+        await Promise.all(opened.map((s) => s.close()));
       },
     };
   });

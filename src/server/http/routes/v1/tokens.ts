@@ -30,6 +30,8 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     { schema: routeSchemas.reveal, config: { roles: ADMIN } },
     async (request) => {
       const { token, value } = await tokensOf(request).reveal(request.params.ref, { allowPending: request.body?.allowPending === true });
+      // Who holds the value, from where: usage of the retrieval kind (batched like introspection's).
+      app.usageRecorder.recordRetrieval(token.id, app.clock.now().getTime(), request.principal!, request.ip ?? '');
       request.log.info({ tokenId: token.id }, 'token value revealed');
       return { token: view(token), value };
     },
@@ -52,4 +54,4 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     return { token: token ? view(token) : null };
   });
 }
-declarePlugin(tokenRoutes, 'v1 tokens', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView'], request: ['principal'] } });
+declarePlugin(tokenRoutes, 'v1 tokens', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView', 'usageRecorder', 'clock'], request: ['principal'] } });
