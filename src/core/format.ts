@@ -11,6 +11,21 @@ export function formatDuration(ms: number, style: 'short' | 'words' = 'short'): 
   return `${Math.floor(hours / 24)}${d}`;
 }
 
+/** "just now", "5 min ago", "3 h 5 min ago", "4 days ago": how long ago something happened, in words. */
+export function formatAgo(ms: number): string {
+  return ms <= 0 ? 'just now' : `${formatDuration(ms, 'words')} ago`;
+}
+
+/**
+ * A message as a sentence for people reading a page: its first letter upper case and a full stop at the end. Core's
+ * messages are clauses, so that the CLI can put "error: " in front of them.
+ */
+export function asSentence(text: string): string {
+  const t = text.trim();
+  if (t === '') return t;
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+}
+
 /** "2026-11-29 14:05 UTC": an unambiguous time for people. */
 export function formatInstant(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;

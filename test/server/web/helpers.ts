@@ -92,3 +92,8 @@ export function tokenIdIn(html: string, name: string): string {
   if (!m) throw new Error(`no token ${name} on the page`);
   return m[1]!;
 }
+
+/** How the list shows a token's name (already escaped for HTML): in a row, with its whole name as the tooltip. */
+export function listedName(escapedName: string): string {
+  return `<span class="name" title="${escapedName}">${escapedName}</span>`;
+}
