@@ -77,7 +77,7 @@ const ICONS = html`<svg class="sprite" aria-hidden="true" focusable="false" widt
 <symbol id="i-continue" viewBox="0 0 24 24"><path d="M4 12h15M13 6l6 6-6 6"/></symbol>
 </svg>`;
 
-const icon = (name: string) => html`<svg aria-hidden="true" focusable="false"><use href="#i-${name}"/></svg>`;
+const icon = (name: string) => html`<svg aria-hidden="true"><use href="#i-${name}"/></svg>`;
 
 export function layout({ title, viewer, current, body, icons }: LayoutInput): SafeHtml {
   const nav = viewer
@@ -201,23 +201,49 @@ function statusCell(t: TokenView, now: Date): SafeHtml {
   }${s.detail ? html` <span class="detail">${s.detail}</span>` : ''}`;
 }
 
+/** An icon button's name, said by screen readers and shown as its tooltip (the stylesheet shows aria-label). */
+const named = (label: string) => html`aria-label="${label}"`;
+
+/**
+ * What a dialog shows about a token, as `data-slot-*` attributes of the button that opens it: the script copies each
+ * into the dialog's `[data-slot]` of that name (and hides its `[data-slot-box]` when empty), so one dialog serves every
+ * row. The server fills the same dialog with the same slots when it renders it open (without JavaScript).
+ */
+type Slots = Record<string, string>;
+const slotAttrs = (slots: Slots) => Object.entries(slots).map(([k, v]) => html` data-slot-${k}="${v}"`);
+const slot = (slots: Slots | null, name: string) => slots?.[name] ?? '';
+
+/** The delete dialog's slots for a token: the spec's warnings as the core decides them for this token. */
+export function deleteSlots(t: TokenView, input: TokensPageInput): Slots {
+  const { now } = input;
+  const warning = deletionWarning(input.tokens, t, now);
+  return {
+    name: t.name,
+    warning: warning ? asSentence(warning) : '',
+    advice: warning ? asSentence(replacementPathText(replacementPath(input.tokens, input.rotations, t, now), t, now)) : '',
+    effect: deletionEffectText(deletionEffect(t, now), 'will'),
+    used: t.lastUsedAt ? `${lastUsedText(t, now)} (${at(t.lastUsedAt)})` : 'never seen in use by this service',
+  };
+}
+
 /** A row's icon buttons: copy, rename, replace (only where it can work), delete; and the bubble that answers them. */
 function rowActions(t: TokenView, path: ReplacementPath, input: TokensPageInput): SafeHtml {
   const id = t.id;
   const keep = input.showDeleted ? html`<input type="hidden" name="deleted" value="1">` : '';
   const replace =
     path.kind === 'replace'
-      ? html`<form method="post" action="/rotations" data-fetch="replace" data-error-into="feedback-${id}">${formFields(input)}<input type="hidden" name="ref" value="${id}"><button type="submit" class="icon" id="replace-${id}" aria-label="Replace ${t.name}" data-tip="Replace ${t.name}">${icon('replace')}</button></form>`
+      ? html`<form method="post" action="/rotations" data-fetch="replace" data-error-into="feedback-${id}">${formFields(input)}<input type="hidden" name="ref" value="${id}"><button type="submit" class="icon" id="replace-${id}" ${named(`Replace ${t.name}`)}>${icon('replace')}</button></form>`
       : path.kind === 'continue'
-        ? html`<a class="icon" id="replace-${id}" href="/rotations/${path.rotation.id}" aria-label="Continue replacing ${path.old.name}" data-tip="Continue replacing ${path.old.name}">${icon('continue')}</a>`
+        ? html`<a class="icon" id="replace-${id}" href="/rotations/${path.rotation.id}" ${named(`Continue replacing ${path.old.name}`)}>${icon('continue')}</a>`
         : html`<span class="icon-slot"></span>`;
-  const pending = t.status === 'pending' ? html`data-pending="Not copied yet: ${t.name} is ${notUsableYet(t, input.now)}."` : '';
+  const pending = t.status === 'pending' ? html` data-pending="Not copied yet: ${t.name} is ${notUsableYet(t, input.now)}."` : '';
+  const error = input.open?.kind === 'row' && input.open.id === id ? input.open.error : '';
   return html`<div class="actions">
-<button type="button" class="icon" id="copy-${id}" data-copy="${id}" data-name="${t.name}" ${pending} aria-label="Copy ${t.name}" data-tip="Copy ${t.name}">${icon('copy')}</button>
-<form method="get" action="/">${keep}<button type="submit" class="icon" id="rename-${id}" name="rename" value="${id}" data-rename="${id}" data-name="${t.name}" aria-haspopup="dialog" aria-label="Rename ${t.name}" data-tip="Rename ${t.name}">${icon('edit')}</button></form>
+<button type="button" class="icon" id="copy-${id}" data-copy="${id}"${pending} ${named(`Copy ${t.name}`)}>${icon('copy')}</button>
+<form method="get" action="/">${keep}<button type="submit" class="icon" id="rename-${id}" name="rename" value="${id}" data-dialog="rename-dialog" data-action="/tokens/${id}/rename"${slotAttrs({ name: t.name })} aria-haspopup="dialog" ${named(`Rename ${t.name}`)}>${icon('edit')}</button></form>
 ${replace}
-<form method="get" action="/">${keep}<button type="submit" class="icon danger" id="delete-${id}" name="delete" value="${id}" data-open-dialog="delete-dialog-${id}" aria-haspopup="dialog" aria-label="Delete ${t.name}" data-tip="Delete ${t.name}">${icon('delete')}</button></form>
-<span class="bubble${input.open?.kind === 'row' && input.open.id === id ? ' sticky error' : ''}" id="feedback-${id}" role="status">${input.open?.kind === 'row' && input.open.id === id ? input.open.error : ''}</span>
+<form method="get" action="/">${keep}<button type="submit" class="icon danger" id="delete-${id}" name="delete" value="${id}" data-dialog="delete-dialog" data-action="/tokens/${id}/delete"${slotAttrs(deleteSlots(t, input))} aria-haspopup="dialog" ${named(`Delete ${t.name}`)}>${icon('delete')}</button></form>
+<span class="bubble${error ? ' sticky error' : ''}" id="feedback-${id}" role="status">${error}</span>
 </div>`;
 }
 
@@ -237,28 +263,30 @@ export function tokenRow(t: TokenView, input: TokensPageInput): SafeHtml {
 </tr>`;
 }
 
-/** The delete dialog of a token: the spec's cautions, what deleting it does (core's decision), the typed phrase. */
-export function deleteDialog(t: TokenView, input: TokensPageInput): SafeHtml {
-  const { now } = input;
-  const open = input.open?.kind === 'delete' && input.open.id === t.id ? input.open : null;
-  const warning = deletionWarning(input.tokens, t, now);
-  const path = replacementPath(input.tokens, input.rotations, t, now);
-  const id = t.id;
-  return html`<dialog id="delete-dialog-${id}" class="confirm" aria-labelledby="delete-h-${id}" data-return-to="delete-${id}" ${open ? html`open` : ''}>
-<form method="post" action="/tokens/${id}/delete" data-fetch="delete">
+/**
+ * The delete dialog: one for the page, filled from the Delete button pressed (its slots: what deleting that token
+ * does, as the core decides it), or by the server for `/?delete=<id>` and for a refused deletion. The spec's
+ * cautions, then the typed phrase.
+ */
+export function deleteDialog(input: TokensPageInput): SafeHtml {
+  const open = input.open?.kind === 'delete' ? input.open : null;
+  const t = open ? input.tokens.find((x) => x.id === open.id && live(x)) : undefined;
+  const slots = t ? deleteSlots(t, input) : null;
+  return html`<dialog id="delete-dialog" class="confirm" aria-labelledby="delete-h" ${t ? html`open data-return-to="delete-${t.id}"` : ''}>
+<form method="post" action="${t ? `/tokens/${t.id}/delete` : '/tokens/delete'}" data-fetch="delete">
 ${formFields(input)}
-<h2 id="delete-h-${id}">Delete ${t.name}?</h2>
-${warning ? html`<p class="warning"><strong>${asSentence(warning)}</strong> ${asSentence(replacementPathText(path, t, now))}</p>` : ''}
+<h2 id="delete-h">Delete <span data-slot="name">${slot(slots, 'name')}</span>?</h2>
+<p class="warning" data-slot-box ${slot(slots, 'warning') ? '' : html`hidden`}><strong data-slot="warning">${slot(slots, 'warning')}</strong> <span data-slot="advice">${slot(slots, 'advice')}</span></p>
 <ul class="cautions">
 <li>Deleting a token could cause failure to systems depending on it.</li>
-<li>It is removed from the Tokens page at once. ${deletionEffectText(deletionEffect(t, now), 'will')}</li>
-<li>Last used: ${t.lastUsedAt ? html`${lastUsedText(t, now)} (${at(t.lastUsedAt)})` : 'never seen in use by this service'}.</li>
+<li>It is removed from the Tokens page at once. <span data-slot="effect">${slot(slots, 'effect')}</span></li>
+<li>Last used: <span data-slot="used">${slot(slots, 'used')}</span>.</li>
 </ul>
-<label for="confirm-${id}">Type "${POLICY.deletePhrase}" to confirm</label>
-<input id="confirm-${id}" name="confirmation" type="text" autofocus autocomplete="off" spellcheck="false" aria-describedby="delete-error-${id}" ${open?.error ? html`aria-invalid="true"` : ''} data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button-${id}">
-<p class="field-error" id="delete-error-${id}" data-error-for="confirmation">${open?.error ?? ''}</p>
+<label for="delete-confirm">Type "${POLICY.deletePhrase}" to confirm</label>
+<input id="delete-confirm" name="confirmation" type="text" autofocus autocomplete="off" spellcheck="false" aria-describedby="delete-error" ${open?.error ? html`aria-invalid="true"` : ''} data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button">
+<p class="field-error" id="delete-error" data-error-for="confirmation">${open?.error ?? ''}</p>
 <div class="actions">
-<button type="submit" id="delete-button-${id}" class="danger primary">Delete token</button>
+<button type="submit" id="delete-button" class="danger primary">Delete token</button>
 <button type="submit" name="cancel" value="1" formnovalidate>Cancel</button>
 </div>
 </form>
@@ -275,9 +303,9 @@ export function renameDialog(input: TokensPageInput): SafeHtml {
   return html`<dialog id="rename-dialog" class="small-dialog" aria-labelledby="rename-h" ${t ? html`open data-return-to="rename-${t.id}"` : ''}>
 <form method="post" action="${t ? `/tokens/${t.id}/rename` : '/tokens/rename'}" data-fetch="rename">
 ${formFields(input)}
-<h2 id="rename-h">Rename <span data-slot="name">${t?.name ?? 'token'}</span></h2>
+<h2 id="rename-h">Rename <span data-slot="name">${t?.name ?? ''}</span></h2>
 <label for="rename-input">New name</label>
-<input id="rename-input" name="name" type="text" value="${open?.name ?? t?.name ?? ''}" required maxlength="${NAME_MAX_LENGTH}" autocomplete="off" spellcheck="false" autofocus aria-describedby="rename-error rename-help" ${open?.error ? html`aria-invalid="true"` : ''}>
+<input id="rename-input" name="name" type="text" value="${open?.name ?? t?.name ?? ''}" data-fill="name" required maxlength="${NAME_MAX_LENGTH}" autocomplete="off" spellcheck="false" autofocus aria-describedby="rename-error rename-help" ${open?.error ? html`aria-invalid="true"` : ''}>
 <p class="field-error" id="rename-error" data-error-for="name">${open?.error ?? ''}</p>
 <p class="hint" id="rename-help">Its value does not change. 1 to ${NAME_MAX_LENGTH} characters, unique ignoring case.</p>
 <div class="actions">
@@ -400,8 +428,7 @@ ${adviceSection(input)}
 <tbody>
 ${shown.length ? shown.map((t) => tokenRow(t, input)) : html`<tr class="empty"><td colspan="7">No tokens yet: create one with New token.</td></tr>`}
 </tbody>
-</table>
-${liveTokens.map((t) => deleteDialog(t, input))}`;
+</table>`;
 }
 
 export function tokensPage(input: TokensPageInput): SafeHtml {
@@ -421,6 +448,7 @@ ${tokensRegion(input)}
 </section>
 ${createDialog(input)}
 ${renameDialog(input)}
+${deleteDialog(input)}
 <section aria-labelledby="types-h" class="types">
 <h2 id="types-h">Token types</h2>
 <p>Admins can create a maximum of ${POLICY.maxLivePerType} tokens for each type.</p>

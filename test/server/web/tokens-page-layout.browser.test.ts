@@ -101,16 +101,21 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
 
   const row = (page: Page, name: string) => page.locator('table.tokens tbody tr').filter({ has: page.locator('.name', { hasText: new RegExp(`^${name}$`) }) });
 
-  /** The bubble beside the button: inside the viewport, just below the button and overlapping it horizontally. */
-  const expectBesides = async (page: Page, button: string, bubble: string, label: string) => {
+  /**
+   * The bubble beside the button: inside the viewport, just below the button (or just above it, where the viewport
+   * ends below) and overlapping it horizontally. `expected`: which of the two must be the case.
+   */
+  const expectBesides = async (page: Page, button: string, bubble: string, label: string, expected?: 'below' | 'above') => {
     const [b, f, vp] = [await box(page, button), await box(page, bubble), page.viewportSize()!];
     expect(b && f, label).toBeTruthy();
+    const where = expected ?? (f!.top >= b!.bottom ? 'below' : 'above');
     expect(f!.left, label).toBeGreaterThanOrEqual(0);
     expect(f!.right, label).toBeLessThanOrEqual(vp.width);
     expect(f!.top, label).toBeGreaterThanOrEqual(0);
     expect(f!.bottom, label).toBeLessThanOrEqual(vp.height);
-    expect(f!.top - b!.bottom, label).toBeGreaterThanOrEqual(0);
-    expect(f!.top - b!.bottom, label).toBeLessThanOrEqual(16);
+    const gap = where === 'below' ? f!.top - b!.bottom : b!.top - f!.bottom;
+    expect(gap, `${label}: ${where} the button`).toBeGreaterThanOrEqual(0);
+    expect(gap, `${label}: ${where} the button`).toBeLessThanOrEqual(16);
     expect(f!.left < b!.right && f!.right > b!.left, `${label}: beside the button`).toBe(true);
   };
 
@@ -122,7 +127,7 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
       const w: Watched = await openPage(browser, server.url, { width, height });
       const { page } = w;
       const at = (name: string) => `${width}-${name}`;
-      const wide = width >= 1000;
+      const wide = width > 1100;
       try {
         await page.goto(server.url);
         await check(page, at('01-sign-in'));
@@ -144,7 +149,8 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
         expect(await row(page, LONG_LINKS).getByRole('link', { name: `Continue replacing ${LONG_LINKS}` }).count()).toBe(1);
         // A long name is cut in the row and whole in its tooltip and in the buttons' names.
         expect(await row(page, LONG_LINKS).locator('.name').getAttribute('title')).toBe(LONG_LINKS);
-        expect(await page.getByRole('button', { name: `Delete ${LONG_LINKS}` }).getAttribute('data-tip')).toBe(`Delete ${LONG_LINKS}`);
+        // Its tooltip (shown on hover and on keyboard focus) is the button's accessible name.
+        expect(await page.getByRole('button', { name: `Delete ${LONG_LINKS}` }).evaluate((e) => getComputedStyle(e, '::after').content)).toBe(`"Delete ${LONG_LINKS}"`);
         expect(await page.content()).not.toMatch(/tokenctl (rotate|delete|list|get|audit)/);
 
         // Show deleted: draining, revoked, deleted while pending.
@@ -213,15 +219,22 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
         await page.evaluate(() => navigator.clipboard.writeText('nothing'));
         const copyPending = page.getByRole('button', { name: `Copy ${LONG_EVENTS}` });
         const pId = (await copyPending.getAttribute('data-copy'))!;
-        await copyPending.click();
+        // The button at the very bottom of the viewport: its explanation opens above it, in view.
+        const bottom = await copyPending.evaluate((e) => e.getBoundingClientRect().bottom + window.scrollY);
+        await page.setViewportSize({ width, height: Math.ceil(bottom) + 4 });
+        await page.evaluate(() => window.scrollTo(0, 0));
+        // Pressed from the keyboard (a click would first scroll the button to the middle).
+        await copyPending.evaluate((e) => (e as HTMLElement).focus({ preventScroll: true }));
+        await page.keyboard.press('Enter');
         await expect.poll(() => page.locator(`#feedback-${pId}`).textContent()).toContain('is pending until 2026-03-01 10:18 UTC (in 18 min) and cannot be used yet');
-        await expectBesides(page, `#copy-${pId}`, `#feedback-${pId}`, at('pending copy'));
+        await expectBesides(page, `#copy-${pId}`, `#feedback-${pId}`, at('pending copy'), 'above');
         expect(await clipboardText(page)).toBe('nothing');
         await check(page, at('11-copy-pending'), { oneLine: wide });
-        await copyPending.click();
+        await page.keyboard.press('Enter');
         await expect.poll(() => page.locator(`#feedback-${pId}`).textContent()).toContain(`Copied ${LONG_EVENTS}`);
-        await expectBesides(page, `#copy-${pId}`, `#feedback-${pId}`, at('pending copied'));
+        await expectBesides(page, `#copy-${pId}`, `#feedback-${pId}`, at('pending copied'), 'above');
         expect(await clipboardText(page)).toMatch(/^tctl_s2s_/);
+        await page.setViewportSize({ width, height });
 
         // The other pages: the replacement under way, the activity, an error.
         await page.getByRole('link', { name: `Continue replacing ${LONG_LINKS}` }).first().click();
@@ -262,6 +275,59 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
         expect(w.errors).toEqual([]);
       } finally {
         await w.context.close();
+      }
+    });
+  }
+
+  it('fits between the two widths too: the list, deleted tokens shown, at 1180, 1024 and 768', async () => {
+    for (const width of [1180, 1024, 768]) {
+      const w = await openPage(browser, server.url, { width, height: 800 });
+      try {
+        await signIn(w.page);
+        await w.page.goto(`${server.url}/?deleted=1`);
+        await check(w.page, `${width}-list`, { oneLine: width > 1100 });
+      } finally {
+        await w.context.close();
+      }
+    }
+  });
+
+  for (const [width, height] of [
+    [1280, 800],
+    [390, 844],
+  ] as const) {
+    it(`at ${width}x${height} without JavaScript: + New token, a refusal at its field, a rename and a delete as pages`, async () => {
+      // The page's script never arrives (as with JavaScript off; the browser still runs axe-core through DevTools).
+      const context = await browser.newContext({ viewport: { width, height }, locale: 'en-US', timezoneId: 'UTC' });
+      context.setDefaultTimeout(10_000);
+      await context.route(/\/assets\/tokens-page-[0-9a-f]+\.js$/, (route) => route.abort());
+      const page = await context.newPage();
+      const at = (name: string) => `${width}-nojs-${name}`;
+      try {
+        await signIn(page);
+        await page.getByRole('button', { name: 'New token' }).click();
+        await page.waitForURL(/\?new=1$/);
+        expect(await page.getByLabel('Token name').evaluate((e) => e === document.activeElement)).toBe(true);
+        await check(page, at('create'));
+        await page.getByLabel('Token name').fill('DEFAULT');
+        await page.getByRole('button', { name: 'Create token' }).click();
+        await page.locator('#create-name-error').getByText("'DEFAULT' is taken", { exact: false }).waitFor();
+        expect(await page.getByLabel('Token name').inputValue()).toBe('DEFAULT');
+        await check(page, at('create-refused'));
+        await page.getByRole('button', { name: 'Cancel' }).click();
+        await page.waitForURL(`${server.url}/`);
+        await page.getByRole('button', { name: 'Rename e', exact: true }).click();
+        await page.getByLabel('New name').fill('Default');
+        await page.getByRole('button', { name: 'Save' }).click();
+        await page.locator('#rename-error').getByText("'Default' is taken", { exact: false }).waitFor();
+        expect(await page.getByLabel('New name').inputValue()).toBe('Default');
+        await check(page, at('rename-refused'));
+        await page.goto(server.url);
+        await page.getByRole('button', { name: `Delete ${LONG_EVENTS}` }).click();
+        await page.getByRole('heading', { name: `Delete ${LONG_EVENTS}?` }).waitFor();
+        await check(page, at('delete'));
+      } finally {
+        await context.close();
       }
     });
   }

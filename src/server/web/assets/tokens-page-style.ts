@@ -176,15 +176,15 @@ a.icon { display: inline-flex; align-items: center; }
 .icon.danger { color: var(--danger); }
 .icon svg { width: 1.15rem; height: 1.15rem; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; }
 .icon-slot { width: 2.25rem; height: 2.25rem; flex: none; }
-[data-tip]::after {
-  content: attr(data-tip); display: none; position: absolute; bottom: calc(100% + 6px); right: 0; z-index: 5;
+.icon[aria-label]::after {
+  content: attr(aria-label); display: none; position: absolute; bottom: calc(100% + 6px); right: 0; z-index: 5;
   width: max-content; max-width: min(22rem, calc(100vw - 2rem)); white-space: normal; overflow-wrap: anywhere;
   padding: 0.25rem 0.55rem; border-radius: 4px; background: var(--tip-bg); color: var(--tip-fg);
   font-size: 0.82rem; font-weight: 500; line-height: 1.35; text-align: left; pointer-events: none;
 }
-[data-tip]:focus-visible::after { display: block; }
-@media (hover: hover) { [data-tip]:hover::after { display: block; } }
-body.tips-off [data-tip]::after { display: none; }
+.icon[aria-label]:focus-visible::after { display: block; }
+@media (hover: hover) { .icon[aria-label]:hover::after { display: block; } }
+body.tips-off .icon[aria-label]::after { display: none; }
 
 /* Feedback next to the button pressed (Copied; why a pending token was not copied; a refused Replace). */
 .bubble {
@@ -235,13 +235,14 @@ dialog label:first-of-type { margin-top: 0.5rem; }
 .findings li { margin: 0.3rem 0; }
 table.trail td:nth-child(-n+2) { white-space: nowrap; }
 
-/* Between 900 and 1150 px the masked value gives its room to the name. */
-@media (max-width: 1150px) {
+/* Below 1260 px the masked value and some air give their room to the name. */
+@media (max-width: 1260px) {
   table.tokens .c-value { display: none; }
+  table.tokens thead .c-type { width: 9.5rem; }
+  table.tokens th, table.tokens td { padding-left: 0.4rem; padding-right: 0.4rem; }
 }
-/* Phones and narrow windows: each token is a card; the name and its actions on one line, then its status and facts. */
-@media (max-width: 900px) {
-  main { padding: 0.75rem 1rem 2rem; }
+/* Phones, tablets and narrow windows: each token is a card: its name, its status and actions on one line, its facts. */
+@media (max-width: 1100px) {
   table.tokens, table.tokens tbody { display: block; }
   table.tokens thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.tokens tr {
@@ -262,6 +263,10 @@ table.trail td:nth-child(-n+2) { white-space: nowrap; }
   table.tokens .c-value { order: 70; display: block; flex: 1 1 100%; }
   table.tokens .c-created::before, table.tokens .c-used::before { content: attr(data-label) ' '; }
   table.tokens tr.empty { display: block; }
+}
+/* Phones: the audit trail and the table of types as cards too. */
+@media (max-width: 760px) {
+  main { padding: 0.75rem 1rem 2rem; }
   .list-head .show-deleted { margin-left: 0; }
   .list-head .new-token { margin-left: auto; }
   table.trail, table.trail tbody, table.trail tr, table.trail td { display: block; width: 100%; }

@@ -85,6 +85,16 @@
       if (left < margin) left = margin;
       el.style.right = 'auto';
       el.style.left = left - h.left + 'px';
+      // Below the button, or above it when the viewport ends first; scrolled into view if neither fits.
+      el.style.top = '';
+      el.style.bottom = '';
+      var r = el.getBoundingClientRect();
+      if (r.bottom > window.innerHeight - margin && b.top - r.height - 6 >= margin) {
+        el.style.top = 'auto';
+        el.style.bottom = h.bottom - b.top + 6 + 'px';
+      } else if (r.bottom > window.innerHeight - margin) {
+        el.scrollIntoView({ block: 'nearest' });
+      }
     }
     if (!sticky) {
       bubbleTimers[id] = setTimeout(function () {
@@ -167,17 +177,30 @@
     }
   }
 
-  function fillRenameDialog(button) {
-    var dialog = document.getElementById('rename-dialog');
+  /**
+   * Fills a dialog from the button that opens it: its form's action (data-action), each [data-slot] from the button's
+   * data-slot-<name> (a [data-slot-box] is hidden when its slots are empty), each [data-fill] field likewise.
+   */
+  function fillDialog(dialog, button) {
     if (!dialog) return null;
     var form = dialog.querySelector('form');
-    var name = button.getAttribute('data-name') || '';
-    form.setAttribute('action', '/tokens/' + encodeURIComponent(button.getAttribute('data-rename')) + '/rename');
-    dialog.querySelector('[data-slot="name"]').textContent = name;
-    var input = form.elements.namedItem('name');
-    input.value = name;
-    input.defaultValue = name;
-    clearErrors(form);
+    var value = function (name) {
+      return button.getAttribute('data-slot-' + name) || '';
+    };
+    if (form && button.hasAttribute('data-action')) form.setAttribute('action', button.getAttribute('data-action'));
+    dialog.querySelectorAll('[data-slot]').forEach(function (el) {
+      el.textContent = value(el.getAttribute('data-slot'));
+    });
+    dialog.querySelectorAll('[data-slot-box]').forEach(function (box) {
+      box.hidden = !Array.prototype.some.call(box.querySelectorAll('[data-slot]'), function (el) {
+        return el.textContent !== '';
+      });
+    });
+    dialog.querySelectorAll('[data-fill]').forEach(function (input) {
+      input.value = value(input.getAttribute('data-fill'));
+      input.defaultValue = input.value;
+    });
+    if (form) clearErrors(form);
     return dialog;
   }
 
@@ -216,16 +239,16 @@
       openDialog(document.getElementById('create-dialog'), target);
       return;
     }
-    if (target.hasAttribute('data-rename')) {
+    var dialogId = target.getAttribute('data-dialog');
+    if (dialogId) {
       event.preventDefault();
-      var rename = fillRenameDialog(target);
-      if (openDialog(rename, target)) rename.querySelector('input[name="name"]').select();
-      return;
-    }
-    var open = target.getAttribute('data-open-dialog');
-    if (open) {
-      event.preventDefault();
-      openDialog(document.getElementById(open), target);
+      var dialog = fillDialog(document.getElementById(dialogId), target);
+      if (openDialog(dialog, target)) {
+        gateAll();
+        // A field filled from the row (the name to rename) is selected: typing replaces it.
+        var fill = dialog.querySelector('[data-fill]');
+        if (fill) fill.select();
+      }
       return;
     }
     if (target.name === 'cancel' && target.closest('dialog')) {
@@ -286,7 +309,9 @@
 
   // ---- copy: the value comes from a same-origin POST (recorded as a retrieval), straight to the clipboard ---------
   function copyToken(button, tokenId) {
-    var name = button.getAttribute('data-name') || 'the token';
+    var row = button.closest('tr');
+    var label = row && row.querySelector('.name');
+    var name = button.getAttribute('data-name') || (label ? label.textContent : 'the token');
     var feedback = 'feedback-' + tokenId;
     var pending = button.getAttribute('data-pending');
     if (pending && button.getAttribute('data-warned') !== 'yes') {
@@ -366,9 +391,10 @@
           if (dialog) dialog.removeAttribute('data-return-to');
           if (dialog) dialog.close();
           swapList(json);
+          // The focus goes to what the deletion did (its row is gone); being focused, it is read out.
           var notice = document.getElementById('list-notice');
           if (notice) notice.focus();
-          announce(json.notice);
+          else announce(json.notice);
         }
       },
       function (error) {
