@@ -93,6 +93,12 @@ describe.skipIf(skip)('the Tokens page with the keyboard alone', () => {
     expect((await focused()).id).toBe('new-token');
     // The value is gone from the page once the dialog is closed.
     expect(await page.getByLabel('Token value', { exact: true }).inputValue()).toBe('');
+    // + New token again: an empty form, as the service now offers it.
+    await page.keyboard.press('Enter');
+    expect(await focused()).toMatchObject({ id: 'create-name', inDialog: true });
+    expect(await page.getByLabel('Token name').inputValue()).toBe('');
+    await page.keyboard.press('Escape');
+    expect((await focused()).id).toBe('new-token');
   });
 
   it('copies from a row: a pending token says why first, beside it, and copies at the second press', async () => {

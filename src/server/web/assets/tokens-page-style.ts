@@ -197,6 +197,8 @@ body.tips-off .icon[aria-label]::after { display: none; }
 .bubble.error { background: var(--err-bg); color: var(--danger); border-color: var(--danger); font-weight: 500; }
 .bubble:empty { padding: 0; border: 0; box-shadow: none; }
 #created .actions .bubble, .steps .bubble { position: static; box-shadow: none; }
+/* Empty, they stay in the page (a live region must exist before it speaks) but out of the row of buttons. */
+#created .actions .bubble:empty, .steps .bubble:empty { position: absolute; }
 
 /* Dialogs: delete (typed phrase), rename, and create with the value shown once. */
 dialog {
