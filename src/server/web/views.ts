@@ -16,7 +16,7 @@ import {
   type RotationStep,
 } from '../../core/decisions.js';
 import { asSentence, formatDuration, formatInstant, type CommandLine } from '../../core/format.js';
-import { NAME_MAX_LENGTH } from '../../core/names.js';
+import { NAME_MAX_LENGTH, NAME_RULES_TEXT } from '../../core/names.js';
 import { deletionWarning, POLICY, TOKEN_TYPES, TYPE_INFO, type TokenType, type TokenView } from '../../core/tokens.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
@@ -307,7 +307,7 @@ ${formFields(input)}
 <label for="rename-input">New name</label>
 <input id="rename-input" name="name" type="text" value="${open?.name ?? t?.name ?? ''}" data-fill="name" required maxlength="${NAME_MAX_LENGTH}" autocomplete="off" spellcheck="false" autofocus aria-describedby="rename-error rename-help" ${open?.error ? html`aria-invalid="true"` : ''}>
 <p class="field-error" id="rename-error" data-error-for="name">${open?.error ?? ''}</p>
-<p class="hint" id="rename-help">Its value does not change. 1 to ${NAME_MAX_LENGTH} characters, unique ignoring case.</p>
+<p class="hint" id="rename-help">Its value does not change. ${NAME_RULES_TEXT}.</p>
 <div class="actions">
 <button type="submit" class="primary">Save</button>
 <button type="submit" name="cancel" value="1" formnovalidate>Cancel</button>
@@ -336,8 +336,9 @@ export function createForm(input: TokensPageInput): SafeHtml {
 ${formFields(input)}
 <h2 id="create-h">New token</h2>
 <label for="create-name">Token name</label>
-<input id="create-name" name="name" type="text" required maxlength="${NAME_MAX_LENGTH}" autocomplete="off" spellcheck="false" autofocus value="${open?.name ?? ''}" aria-describedby="create-name-error" ${error('name') ? html`aria-invalid="true"` : ''}>
+<input id="create-name" name="name" type="text" required maxlength="${NAME_MAX_LENGTH}" autocomplete="off" spellcheck="false" autofocus value="${open?.name ?? ''}" aria-describedby="create-name-error create-name-help" ${error('name') ? html`aria-invalid="true"` : ''}>
 <p class="field-error" id="create-name-error" data-error-for="name">${error('name')}</p>
+<p class="hint" id="create-name-help">${NAME_RULES_TEXT}.</p>
 <label for="create-type">Token type</label>
 <select id="create-type" name="type" required aria-describedby="create-type-error create-type-help" ${error('type') ? html`aria-invalid="true"` : ''}>
 ${TOKEN_TYPES.map((type) => html`<option value="${type}" ${type === chosen ? html`selected` : ''} ${offered(type) ? '' : html`disabled`}>${typeLabel(type)}${offered(type) ? '' : ' (not available)'}</option>`)}
@@ -496,7 +497,7 @@ export function rotationPage(input: RotationPageInput): SafeHtml {
   const body = html`<div class="narrow wide">
 <h1>Replace <span class="name-wrap">${oldName}</span></h1>
 ${errorAt('top')}
-${r.state === 'completed' ? html`<p class="notice" role="status">Replacement complete: ${oldName} was deleted; calls made with it are rejected from ${old?.rejectedAt ? at(old.rejectedAt) : 'within 30 minutes'}. ${newName} is in use.</p>` : ''}
+${r.state === 'completed' ? html`<p class="notice" role="status">Replacement complete: ${oldName} was deleted; calls made with it are rejected from ${old?.rejectedAt ? at(old.rejectedAt) : `within ${inWords(POLICY.drainMs)}`}. ${newName} is in use.</p>` : ''}
 ${r.state === 'abandoned' ? html`<p class="notice" role="status">This replacement was stopped (${r.note ?? 'no reason given'}); both tokens were kept as they were.</p>` : ''}
 ${where.step === 'abandon' ? html`<p class="error" role="alert">This replacement cannot finish: ${where.why}. Stop it (${oldName} is kept as it is), then start a new one.</p>` : ''}
 <p>A token is replaced safely in this order: create the new token, put it in place, wait until it is no longer pending, then delete the old one. You can leave this page and come back: the replacement waits where it is.</p>

@@ -98,6 +98,7 @@ h3 { font-size: 1rem; margin: 0 0 0.4rem; }
 .error { background: var(--err-bg); color: var(--danger); }
 .note, .hint { color: var(--muted); font-size: 0.92rem; }
 .hint { margin: 0.25rem 0; padding-left: 0; list-style: none; }
+.hint li { margin: 0.25rem 0; }
 .field-error { color: var(--danger); font-weight: 600; margin: 0.3rem 0 0; font-size: 0.95rem; }
 .field-error:empty { display: none; }
 .name-wrap, .advice, dialog, .notice, .error, .bubble, .findings, h1, .who-name { overflow-wrap: anywhere; }
