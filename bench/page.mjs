@@ -74,7 +74,7 @@ try {
     const r = await fetch(url, { headers: { cookie: session } });
     page = await r.text();
     if (n >= 50) client.push(performance.now() - t0);
-    if (!page.includes('<strong>partner-links</strong>')) throw new Error('the page does not list the 6 tokens');
+    if (!page.includes('<span class="name" title="partner-links">partner-links</span>')) throw new Error('the page does not list the 6 tokens');
   }
   const assets = [...page.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
   let weight = Buffer.byteLength(page);

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Deps } from '../deps.js';
 import { normalizeTokenName } from '../core/names.js';
-import { formatDuration, formatInstant } from '../core/format.js';
 import { TokenLimitReachedError } from '../core/errors.js';
-import { creatableTypes, notCreatableReason, type Creatable } from '../core/decisions.js';
+import { creatableTypes, notCreatableReason, pendingAfterCreate, type Creatable } from '../core/decisions.js';
 import { parseTokenType, toTokenView, TOKEN_TYPES, TYPE_LABELS, tokenStatus, type TokenType } from '../core/tokens.js';
 import type { TokenBackend } from '../backends/token-backend.js';
 import { safeText } from '../ui/sanitize.js';
@@ -74,10 +73,8 @@ export function registerCreate(program: Command, deps: Deps): void {
       deps.io.out(globals.json ? renderJson({ ...view, value }) : `${value}\n`);
       success(deps, `Created ${describeToken(view)}`);
       if (tokenStatus(token, now) === 'pending') {
-        deps.io.err(
-          `It is pending until ${formatInstant(token.activatesAt)} (in ${formatDuration(Date.parse(token.activatesAt) - now.getTime())}): ` +
-            'put it in place now; calls made with it are rejected until then.\n',
-        );
+        // The same words as the Tokens page's (core/decisions.ts), in the terminal's short durations.
+        deps.io.err(`It is ${pendingAfterCreate(token, now, 'short')}.\n`);
       }
     });
   examples(cmd, [

@@ -11,6 +11,16 @@ export function formatDuration(ms: number, style: 'short' | 'words' = 'short'): 
   return `${Math.floor(hours / 24)}${d}`;
 }
 
+/**
+ * A message as a sentence for people reading a page: its first letter upper case and a full stop at the end. Core's
+ * messages are clauses, so that the CLI can put "error: " in front of them.
+ */
+export function asSentence(text: string): string {
+  const t = text.trim();
+  if (t === '') return t;
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+}
+
 /** "2026-11-29 14:05 UTC": an unambiguous time for people. */
 export function formatInstant(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
@@ -40,13 +50,17 @@ export function formatCount(n: number): string {
   return n < 0 ? `-${grouped}` : grouped;
 }
 
-/** "2 minutes ago", "3 hours ago", "5 days ago", "less than a minute ago": how long ago, in words, rounded down. */
-export function formatAgo(ms: number): string {
+/**
+ * How long ago, rounded down: in words for sentences ("2 minutes ago", "3 hours ago", "5 days ago", "less than a
+ * minute ago"), or short for a table's cell ("2 min ago", "3 h ago", "5 days ago", "just now").
+ */
+export function formatAgo(ms: number, style: 'words' | 'short' = 'words'): string {
   const minutes = Math.floor(Math.max(0, ms) / 60_000);
-  if (minutes < 1) return 'less than a minute ago';
-  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'} ago`;
-  if (minutes < 60) return unit(minutes, 'minute');
+  const short = style === 'short';
+  if (minutes < 1) return short ? 'just now' : 'less than a minute ago';
+  const unit = (n: number, word: string, abbreviation: string) => (short && abbreviation ? `${n} ${abbreviation} ago` : `${n} ${word}${n === 1 ? '' : 's'} ago`);
+  if (minutes < 60) return unit(minutes, 'minute', 'min');
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return unit(hours, 'hour');
-  return unit(Math.floor(hours / 24), 'day');
+  if (hours < 48) return unit(hours, 'hour', 'h');
+  return unit(Math.floor(hours / 24), 'day', '');
 }

@@ -2,6 +2,9 @@ import { UsageError } from './errors.js';
 
 export const NAME_MAX_LENGTH = 64;
 
+/** The name rules in a few words, for a form's hint or an option's description: "1 to 64 characters, unique ignoring case". */
+export const NAME_RULES_TEXT = `1 to ${NAME_MAX_LENGTH} characters, unique ignoring case`;
+
 /**
  * C0, DEL, C1 controls, and the bidirectional embeddings/overrides/isolates and marks that can make a text
  * display as something it is not ("Trojan Source"). Names may not contain them; output escapes them.

@@ -42,7 +42,8 @@ export function deriveReplacementName(tokens: readonly TokenRecord[], oldName: s
   const taken = new Set(tokens.filter(isLive).map((t) => nameKey(t.name)));
   for (let n = 1; ; n++) {
     const suffix = n === 1 ? `-${stamp}` : `-${stamp}-${n}`;
-    const candidate = [...base].slice(0, NAME_MAX_LENGTH - suffix.length).join('') + suffix;
+    // Cut to fit, without leaving a hyphen or a space before the suffix ("…-and--20260301").
+    const candidate = [...base].slice(0, NAME_MAX_LENGTH - suffix.length).join('').replace(/[-\s]+$/, '') + suffix;
     if (!taken.has(nameKey(candidate))) return candidate;
   }
 }
@@ -85,6 +86,28 @@ export function assertRotationSlot(tokens: readonly TokenRecord[], old: TokenRec
 const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
+ * How a token can be replaced now, decided once for every surface: the rotation it already takes part in
+ * (`continue`, as the old token or as the new one), a new rotation (`replace`: its type has a free slot), or, when
+ * its type is full, `full` with the other token that holds a slot (the pending one first). Each surface words it: the
+ * CLI with commands (replacementAdvice), the page with its buttons (decisions.ts: replacementPathText).
+ */
+export type ReplacementPath =
+  | { kind: 'continue'; rotation: RotationRecord; role: 'old' | 'new'; old: TokenRecord; replacement: TokenRecord | undefined }
+  | { kind: 'replace' }
+  | { kind: 'full'; other: TokenRecord; holders: TokenRecord[] };
+
+export function replacementPath(tokens: readonly TokenRecord[], rotations: readonly RotationRecord[], token: TokenRecord, now: Date): ReplacementPath {
+  const rotation = findUnfinishedRotation(rotations, token.id);
+  if (rotation) {
+    const old = tokens.find((t) => t.id === rotation.oldTokenId) ?? token;
+    const replacement = tokens.find((t) => t.id === rotation.newTokenId);
+    return { kind: 'continue', rotation, role: old.id === token.id ? 'old' : 'new', old, replacement };
+  }
+  const other = occupant(tokens, token, now);
+  return other ? { kind: 'full', other, holders: slotHolders(tokens, token.type) } : { kind: 'replace' };
+}
+
+/**
  * The next step for a token that should be replaced (stale, or soon): only what can work. Its rotation, when one is
  * under way (as the old token or the new one); `rotate` when its type has a free slot; otherwise what frees one.
  * `text` is a sentence for a warning; `action` the shorter form a review lists under the finding.
@@ -96,19 +119,18 @@ export function replacementAdvice(
   now: Date,
   command: CommandLine = plainCommand,
 ): { text: string; action: string } {
-  const rotation = findUnfinishedRotation(rotations, token.id);
-  if (rotation) {
-    const old = tokens.find((t) => t.id === rotation.oldTokenId) ?? token;
-    const replacement = tokens.find((t) => t.id === rotation.newTokenId);
+  const path = replacementPath(tokens, rotations, token, now);
+  if (path.kind === 'continue') {
+    const { rotation, old, replacement } = path;
     const resume = command(['rotate', old.name, '--resume']);
-    const what = old.id === token.id ? `its replacement '${replacement?.name ?? rotation.newTokenId}' is already under way` : `it is the replacement of '${old.name}'`;
+    const what = path.role === 'old' ? `its replacement '${replacement?.name ?? rotation.newTokenId}' is already under way` : `it is the replacement of '${old.name}'`;
     return { text: `${what} (rotation ${rotation.id}, ${rotation.state}): finish that rotation with: ${resume}`, action: resume };
   }
-  const other = occupant(tokens, token, now);
-  if (!other) {
+  if (path.kind === 'replace') {
     const rotate = command(['rotate', token.name]);
     return { text: `replace it safely with: ${rotate}`, action: rotate };
   }
+  const { other } = path;
   return {
     text: `its type has no free slot, so rotate cannot replace it yet: ${fullTypeAdvice(other, token, now, command)}`,
     action: `no free ${token.type} slot: ${command(['delete', token.name])} if '${other.name}' replaces it, else ${command(['delete', other.name])} then ${command(['rotate', token.name])}`,

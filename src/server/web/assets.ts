@@ -15,5 +15,27 @@ const named = (base: string, ext: string, body: string, contentType: string): Pa
   contentType,
 });
 
-export const PAGE_SCRIPT = named('tokens-page', 'js', pageScript, 'text/javascript; charset=utf-8');
-export const PAGE_STYLE = named('tokens-page', 'css', pageStyle, 'text/css; charset=utf-8');
+/**
+ * The files as sent: without their comments and indentation (the sources explain themselves; browsers need none of
+ * it). Conservative: in the script, whole-line comments only, so no code or string is touched; in the stylesheet,
+ * whose strings hold no braces, semicolons or runs of spaces, the spaces around rules and declarations too.
+ */
+export function compactScript(js: string): string {
+  return js
+    .replace(/^[ \t]*\/\*\*(?:(?!\*\/)[\s\S])*\*\/[ \t]*$/gm, '')
+    .replace(/^[ \t]*\/\/.*$/gm, '')
+    .replace(/^[ \t]+/gm, '')
+    .replace(/\n{2,}/g, '\n')
+    .trim();
+}
+
+export function compactStyle(css: string): string {
+  return css
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\s*([{};])\s*/g, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export const PAGE_SCRIPT = named('tokens-page', 'js', compactScript(pageScript), 'text/javascript; charset=utf-8');
+export const PAGE_STYLE = named('tokens-page', 'css', compactStyle(pageStyle), 'text/css; charset=utf-8');

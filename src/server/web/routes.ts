@@ -1,23 +1,53 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reviewTokens } from '../../core/audit.js';
-import { UsageError } from '../../core/errors.js';
+import { PermissionDeniedError, TokenLimitReachedError, UsageError } from '../../core/errors.js';
 import type { AccountFeatures } from '../../core/features.js';
-import { isUnfinished } from '../../core/rotation.js';
-import { deletionEffect, deletionEffectText } from '../../core/decisions.js';
+import { isUnfinished, replacementPath } from '../../core/rotation.js';
+import { creatableTypes, deletionEffect, deletionEffectText, notCreatableReason, pendingAfterCreate, replacementPathText } from '../../core/decisions.js';
+import { asSentence } from '../../core/format.js';
+import { normalizeTokenName } from '../../core/names.js';
 import { ADMIN } from '../../core/roles.js';
-import { parseTokenType, POLICY, sortTokens, type TokenView } from '../../core/tokens.js';
+import { parseTokenType, POLICY, sortTokens, TYPE_LABELS, type TokenRecord, type TokenView } from '../../core/tokens.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { classifyError, errorBody, sendErrorAnswer } from '../http/plugins/errors.js';
 import { webSessions } from './sessions.js';
 import { acceptFormBodies, declarePlugin } from '../http/plugins/shared.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import type { SafeHtml } from './html.js';
-import { activityPage, at, messagePage, noAccessPage, rotationPage, signInPage, tokensPage, type Viewer } from './views.js';
+import {
+  activityPage,
+  at,
+  createForm,
+  messagePage,
+  noAccessPage,
+  PAGE_ACTION,
+  pageWords,
+  rotationPage,
+  signInPage,
+  tokensPage,
+  tokensRegion,
+  type OpenState,
+  type RotationPageInput,
+  type TokensPageInput,
+  type Viewer,
+} from './views.js';
+
+/** Which form or row of the page a request came from, so that a refusal is shown there, with what was typed. */
+type PageAt =
+  | { form: 'create'; field: 'name' | 'type'; name: string; type: string }
+  | { form: 'rename'; id: string; name: string }
+  | { form: 'delete'; id: string }
+  | { form: 'row'; id: string }
+  | { form: 'rotation'; id: string; step: NonNullable<RotationPageInput['errorAt']> };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route of the Tokens page (for browsers), not of the API: not in api/openapi.yaml. */
     page?: boolean;
+  }
+  interface FastifyRequest {
+    /** The Tokens page's form or row this request came from (for where its refusal is shown). */
+    pageAt?: PageAt;
   }
 }
 
@@ -33,12 +63,6 @@ const PAGE_HEADERS: [string, string][] = [
   ['cross-origin-resource-policy', 'same-origin'],
 ];
 
-
-const NOTICES: Record<string, string> = {
-  created: 'Token created. It is pending for 30 minutes; put it in place in your systems meanwhile.',
-  renamed: 'Token renamed. Its value did not change.',
-};
-
 const SESSION_ENDED: Record<string, string> = {
   idle: 'Your session ended after 30 minutes without activity. Sign in again.',
   absolute: 'Your session ended after 12 hours. Sign in again.',
@@ -47,6 +71,7 @@ const SESSION_ENDED: Record<string, string> = {
 
 /** A token or rotation id in a path. */
 const ID = /^(tok|rot)_[0-9A-Za-z]{1,64}$/;
+const TOKEN_ID = /^tok_[0-9A-Za-z]{1,64}$/;
 
 /** A form field as one string (a repeated or missing field is empty: nothing is guessed). */
 function field(request: FastifyRequest, name: string): string {
@@ -67,11 +92,28 @@ function idParam(request: FastifyRequest): string {
   return id;
 }
 
+/** Where the list goes back to after a change: with deleted tokens shown when the admin had them shown. */
+const listUrl = (request: FastifyRequest, query: Record<string, string> = {}) => {
+  const q = new URLSearchParams(query);
+  if (field(request, '_deleted') === '1') q.set('deleted', '1');
+  const text = q.toString();
+  return text ? `/?${text}` : '/';
+};
+
+/** The notices of the list after a change: what it did, in the core's words where a rule is involved. */
+const notices = {
+  created: (t: TokenRecord, now: Date) => `Created ${t.name}. ${asSentence(`it is ${pendingAfterCreate(t, now)}`)}`,
+  renamed: (t: TokenRecord, from: string | null) => `Renamed ${from && from !== t.name ? `${from} to ${t.name}` : `to ${t.name}`}. Its value did not change.`,
+  deleted: (t: TokenRecord, now: Date) => `Deleted ${t.name}. ${deletionEffectText(deletionEffect(t, now), 'did')}`,
+};
+
 /**
- * The Tokens page (issue 13): server-rendered HTML over the same token use cases as the API (`app.accounts.tokens`), in
- * its own encapsulated scope with its sessions, headers and error pages. Only admins get in; every state-changing
- * request carries the session's CSRF token and this service's Origin, or changes nothing (403). Values reach the
- * browser only as JSON answers to POSTs (copy, create): never in a page, a URL or the history.
+ * The Tokens page (issue 13, redesigned in issue 20): server-rendered HTML over the same token use cases as the API
+ * (`app.accounts.tokens`), in its own encapsulated scope with its sessions, headers and error pages. Only admins get
+ * in; every state-changing request carries the session's CSRF token and this service's Origin, or changes nothing
+ * (403). Values reach the browser only as JSON answers to POSTs (copy, create): never in a page, a URL or the
+ * history. Every form works without JavaScript (a POST, then the page again); with it, the page's script sends the
+ * same forms with `Accept: application/json` and gets the changed list back as HTML to swap in.
  */
 export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: { authenticator: Authenticator }): Promise<void> {
   acceptFormBodies(app);
@@ -90,30 +132,39 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return { viewer: { name: session.principal.name, accountName: account.name, csrf: session.csrf }, features: account.features };
   };
   const viewerOf = async (request: FastifyRequest): Promise<Viewer> => (await sessionAccount(request)).viewer;
+  const tokensOf = (request: FastifyRequest) => app.accounts.tokens(request.webSession!.principal);
 
-  const renderTokens = async (request: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; status?: number; showDeleted?: boolean } = {}) => {
-    const service = app.accounts.tokens(request.webSession!.principal);
+  /** What the Tokens page shows now, for a full page or for the list the script swaps in. */
+  const pageInput = async (request: FastifyRequest, extra: Partial<TokensPageInput> & { showDeleted: boolean }): Promise<TokensPageInput> => {
+    const service = tokensOf(request);
     const [{ viewer, features }, records, rotations] = await Promise.all([sessionAccount(request), service.list(), service.rotations()]);
-    const now = app.clock.now();
-    const tokens = sortTokens(records).map(app.tokenView);
-    const review = reviewTokens(records, rotations, null, { asOf: now, maxAgeDays: POLICY.staleAfterDays, withinDays: 30 });
-    const html = tokensPage({
+    return {
       viewer,
-      now,
-      tokens,
-      showDeleted: extra.showDeleted ?? false,
+      now: app.clock.now(),
+      tokens: sortTokens(records).map(app.tokenView),
       rotations: rotations.filter(isUnfinished),
-      review,
       // OneLink is premium (CONTRACT.md): offered only to an account that has the feature (core/features.ts).
       features,
-      notice: extra.notice,
-      error: extra.error,
-    });
-    return send(reply, html, extra.status);
+      ...extra,
+    };
   };
 
-  const renderRotation = async (request: FastifyRequest, reply: FastifyReply, id: string, extra: { error?: string; status?: number } = {}) => {
-    const service = app.accounts.tokens(request.webSession!.principal);
+  const renderTokens = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<TokensPageInput> & { showDeleted: boolean; status?: number }) => {
+    const { status, ...input } = extra;
+    return send(reply, tokensPage(await pageInput(request, input)), status);
+  };
+
+  /**
+   * A change made through the script: the list as it is now (and the create form, whose offer may have changed), with
+   * the notice where the list starts, unless the script shows it beside the row (`inList: false`).
+   */
+  const changedList = async (request: FastifyRequest, notice: string, inList = true) => {
+    const input = await pageInput(request, { showDeleted: field(request, '_deleted') === '1', notice: inList ? notice : undefined });
+    return { notice, html: { region: tokensRegion(input).text, create: createForm(input).text } };
+  };
+
+  const renderRotation = async (request: FastifyRequest, reply: FastifyReply, id: string, extra: { error?: string; errorAt?: RotationPageInput['errorAt']; status?: number } = {}) => {
+    const service = tokensOf(request);
     const [viewer, rotations, records] = await Promise.all([viewerOf(request), service.rotations(), service.list()]);
     const rotation = rotations.find((r) => r.id === id);
     if (!rotation) return send(reply, messagePage('No such replacement', 'This account has no such replacement.', viewer), 404);
@@ -121,7 +172,8 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
       const t = records.find((x) => x.id === tokenId);
       return t ? app.tokenView(t) : null;
     };
-    return send(reply, rotationPage({ viewer, now: app.clock.now(), rotation, old: view(rotation.oldTokenId), replacement: view(rotation.newTokenId), error: extra.error }), extra.status);
+    const { status, ...rest } = extra;
+    return send(reply, rotationPage({ viewer, now: app.clock.now(), rotation, old: view(rotation.oldTokenId), replacement: view(rotation.newTokenId), ...rest }), status);
   };
 
   const signIn = (request: FastifyRequest, reply: FastifyReply, extra: { error?: string; message?: string; status?: number } = {}) => {
@@ -130,18 +182,40 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return send(reply, signInPage({ csrf: app.webSessions.signInToken(request, reply), error: extra.error, message }), extra.status);
   };
 
+  /** A refused change, shown where it was asked: at the field or row (`request.pageAt`), with what was typed kept. */
+  const openStateOf = (at: PageAt | undefined, message: string): { open?: OpenState; error?: string } => {
+    if (!at) return { error: message };
+    switch (at.form) {
+      case 'create':
+        return { open: { kind: 'create', name: at.name, type: at.type, error: message, field: at.field } };
+      case 'rename':
+        return { open: { kind: 'rename', id: at.id, name: at.name, error: message } };
+      case 'delete':
+        return { open: { kind: 'delete', id: at.id, error: message } };
+      case 'row':
+        return { open: { kind: 'row', id: at.id, error: message } };
+      default:
+        return { error: message };
+    }
+  };
+  const errorField = (at: PageAt | undefined): string | undefined =>
+    at?.form === 'create' ? at.field : at?.form === 'rename' ? 'name' : at?.form === 'delete' ? 'confirmation' : undefined;
+
   app.setErrorHandler(async (error: unknown, request, reply) => {
     const answer = classifyError(error, { bodyLimit: app.initialConfig.bodyLimit ?? 0, requests: wantsJson(request) ? 'json' : 'form' });
-    if (wantsJson(request)) return sendErrorAnswer(request, reply, error, answer);
+    if (wantsJson(request) && answer.status >= 500) return sendErrorAnswer(request, reply, error, answer);
     if (answer.log) request.log.error({ err: error }, answer.log);
     if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
-    const { status, message } = answer;
+    const { status } = answer;
+    const message = pageWords(answer.message);
+    // The page's script shows the refusal itself, at the field it names.
+    if (wantsJson(request)) return reply.code(status).send({ error: { kind: answer.kind, message, field: errorField(request.pageAt) } });
     if (!request.webSession || status >= 500) return send(reply, messagePage('Something went wrong', message), status);
     try {
-      // A refused change (a taken name, a full type, a pending replacement): the page again, saying why.
-      const rotation = /^\/rotations\/(rot_[0-9A-Za-z]+)/.exec(request.url)?.[1];
-      if (rotation) return await renderRotation(request, reply, rotation, { error: message, status });
-      return await renderTokens(request, reply, { error: message, status });
+      const at = request.pageAt;
+      if (at?.form === 'rotation') return await renderRotation(request, reply, at.id, { error: message, errorAt: at.step, status });
+      // A refused change (a taken name, a full type, a pending replacement): the page again, saying why where it was asked.
+      return await renderTokens(request, reply, { showDeleted: field(request, '_deleted') === '1', status, ...openStateOf(at, message) });
     } catch {
       return send(reply, messagePage('Something went wrong', message), status);
     }
@@ -153,17 +227,20 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
    */
   const guard = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!request.webSession) {
-      if (wantsJson(request)) return reply.code(401).send(errorBody('permission', 'your session ended; sign in again'));
+      if (wantsJson(request)) return reply.code(401).send(errorBody('permission', 'Your session ended. Sign in again.'));
       return signIn(request, reply, { status: 401, message: SESSION_ENDED['signed-out'] });
     }
     if (!app.webSessions.isGenuine(request, field(request, '_csrf'), 'session')) {
       const message = 'this request did not come from the Tokens page (its CSRF token or origin is missing or wrong); nothing was changed';
-      if (wantsJson(request)) return reply.code(403).send(errorBody('permission', message));
+      if (wantsJson(request)) return reply.code(403).send(errorBody('permission', asSentence(message)));
       return send(reply, messagePage('Request refused', message), 403);
     }
     return undefined;
   };
   const guarded = { ...page, preHandler: guard };
+
+  /** A form's Cancel without JavaScript: back to the list, nothing changed (the script closes the form itself). */
+  const cancelled = (request: FastifyRequest, reply: FastifyReply) => (field(request, 'cancel') === '1' ? reply.redirect(listUrl(request), 303) : null);
 
   // ---- static files -------------------------------------------------------------------------------------------
   for (const asset of [PAGE_SCRIPT, PAGE_STYLE]) {
@@ -175,15 +252,24 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   app.get('/favicon.ico', page, async (_request, reply) => reply.header('cache-control', 'public, max-age=86400').code(204).send());
 
   // ---- signing in and out -------------------------------------------------------------------------------------
-  app.get<{ Querystring: { deleted?: string; notice?: string; token?: string } }>('/', page, async (request, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/', page, async (request, reply) => {
     if (!request.webSession) return signIn(request, reply);
-    let notice = request.query.notice ? NOTICES[request.query.notice] : undefined;
-    if (request.query.notice === 'deleted' && typeof request.query.token === 'string' && ID.test(request.query.token)) {
-      // What the deletion did, as the core decides it (a pending token never becomes active; an active one drains).
-      const deleted = (await app.accounts.tokens(request.webSession.principal).list()).find((t) => t.id === request.query.token && t.deletedAt !== null);
-      if (deleted) notice = `Deleted ${deleted.name}. ${deletionEffectText(deletionEffect(deleted, app.clock.now()), 'did')}`;
-    }
-    return renderTokens(request, reply, { notice, showDeleted: request.query.deleted === '1' });
+    const q = request.query;
+    const now = app.clock.now();
+    const records = q.token || q.rename || q.delete ? await tokensOf(request).list() : [];
+    const token = (id: string | undefined, isLive: boolean) =>
+      typeof id === 'string' && TOKEN_ID.test(id) ? records.find((t) => t.id === id && (t.deletedAt === null) === isLive) : undefined;
+    // What the last change did (after a form without JavaScript), as the core words it.
+    let notice: string | undefined;
+    if (q.notice === 'created' && token(q.token, true)) notice = `${notices.created(token(q.token, true)!, now)} Its value is handed only to the page's script: copy it from its row with JavaScript on.`;
+    if (q.notice === 'renamed' && token(q.token, true)) notice = notices.renamed(token(q.token, true)!, null);
+    if (q.notice === 'deleted' && token(q.token, false)) notice = notices.deleted(token(q.token, false)!, now);
+    // A form opened without JavaScript: + New token, a row's rename or delete.
+    let open: OpenState | undefined;
+    if (q.new === '1') open = { kind: 'create' };
+    else if (token(q.rename, true)) open = { kind: 'rename', id: q.rename! };
+    else if (token(q.delete, true)) open = { kind: 'delete', id: q.delete! };
+    return renderTokens(request, reply, { notice, open, showDeleted: q.deleted === '1' });
   });
 
   app.post('/sign-in', page, async (request, reply) => {
@@ -218,38 +304,99 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
 
   // ---- tokens -------------------------------------------------------------------------------------------------
   app.post('/tokens', guarded, async (request, reply) => {
-    const type = parseTokenType(field(request, 'type'));
-    const { token, value } = await app.accounts.tokens(request.webSession!.principal).create({ type, name: field(request, 'name') });
+    if (cancelled(request, reply)) return reply;
+    const where: PageAt & { form: 'create' } = { form: 'create', field: 'type', name: field(request, 'name'), type: field(request, 'type') };
+    request.pageAt = where;
+    const type = parseTokenType(where.type);
+    const service = tokensOf(request);
+    // What may be created is the core's decision; the page says why not in its words (no command).
+    const refusal = async () => {
+      const [records, { features }] = await Promise.all([service.list(), sessionAccount(request)]);
+      const c = creatableTypes(records, features).find((x) => x.type === type)!;
+      if (c.allowed) return null;
+      // The same statuses as the use case's refusals: a premium feature 403, a full type 409.
+      return c.reason === 'premium' ? new PermissionDeniedError(notCreatableReason(c)) : new TokenLimitReachedError(`${TYPE_LABELS[type]}: ${notCreatableReason(c)}`);
+    };
+    const refused = await refusal();
+    if (refused) throw refused;
+    where.field = 'name';
+    const name = normalizeTokenName(where.name);
+    let created;
+    try {
+      created = await service.create({ type, name });
+    } catch (error) {
+      // Another window took the last slot meanwhile: say so as the page does.
+      if (error instanceof TokenLimitReachedError) {
+        where.field = 'type';
+        throw (await refusal()) ?? error;
+      }
+      throw error;
+    }
+    const { token, value } = created;
     request.log.info({ tokenId: token.id, type: token.type }, 'token created');
-    if (!wantsJson(request)) return reply.redirect('/?notice=created', 303);
-    return reply.code(201).send({ token: app.tokenView(token), value, pendingUntil: at(token.activatesAt) });
+    if (!wantsJson(request)) return reply.redirect(listUrl(request, { notice: 'created', token: token.id }), 303);
+    const now = app.clock.now();
+    return reply.code(201).send({
+      token: app.tokenView(token),
+      value,
+      pendingUntil: at(token.activatesAt),
+      pendingNote: asSentence(`it is ${pendingAfterCreate(token, now)}`),
+      ...(await changedList(request, notices.created(token, now))),
+    });
   });
 
   app.post('/tokens/:id/copy', guarded, async (request, reply) => {
+    const id = idParam(request);
+    request.pageAt = { form: 'row', id };
     // A retrieval like `tokenctl get`, recorded in the audit trail; the page has said first when it is pending.
-    const { token, value } = await app.accounts.tokens(request.webSession!.principal).reveal(idParam(request), { allowPending: true });
+    const { token, value } = await tokensOf(request).reveal(id, { allowPending: true });
     request.log.info({ tokenId: token.id }, 'token value revealed');
     return reply.send({ token: app.tokenView(token), value });
   });
 
   app.post('/tokens/:id/rename', guarded, async (request, reply) => {
-    const token = await app.accounts.tokens(request.webSession!.principal).rename(idParam(request), field(request, 'name'));
+    if (cancelled(request, reply)) return reply;
+    const id = idParam(request);
+    request.pageAt = { form: 'rename', id, name: field(request, 'name') };
+    const service = tokensOf(request);
+    const before = (await service.list()).find((t) => t.id === id)?.name ?? null;
+    const token = await service.rename(id, field(request, 'name'));
     request.log.info({ tokenId: token.id }, 'token renamed');
-    return reply.redirect('/?notice=renamed', 303);
+    if (!wantsJson(request)) return reply.redirect(listUrl(request, { notice: 'renamed', token: token.id }), 303);
+    return reply.send({ token: app.tokenView(token), ...(await changedList(request, notices.renamed(token, before), false)) });
   });
 
   app.post('/tokens/:id/delete', guarded, async (request, reply) => {
+    if (cancelled(request, reply)) return reply;
+    const id = idParam(request);
+    request.pageAt = { form: 'delete', id };
     // The phrase is checked again by the use case: a forged request without it deletes nothing.
-    const token = await app.accounts.tokens(request.webSession!.principal).delete(idParam(request), field(request, 'confirmation'));
+    const token = await tokensOf(request).delete(id, field(request, 'confirmation'));
     request.log.info({ tokenId: token.id }, 'token deleted');
-    return reply.redirect(`/?notice=deleted&token=${token.id}`, 303);
+    if (!wantsJson(request)) return reply.redirect(listUrl(request, { notice: 'deleted', token: token.id }), 303);
+    return reply.send({ token: app.tokenView(token), ...(await changedList(request, notices.deleted(token, app.clock.now()))) });
   });
 
   // ---- the guided replacement, on the rotation journal `tokenctl rotate` uses -----------------------------------
   app.post('/rotations', guarded, async (request, reply) => {
-    const { rotation } = await app.accounts.tokens(request.webSession!.principal).startRotation(field(request, 'ref'));
+    const ref = field(request, 'ref');
+    if (TOKEN_ID.test(ref)) request.pageAt = { form: 'row', id: ref };
+    const service = tokensOf(request);
+    const [records, rotations] = await Promise.all([service.list(), service.rotations()]);
+    const old = records.find((t) => t.id === ref && t.deletedAt === null);
+    if (old) {
+      // Only what can work: a full type is said in words (which token to delete first), a replacement under way is continued.
+      const path = replacementPath(records, rotations, old, app.clock.now());
+      if (path.kind === 'continue') {
+        const location = `/rotations/${path.rotation.id}`;
+        return wantsJson(request) ? reply.send({ location }) : reply.redirect(location, 303);
+      }
+      if (path.kind === 'full') throw new TokenLimitReachedError(`cannot replace '${old.name}' now: ${replacementPathText(path, old, app.clock.now())}`);
+    }
+    const { rotation } = await service.startRotation(ref);
     request.log.info({ rotation: rotation.id }, 'rotation started');
-    return reply.redirect(`/rotations/${rotation.id}`, 303);
+    const location = `/rotations/${rotation.id}`;
+    return wantsJson(request) ? reply.send({ location }) : reply.redirect(location, 303);
   });
 
   app.get('/rotations/:id', page, async (request, reply) => {
@@ -259,30 +406,34 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
 
   app.post('/rotations/:id/deliver', guarded, async (request, reply) => {
     const id = idParam(request);
+    request.pageAt = { form: 'rotation', id, step: 'deliver' };
     // The page has no "exec": the value was handed to the admin, as `tokenctl rotate` prints it.
-    await app.accounts.tokens(request.webSession!.principal).markRotationDelivered(id, 'stdout');
+    await tokensOf(request).markRotationDelivered(id, 'stdout');
     return reply.redirect(`/rotations/${id}`, 303);
   });
 
   app.post('/rotations/:id/complete', guarded, async (request, reply) => {
     const id = idParam(request);
-    await app.accounts.tokens(request.webSession!.principal).completeRotation(id, field(request, 'confirmation'));
+    request.pageAt = { form: 'rotation', id, step: 'complete' };
+    await tokensOf(request).completeRotation(id, field(request, 'confirmation'));
     request.log.info({ rotation: id }, 'rotation completed');
     return reply.redirect(`/rotations/${id}`, 303);
   });
 
   app.post('/rotations/:id/abandon', guarded, async (request, reply) => {
     const id = idParam(request);
-    await app.accounts.tokens(request.webSession!.principal).abandonRotation(id, 'stopped from the Tokens page');
+    request.pageAt = { form: 'rotation', id, step: 'abandon' };
+    await tokensOf(request).abandonRotation(id, 'stopped from the Tokens page');
     return reply.redirect(`/rotations/${id}`, 303);
   });
 
   // ---- security review and activity (read only) ------------------------------------------------------------------
   app.get<{ Querystring: { token?: string } }>('/activity', page, async (request, reply) => {
     if (!request.webSession) return reply.redirect('/', 303);
-    const service = app.accounts.tokens(request.webSession.principal);
+    const service = tokensOf(request);
     const [viewer, records, rotations, events] = await Promise.all([viewerOf(request), service.list(), service.rotations(), service.auditEvents()]);
-    const review = reviewTokens(records, rotations, events, { asOf: app.clock.now(), maxAgeDays: POLICY.staleAfterDays, withinDays: 30 });
+    // What to do is named by the page's buttons (PAGE_ACTION), not by commands.
+    const review = reviewTokens(records, rotations, events, { asOf: app.clock.now(), maxAgeDays: POLICY.staleAfterDays, withinDays: 30, command: PAGE_ACTION });
     const filter = typeof request.query.token === 'string' && ID.test(request.query.token) ? request.query.token : null;
     return send(reply, activityPage({ viewer, review, events, tokens: sortTokens(records).map(app.tokenView), tokenFilter: filter }));
   });

@@ -85,10 +85,15 @@ export async function signedIn(server: TestServer | { url: string }, credential:
   return client;
 }
 
-/** The id of the token named `name` in the page's HTML. */
+/** The id of the live token named `name` (already escaped for HTML) in the page's HTML. */
 export function tokenIdIn(html: string, name: string): string {
   const quoted = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const m = new RegExp(`data-copy="(tok_[0-9A-Za-z]+)" data-name="${quoted}"`).exec(html);
+  const m = new RegExp(`<tr id="row-(tok_[0-9A-Za-z]+)"[^>]*>\\s*<th scope="row" class="c-name"><span class="name" title="${quoted}">`).exec(html);
   if (!m) throw new Error(`no token ${name} on the page`);
   return m[1]!;
+}
+
+/** How the list shows a token's name (already escaped for HTML): in a row, with its whole name as the tooltip. */
+export function listedName(escapedName: string): string {
+  return `<span class="name" title="${escapedName}">${escapedName}</span>`;
 }

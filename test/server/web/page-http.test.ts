@@ -6,7 +6,7 @@ import { PAGE_CSP } from '../../../src/server/web/routes.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from '../../../src/server/web/assets.js';
 import { escapeHtml, html } from '../../../src/server/web/html.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
-import { PageClient, signedIn, tokenIdIn } from './helpers.js';
+import { listedName, PageClient, signedIn, tokenIdIn } from './helpers.js';
 
 let server: TestServer;
 let admin: string;
@@ -55,7 +55,7 @@ describe('signing in', () => {
     expect(session).toMatch(/^__Host-tokenctl-session=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=43200$/);
     const page = await client.get('/');
     expect(page.text).toContain('<h1>Tokens</h1>');
-    expect(page.text).toContain('<strong>default</strong>');
+    expect(page.text).toContain(listedName('default'));
   });
 
   it('stores only a hash of the session id, and gives a new id at each sign-in (a planted or earlier one is dropped)', async () => {
@@ -174,7 +174,7 @@ describe('state-changing requests', () => {
       expect((await anonymous.post(path, fields, { csrf: client.csrf })).status, path).toBe(401);
     }
     const after = await client.get('/');
-    expect(after.text).toContain('<strong>default</strong>');
+    expect(after.text).toContain(listedName('default'));
     expect(after.text).not.toContain('forged');
     expect(await auditActions()).not.toContain('token.reveal');
   });
@@ -187,7 +187,7 @@ describe('state-changing requests', () => {
       expect(r.status).toBe(400);
       expect(r.text).toContain('exact confirmation phrase');
     }
-    expect((await client.get('/')).text).toContain('<strong>default</strong>');
+    expect((await client.get('/')).text).toContain(listedName('default'));
   });
 });
 
@@ -240,14 +240,161 @@ describe('the routes', () => {
     expect(api).toContain('/v1/tokens');
   });
 
-  it('serve the script and stylesheet, together with the page under 50 KB', async () => {
-    const client = await signedIn(server, admin);
+  it('serve the script and stylesheet (compacted), together with the page of six tokens under 50 KB', async () => {
+    const own = await startTestServer();
+    try {
+      const { credential } = await own.initAccount();
+      const tokens = own.accounts.tokens((await own.principalOf(credential))!);
+      for (const [type, name] of [['api', 'ci-deploy'], ['s2s', 'events'], ['onelink', 'campaign-links'], ['onelink', 'partner-links'], ['s2s', 'events-2026']] as const) await tokens.create({ type, name });
+      const client = await signedIn(own, credential);
+      const page = await client.get('/');
+      expect(page.text.match(/<tr id="row-/g)).toHaveLength(6);
+      const js = await fetch(own.url + PAGE_SCRIPT.path);
+      const css = await fetch(own.url + PAGE_STYLE.path);
+      expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+      expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+      const script = await js.text();
+      // Compacted: no comment lines, no indentation; still the same program.
+      expect(script).not.toMatch(/^\s*\/\//m);
+      expect(script).not.toMatch(/^[ \t]+/m);
+      expect(() => new Function(script)).not.toThrow();
+      const total = Buffer.byteLength(page.text) + Buffer.byteLength(script) + (await css.arrayBuffer()).byteLength;
+      expect(total).toBeLessThan(50 * 1024);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('without JavaScript: every form works as a plain form', () => {
+  let own: TestServer;
+  let client: PageClient;
+  let defaultId: string;
+  beforeAll(async () => {
+    own = await startTestServer();
+    const { credential } = await own.initAccount();
+    client = await signedIn(own, credential);
+    defaultId = tokenIdIn((await client.get('/')).text, 'default');
+  });
+  afterAll(async () => own?.close());
+
+  const dialog = (html: string, id: string) => {
+    const m = new RegExp(`<dialog id="${id}"[^>]*>`).exec(html);
+    return m ? m[0] : null;
+  };
+
+  it('opens + New token, a rename and a delete as pages (GET), the forms already open', async () => {
+    const create = await client.get('/?new=1');
+    expect(dialog(create.text, 'create-dialog')).toMatch(/ open/);
+    expect(create.text).toContain('<form method="post" action="/tokens"');
+    const rename = await client.get(`/?rename=${defaultId}`);
+    expect(dialog(rename.text, 'rename-dialog')).toMatch(/ open/);
+    expect(rename.text).toContain(`action="/tokens/${defaultId}/rename"`);
+    expect(rename.text).toMatch(/id="rename-input" name="name" type="text" value="default"/);
+    const del = await client.get(`/?delete=${defaultId}`);
+    expect(dialog(del.text, 'delete-dialog')).toMatch(/ open/);
+    expect(del.text).toContain(`action="/tokens/${defaultId}/delete"`);
+    expect(del.text).toContain('<h2 id="delete-h">Delete <span data-slot="name">default</span>?</h2>');
+    expect(del.text).toContain('<strong data-slot="warning">This is the last active api token: systems that depend on it will fail once it is rejected.</strong>');
+    // The Delete token button is not disabled in the HTML: only the script gates it (the service checks the phrase).
+    expect(del.text).toContain('<button type="submit" id="delete-button" class="danger primary">');
+    // Nothing is open otherwise, and a made-up id opens nothing.
+    const plain = await client.get('/?rename=tok_doesnotexist');
+    expect(plain.text).not.toMatch(/<dialog [^>]* open/);
+    // No inline script or style anywhere, the dialogs and icons included.
+    for (const page of [create, rename, del, plain]) {
+      expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
+      expect(page.text).not.toMatch(/<style|\sstyle=/);
+    }
+  });
+
+  it('Cancel changes nothing: back to the list (303)', async () => {
+    for (const [path, fields] of [
+      ['/tokens', { name: 'never-made', type: 's2s', cancel: '1' }],
+      [`/tokens/${defaultId}/rename`, { name: 'never-renamed', cancel: '1' }],
+      [`/tokens/${defaultId}/delete`, { confirmation: 'Delete token', cancel: '1' }],
+    ] as const) {
+      const r = await client.post(path, fields, { follow: false });
+      expect(r.status, path).toBe(303);
+      expect(r.headers.get('location'), path).toBe('/');
+    }
     const page = await client.get('/');
-    const js = await fetch(server.url + PAGE_SCRIPT.path);
-    const css = await fetch(server.url + PAGE_STYLE.path);
-    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
-    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
-    const total = Buffer.byteLength(page.text) + (await js.arrayBuffer()).byteLength + (await css.arrayBuffer()).byteLength;
-    expect(total).toBeLessThan(50 * 1024);
+    expect(page.text).toContain(listedName('default'));
+    expect(page.text).not.toMatch(/never-made|never-renamed/);
+  });
+
+  it('a refused rename: 409, its dialog open with the typed name kept and the refusal at the field', async () => {
+    await client.post('/tokens', { name: 'events', type: 's2s' });
+    const eventsId = tokenIdIn((await client.get('/')).text, 'events');
+    const r = await client.post(`/tokens/${eventsId}/rename`, { name: 'DEFAULT' });
+    expect(r.status).toBe(409);
+    expect(dialog(r.text, 'rename-dialog')).toMatch(/ open/);
+    expect(r.text).toMatch(/id="rename-input" name="name" type="text" value="DEFAULT"[^>]* aria-invalid="true"/);
+    expect(r.text).toContain(`<p class="field-error" id="rename-error" data-error-for="name">&#39;DEFAULT&#39; is taken: names ignore case, and a token named &#39;default&#39; already exists; choose another name.</p>`);
+    // A name refused by the rules: the same place.
+    const empty = await client.post(`/tokens/${eventsId}/rename`, { name: '   ' });
+    expect(empty.status).toBe(400);
+    expect(empty.text).toContain('Token name is empty; give a name of 1 to 64 characters.');
+  });
+
+  it('a refused create: at the name for a taken name, at the type for a full type, in the page words (no command)', async () => {
+    const taken = await client.post('/tokens', { name: 'Events', type: 'api' });
+    expect(taken.status).toBe(409);
+    expect(dialog(taken.text, 'create-dialog')).toMatch(/ open/);
+    expect(taken.text).toMatch(/id="create-name" name="name"[^>]* value="Events"[^>]* aria-invalid="true"/);
+    expect(taken.text).toMatch(/<p class="field-error" id="create-name-error" data-error-for="name">&#39;Events&#39; is taken/);
+    await client.post('/tokens', { name: 'events-2', type: 's2s' });
+    const full = await client.post('/tokens', { name: 'events-3', type: 's2s' });
+    expect(full.status).toBe(409);
+    expect(full.text).toContain(
+      '<p class="field-error" id="create-type-error" data-error-for="type">S2S token: it already has 2 live tokens (&#39;events&#39; and &#39;events-2&#39;); delete one of them first, or replace one.</p>',
+    );
+    expect(full.text).toMatch(/id="create-name" name="name"[^>]* value="events-3"/);
+    expect(full.text).not.toMatch(/tokenctl (delete|rotate)/);
+    // The script's request: the same refusal as JSON, naming the field.
+    const json = await client.post('/tokens', { name: 'events-3', type: 's2s' }, { json: true });
+    expect(JSON.parse(json.text)).toEqual({ error: { kind: 'conflict', message: "S2S token: it already has 2 live tokens ('events' and 'events-2'); delete one of them first, or replace one.", field: 'type' } });
+  });
+
+  it('Replace only where it can work; a forged one on a full type is refused beside its row, in words', async () => {
+    const page = await client.get('/');
+    const eventsId = tokenIdIn(page.text, 'events');
+    // The S2S type is full: no Replace on its rows; the API type has room: Replace on default.
+    expect(page.text).not.toContain(`aria-label="Replace events"`);
+    expect(page.text).toContain(`aria-label="Replace default"`);
+    const r = await client.post('/rotations', { ref: eventsId });
+    expect(r.status).toBe(409);
+    expect(r.text).toContain(
+      `<span class="bubble sticky error" id="feedback-${eventsId}" role="status">Cannot replace &#39;events&#39; now: its type has no free slot: if &#39;events-2&#39;, pending until 2026-03-01 10:30 UTC, in 30 min, replaces it, put &#39;events-2&#39; in place, then delete &#39;events&#39;; if not, delete &#39;events-2&#39; first (once nothing uses it), then replace &#39;events&#39;.</span>`,
+    );
+    expect(r.text).not.toMatch(/tokenctl (delete|rotate)/);
+    const json = await client.post('/rotations', { ref: eventsId }, { json: true });
+    expect(json.status).toBe(409);
+    expect(JSON.parse(json.text).error.message).toMatch(/^Cannot replace 'events' now: its type has no free slot/);
+  });
+
+  it("the script's requests get the changed list back as HTML, with the notice where the list starts", async () => {
+    const page = await client.get('/');
+    const id = tokenIdIn(page.text, 'events-2');
+    const renamed = JSON.parse((await client.post(`/tokens/${id}/rename`, { name: 'events-next' }, { json: true })).text) as { notice: string; html: { region: string; create: string } };
+    expect(renamed.notice).toBe('Renamed events-2 to events-next. Its value did not change.');
+    expect(renamed.html.region).toContain(listedName('events-next'));
+    expect(renamed.html.region).not.toContain('list-notice');
+    const deleted = JSON.parse((await client.post(`/tokens/${id}/delete`, { confirmation: 'Delete token' }, { json: true })).text) as { notice: string; html: { region: string; create: string } };
+    expect(deleted.notice).toBe('Deleted events-next. It was still pending, so it never becomes active.');
+    expect(deleted.html.region).toContain('<p class="notice" id="list-notice" role="status" tabindex="-1">Deleted events-next. It was still pending, so it never becomes active.</p>');
+    expect(deleted.html.region).not.toContain(listedName('events-next'));
+    // With S2S free again, the create form offers it.
+    expect(deleted.html.create).toMatch(/<option value="s2s" *>/);
+  });
+});
+
+describe('page words', () => {
+  it('make a sentence of a refusal and drop the commands the CLI adds', async () => {
+    const { pageWords } = await import('../../../src/server/web/views.js');
+    expect(pageWords("no token named or with id 'x'; see your tokens with: tokenctl list")).toBe("No token named or with id 'x'.");
+    expect(pageWords("token 'ci' already has an unfinished rotation (rot_1); continue it with: tokenctl rotate ci --resume")).toBe("Token 'ci' already has an unfinished rotation (rot_1).");
+    expect(pageWords('rotation rot_1 is already completed; it cannot be delivered now. See it with: tokenctl audit')).toBe('Rotation rot_1 is already completed; it cannot be delivered now.');
+    expect(pageWords('a token named \'x\' already exists; choose another name (names ignore case)')).toBe("A token named 'x' already exists; choose another name (names ignore case).");
   });
 });

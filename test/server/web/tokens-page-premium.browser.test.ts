@@ -49,7 +49,7 @@ describe.skipIf(skip)('the Tokens page and premium features', () => {
       { value: 'onelink', disabled: true, selected: false },
       { value: 's2s', disabled: false, selected: false },
     ]);
-    expect(await page.locator('#create-type-help').textContent()).toContain('OneLink API token is a premium feature that this account does not have');
+    expect(await page.locator('#create-type-help').textContent()).toContain("OneLink API tokens are a premium feature, and this account does not have it; the token service's operator can enable it.");
     expect(await page.locator('#create-type option[value="onelink"]').textContent()).toContain('(not available)');
     await expectAccessible(page, 'the create form without OneLink');
     // A forged request for one is refused by the service all the same (403), and creates nothing.
@@ -86,8 +86,8 @@ describe.skipIf(skip)('the Tokens page and premium features', () => {
       { value: 's2s', disabled: false, selected: true },
     ]);
     const help = (await page.locator('#create-type-help').textContent())!;
-    expect(help).toContain('both slots are in use');
-    expect(help).toContain('OneLink API token is a premium feature that this account does not have');
+    expect(help).toContain("API token: it already has 2 live tokens ('default' and 'second'); delete one of them first, or replace one.");
+    expect(help).toContain('OneLink API tokens are a premium feature, and this account does not have it');
   });
 
   it('reported no CSP violation and no script error', () => {

@@ -36,7 +36,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await server?.close();
   });
 
-  const row = (name: string, on: Page = page) => on.locator('table.tokens tbody tr').filter({ has: on.locator('td:first-child > strong').getByText(name, { exact: true }) });
+  const row = (name: string, on: Page = page) => on.locator('table.tokens tbody tr').filter({ has: on.locator('th .name').getByText(name, { exact: true }) });
 
   it('signs an admin in and shows default, with the headers of the security model', async () => {
     const signIn = await page.goto(server.url);
@@ -49,7 +49,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     expect(headers['referrer-policy']).toBe('no-referrer');
     await expect.poll(() => page.getByRole('heading', { name: 'Tokens', exact: true }).isVisible()).toBe(true);
     await expect.poll(() => row('default').isVisible()).toBe(true);
-    expect(await row('default').textContent()).toContain('active');
+    expect(await row('default').textContent()).toContain('Active');
     const cookies = await w.context.cookies();
     const session = cookies.find((c) => c.name === '__Host-tokenctl-session')!;
     expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
@@ -59,23 +59,26 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
   let created = '';
   it('creates an s2s token: the value shown once, copied to the clipboard, never in the HTML or the URL', async () => {
     await page.getByRole('button', { name: 'New token' }).click();
+    // The spec's notes, before the token is created.
+    expect(await page.getByText('A new token becomes available for use only after 30 min, until which it\'s pending. Make sure to implement it in your systems.').isVisible()).toBe(true);
     await page.getByLabel('Token name', { exact: true }).fill('events-s2s');
     await page.getByLabel('Token type', { exact: true }).selectOption('s2s');
     await page.getByRole('button', { name: 'Create token' }).click();
     await expect.poll(() => page.getByRole('heading', { name: 'Token events-s2s created' }).isVisible()).toBe(true);
-    expect(await page.getByText('pending until 2026-03-01 10:30 UTC').isVisible()).toBe(true);
-    expect(await page.getByText('Make sure to implement the new token in your systems', { exact: false }).isVisible()).toBe(true);
-    await page.getByRole('button', { name: 'Copy', exact: true }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Copied the new token');
+    expect(await page.locator('#created-pending').textContent()).toBe('It is pending until 2026-03-01 10:30 UTC (in 30 min): put it in place now; calls made with it are rejected until then.');
+    await page.getByRole('button', { name: 'Copy value' }).click();
+    await expect.poll(() => page.locator('#feedback-created').textContent()).toBe('Copied to the clipboard');
     created = await clipboardText(page);
     expect(created).toMatch(/^\w+_[0-9A-Za-z]{20,}/);
-    expect(await page.getByLabel('New token value').inputValue()).toBe(created);
+    expect(await page.getByLabel('Token value').inputValue()).toBe(created);
     expect(await page.content()).not.toContain(created);
     expect(page.url()).not.toContain(created);
     await expectAccessible(page, 'the created token');
-    await page.getByRole('link', { name: 'Done' }).click();
-    await expect.poll(() => row('events-s2s').isVisible()).toBe(true);
-    expect(await row('events-s2s').textContent()).toContain('pending, active in 30 min (10:30 UTC)');
+    // The list behind the value is already current.
+    expect(await row('events-s2s').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Done' }).click();
+    expect(await row('events-s2s').locator('.c-status').textContent()).toMatch(/^Pending\s+active in 30 min$/);
+    expect(await row('events-s2s').locator('.badge').getAttribute('title')).toBe('active from 2026-03-01 10:30 UTC');
     expect(await page.content()).not.toContain(created);
     for (const line of server.logs) expect(line).not.toContain(created);
   });
@@ -83,20 +86,22 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
   it('copies from a row: a pending token says first that it is not usable yet', async () => {
     await page.evaluate(() => navigator.clipboard.writeText('nothing'));
     const copy = page.getByRole('button', { name: 'Copy events-s2s' });
+    const feedback = page.locator(`#feedback-${await copy.getAttribute('data-copy')}`);
     await copy.click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('is pending until 2026-03-01 10:30 UTC and is not usable yet');
+    await expect.poll(() => feedback.textContent()).toContain('events-s2s is pending until 2026-03-01 10:30 UTC (in 30 min) and cannot be used yet');
     expect(await clipboardText(page)).toBe('nothing');
     await copy.click();
     await expect.poll(() => clipboardText(page)).toBe(created);
+    expect(await feedback.textContent()).toBe('Copied events-s2s (not usable until it is active)');
   });
 
   it('renames inline with Save', async () => {
     await page.getByRole('button', { name: 'Rename events-s2s' }).click();
-    const field = page.getByLabel('New name for events-s2s');
+    const field = page.getByRole('dialog', { name: 'Rename events-s2s' }).getByLabel('New name');
     expect(await field.evaluate((e) => e === document.activeElement)).toBe(true);
     await field.fill('events-primary');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
-    await expect.poll(() => page.getByText('Token renamed.').isVisible()).toBe(true);
+    await expect.poll(() => page.getByText('Renamed events-s2s to events-primary. Its value did not change.').isVisible()).toBe(true);
     expect(await row('events-primary').isVisible()).toBe(true);
     expect(await row('events-s2s').count()).toBe(0);
   });
@@ -127,7 +132,8 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await page.getByRole('switch', { name: 'Show deleted' }).check();
     await expect.poll(() => page.url()).toContain('deleted=1');
     await expect.poll(() => row('events-primary').isVisible()).toBe(true);
-    expect(await row('events-primary').textContent()).toContain('deleted while pending: it never became active');
+    expect(await row('events-primary').locator('.c-status').textContent()).toMatch(/^Draining\s+never active$/);
+    expect(await row('events-primary').locator('.badge').getAttribute('title')).toBe('deleted while pending: it never became active');
   });
 
   it('warns that the last active token of a type is the last one', async () => {
@@ -147,7 +153,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await expect.poll(() => page.getByRole('heading', { name: 'Replace default' }).isVisible()).toBe(true);
     const copyNew = page.getByRole('button', { name: /^Copy default-20260301/ });
     await copyNew.click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Copied default-20260301');
+    await expect.poll(() => page.getByText('Copied default-20260301').isVisible()).toBe(true);
     const value = await clipboardText(page);
     expect(value.split('.')).toHaveLength(3);
     expect(await page.content()).not.toContain(value);
@@ -175,6 +181,8 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await page.getByRole('link', { name: 'Security review and activity' }).click();
     await expect.poll(() => page.getByRole('heading', { name: 'Audit trail' }).isVisible()).toBe(true);
     expect(await page.getByRole('table').textContent()).toContain('replacement completed');
+    // What to do is said with the page's buttons, never with a command.
+    expect(await page.content()).not.toMatch(/tokenctl (rotate|delete)/);
     await page.getByLabel('Token', { exact: true }).selectOption({ label: 'events-primary (deleted)' });
     await page.getByRole('button', { name: 'Filter' }).click();
     await expect.poll(() => page.url()).toContain('token=tok_');
@@ -212,9 +220,9 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
       // Tab to the row's Delete button.
       for (let i = 0; i < 40; i++) {
         await p.keyboard.press('Tab');
-        if (await p.evaluate(() => document.activeElement?.textContent?.trim() === 'Delete default-20260301')) break;
+        if (await p.evaluate(() => document.activeElement?.getAttribute('aria-label') === 'Delete default-20260301')) break;
       }
-      expect(await p.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Delete default-20260301');
+      expect(await p.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Delete default-20260301');
       await p.keyboard.press('Enter');
       const dialog = p.getByRole('dialog', { name: 'Delete default-20260301?' });
       await expect.poll(() => dialog.isVisible()).toBe(true);
@@ -224,7 +232,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
       expect(await dialog.getByRole('button', { name: 'Delete token' }).isEnabled()).toBe(true);
       await p.keyboard.press('Escape');
       expect(await dialog.isVisible()).toBe(false);
-      expect(await p.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Delete default-20260301');
+      expect(await p.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Delete default-20260301');
     } finally {
       await kb.context.close();
     }
