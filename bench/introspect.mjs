@@ -18,7 +18,7 @@
 // on Node.js 22 and 24, where both can run (better-sqlite3 built for it: npm run sqlite-driver). Default: the driver
 // the service uses on this Node.js.
 // Bounded in time (default 5 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, on a quiet machine,
-// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both]
+// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { chmodSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,11 @@ const seconds = Math.min(arg('--seconds', 3), 60);
 const rounds = Math.max(1, Math.min(arg('--rounds', 5), 15));
 const connections = Math.min(arg('--connections', 50), 200);
 const DRIVERS = ['node:sqlite', 'better-sqlite3'];
+// --pin: every server on CPU 1 and the load generator on CPU 0 (taskset), so that they do not take turns on one core:
+// the figures move less from round to round. Off by default (a machine with one core, or no taskset).
+const pin = process.argv.includes('--pin') && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+/** The command that runs `file args` on one CPU when pinning, else as it is. */
+const onCpu = (cpu, file, args) => (pin ? ['taskset', ['-c', String(cpu), file, ...args]] : [file, args]);
 const driversArg = process.argv.includes('--drivers') ? process.argv[process.argv.indexOf('--drivers') + 1] ?? '' : '';
 const drivers = driversArg === '' ? [] : driversArg === 'both' ? DRIVERS : driversArg.split(',').map((d) => d.trim());
 for (const d of drivers) if (!DRIVERS.includes(d)) throw new Error(`--drivers: '${d}' is not one of ${DRIVERS.join(', ')} (or both)`);
@@ -56,7 +61,7 @@ function tk(args) {
 /** Starts a server process and resolves with its port once it says where it listens. */
 function startProcess(args, extraEnv, pattern, stdout = 'ignore') {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', stdout, 'pipe'] });
+    const child = spawn(...onCpu(1, process.execPath, args), { env: { ...env, ...extraEnv }, stdio: ['ignore', stdout, 'pipe'] });
     children.push(child);
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d) => {
@@ -133,7 +138,7 @@ function wrkLoad(port, spec, secs, expected) {
     'function done(summary, latency, requests) local n = 0 for _, t in ipairs(threads) do n = n + t:get("wrong") end io.write(string.format("wrong answers: %d\\n", n)) end',
   );
   writeFileSync(script, lua.join('\n') + '\n', { mode: 0o600 });
-  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', script, `http://127.0.0.1:${port}${spec.path}`], {
+  const r = spawnSync(...onCpu(0, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', script, `http://127.0.0.1:${port}${spec.path}`]), {
     encoding: 'utf8',
     timeout: (secs + 30) * 1000,
   });
@@ -186,7 +191,7 @@ async function measure(c) {
 
 /** oidc-provider on a port of its own, with the access token it issued and the client's Basic credential. */
 async function startPeer() {
-  const child = spawn(process.execPath, [path.join(root, 'bench', 'lib', 'oidc-peer.mjs')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(...onCpu(1, process.execPath, [path.join(root, 'bench', 'lib', 'oidc-peer.mjs')]), { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let err = '';
   return new Promise((resolve, reject) => {
