@@ -39,6 +39,18 @@ export const NOTIFY = {
   maxUrlLength: 2_048,
 } as const;
 
+/** When each event is sent, for people choosing which to receive (the README's table says the same). */
+export const NOTIFICATION_WHEN: Readonly<Record<NotificationType, string>> = {
+  'token.created': 'a token was created (a replacement too)',
+  'token.activated': 'its pending time is over: now put it in place',
+  'token.stale_soon': `${NOTIFY.staleSoonDays} days before it turns ${POLICY.staleAfterDays} days old`,
+  'token.stale': `it is ${POLICY.staleAfterDays} days old`,
+  'token.deleted': 'it was deleted',
+  'token.used_while_draining': 'a deleted token was presented during its drain (once per caller)',
+  'token.revoked': 'its drain is over: calls with it are rejected',
+  'rotation.completed': 'a rotation deleted its old token',
+};
+
 /** An endpoint's description (what it is for, to the admins who read the list): at most 200 characters of plain text. */
 export function normalizeWebhookDescription(text: string | undefined): string {
   const d = (text ?? '').trim().normalize('NFC');

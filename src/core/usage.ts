@@ -63,6 +63,11 @@ export interface TokenUsage {
   callers: UsageCaller[];
 }
 
+/** A token the service recorded no use of (GET /v1/usage leaves it out): never presented, never retrieved. */
+export function neverUsed(tokenId: string): TokenUsage {
+  return { tokenId, tracked: true, lastUsedAt: null, calls24h: 0, callsPerDay: [], callers: [] };
+}
+
 /** The usage a store that cannot see calls knows: its own retrievals (the local store, from its audit trail). */
 export function untrackedUsage(tokenId: string, retrievals: readonly { at: string; actor: string }[]): TokenUsage {
   const byActor = new Map<string, UsageCaller>();
@@ -147,6 +152,18 @@ export function usageLine(u: TokenUsage, now: Date): string {
   return `Last used ${formatAgo(now.getTime() - Date.parse(u.lastUsedAt))}${by ? ` by ${by}` : ''}; ${u.calls24h === 0 ? 'no calls' : plural(u.calls24h, 'call')} in the last 24 hours`;
 }
 
+/**
+ * Calls per day in one sentence, for the chart that draws them: "Calls per day, 2026-01-31 to 2026-03-01 (UTC): 1,204
+ * in all, at most 96 (2026-02-27)"; null when nothing is tracked.
+ */
+export function callsPerDayText(u: TokenUsage): string | null {
+  const days = u.callsPerDay;
+  if (!u.tracked || days.length === 0) return null;
+  const busiest = days.reduce((m, d) => (d.calls > m.calls ? d : m), days[0]!);
+  const total = days.reduce((n, d) => n + d.calls, 0);
+  return `Calls per day, ${days[0]!.day} to ${days.at(-1)!.day} (UTC): ${formatCount(total)} in all` + (busiest.calls > 0 ? `, at most ${formatCount(busiest.calls)} (${busiest.day})` : '');
+}
+
 /** "Retrieved 3 times, last 2 hours ago by admin from 10.0.0.5", or null when the value was never retrieved. */
 export function retrievalLine(u: TokenUsage, now: Date): string | null {
   const { count, last } = retrievalsOf(u);
@@ -154,6 +171,9 @@ export function retrievalLine(u: TokenUsage, now: Date): string | null {
   const by = callerText(last);
   return `Retrieved ${count === 1 ? 'once' : `${formatCount(count)} times`}, last ${formatAgo(now.getTime() - Date.parse(last.lastSeenAt))}${by ? ` by ${by}` : ''}`;
 }
+
+/** The drain watch's mark on a deleted token's row (the Tokens page), whose words drainingUseLine starts with. */
+export const DRAINING_USE_MARK = 'Still presented';
 
 /**
  * The drain watch in words: "Still presented while draining: 42 calls, last 1 minute ago by edge-gw from 10.0.4.7;
@@ -165,7 +185,7 @@ export function drainingUseLine(token: TokenRecord, u: TokenUsage | undefined, n
   const who = d.callers.map(callerText).filter(Boolean);
   const shown = who.slice(0, 3).join(', ') + (who.length > 3 ? ` and ${who.length - 3} more` : '');
   return (
-    `Still presented while draining: ${plural(d.calls, 'call')}, last ${formatAgo(now.getTime() - Date.parse(d.lastSeenAt))}${shown ? ` by ${shown}` : ''}; ` +
+    `${DRAINING_USE_MARK} while draining: ${plural(d.calls, 'call')}, last ${formatAgo(now.getTime() - Date.parse(d.lastSeenAt))}${shown ? ` by ${shown}` : ''}; ` +
     `calls are rejected from ${formatInstant(rejectedAtOf(token)!)}`
   );
 }

@@ -1,8 +1,9 @@
 // What `usage` and `webhooks` draw, at the width they have (a terminal's, else 80): loaded only by those commands.
 import type { ChalkInstance } from 'chalk';
-import { formatAgo, formatCount, formatInstant } from '../core/format.js';
+import { attemptResultText, lastDeliveryText } from '../core/deliveries.js';
+import { formatCount } from '../core/format.js';
 import { NOTIFICATION_TYPES } from '../core/notification-types.js';
-import { drainingUseLine, retrievalLine, usageLine, type TokenUsage } from '../core/usage.js';
+import { callsPerDayText, drainingUseLine, retrievalLine, usageLine, type TokenUsage } from '../core/usage.js';
 import { tokenStatus, type TokenRecord } from '../core/tokens.js';
 import { renderFitted, wrapWords, type Column } from './columns.js';
 import { safeText } from './sanitize.js';
@@ -40,15 +41,11 @@ export function renderUsage(token: TokenRecord, usage: TokenUsage, now: Date, wi
     ];
     out.push('', renderFitted([{ columns }], width, { paintHead: (t) => (style.level > 0 ? style.bold(t) : t) }).trimEnd());
   }
-  if (usage.tracked && usage.callsPerDay.length > 0) {
-    const days = usage.callsPerDay;
-    const busiest = days.reduce((m, d) => (d.calls > m.calls ? d : m), days[0]!);
-    const total = days.reduce((n, d) => n + d.calls, 0);
+  const perDay = callsPerDayText(usage);
+  if (perDay) {
     out.push('');
-    say(
-      `Calls per day, ${days[0]!.day} to ${days.at(-1)!.day} (UTC): ${formatCount(total)} in all` + (busiest.calls > 0 ? `, at most ${formatCount(busiest.calls)} (${busiest.day})` : ''),
-    );
-    const chart = dayChart(days);
+    say(perDay);
+    const chart = dayChart(usage.callsPerDay);
     out.push(chart.length <= width ? chart : chart.slice(chart.length - width));
   }
   const retrieved = retrievalLine(usage, now);
@@ -57,16 +54,6 @@ export function renderUsage(token: TokenRecord, usage: TokenUsage, now: Date, wi
     say(`${retrieved}.`);
   }
   return out.join('\n') + '\n';
-}
-
-/** "ok (HTTP 204) 2 minutes ago", "failing: connection refused, 5 minutes ago; next 10:35 UTC", "never attempted". */
-function lastDelivery(w: { deliveries: { pending: number; failed: number; lastAttempt: { ok: boolean; status: number | null; error: string | null; at: string; nextAttemptAt: string | null } | null } }, now: Date): string {
-  const a = w.deliveries.lastAttempt;
-  const queue = [w.deliveries.pending > 0 ? `${w.deliveries.pending} pending` : '', w.deliveries.failed > 0 ? `${w.deliveries.failed} failed` : ''].filter(Boolean).join(', ');
-  if (!a) return queue || 'nothing sent yet';
-  const ago = formatAgo(now.getTime() - Date.parse(a.at));
-  const result = a.ok ? `ok (HTTP ${a.status}) ${ago}` : `failed ${ago}: ${a.error ?? `HTTP ${a.status}`}${a.nextAttemptAt ? `; retried at ${formatInstant(a.nextAttemptAt)}` : ''}`;
-  return queue ? `${result} (${queue})` : result;
 }
 
 export interface WebhookRow {
@@ -85,7 +72,7 @@ export function renderWebhooks(rows: readonly WebhookRow[], now: Date, width: nu
   const events = { head: 'EVENTS', cells: rows.map((r) => (r.events.length === 0 ? 'all' : r.events.join(' '))), fit: 'wrap', min: 12 } as const;
   // Narrower: how many of the events ("2 of 8"), when their names do not fit.
   const eventCount = { head: 'EVENTS', cells: rows.map((r) => (r.events.length === 0 ? 'all' : `${r.events.length} of ${NOTIFICATION_TYPES.length}`)), fit: 'fixed' } as const;
-  const last = { head: 'LAST DELIVERY', cells: rows.map((r) => lastDelivery(r, now)), fit: 'wrap', min: 20 } as const;
+  const last = { head: 'LAST DELIVERY', cells: rows.map((r) => lastDeliveryText(r.deliveries, now)), fit: 'wrap', min: 20 } as const;
   return renderFitted(
     [{ columns: [id, url, events, last] }, { columns: [id, url, eventCount, last] }, { columns: [id, url, last] }],
     width,
@@ -104,8 +91,7 @@ export function renderAttempts(
   style: ChalkInstance,
 ): string {
   if (attempts.length === 0) return 'No delivery attempts yet.\n';
-  const result = (a: (typeof attempts)[number]) =>
-    a.ok ? `ok (HTTP ${a.status}) in ${Math.round(a.ms)} ms` : `${a.error ?? `HTTP ${a.status}`}${a.nextAttemptAt ? `; next ${formatInstant(a.nextAttemptAt)}` : '; given up'}`;
+  const result = attemptResultText;
   return renderFitted(
     [
       {

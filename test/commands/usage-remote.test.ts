@@ -197,15 +197,15 @@ describe('tokenctl webhooks, through the API', () => {
     expect(receiver.deliveries[0]).toMatchObject({ verified: true, payload: { type: 'webhook.test' } });
     const table = await cli.run(['webhooks', 'list'], { tty: true, columns: 80 });
     for (const line of table.stdout.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(80);
-    expect(table.stdout).toMatch(new RegExp(`${id}\\s+http://127\\.0\\.0\\.1:\\d+/hook\\s+2 of 8\\s+ok`));
-    expect(table.stdout).toMatch(/ok \(HTTP 200\)/);
+    expect(table.stdout).toMatch(new RegExp(`${id}\\s+http://127\\.0\\.0\\.1:\\d+/hook\\s+2 of 8\\s+delivered`));
+    expect(table.stdout).toMatch(/delivered \(HTTP 200\)/);
     expect(table.stdout).toMatch(/pager/);
     expect(table.stdout).not.toContain(secret);
     const listed = JSON.parse((await cli.run(['webhooks', 'list', '--json'])).stdout);
     expect(listed[0]).toMatchObject({ id, events: ['token.deleted', 'token.used_while_draining'], deliveries: { delivered: 1 } });
     expect(JSON.stringify(listed)).not.toContain(secret);
     const log = await cli.run(['webhooks', 'log', id], { tty: true, columns: 80 });
-    expect(log.stdout).toMatch(/webhook\.test\s+1\s+ok \(HTTP 200\)/);
+    expect(log.stdout).toMatch(/webhook\.test\s+1\s+delivered \(HTTP 200\)/);
     // A receiver that refuses: test says so (exit 8) and that the service retries.
     receiver.answer(500);
     const failing = await cli.run(['webhooks', 'test', id]);

@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { reviewTokens } from '../../src/core/audit.js';
 import { formatAgo, formatCount } from '../../src/core/format.js';
 import { mergeUsageRecords, tokenUsage, usageCutoffs } from '../../src/core/usage-records.js';
+import { attemptResultText, lastDeliveryText } from '../../src/core/deliveries.js';
+import { NOTIFICATION_TYPES, NOTIFICATION_WHEN } from '../../src/core/notifications.js';
 import {
+  callsPerDayText,
+  DRAINING_USE_MARK,
   drainingUseLine,
+  neverUsed,
   isInUse,
   parseWaitUnusedMinutes,
   resolveTokenForUsage,
@@ -130,5 +135,36 @@ describe('usage: the rules every surface reads', () => {
     ]);
     expect(u).toMatchObject({ tracked: false, lastUsedAt: null, callsPerDay: [] });
     expect(retrievalLine(u, now)).toBe('Retrieved 3 times, last 30 minutes ago by os:bob');
+  });
+
+  it('a token the service recorded nothing of is never used; calls per day in one sentence, for a chart', () => {
+    expect(usageLine(neverUsed('tok_1'), now)).toBe('Never used');
+    expect(retrievalLine(neverUsed('tok_1'), now)).toBeNull();
+    expect(callsPerDayText(neverUsed('tok_1'))).toBeNull();
+    const u = tokenUsage('tok_1', { lastUsedAt: ago(MIN), days: [{ day: '2026-02-27', calls: 1_390 }, { day: '2026-03-01', calls: 12 }], hours: [], callers: [] }, now);
+    expect(callsPerDayText(u)).toBe('Calls per day, 2026-01-31 to 2026-03-01 (UTC): 1,402 in all, at most 1,390 (2026-02-27)');
+    expect(callsPerDayText(tokenUsage('tok_1', { lastUsedAt: null, days: [], hours: [], callers: [] }, now))).toBe('Calls per day, 2026-01-31 to 2026-03-01 (UTC): 0 in all');
+    // The drain watch's mark on a row is how its sentence starts.
+    const presented = tokenUsage('tok_1', { lastUsedAt: ago(MIN), days: [], hours: [], callers: [caller({ drainingCalls: 1, drainingLastSeenAt: ago(MIN) })] }, now);
+    expect(drainingUseLine(token({ deletedAt: ago(5 * MIN) }), presented, now)!.startsWith(`${DRAINING_USE_MARK} while draining: `)).toBe(true);
+  });
+});
+
+describe('webhook deliveries, in words (the CLI and the page)', () => {
+  const attempt = { ok: true, status: 204, error: null, at: ago(2 * MIN), ms: 41.4, nextAttemptAt: null };
+  it('says where an endpoint stands and what each attempt did', () => {
+    expect(lastDeliveryText({ pending: 0, failed: 0, lastAttempt: null }, now)).toBe('nothing sent yet');
+    expect(lastDeliveryText({ pending: 2, failed: 0, lastAttempt: null }, now)).toBe('2 pending');
+    expect(lastDeliveryText({ pending: 0, failed: 0, lastAttempt: attempt }, now)).toBe('delivered (HTTP 204) 2 minutes ago');
+    const failing = { ok: false, status: null, error: 'connection refused', at: ago(5 * MIN), ms: 3, nextAttemptAt: '2026-03-01T12:30:00.000Z' };
+    expect(lastDeliveryText({ pending: 1, failed: 1, lastAttempt: failing }, now)).toBe('failed 5 minutes ago: connection refused; retried at 2026-03-01 12:30 UTC (1 pending, 1 failed)');
+    expect(attemptResultText(attempt)).toBe('delivered (HTTP 204) in 41 ms');
+    expect(attemptResultText(failing)).toBe('connection refused; next 2026-03-01 12:30 UTC');
+    expect(attemptResultText({ ...failing, status: 500, error: null, nextAttemptAt: null })).toBe('HTTP 500; given up');
+  });
+
+  it('says when each event is sent, for every event', () => {
+    expect(Object.keys(NOTIFICATION_WHEN).sort()).toEqual([...NOTIFICATION_TYPES].sort());
+    expect(NOTIFICATION_WHEN['token.stale_soon']).toBe('14 days before it turns 180 days old');
   });
 });

@@ -18,11 +18,11 @@ describe('the service as a composition of declared plugins', () => {
     });
     // The decorations there (by hand), but not the plugins that make and check them: the first missing one is named.
     const decorated = Fastify();
-    for (const name of ['accounts', 'tokenView', 'storage', 'clock', 'usageRecorder']) decorated.decorate(name, null);
+    for (const name of ['accounts', 'tokenView', 'storage', 'clock', 'revealValue']) decorated.decorate(name, null);
     decorated.decorateRequest('principal', null);
     await expect(decorated.register(tokenRoutes, { prefix: '/v1' }).ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_DEPENDENCY_NOT_REGISTERED', message: expect.stringContaining("'service'") });
     const withService = Fastify();
-    for (const name of ['accounts', 'tokenView', 'storage', 'clock']) withService.decorate(name, null);
+    for (const name of ['accounts', 'tokenView', 'storage', 'clock', 'usage', 'webhooks', 'revealValue']) withService.decorate(name, null);
     await withService.register(errorMapping, { bodyLimit: 1024 });
     await expect(withService.register(tokensPageRoutes, { authenticator: null as never }).ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_DEPENDENCY_NOT_REGISTERED', message: expect.stringContaining("'service'") });
   });

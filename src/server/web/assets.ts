@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import pageScript from './assets/tokens-page.js?raw';
 import { PAGE_CSS as pageStyle } from './assets/tokens-page-style.js';
+import { MORE_CSS as moreStyle } from './assets/more-pages-style.js';
 
-/** One of the page's two static files, under a name that changes with its content (so it may be cached for good). */
+/** One of the page's static files, under a name that changes with its content (so it may be cached for good). */
 export interface PageAsset {
   path: string;
   body: string;
@@ -39,3 +40,5 @@ export function compactStyle(css: string): string {
 
 export const PAGE_SCRIPT = named('tokens-page', 'js', compactScript(pageScript), 'text/javascript; charset=utf-8');
 export const PAGE_STYLE = named('tokens-page', 'css', compactStyle(pageStyle), 'text/css; charset=utf-8');
+/** The second stylesheet: only the pages that need it (a token's usage, Webhooks, a delivery log) link it. */
+export const PAGE_MORE_STYLE = named('tokens-more', 'css', compactStyle(moreStyle), 'text/css; charset=utf-8');

@@ -6,14 +6,18 @@ import { isUnfinished, replacementPath } from '../../core/rotation.js';
 import { creatableTypes, deletionEffect, deletionEffectText, notCreatableReason, pendingAfterCreate, replacementPathText } from '../../core/decisions.js';
 import { asSentence } from '../../core/format.js';
 import { normalizeTokenName } from '../../core/names.js';
+import { attemptResultText } from '../../core/deliveries.js';
+import { normalizeWebhookDescription, parseEventTypes, TEST_NOTIFICATION_TYPE } from '../../core/notifications.js';
 import { ADMIN } from '../../core/roles.js';
 import { parseTokenType, POLICY, sortTokens, TYPE_LABELS, type TokenRecord, type TokenView } from '../../core/tokens.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { classifyError, errorBody, sendErrorAnswer } from '../http/plugins/errors.js';
 import { webSessions } from './sessions.js';
 import { acceptFormBodies, declarePlugin } from '../http/plugins/shared.js';
-import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
+import { PAGE_MORE_STYLE, PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import type { SafeHtml } from './html.js';
+import { usagePage } from './usage-views.js';
+import { webhookLogPage, webhooksPage, webhooksRegion, type WebhooksPageInput } from './webhook-views.js';
 import {
   activityPage,
   at,
@@ -38,7 +42,9 @@ type PageAt =
   | { form: 'rename'; id: string; name: string }
   | { form: 'delete'; id: string }
   | { form: 'row'; id: string }
-  | { form: 'rotation'; id: string; step: NonNullable<RotationPageInput['errorAt']> };
+  | { form: 'rotation'; id: string; step: NonNullable<RotationPageInput['errorAt']> }
+  | { form: 'webhook-add'; field: 'url' | 'events' | 'description'; url: string; events: string[]; description: string }
+  | { form: 'webhook'; id: string };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -72,6 +78,10 @@ const SESSION_ENDED: Record<string, string> = {
 /** A token or rotation id in a path. */
 const ID = /^(tok|rot)_[0-9A-Za-z]{1,64}$/;
 const TOKEN_ID = /^tok_[0-9A-Za-z]{1,64}$/;
+const WEBHOOK_ID = /^wh_[0-9A-Za-z]{1,64}$/;
+const MESSAGE_ID = /^msg_[0-9A-Za-z]{1,64}$/;
+/** How long Send test waits for the test's first attempt before showing the log (an attempt is bounded to 10 s). */
+const TEST_WAIT_MS = 12_000;
 
 /** A form field as one string (a repeated or missing field is empty: nothing is guessed). */
 function field(request: FastifyRequest, name: string): string {
@@ -80,10 +90,24 @@ function field(request: FastifyRequest, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
+/** A form field that may repeat (checkboxes), as its values; anything else is nothing. */
+function fieldValues(request: FastifyRequest, name: string): string[] {
+  const body = request.body as Record<string, unknown> | undefined;
+  const value = body && typeof body === 'object' ? body[name] : undefined;
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
 const wantsJson = (request: FastifyRequest) => /application\/json/.test(String(request.headers.accept ?? ''));
 
 function send(reply: FastifyReply, page: SafeHtml, status = 200): FastifyReply {
   return reply.code(status).type('text/html; charset=utf-8').send(page.text);
+}
+
+function webhookIdParam(request: FastifyRequest): string {
+  const id = (request.params as { id?: string }).id ?? '';
+  if (!WEBHOOK_ID.test(id)) throw new UsageError('no such webhook endpoint');
+  return id;
 }
 
 function idParam(request: FastifyRequest): string {
@@ -137,7 +161,13 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   /** What the Tokens page shows now, for a full page or for the list the script swaps in. */
   const pageInput = async (request: FastifyRequest, extra: Partial<TokensPageInput> & { showDeleted: boolean }): Promise<TokensPageInput> => {
     const service = tokensOf(request);
-    const [{ viewer, features }, records, rotations] = await Promise.all([sessionAccount(request), service.list(), service.rotations()]);
+    const [{ viewer, features }, records, rotations, usage] = await Promise.all([
+      sessionAccount(request),
+      service.list(),
+      service.rotations(),
+      // Every token's usage in one read (GET /v1/usage): the delete dialog's fact, the drain watch.
+      app.usage.ofAccount(request.webSession!.principal.accountId),
+    ]);
     return {
       viewer,
       now: app.clock.now(),
@@ -145,6 +175,7 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
       rotations: rotations.filter(isUnfinished),
       // OneLink is premium (CONTRACT.md): offered only to an account that has the feature (core/features.ts).
       features,
+      usage: new Map(usage.map((u) => [u.tokenId, u])),
       ...extra,
     };
   };
@@ -176,6 +207,12 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return send(reply, rotationPage({ viewer, now: app.clock.now(), rotation, old: view(rotation.oldTokenId), replacement: view(rotation.newTokenId), ...rest }), status);
   };
 
+  const renderWebhooks = async (request: FastifyRequest, reply: FastifyReply, extra: Omit<Partial<WebhooksPageInput>, 'viewer' | 'now' | 'webhooks'> & { status?: number } = {}) => {
+    const { status, ...rest } = extra;
+    const [viewer, webhooks] = await Promise.all([viewerOf(request), app.webhooks.list(request.webSession!.principal)]);
+    return send(reply, webhooksPage({ viewer, now: app.clock.now(), webhooks, ...rest }), status);
+  };
+
   const signIn = (request: FastifyRequest, reply: FastifyReply, extra: { error?: string; message?: string; status?: number } = {}) => {
     const ended = request.webSessionEnded;
     const message = extra.message ?? (ended ? SESSION_ENDED[ended] : undefined);
@@ -199,7 +236,7 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     }
   };
   const errorField = (at: PageAt | undefined): string | undefined =>
-    at?.form === 'create' ? at.field : at?.form === 'rename' ? 'name' : at?.form === 'delete' ? 'confirmation' : undefined;
+    at?.form === 'create' || at?.form === 'webhook-add' ? at.field : at?.form === 'rename' ? 'name' : at?.form === 'delete' ? 'confirmation' : undefined;
 
   app.setErrorHandler(async (error: unknown, request, reply) => {
     const answer = classifyError(error, { bodyLimit: app.initialConfig.bodyLimit ?? 0, requests: wantsJson(request) ? 'json' : 'form' });
@@ -214,6 +251,9 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     try {
       const at = request.pageAt;
       if (at?.form === 'rotation') return await renderRotation(request, reply, at.id, { error: message, errorAt: at.step, status });
+      // The Webhooks page again: a refused endpoint with the refusal at its field and what was typed kept.
+      if (at?.form === 'webhook-add') return await renderWebhooks(request, reply, { status, add: { url: at.url, events: at.events, description: at.description, error: message, field: at.field } });
+      if (at?.form === 'webhook') return await renderWebhooks(request, reply, { status, error: message });
       // A refused change (a taken name, a full type, a pending replacement): the page again, saying why where it was asked.
       return await renderTokens(request, reply, { showDeleted: field(request, '_deleted') === '1', status, ...openStateOf(at, message) });
     } catch {
@@ -240,10 +280,10 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   const guarded = { ...page, preHandler: guard };
 
   /** A form's Cancel without JavaScript: back to the list, nothing changed (the script closes the form itself). */
-  const cancelled = (request: FastifyRequest, reply: FastifyReply) => (field(request, 'cancel') === '1' ? reply.redirect(listUrl(request), 303) : null);
+  const cancelled = (request: FastifyRequest, reply: FastifyReply, to = listUrl(request)) => (field(request, 'cancel') === '1' ? reply.redirect(to, 303) : null);
 
   // ---- static files -------------------------------------------------------------------------------------------
-  for (const asset of [PAGE_SCRIPT, PAGE_STYLE]) {
+  for (const asset of [PAGE_SCRIPT, PAGE_STYLE, PAGE_MORE_STYLE]) {
     app.get(asset.path, page, async (_request, reply) =>
       // Named by content, so cacheable for good; they hold nothing secret.
       reply.header('cache-control', 'public, max-age=31536000, immutable').type(asset.contentType).send(asset.body),
@@ -348,8 +388,9 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
   app.post('/tokens/:id/copy', guarded, async (request, reply) => {
     const id = idParam(request);
     request.pageAt = { form: 'row', id };
-    // A retrieval like `tokenctl get`, recorded in the audit trail; the page has said first when it is pending.
-    const { token, value } = await tokensOf(request).reveal(id, { allowPending: true });
+    // A retrieval like `tokenctl get`: in the audit trail, and in the token's usage (who holds the value, from where),
+    // recorded as the API's reveal records it (app.revealValue). The page has said first when it is pending.
+    const { token, value } = await app.revealValue(request.webSession!.principal, id, { allowPending: true }, request.ip);
     request.log.info({ tokenId: token.id }, 'token value revealed');
     return reply.send({ token: app.tokenView(token), value });
   });
@@ -427,6 +468,85 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return reply.redirect(`/rotations/${id}`, 303);
   });
 
+  // ---- a token's usage (read only): who presents it, calls per day, retrievals -------------------------------------
+  app.get('/tokens/:id/usage', page, async (request, reply) => {
+    if (!request.webSession) return reply.redirect('/', 303);
+    const id = idParam(request);
+    const [viewer, records] = await Promise.all([viewerOf(request), tokensOf(request).list()]);
+    // Deleted tokens too: whether one is still presented while it drains is what one asks after a rotation.
+    const token = records.find((t) => t.id === id);
+    if (!token) return send(reply, messagePage('No such token', 'This account has no such token.', viewer), 404);
+    const usage = await app.usage.ofToken(request.webSession.principal.accountId, token.id);
+    return send(reply, usagePage({ viewer, now: app.clock.now(), token: app.tokenView(token), usage }));
+  });
+
+  // ---- webhooks: the account's endpoints for signed notifications ---------------------------------------------------
+  app.get<{ Querystring: Record<string, string | undefined> }>('/webhooks', page, async (request, reply) => {
+    if (!request.webSession) return reply.redirect('/', 303);
+    const q = request.query;
+    const id = (x: string | undefined) => (typeof x === 'string' && WEBHOOK_ID.test(x) ? x : undefined);
+    const notice = q.notice === 'removed' && id(q.endpoint) ? `Removed endpoint ${q.endpoint}: notifications no longer go to it.` : undefined;
+    return renderWebhooks(request, reply, { notice, remove: id(q.remove) });
+  });
+
+  app.post('/webhooks', guarded, async (request, reply) => {
+    const where: PageAt & { form: 'webhook-add' } = { form: 'webhook-add', field: 'events', url: field(request, 'url'), events: fieldValues(request, 'events'), description: field(request, 'description') };
+    request.pageAt = where;
+    // Checked in the order of their fields' refusals (core's rules); the URL's by the use case.
+    const events = parseEventTypes(where.events);
+    where.field = 'description';
+    const description = normalizeWebhookDescription(where.description);
+    where.field = 'url';
+    const { webhook, secret } = await app.webhooks.add(request.webSession!.principal, { url: where.url, events, description });
+    request.log.info({ webhook: webhook.id }, 'webhook endpoint added');
+    // Without JavaScript, the answer to this POST is the only place the secret can be shown (never a URL, never again).
+    if (!wantsJson(request)) return renderWebhooks(request, reply, { status: 201, created: { webhook, secret } });
+    const [viewer, webhooks] = await Promise.all([viewerOf(request), app.webhooks.list(request.webSession!.principal)]);
+    return reply.code(201).send({ webhook, secret, notice: `Added ${webhook.url}.`, html: { region: webhooksRegion({ viewer, now: app.clock.now(), webhooks }).text } });
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/webhooks/:id', page, async (request, reply) => {
+    if (!request.webSession) return reply.redirect('/', 303);
+    const id = webhookIdParam(request);
+    const principal = request.webSession.principal;
+    const [viewer, webhooks] = await Promise.all([viewerOf(request), app.webhooks.list(principal)]);
+    const webhook = webhooks.find((w) => w.id === id);
+    if (!webhook) return send(reply, messagePage('No such endpoint', 'This account has no such webhook endpoint.', viewer), 404);
+    const attempts = await app.webhooks.attempts(principal, id);
+    // What Send test did: its first attempt, as the delivery log says it.
+    const tested = typeof request.query.tested === 'string' && MESSAGE_ID.test(request.query.tested) ? request.query.tested : null;
+    const attempt = tested ? attempts.find((a) => a.messageId === tested) : undefined;
+    const notice = tested
+      ? attempt
+        ? asSentence(`test notification ${tested} (${TEST_NOTIFICATION_TYPE}): ${attemptResultText(attempt)}`)
+        : `Test notification ${tested} (${TEST_NOTIFICATION_TYPE}) sent; not attempted yet. Reload this page to see its attempt.`
+      : undefined;
+    return send(reply, webhookLogPage({ viewer, now: app.clock.now(), webhook, attempts, notice, noticeFailed: attempt ? !attempt.ok : false }));
+  });
+
+  app.post('/webhooks/:id/test', guarded, async (request, reply) => {
+    const id = webhookIdParam(request);
+    request.pageAt = { form: 'webhook', id };
+    const principal = request.webSession!.principal;
+    const { messageId } = await app.webhooks.test(principal, id);
+    request.log.info({ webhook: id }, 'webhook test sent');
+    // The service attempts at once; the log page shows that attempt (a bounded, real wait: the attempt is real I/O).
+    for (let waited = 0; waited < TEST_WAIT_MS; waited += 200) {
+      if ((await app.webhooks.attempts(principal, id, 20)).some((a) => a.messageId === messageId)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return reply.redirect(`/webhooks/${id}?tested=${messageId}`, 303);
+  });
+
+  app.post('/webhooks/:id/remove', guarded, async (request, reply) => {
+    if (cancelled(request, reply, '/webhooks')) return reply;
+    const id = webhookIdParam(request);
+    request.pageAt = { form: 'webhook', id };
+    const webhook = await app.webhooks.remove(request.webSession!.principal, id);
+    request.log.info({ webhook: webhook.id }, 'webhook endpoint removed');
+    return reply.redirect(`/webhooks?notice=removed&endpoint=${webhook.id}`, 303);
+  });
+
   // ---- security review and activity (read only) ------------------------------------------------------------------
   app.get<{ Querystring: { token?: string } }>('/activity', page, async (request, reply) => {
     if (!request.webSession) return reply.redirect('/', 303);
@@ -438,4 +558,4 @@ export async function tokensPageRoutes(app: FastifyInstance, { authenticator }: 
     return send(reply, activityPage({ viewer, review, events, tokens: sortTokens(records).map(app.tokenView), tokenFilter: filter }));
   });
 }
-declarePlugin(tokensPageRoutes, 'tokens page', { plugins: ['service', 'errors'], decorators: { fastify: ['accounts', 'storage', 'clock', 'tokenView'] } });
+declarePlugin(tokensPageRoutes, 'tokens page', { plugins: ['service', 'errors'], decorators: { fastify: ['accounts', 'storage', 'clock', 'tokenView', 'usage', 'webhooks', 'revealValue'] } });

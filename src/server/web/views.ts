@@ -18,7 +18,8 @@ import {
 import { asSentence, formatDuration, formatInstant, type CommandLine } from '../../core/format.js';
 import { NAME_MAX_LENGTH, NAME_RULES_TEXT } from '../../core/names.js';
 import { deletionWarning, POLICY, TOKEN_TYPES, TYPE_INFO, type TokenType, type TokenView } from '../../core/tokens.js';
-import { PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
+import { DRAINING_USE_MARK, drainingUseLine, neverUsed, retrievalLine, usageLine, usedWhileDraining, type TokenUsage } from '../../core/usage.js';
+import { PAGE_MORE_STYLE, PAGE_SCRIPT, PAGE_STYLE } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
 
 /**
@@ -63,10 +64,12 @@ export interface Viewer {
 interface LayoutInput {
   title: string;
   viewer?: Viewer;
-  current?: 'tokens' | 'activity';
+  current?: 'tokens' | 'activity' | 'webhooks';
   body: HtmlValue;
   /** The icons of the token rows (an SVG sprite), on the pages that show them. */
   icons?: boolean;
+  /** The second stylesheet (usage and webhooks pages): what the Tokens page itself does not need, not sent with it. */
+  more?: boolean;
 }
 
 const ICONS = html`<svg class="sprite" aria-hidden="true" focusable="false" width="0" height="0">
@@ -77,13 +80,14 @@ const ICONS = html`<svg class="sprite" aria-hidden="true" focusable="false" widt
 <symbol id="i-continue" viewBox="0 0 24 24"><path d="M4 12h15M13 6l6 6-6 6"/></symbol>
 </svg>`;
 
-const icon = (name: string) => html`<svg aria-hidden="true"><use href="#i-${name}"/></svg>`;
+export const icon = (name: string) => html`<svg aria-hidden="true"><use href="#i-${name}"/></svg>`;
 
-export function layout({ title, viewer, current, body, icons }: LayoutInput): SafeHtml {
+export function layout({ title, viewer, current, body, icons, more }: LayoutInput): SafeHtml {
   const nav = viewer
     ? html`<nav aria-label="Pages"><ul>
 <li><a href="/" ${current === 'tokens' ? html`aria-current="page"` : ''}>Tokens</a></li>
 <li><a href="/activity" ${current === 'activity' ? html`aria-current="page"` : ''}>Security review and activity</a></li>
+<li><a href="/webhooks" ${current === 'webhooks' ? html`aria-current="page"` : ''}>Webhooks</a></li>
 </ul></nav>
 <div class="who"><span class="who-name">${viewer.name} · account ${viewer.accountName}</span>
 <form method="post" action="/sign-out"><input type="hidden" name="_csrf" value="${viewer.csrf}"><button type="submit" class="small">Sign out</button></form></div>`
@@ -98,6 +102,7 @@ export function layout({ title, viewer, current, body, icons }: LayoutInput): Sa
 ${viewer ? html`<meta name="csrf-token" content="${viewer.csrf}">` : ''}
 <title>${title} · tokenctl</title>
 <link rel="stylesheet" href="${PAGE_STYLE.path}">
+${more ? html`<link rel="stylesheet" href="${PAGE_MORE_STYLE.path}">` : ''}
 <script src="${PAGE_SCRIPT.path}" defer></script>
 </head>
 <body>
@@ -181,6 +186,8 @@ export interface TokensPageInput {
   rotations: RotationRecord[];
   /** The account's premium features (StoredAccount.features; undefined: every feature): OneLink is premium. */
   features: AccountFeatures;
+  /** Every token's usage the service recorded (GET /v1/usage), by token id; a token missing from it was never used. */
+  usage: ReadonlyMap<string, TokenUsage>;
   /** A message about the list as a whole (created, renamed, deleted), shown where the list starts. */
   notice?: string;
   /** A refusal that belongs to no form or row. */
@@ -194,7 +201,10 @@ const formFields = (input: TokensPageInput) =>
 
 const live = (t: TokenView) => t.deletedAt === null;
 
-function statusCell(t: TokenView, now: Date): SafeHtml {
+/** A token's usage as the service recorded it; none recorded: never used. */
+const usageOf = (input: TokensPageInput, t: TokenView): TokenUsage => input.usage.get(t.id) ?? neverUsed(t.id);
+
+export function statusCell(t: TokenView, now: Date): SafeHtml {
   const s = statusInWords(t, now);
   return html`<span class="badge ${s.status}" ${s.exact ? html`title="${s.exact}"` : ''}>${s.label}</span>${
     t.stale ? html` <span class="badge stale" title="${staleText(t, now)}">Stale</span>` : ''
@@ -213,6 +223,13 @@ type Slots = Record<string, string>;
 const slotAttrs = (slots: Slots) => Object.entries(slots).map(([k, v]) => html` data-slot-${k}="${v}"`);
 const slot = (slots: Slots | null, name: string) => slots?.[name] ?? '';
 
+/** "Last used 2 minutes ago by edge-gw from 10.0.4.7; 1,204 calls in the last 24 hours.", or "Never used.", and who last retrieved the value. */
+export const usageFact = (u: TokenUsage, now: Date): string =>
+  [usageLine(u, now), retrievalLine(u, now)]
+    .filter((x): x is string => x !== null)
+    .map((x) => `${x}.`)
+    .join(' ');
+
 /** The delete dialog's slots for a token: the spec's warnings as the core decides them for this token. */
 export function deleteSlots(t: TokenView, input: TokensPageInput): Slots {
   const { now } = input;
@@ -222,7 +239,8 @@ export function deleteSlots(t: TokenView, input: TokensPageInput): Slots {
     warning: warning ? asSentence(warning) : '',
     advice: warning ? asSentence(replacementPathText(replacementPath(input.tokens, input.rotations, t, now), t, now)) : '',
     effect: deletionEffectText(deletionEffect(t, now), 'will'),
-    used: t.lastUsedAt ? `${lastUsedText(t, now)} (${at(t.lastUsedAt)})` : 'never seen in use by this service',
+    // The one fact to know before typing the phrase (core/usage.ts), as `tokenctl delete` says it.
+    usage: usageFact(usageOf(input, t), now),
   };
 }
 
@@ -247,6 +265,16 @@ ${replace}
 </div>`;
 }
 
+/**
+ * The drain watch on a deleted token's row: still presented while it drains (core/usage.ts), in drainingUseLine's words
+ * (its tooltip and accessible name), linking to who presents it.
+ */
+function drainMark(t: TokenView, input: TokensPageInput): SafeHtml | '' {
+  const line = drainingUseLine(t, usageOf(input, t), input.now);
+  if (!line) return '';
+  return html`<div class="actions"><a class="badge watch" id="watch-${t.id}" href="/tokens/${t.id}/usage" title="${line}"><span aria-hidden="true">${DRAINING_USE_MARK}</span><span class="vh">${t.name}: ${line}</span></a></div>`;
+}
+
 /** One token: one line at desktop widths (long names cut with "…", the whole name in its tooltip), a card on a phone. */
 export function tokenRow(t: TokenView, input: TokensPageInput): SafeHtml {
   const { now } = input;
@@ -257,9 +285,9 @@ export function tokenRow(t: TokenView, input: TokensPageInput): SafeHtml {
 <td class="c-type">${TYPE_INFO[t.type].label}</td>
 <td class="c-status">${statusCell(t, now)}</td>
 <td class="c-created" data-label="Created"><span title="${at(t.createdAt)}">${ageText(t, now)}</span></td>
-<td class="c-used" data-label="Last used">${t.lastUsedAt ? html`<span title="${at(t.lastUsedAt)}">${lastUsedText(t, now)}</span>` : lastUsedText(t, now)}</td>
+<td class="c-used" data-label="Last used"><a href="/tokens/${t.id}/usage" ${t.lastUsedAt ? html`title="${at(t.lastUsedAt)}"` : ''}>${lastUsedText(t, now)}<span class="vh">: usage of ${t.name}</span></a></td>
 <td class="c-value"><code>${t.masked}</code></td>
-<td class="c-actions">${live(t) ? rowActions(t, path, input) : ''}</td>
+<td class="c-actions">${live(t) ? rowActions(t, path, input) : drainMark(t, input)}</td>
 </tr>`;
 }
 
@@ -280,10 +308,10 @@ ${formFields(input)}
 <ul class="cautions">
 <li>Deleting a token could cause failure to systems depending on it.</li>
 <li>It is removed from the Tokens page at once. <span data-slot="effect">${slot(slots, 'effect')}</span></li>
-<li>Last used: <span data-slot="used">${slot(slots, 'used')}</span>.</li>
 </ul>
+<p class="fact" id="delete-usage" data-slot="usage">${slot(slots, 'usage')}</p>
 <label for="delete-confirm">Type "${POLICY.deletePhrase}" to confirm</label>
-<input id="delete-confirm" name="confirmation" type="text" autofocus autocomplete="off" spellcheck="false" aria-describedby="delete-error" ${open?.error ? html`aria-invalid="true"` : ''} data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button">
+<input id="delete-confirm" name="confirmation" type="text" autofocus autocomplete="off" spellcheck="false" aria-describedby="delete-usage delete-error" ${open?.error ? html`aria-invalid="true"` : ''} data-phrase="${POLICY.deletePhrase}" data-phrase-gate="delete-button">
 <p class="field-error" id="delete-error" data-error-for="confirmation">${open?.error ?? ''}</p>
 <div class="actions">
 <button type="submit" id="delete-button" class="danger primary">Delete token</button>
@@ -380,6 +408,13 @@ function adviceSection(input: TokensPageInput): SafeHtml {
   const { now } = input;
   const nameOf = (id: string) => input.tokens.find((t) => t.id === id)?.name ?? id;
   const items: SafeHtml[] = [];
+  // The drain watch first: a deleted token still presented fails its callers once its drain ends (core/usage.ts).
+  for (const t of input.tokens) {
+    if (live(t) || !usedWhileDraining(t, input.usage.get(t.id), now)) continue;
+    items.push(
+      html`<li class="watch"><strong class="name-wrap">${t.name}</strong> (deleted): ${drainingUseLine(t, usageOf(input, t), now)}. <a href="/tokens/${t.id}/usage">Who presents it<span class="vh">: usage of ${t.name}</span></a></li>`,
+    );
+  }
   for (const r of input.rotations) {
     const state = r.state === 'started' ? 'the new value is not put in place yet' : 'the new value is in place';
     items.push(
@@ -444,7 +479,7 @@ export function tokensPage(input: TokensPageInput): SafeHtml {
 <p><strong>Important:</strong> keep your tokens safe, as they enable access to your data; don't publish them in public code repositories. It's recommended to replace tokens every ${POLICY.staleAfterDays} days.</p>
 </section>
 <noscript><p class="note">Copying a value needs JavaScript: values are never put in the page itself.</p></noscript>
-<section id="tokens-region" aria-labelledby="tokens-h" data-show-deleted="${input.showDeleted ? '1' : ''}">
+<section id="tokens-region" data-region aria-labelledby="tokens-h" data-show-deleted="${input.showDeleted ? '1' : ''}">
 ${tokensRegion(input)}
 </section>
 ${createDialog(input)}

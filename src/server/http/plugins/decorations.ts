@@ -7,6 +7,7 @@ import type { TokenIndex } from '../../memory/token-index.js';
 import type { Webhooks } from '../../notify/webhooks.js';
 import type { UsageRecorder } from '../../usage/recorder.js';
 import type { UsageReports } from '../../usage/usage.js';
+import type { Principal } from '../../../tokens/principals.js';
 import { shared } from './shared.js';
 
 declare module 'fastify' {
@@ -22,8 +23,11 @@ declare module 'fastify' {
     tokenView(token: TokenRecord): TokenView;
     /** Who still depends on a token: usage as the API and the page show it (usage/usage.ts). */
     usage: UsageReports;
-    /** The recorder of usage (a value's retrieval is recorded by the reveal route). */
-    usageRecorder: UsageRecorder;
+    /**
+     * A token's value handed to a principal (the API's reveal, the Tokens page's Copy): the use case, then recorded as a
+     * retrieval (who holds the value, from which address), in one place for both doors.
+     */
+    revealValue(principal: Principal, ref: string, opts: { allowPending: boolean }, address: string): Promise<{ token: TokenRecord; value: string }>;
     /** The account's webhook endpoints (notify/webhooks.ts). */
     webhooks: Webhooks;
   }
@@ -43,7 +47,12 @@ export const serviceDecorations = shared<{
   async (app, { accounts, memory, storage, clock, recorder, usage, webhooks }) => {
     app.decorate('accounts', accounts);
     app.decorate('usage', usage);
-    app.decorate('usageRecorder', recorder);
+    app.decorate('revealValue', async (principal: Principal, ref: string, opts: { allowPending: boolean }, address: string) => {
+      const revealed = await accounts.tokens(principal).reveal(ref, opts);
+      // Usage of the retrieval kind (batched like introspection's); not a use: lastUsedAt does not move.
+      recorder.recordRetrieval(revealed.token.id, clock.now().getTime(), principal, address);
+      return revealed;
+    });
     app.decorate('webhooks', webhooks);
     app.decorate('memory', memory);
     app.decorate('storage', storage);

@@ -115,7 +115,7 @@ button.danger.primary { background: var(--danger); border-color: var(--danger); 
 button:disabled { border-color: var(--line); color: var(--muted); background: var(--panel); cursor: not-allowed; filter: none; }
 button.small { padding: 0.2rem 0.6rem; font-size: 0.92rem; }
 button svg, .button svg { width: 1.1rem; height: 1.1rem; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; }
-input[type='text'], input[type='password'], select, textarea {
+input[type='text'], input[type='password'], input[type='url'], select, textarea {
   font: inherit; padding: 0.45rem 0.6rem; border: 1px solid var(--control); border-radius: 6px; min-width: 0; width: 100%;
   background: var(--bg); color: var(--fg);
 }
@@ -167,6 +167,9 @@ tr.stale .detail, tr.stale td { color: var(--fg); }
 .badge.active { background: var(--ok-bg); color: var(--ok-fg); }
 .badge.stale { background: var(--warn-fg); color: var(--warn-bg); }
 .badge.draining, .badge.revoked { background: var(--gone-bg); color: var(--gone-fg); }
+/* The drain watch: a deleted token still presented while it drains. */
+.badge.watch { background: var(--danger); color: var(--danger-fg); text-decoration: none; }
+.fact { font-weight: 600; }
 
 /* Icon buttons, with a tooltip that names the token (the accessible name says the same). */
 .icon {

@@ -8,7 +8,8 @@
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute('content') : '';
   var live = document.getElementById('live-status');
-  var region = document.getElementById('tokens-region');
+  // The part of the page a change swaps in: the list of tokens, or of webhook endpoints.
+  var region = document.querySelector('[data-region]');
 
   /** Says `text` to screen readers (the polite live region), also when it is the same text as before. */
   function announce(text) {
@@ -223,7 +224,7 @@
       var back = document.getElementById(dialog.getAttribute('data-return-to') || '');
       if (back) back.focus();
       // A form the server opened (a link, or a refusal without JavaScript) is not opened again by a reload.
-      if (window.location.search) window.history.replaceState(null, '', showDeleted() ? '/?deleted=1' : '/');
+      if (window.location.search) window.history.replaceState(null, '', window.location.pathname + (showDeleted() ? '?deleted=1' : ''));
     },
     true,
   );
@@ -268,14 +269,16 @@
       return;
     }
     if (target.hasAttribute('data-copy-created')) {
+      // What is shown once (a created token's value, a webhook's secret): copied from its box, <name>-value.
       event.preventDefault();
-      var value = document.getElementById('created-value');
+      var shown = target.getAttribute('data-copy-created') || 'created';
+      var value = document.getElementById(shown + '-value');
       copyText(value ? value.value : '').then(
         function () {
-          bubble('feedback-created', 'Copied to the clipboard', '', false);
+          bubble('feedback-' + shown, 'Copied to the clipboard', '', false);
         },
         function (e) {
-          bubble('feedback-created', 'Not copied: ' + e.message, 'error', true);
+          bubble('feedback-' + shown, 'Not copied: ' + e.message, 'error', true);
         },
       );
     }
@@ -349,9 +352,10 @@
     if (submitter && submitter.name === 'cancel') return;
     event.preventDefault();
     var kind = form.getAttribute('data-fetch');
-    var fields = {};
+    // As pairs: a field may repeat (a webhook's events).
+    var fields = [];
     new FormData(form).forEach(function (v, k) {
-      if (k !== '_csrf' && k !== '_deleted') fields[k] = String(v);
+      if (k !== '_csrf' && k !== '_deleted') fields.push([k, String(v)]);
     });
     clearErrors(form);
     var buttons = form.querySelectorAll('button[type="submit"]:not([name="cancel"])');
@@ -375,6 +379,12 @@
         if (kind === 'create') {
           swapList(json);
           showCreated(json);
+          return;
+        }
+        if (kind === 'webhook') {
+          swapList(json);
+          form.reset();
+          showSecret(json);
           return;
         }
         if (kind === 'rename') {
@@ -417,6 +427,15 @@
     var heading = document.getElementById('created-heading') || document.getElementById('created-h');
     if (heading) heading.focus();
     announce('Created ' + json.token.name + '. Its value is shown once; copy it now.');
+  }
+
+  /** A webhook endpoint just added: its secret once, in the box with its own Copy; the list above it already current. */
+  function showSecret(json) {
+    document.getElementById('secret-value').value = json.secret;
+    document.getElementById('secret-url').textContent = json.webhook.url;
+    document.getElementById('secret').hidden = false;
+    document.getElementById('secret-h').focus();
+    announce(json.notice + ' Its secret is shown once; copy it now.');
   }
 
   // ---- Show deleted: a switch that reloads the list with or without deleted tokens ------------------------------

@@ -29,9 +29,8 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     '/tokens/:ref/reveal',
     { schema: routeSchemas.reveal, config: { roles: ADMIN } },
     async (request) => {
-      const { token, value } = await tokensOf(request).reveal(request.params.ref, { allowPending: request.body?.allowPending === true });
-      // Who holds the value, from where: usage of the retrieval kind (batched like introspection's).
-      app.usageRecorder.recordRetrieval(token.id, app.clock.now().getTime(), request.principal!, request.ip ?? '');
+      // Recorded as a retrieval (who holds the value, from where), as the page's Copy is: app.revealValue.
+      const { token, value } = await app.revealValue(request.principal!, request.params.ref, { allowPending: request.body?.allowPending === true }, request.ip ?? '');
       request.log.info({ tokenId: token.id }, 'token value revealed');
       return { token: view(token), value };
     },
@@ -54,4 +53,4 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     return { token: token ? view(token) : null };
   });
 }
-declarePlugin(tokenRoutes, 'v1 tokens', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView', 'usageRecorder', 'clock'], request: ['principal'] } });
+declarePlugin(tokenRoutes, 'v1 tokens', { plugins: ['service', 'auth', 'errors'], decorators: { fastify: ['accounts', 'tokenView', 'revealValue'], request: ['principal'] } });
