@@ -78,7 +78,7 @@ export interface ServerAppOptions {
   limits?: Partial<ServerLimits>;
   authLimit?: Partial<AuthLimiterOptions>;
   /** How often usage (last-used times, calls, callers) is written (0: only on flush and close). */
-  lastUsedFlushMs?: number;
+  usageFlushMs?: number;
   /** Notifications: how often deliveries and time-based events are looked for, the attempt's bound, allowed networks. */
   notify?: NotificationOptions;
   /**
@@ -97,7 +97,7 @@ export interface ServerAppOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     /** Test and shutdown hook: write pending usage (last-used times, calls, callers) now (a promise with an asynchronous storage). */
-    flushLastUsed(): void | Promise<void>;
+    flushUsage(): void | Promise<void>;
     /** The notifications: outbox, delivery, time-based events, endpoints (tests run them with runOnce). */
     notifications: Notifications;
     /** The failed-authentication limit, which another replica's block reaches through the database's notifications. */
@@ -161,7 +161,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   const recorder = new UsageRecorder(
     storage,
     (error) => app.log.error({ err: error }, 'could not record usage (last-used times, calls); kept for the next try'),
-    options.lastUsedFlushMs ?? 5_000,
+    options.usageFlushMs ?? 5_000,
     notifications.outbox.drainingUse,
   );
   const usage = new UsageReports(storage, recorder, clock);
@@ -199,7 +199,7 @@ export async function buildServerApp(options: ServerAppOptions): Promise<Fastify
   });
   // Introspection is not a fastify route: its one door is the handler in front of fastify (introspection/handler.ts).
   routes.push({ method: 'POST', url: INTROSPECTION_PATH });
-  app.decorate('flushLastUsed', () => {
+  app.decorate('flushUsage', () => {
     const flushed = recorder.flush();
     // A draining use may have enqueued a notification.
     if (flushed instanceof Promise) return flushed.then(() => notifications.outbox.committed());

@@ -174,7 +174,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     stopNow: async () => {
       // An asynchronous write (PostgreSQL) gets at most 2 s.
       const written = Promise.resolve()
-        .then(() => app.flushLastUsed())
+        .then(() => app.flushUsage())
         .catch(() => undefined);
       await Promise.race([written, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     },

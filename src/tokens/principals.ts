@@ -26,11 +26,11 @@ export function actorOf(p: { name: string; role: string; id: string }): string {
 }
 
 /** What the account and principal use cases need: the token storage with principals, and accounts by name. */
-export type ServiceStorage = TokenStorage<ServiceAccountWriter, ServiceAccountReader> & AccountDirectory;
+export type AccountStorage = TokenStorage<ServiceAccountWriter, ServiceAccountReader> & AccountDirectory;
 
 const change = (clock: Clock) => ({ actor: SERVER_ACTOR, at: clock.now().toISOString() });
 
-async function accountNamed(storage: ServiceStorage, name: string): Promise<StoredAccount> {
+async function accountNamed(storage: AccountStorage, name: string): Promise<StoredAccount> {
   const account = await storage.accountByName(name);
   if (!account) throw new TokenNotFoundError(`no account named '${name}' on this service; create one with: tokenctl server init --data <dir> --account <name>`);
   return account;
@@ -49,7 +49,7 @@ async function insertPrincipal(tx: ServiceAccountWriter, rawName: string, role: 
  * the premium features it is given, by default none (OneLink is premium: the operator enables it).
  */
 export async function initServiceAccount(
-  storage: ServiceStorage,
+  storage: AccountStorage,
   input: { name: string; defaultToken: boolean; adminName?: string; features?: readonly Feature[]; signingAlg?: SigningAlg },
   clock: Clock,
   publicUrl: string | null = null,
@@ -60,12 +60,12 @@ export async function initServiceAccount(
   return { account: r.account, tokens: r.tokens, admin: r.extra.principal, credential: r.extra.credential };
 }
 
-export async function addPrincipal(storage: ServiceStorage, accountName: string, role: Role, name: string, clock: Clock) {
+export async function addPrincipal(storage: AccountStorage, accountName: string, role: Role, name: string, clock: Clock) {
   const account = await accountNamed(storage, accountName);
   return storage.write(account.id, change(clock), (tx) => insertPrincipal(tx, name, role, clock.now()));
 }
 
-export async function listPrincipals(storage: ServiceStorage, accountName: string): Promise<PrincipalRecord[]> {
+export async function listPrincipals(storage: AccountStorage, accountName: string): Promise<PrincipalRecord[]> {
   const account = await accountNamed(storage, accountName);
   return storage.read(account.id, (tx) => tx.principals());
 }
@@ -74,7 +74,7 @@ export async function listPrincipals(storage: ServiceStorage, accountName: strin
  * Removes a principal, so that its credential stops working (a leaked one, say); a running service notices within
  * the few seconds it remembers authentications. The last admin of an account stays: add another first.
  */
-export async function removePrincipal(storage: ServiceStorage, accountName: string, ref: string, clock: Clock): Promise<Principal> {
+export async function removePrincipal(storage: AccountStorage, accountName: string, ref: string, clock: Clock): Promise<Principal> {
   const account = await accountNamed(storage, accountName);
   return storage.write(account.id, change(clock), async (tx) => {
     const principals = await tx.principals();
@@ -91,7 +91,7 @@ export async function removePrincipal(storage: ServiceStorage, accountName: stri
 }
 
 /** An account as the operator sees it: its id, name, creation time and premium features. */
-export async function showAccount(storage: ServiceStorage, accountName: string): Promise<StoredAccount & { features: readonly Feature[] }> {
+export async function showAccount(storage: AccountStorage, accountName: string): Promise<StoredAccount & { features: readonly Feature[] }> {
   const account = await accountNamed(storage, accountName);
   return { ...account, features: account.features ?? [] };
 }
@@ -101,7 +101,7 @@ export async function showAccount(storage: ServiceStorage, accountName: string):
  * stops new OneLink tokens (and rotations into one), it never deletes or blocks the ones the account has.
  */
 export async function setAccountFeatures(
-  storage: ServiceStorage,
+  storage: AccountStorage,
   accountName: string,
   change: { enable?: readonly Feature[]; disable?: readonly Feature[] },
   clock: Clock,
@@ -123,7 +123,7 @@ export interface AccountSigning {
   keys: { kid: string; alg: SigningAlg; createdAt: string }[];
 }
 
-export async function accountSigning(storage: ServiceStorage, accountName: string): Promise<AccountSigning> {
+export async function accountSigning(storage: AccountStorage, accountName: string): Promise<AccountSigning> {
   const account = await accountNamed(storage, accountName);
   const keys = await storage.read(account.id, (tx) => tx.signingKeys());
   return signingOf(keys.map((k) => ({ kid: k.kid, alg: algOfJwk(k.publicJwk), createdAt: k.createdAt })));
@@ -140,7 +140,7 @@ function signingOf(keys: AccountSigning['keys']): AccountSigning {
  * API token created from now on is signed. Tokens already issued keep verifying (their keys stay in the account's
  * JWKS). Nothing changes when the newest key already has that algorithm. Recorded in the account's audit trail.
  */
-export async function setSigningAlgorithm(storage: ServiceStorage, accountName: string, alg: SigningAlg, clock: Clock): Promise<AccountSigning & { changed: boolean; before: SigningAlg }> {
+export async function setSigningAlgorithm(storage: AccountStorage, accountName: string, alg: SigningAlg, clock: Clock): Promise<AccountSigning & { changed: boolean; before: SigningAlg }> {
   const account = await accountNamed(storage, accountName);
   const sealer = await storage.sealer();
   return storage.write(account.id, change(clock), async (tx) => {

@@ -75,7 +75,7 @@ describe('usage, where the decision is made', () => {
     expect(screen.asked).toEqual(['Type "Delete token" to delete it (anything else cancels)']);
 
     await cli.run(['get', 'events']); // a retrieval: who holds the value
-    await cli.server.app.flushLastUsed();
+    await cli.server.app.flushUsage();
     const table = await cli.run(['usage', 'events'], { tty: true, columns: 80 });
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.split('\n');
@@ -111,7 +111,7 @@ describe('usage, where the decision is made', () => {
     expect((await cli.run(['audit', '--fail-on-stale'])).code).toBe(0);
     // Presented during its drain: the gate fails, naming it.
     expect(await cli.introspect(old)).toMatchObject({ active: true, status: 'draining' });
-    await cli.server.app.flushLastUsed();
+    await cli.server.app.flushUsage();
     const gate = await cli.run(['audit', '--fail-on-stale']);
     expect(gate.code, gate.stderr).toBe(6);
     expect(gate.stderr).toMatch(/error: 'events' is deleted but still in use while draining \(--fail-on-stale\)/);

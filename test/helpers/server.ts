@@ -102,7 +102,7 @@ async function listen<S extends SqliteStorage | PostgresStorage>(o: {
     authLimit: { maxFailures: 1000 },
     // Last-used times are written when a test flushes (or at close), never behind its back; notifications are
     // delivered after a commit that enqueued some, or when a test runs them (app.notifications.runOnce()).
-    lastUsedFlushMs: 0,
+    usageFlushMs: 0,
     notify: { everyMs: 0, lifecycleEveryMs: 0 },
     ...o.appOptions,
     storage,

@@ -332,7 +332,7 @@ describe('introspection (RFC 7662)', () => {
       expect(stored()).toBeNull();
       const listed = (await call(server, 'GET', `/v1/tokens/${token.id}`, { credential: creds.admin })).body.token;
       expect(listed.lastUsedAt).toBe(usedAt);
-      server.app.flushLastUsed();
+      server.app.flushUsage();
       expect(stored()).toBe(usedAt);
     } finally {
       db.close();

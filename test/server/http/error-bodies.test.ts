@@ -138,7 +138,7 @@ describe('storage faults', () => {
     const memory = Object.create(server.memory) as typeof server.memory;
     const failingHash = hashCredential('tctl_key_fail');
     memory.principalByCredentialHash = (hash) => (hash.equals(failingHash) ? (failing(), undefined) : server.memory.principalByCredentialHash(hash));
-    app = await buildServerApp({ storage, memory, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, lastUsedFlushMs: 0 });
+    app = await buildServerApp({ storage, memory, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, usageFlushMs: 0 });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   });

@@ -30,7 +30,7 @@ async function anotherApp(options: Partial<Parameters<typeof buildServerApp>[0]>
     logStream: { write: (line) => void logs.push(line) },
     logLevel: 'info',
     authLimit: AUTH_LIMIT,
-    lastUsedFlushMs: 0,
+    usageFlushMs: 0,
     ...options,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -249,7 +249,7 @@ describe('the introspection door beside the server', () => {
       const all = [{ address: '127.0.0.1', family: 4 }, ...(hasIpv6 ? [{ address: '::1', family: 6 }] : [])];
       process.nextTick(() => (typeof options === 'object' && options.all ? callback(null, all) : callback(null, '127.0.0.1', 4)));
     }) as unknown as typeof dns.lookup);
-    const app = await buildServerApp({ storage: fast.storage, memory: fast.memory, clock: fast.clock, lastUsedFlushMs: 0 });
+    const app = await buildServerApp({ storage: fast.storage, memory: fast.memory, clock: fast.clock, usageFlushMs: 0 });
     try {
       await app.listen({ host: 'localhost', port: 0 });
       const port = (app.server.address() as { port: number }).port;

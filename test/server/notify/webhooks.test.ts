@@ -106,10 +106,10 @@ describe('notifications, verified by the standardwebhooks package', () => {
       const r = await call(server, 'POST', '/v1/introspect', { credential: service, form: { token: value } });
       expect(r.body).toMatchObject({ active: true, status: 'draining' });
     }
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     await deliver();
     await call(server, 'POST', '/v1/introspect', { credential: service, form: { token: value } });
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     await deliver();
     server.clock.advance(31 * MIN);
     await deliver();

@@ -59,11 +59,11 @@ describe('usage recorded at the introspection door', () => {
     expect(live.status).toBe(200);
     // Not written yet, shown all the same.
     expect(live.body.usage).toMatchObject({ tokenId: id, tracked: true, lastUsedAt: '2026-03-01T10:31:00.000Z', calls24h: 43 });
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     expect(writes).toEqual([1]); // one batch, one token in it
     server.clock.advance(MIN);
     await call(server, 'POST', `/v1/tokens/${id}/reveal`, { credential: admin, json: {} });
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     const r = await call(server, 'GET', '/v1/tokens/events/usage', { credential: admin });
     const callers = (r.body.usage.callers as { kind: string; principalName: string; address: string; calls: number }[]).map((c) => `${c.kind} ${c.principalName} ${c.address} ${c.calls}`).sort();
     expect(callers).toEqual(['introspection billing 198.51.100.20 2', 'introspection edge-gw 203.0.113.7 41', 'retrieval admin 127.0.0.1 1']);
@@ -87,7 +87,7 @@ describe('usage recorded at the introspection door', () => {
     for (let i = 0; i < 2; i++) expect((await call(server, 'POST', '/v1/introspect', { credential: gw, form: { token: value } })).body.status).toBe('draining');
     server.clock.advance(30 * MIN);
     expect((await call(server, 'POST', '/v1/introspect', { credential: gw, form: { token: value } })).body).toEqual({ active: false });
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     const [token] = (await call(server, 'GET', '/v1/tokens', { credential: admin })).body.tokens as { status: string; lastUsedAt: string }[];
     expect(token).toMatchObject({ status: 'revoked', lastUsedAt: '2026-03-01T10:01:00.000Z' }); // the revoked presentation is not a use
     const all = (await call(server, 'GET', '/v1/usage', { credential: admin })).body.tokens[0];

@@ -74,7 +74,7 @@ describe('usage on the Tokens page, recorded at the real introspection door', ()
     expect(api.body.usage.lastUsedAt).toBe('2026-03-01T10:31:00.000Z');
     // Once through the API as well: both doors record the same way, into the same caller.
     await call(server, 'POST', `/v1/tokens/${id}/reveal`, { credential: admin, json: {} });
-    await server.app.flushLastUsed();
+    await server.app.flushUsage();
     const again = await call(server, 'GET', `/v1/tokens/${id}/usage`, { credential: admin });
     expect(again.body.usage.callers.filter((c: { kind: string }) => c.kind === 'retrieval')).toEqual([expect.objectContaining({ principalName: 'admin', address: '127.0.0.1', calls: 2 })]);
     const usage = await client.get(`/tokens/${id}/usage`);
