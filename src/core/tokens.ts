@@ -281,8 +281,8 @@ export function deletionWarning(tokens: readonly TokenRecord[], token: TokenReco
   const status = tokenStatus(token, now);
   if (status === 'active') {
     return pending
-      ? `this is the last active ${token.type} token ('${pending.name}' is pending until ${formatInstant(pending.activatesAt)}): systems that depend on it will fail once it is rejected`
-      : `this is the last active ${token.type} token: systems that depend on it will fail once it is rejected`;
+      ? `this is the last active ${TYPE_LABELS[token.type]} ('${pending.name}' is pending until ${formatInstant(pending.activatesAt)}): systems that depend on it will fail once it is rejected`
+      : `this is the last active ${TYPE_LABELS[token.type]}: systems that depend on it will fail once it is rejected`;
   }
   if (status === 'pending' && !pending) {
     return `no ${token.type} token is active, and this pending one is the only one that would become active: after deleting it, the account has no usable ${token.type} token`;

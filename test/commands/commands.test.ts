@@ -307,7 +307,7 @@ describe('delete', () => {
   it('warns when deleting the last active token of its type', async () => {
     const cli = await withTwo();
     const r = await cli.run(['delete', 'default'], { tty: true, answers: ['Delete token'] });
-    expect(r.stderr).toMatch(/warning: this is the last active api token: systems that depend on it will fail/);
+    expect(r.stderr).toMatch(/warning: this is the last active API token: systems that depend on it will fail/);
     const other = await cli.run(['delete', 'events'], { tty: true, answers: ['Delete token'] });
     // events is pending: it is not "the last active" one; what is true is that no s2s token is, or will be, active
     expect(other.stderr).not.toMatch(/last active/);
@@ -322,7 +322,7 @@ describe('delete', () => {
     expect(next.stderr).not.toMatch(/warning/);
     await cli.run(['create', '--type', 's2s', '--name', 'events-2']);
     const last = await cli.run(['delete', 'events'], { tty: true, answers: ['Delete token'] });
-    expect(last.stderr).toMatch(/warning: this is the last active s2s token \('events-2' is pending until 2026-06-01 13:01 UTC\)/);
+    expect(last.stderr).toMatch(/warning: this is the last active S2S token \('events-2' is pending until 2026-06-01 13:01 UTC\)/);
   });
 
   it('says what deletion means: a pending token never becomes active, an active one keeps working while it drains', async () => {

@@ -295,7 +295,7 @@ describe('without JavaScript: every form works as a plain form', () => {
     expect(dialog(del.text, 'delete-dialog')).toMatch(/ open/);
     expect(del.text).toContain(`action="/tokens/${defaultId}/delete"`);
     expect(del.text).toContain('<h2 id="delete-h">Delete <span data-slot="name">default</span>?</h2>');
-    expect(del.text).toContain('<strong data-slot="warning">This is the last active api token: systems that depend on it will fail once it is rejected.</strong>');
+    expect(del.text).toContain('<strong data-slot="warning">This is the last active API token: systems that depend on it will fail once it is rejected.</strong>');
     // The Delete token button is not disabled in the HTML: only the script gates it (the service checks the phrase).
     expect(del.text).toContain('<button type="submit" id="delete-button" class="danger primary">');
     // Nothing is open otherwise, and a made-up id opens nothing.

@@ -142,7 +142,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
     await page.getByRole('button', { name: 'Delete default' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete default?' });
     const text = (await dialog.textContent())!;
-    expect(text).toContain('This is the last active api token: systems that depend on it will fail once it is rejected.');
+    expect(text).toContain('This is the last active API token: systems that depend on it will fail once it is rejected.');
     // An active token drains: calls keep working for up to 30 minutes, until about a stated time.
     expect(text).toMatch(/Calls made with it keep working for up to 30 min after deletion \(until about \d{4}-\d\d-\d\d \d\d:\d\d UTC\), then are rejected\./);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
