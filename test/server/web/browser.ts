@@ -66,3 +66,14 @@ export async function expectAccessible(page: Page, label: string): Promise<void>
 }
 
 export const clipboardText = (page: Page): Promise<string> => page.evaluate(() => navigator.clipboard.readText());
+
+/**
+ * Closes the open dialog with `key` and waits for the page's close handler: a dialog's close event comes a task after
+ * the key, and the handler is what resets the dialog and puts the focus back outside it.
+ */
+export async function closeDialog(page: Page, key = 'Escape'): Promise<void> {
+  await page.keyboard.press(key);
+  await expect
+    .poll(() => page.evaluate(() => !document.querySelector('dialog[open]') && !document.activeElement?.closest('dialog')))
+    .toBe(true);
+}

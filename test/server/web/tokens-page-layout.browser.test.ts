@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../../src/core/clock.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { box, focusRing, overflowReport, rowLines, shoot } from './layout.js';
 
 const skip = browserMissing !== null && !browserRequired;
@@ -196,14 +196,14 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
         await del.waitFor();
         expect(await del.textContent()).toMatch(/keep working for up to 30 min after deletion/);
         await check(page, at('08-delete-active-64'), { dialog: true });
-        await page.keyboard.press('Escape');
+        await closeDialog(page);
         await page.getByRole('button', { name: `Delete ${LONG_EVENTS}` }).click();
         const delPending = page.getByRole('dialog', { name: `Delete ${LONG_EVENTS}?` });
         await delPending.waitFor();
         expect(await delPending.textContent()).toContain('It is still pending: once deleted, it never becomes active.');
         expect(await delPending.textContent()).not.toMatch(/keep working/);
         await check(page, at('09-delete-pending'), { dialog: true });
-        await page.keyboard.press('Escape');
+        await closeDialog(page);
 
         // Copy an active token: "Copied" beside the button, inside the viewport; the clipboard holds the value.
         await page.evaluate(() => navigator.clipboard.writeText('nothing'));
@@ -365,7 +365,7 @@ describe.skipIf(skip)('the Tokens page, laid out', () => {
         }
         await expectAccessible(page, `the delete dialog, ${scheme}`);
         await shoot(page, `1280-${scheme}-delete-dialog`);
-        await page.keyboard.press('Escape');
+        await closeDialog(page);
         await expectAccessible(page, `the list, ${scheme}`);
         await shoot(page, `1280-${scheme}-list`);
         const narrow = await openPage(browser, server.url, { width: 390, height: 844 }, scheme);

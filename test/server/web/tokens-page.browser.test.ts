@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_CSP } from '../../../src/server/web/routes.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 
 const skip = browserMissing !== null && !browserRequired;
 
@@ -231,7 +231,7 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
       expect(await p.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('confirmation');
       await p.keyboard.type('Delete token');
       expect(await dialog.getByRole('button', { name: 'Delete token' }).isEnabled()).toBe(true);
-      await p.keyboard.press('Escape');
+      await closeDialog(p);
       expect(await dialog.isVisible()).toBe(false);
       expect(await p.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Delete default-20260301');
     } finally {

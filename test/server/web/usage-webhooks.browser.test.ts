@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
-import { browserMissing, browserRequired, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { box, overflowReport, rowLines, shoot } from './layout.js';
 
 const skip = browserMissing !== null && !browserRequired;
@@ -83,7 +83,7 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
       let dialog = page.getByRole('dialog', { name: 'Delete events?' });
       await dialog.waitFor();
       expect(await dialog.locator('#delete-usage').textContent()).toBe('Never used.');
-      await page.keyboard.press('Escape');
+      await closeDialog(page);
 
       // Calls through the introspection door; two minutes later the dialog says by whom, from where, how many.
       await introspect(3);
@@ -96,10 +96,10 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
       // The phrase field is described by it (read out when the field is focused).
       expect(await dialog.getByLabel('Type "Delete token" to confirm').getAttribute('aria-describedby')).toBe('delete-usage delete-error');
       await check(page, '1280-21-delete-used', { dialog: true });
-      await page.keyboard.press('Escape');
+      await closeDialog(page);
       await page.getByRole('button', { name: 'Delete default' }).click();
       expect(await page.getByRole('dialog', { name: 'Delete default?' }).locator('#delete-usage').textContent()).toBe('Never used.');
-      await page.keyboard.press('Escape');
+      await closeDialog(page);
 
       // Copy: the clipboard holds the value, and the service recorded a retrieval (seen by the API as well).
       await row(page, 'events').getByRole('button', { name: 'Copy events' }).click();
@@ -230,7 +230,7 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
       await confirm.waitFor();
       expect(await confirm.locator('[data-slot="url"]').textContent()).toBe(receiver.url);
       await check(page, '1280-29-webhook-remove', { dialog: true });
-      await page.keyboard.press('Escape');
+      await closeDialog(page);
       await expect.poll(() => confirm.isVisible()).toBe(false);
       expect(await remove.evaluate((e) => e === document.activeElement)).toBe(true);
       await remove.click();
@@ -267,7 +267,7 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
         await row(page, 'default').getByRole('button', { name: 'Delete default' }).click();
         await page.getByRole('dialog', { name: 'Delete default?' }).waitFor();
         await check(page, at('31-delete'), { dialog: true });
-        await page.keyboard.press('Escape');
+        await closeDialog(page);
         await page.goto(`${server.url}/tokens/${eventsId}/usage`);
         await check(page, at('32-usage'));
         await page.getByText('Calls per day as a table').click();
@@ -282,7 +282,7 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
         await page.getByRole('button', { name: `Remove ${long}` }).click();
         await page.getByRole('dialog', { name: 'Remove this endpoint?' }).waitFor();
         await check(page, at('36-webhook-remove'), { dialog: true });
-        await page.keyboard.press('Escape');
+        await closeDialog(page);
         await page.goto(`${server.url}/webhooks/${added.body.webhook.id}`);
         await check(page, at('37-webhook-log'));
         // Leave the endpoints as they were for the other scheme.
