@@ -14,8 +14,19 @@ describe('shutDown', () => {
       slow.on('error', () => undefined);
       const closed = new Promise((resolve) => slow.once('close', resolve));
       slow.write(`POST /v1/introspect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${credential}\r\n`); // headers never end
+      // In flight: the server has read the request's headers (its 'request' event) before it shuts down; a request
+      // it has not read yet is answered 503 by design (another replica answers it).
+      const received = new Promise<void>((resolve) => {
+        const onRequest = (req: { url?: string }) => {
+          if (req.url !== '/v1/tokens') return;
+          server.app.server.off('request', onRequest);
+          resolve();
+        };
+        server.app.server.on('request', onRequest);
+      });
       const inFlight = call(server, 'GET', '/v1/tokens', { credential });
-      // Both connections accepted by the server before it shuts down.
+      await received;
+      // The trickling connection accepted too.
       const connections = () => new Promise<number>((resolve) => server.app.server.getConnections((_e, n) => resolve(n)));
       await vi.waitFor(async () => expect(await connections()).toBeGreaterThanOrEqual(2), { interval: 5 });
       const started = Date.now();
