@@ -14,7 +14,8 @@
 // POST handler's (a ratio >= 0.85), and p99 under 5 ms. The cases are interleaved over rounds; every ratio is the
 // median of the per-round ratios. Every answer is checked, under wrk too.
 // With --drivers both (node:sqlite and better-sqlite3; or a comma-separated list), the s2s and never-issued cases run
-// once per SQLite driver, each on its own copy of the data (TOKENCTL_SQLITE_DRIVER), side by side in the same rounds:
+// once per SQLite driver, each on its own copy of the data (TOKENCTL_SQLITE_DRIVER), side by side in the same rounds,
+// and so do writes through the API (create, then delete, one client: each write a transaction on SQLite):
 // on Node.js 22 and 24, where both can run (better-sqlite3 built for it: npm run sqlite-driver). Default: the driver
 // the service uses on this Node.js.
 // Bounded in time (default 5 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, on a quiet machine,
@@ -218,6 +219,53 @@ function unknownS2s() {
   return head + sum;
 }
 
+/**
+ * Writes per SQLite driver (with --drivers): one admin client creating an s2s token and deleting it (with the typed
+ * phrase) through the API, each write a transaction, WRITE_CYCLES times per driver per round, interleaved: the same
+ * count for each driver, so both data copies hold as many tokens at every round (deleted tokens stay in the account,
+ * and a write reads the account's tokens: later rounds cost more, for both). Reports milliseconds per create and per
+ * delete (medians of the rounds' medians) and the server's CPU per write.
+ */
+const WRITE_CYCLES = 150;
+async function measureWrites(byDriver, auth) {
+  const perDriver = byDriver.map(() => []);
+  console.log(`\nwrites: create an s2s token, then delete it; one client, ${WRITE_CYCLES} times per driver per round`);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [i, d] of byDriver.entries()) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const creates = [];
+      const deletes = [];
+      const cpu0 = cpuSeconds(d.child.pid);
+      for (let n = 0; n < WRITE_CYCLES; n++) {
+        let t0 = performance.now();
+        const c = await request(agent, d.port, { method: 'POST', path: '/v1/tokens', headers: auth, body: JSON.stringify({ type: 's2s', name: `w${round}-${n}` }) });
+        creates.push(performance.now() - t0);
+        const id = c.status === 201 ? JSON.parse(c.text).token?.id : undefined;
+        if (!id) throw new Error(`writes (${d.driver}): create answered ${c.status} ${c.text.slice(0, 160)}`);
+        t0 = performance.now();
+        // Node sends a DELETE's body without a length unless told (it chunks only POST-like methods by default).
+        const phrase = JSON.stringify({ confirmation: 'Delete token' });
+        const r = await request(agent, d.port, { method: 'DELETE', path: `/v1/tokens/${id}`, headers: { ...auth, 'content-length': String(Buffer.byteLength(phrase)) }, body: phrase });
+        deletes.push(performance.now() - t0);
+        if (r.status !== 200) throw new Error(`writes (${d.driver}): delete answered ${r.status} ${r.text.slice(0, 160)}`);
+      }
+      const cpu1 = cpuSeconds(d.child.pid);
+      agent.destroy();
+      const r = { create: median(creates), delete: median(deletes), n: creates.length, cpuUs: ((cpu1 - cpu0) / (creates.length + deletes.length)) * 1e6 };
+      perDriver[i].push(r);
+      console.log(`round ${round}: ${d.driver.padEnd(15)} create ${r.create.toFixed(2)} ms   delete ${r.delete.toFixed(2)} ms   server CPU ${r.cpuUs.toFixed(0)} µs/write   (${r.n} creates and deletes)`);
+    }
+  }
+  console.log('');
+  for (const [i, d] of byDriver.entries()) {
+    const rs = perDriver[i];
+    const spread = (xs) => `${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)}`;
+    console.log(
+      `writes, ${d.driver}: create ${median(rs.map((r) => r.create)).toFixed(2)} ms (rounds ${spread(rs.map((r) => r.create))}), delete ${median(rs.map((r) => r.delete)).toFixed(2)} ms (rounds ${spread(rs.map((r) => r.delete))}), server CPU ${median(rs.map((r) => r.cpuUs)).toFixed(0)} µs per write`,
+    );
+  }
+}
+
 try {
   // An account with an active API token (the default) and an s2s token made active by creating it "a day ago".
   const admin = tk(['server', 'init', '--data', data, '--account', 'bench']);
@@ -232,6 +280,11 @@ try {
   const loggedData = `${data}-logged`;
   cpSync(data, loggedData, { recursive: true });
   chmodSync(loggedData, 0o700);
+  const driverCopies = drivers.map((driver) => [driver, `${data}-${driver.replace(/\W/g, '-')}`]);
+  for (const [, copy] of driverCopies) {
+    cpSync(data, copy, { recursive: true });
+    chmodSync(copy, 0o700);
+  }
 
   const hello = await startProcess(
     ['-e', "const s=require('node:http').createServer((q,r)=>{r.setHeader('content-type','application/json');r.end('{\"hello\":\"world\"}')});s.keepAliveTimeout=5000;s.listen(0,'127.0.0.1',()=>process.stderr.write('port '+s.address().port+'\\n'))"],
@@ -240,12 +293,10 @@ try {
   );
   const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
   const logged = await startProcess([bin, 'serve', '--data', loggedData, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
-  // One service per driver asked for, on a copy of the same data (one serve per data directory).
+  // One service per driver asked for, on a copy of the same data (one serve per data directory), copied before any
+  // service runs on it (a running service's directory holds its claim on it).
   const byDriver = [];
-  for (const driver of drivers) {
-    const copy = `${data}-${driver.replace(/\W/g, '-')}`;
-    cpSync(data, copy, { recursive: true });
-    chmodSync(copy, 0o700);
+  for (const [driver, copy] of driverCopies) {
     byDriver.push({ driver, ...(await startProcess([bin, 'serve', '--data', copy, '--port', '0', '--log-level', 'warn'], { TOKENCTL_SQLITE_DRIVER: driver }, listening)) });
   }
   const jwt = JSON.parse((await request(agent, serve.port, { method: 'POST', path: '/v1/tokens/default/reveal', headers: auth, body: '{}' })).text).value;
@@ -328,6 +379,7 @@ try {
         `${med[i].errors ? `; ${med[i].errors} WRONG ANSWERS OR ERRORS` : ''}`,
     );
   }
+  if (byDriver.length > 0) await measureWrites(byDriver, auth);
   await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gypEnv } from './node-headers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const driverDir = path.join(root, 'node_modules', 'better-sqlite3');
@@ -39,8 +40,8 @@ console.error(`Building better-sqlite3 for Node.js ${process.version} (the token
 // and npm's own node-gyp.
 const npm = process.env.npm_execpath;
 const built = npm
-  ? spawnSync(process.execPath, [npm, 'run', 'install'], { cwd: driverDir, stdio: 'inherit' })
-  : spawnSync('npm', ['run', 'install'], { cwd: driverDir, stdio: 'inherit', shell: process.platform === 'win32' });
+  ? spawnSync(process.execPath, [npm, 'run', 'install'], { cwd: driverDir, stdio: 'inherit', env: gypEnv(process.env, process.execPath, process.versions.node) })
+  : spawnSync('npm', ['run', 'install'], { cwd: driverDir, stdio: 'inherit', shell: process.platform === 'win32', env: gypEnv(process.env, process.execPath, process.versions.node) });
 if (built.status !== 0 || !bindingLoads()) {
   console.error(
     'error: better-sqlite3 could not be built; compiling it needs python3, make and a C++ compiler (Debian/Ubuntu: apt-get install python3 make g++). ' +
