@@ -338,9 +338,24 @@ describeWith({ nginx: true }, 'behind nginx with docs/deploy/nginx.conf: a hung 
         const viaLb = api(nginx.url, admin, { timeoutMs: 30_000 });
         const direct = api(B.url, admin);
         const w = writers({ clients: () => [{ name: 'nginx', api: viaLb }], lookup: () => [direct], types: ['s2s', 's2s', 'api'], prefix: 'h' });
+        // Deletes certainly in flight on the hung replica, whatever the writer happens to be doing when it hangs: the
+        // tokens of two more accounts, deleted through nginx all at once while A hangs (nginx alternates between the
+        // replicas, so some of the six reach A), each to be answered once, after A dies, by B.
+        const probes: { admin: string; id: string }[] = [];
+        for (const account of ['hung-probe-1', 'hung-probe-2']) {
+          const probeAdmin = await d.initAccount(account);
+          // Made by the operator's command on the database: a replica knows the new credential once notified.
+          await until(async () => (await api(B.url, probeAdmin).whoami()).status === 200, 10_000, `replica B knows the admin of ${account}`);
+          for (const [type, name] of [['s2s', 'p1'], ['s2s', 'p2'], ['api', 'p3']] as const) {
+            const made = await api(B.url, probeAdmin).create(type, name);
+            expect(made.status, `probe token ${account}/${name}`).toBe(201);
+            probes.push({ admin: probeAdmin, id: made.body.token.id });
+          }
+        }
         await until(async () => w.created.length >= 20, 20_000, '20 creates before the hang');
         A.pause();
         const pausedAt = performance.now();
+        const probeDeletes = Promise.all(probes.map((p) => api(nginx.url, p.admin, { timeoutMs: 30_000 }).remove(p.id)));
         // Requests pile up on the hung replica (its connections stay open); then it dies with them in flight, and nginx
         // resends what it may (a DELETE, which HTTP calls idempotent; never a POST) to B.
         await sleep(3_000);
@@ -364,12 +379,20 @@ describeWith({ nginx: true }, 'behind nginx with docs/deploy/nginx.conf: a hung 
         };
         expect(count('token.delete', (e) => e.token!.id), 'a token deleted twice').toEqual([]);
         expect(count('token.create', (e) => e.token!.name), 'a token created twice').toEqual([]);
+        // Every probe deleted, once: those that hung on A were resent by nginx to B and answered there.
+        expect((await probeDeletes).map((r) => r.status), 'the probe deletes through nginx').toEqual(probes.map(() => 200));
+        for (const admin of new Set(probes.map((p) => p.admin))) {
+          const deleted = (await api(B.url, admin).events()).body.events.filter((e) => e.action === 'token.delete').map((e) => e.token!.id);
+          expect(deleted.sort(), 'each probe token deleted once').toEqual(probes.filter((p) => p.admin === admin).map((p) => p.id).sort());
+        }
         // nginx did resend deletes that were in flight on A (its error log names each failed attempt with its request).
         const resent = new Set([...nginx.errorLog().matchAll(new RegExp(`request: "DELETE (/v1/tokens/tok_\\w+) HTTP/1.1", upstream: "http://${A.address}`, 'g'))].map((m) => m[1]));
         expect(resent.size, 'deletes nginx passed on from the hung replica').toBeGreaterThan(0);
+        expect(probes.some((p) => resent.has(`/v1/tokens/${p.id}`)), 'a probe delete resent from the hung replica').toBe(true);
         figures.push(
           `hung replica: ${deletes.length} deletes (${deletes.filter((x) => x.startedAt > pausedAt - 100 && x.startedAt < killedAt).length} sent while A hung, ` +
-            `${resent.size} of them resent to B by nginx, each answered once), ${creates.length} creates (${creates.filter((x) => x.status !== 201).length} failed cleanly), every token deleted once`,
+            `and ${probes.length} probe deletes; ${resent.size} deletes resent to B by nginx, ${probes.filter((p) => resent.has(`/v1/tokens/${p.id}`)).length} of them probes, each answered once), ` +
+            `${creates.length} creates (${creates.filter((x) => x.status !== 201).length} failed cleanly), every token deleted once`,
         );
       } finally {
         await nginx.stop();
