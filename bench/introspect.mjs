@@ -168,6 +168,9 @@ const median = (xs) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
+/** The lowest and highest of the rounds' figures. */
+const spread = (xs) => `${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)}`;
+
 function report(name, r) {
   console.log(
     `${name.padEnd(50)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   server CPU ${r.cpuUs.toFixed(0).padStart(4)} µs/req   (${r.n} requests, ${r.errors} errors)`,
@@ -259,7 +262,6 @@ async function measureWrites(byDriver, auth) {
   console.log('');
   for (const [i, d] of byDriver.entries()) {
     const rs = perDriver[i];
-    const spread = (xs) => `${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)}`;
     console.log(
       `writes, ${d.driver}: create ${median(rs.map((r) => r.create)).toFixed(2)} ms (rounds ${spread(rs.map((r) => r.create))}), delete ${median(rs.map((r) => r.delete)).toFixed(2)} ms (rounds ${spread(rs.map((r) => r.delete))}), server CPU ${median(rs.map((r) => r.cpuUs)).toFixed(0)} µs per write`,
     );
@@ -366,7 +368,6 @@ try {
   const bare = cases.findIndex((c) => c.key === 'bare POST');
   const oidc = cases.findIndex((c) => c.key === 'oidc-provider');
   const perRound = (i, j) => results[i].map((x, k) => results[j][k].cpuUs / x.cpuUs);
-  const spread = (xs) => `${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)}`;
   for (const [i, c] of cases.entries()) {
     if (i === bare || c.key === 'bare GET') continue;
     const ratio = perRound(i, bare);

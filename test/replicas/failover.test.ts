@@ -127,6 +127,24 @@ function writers(o: { clients: () => { name: string; api: Api }[]; lookup: () =>
 type Writers = ReturnType<typeof writers>;
 
 /** Everything the answers promised holds in the database, as listed through `client`. */
+/** An account (its admin credential), replicas A and B on the deployment, and writers creating and deleting through both of them. */
+async function writingThroughTwo(d: Deployment, account: string, prefix: string): Promise<{ admin: string; A: Replica; B: Replica; adm: { A: Api; B: Api }; w: Writers }> {
+  const admin = await d.initAccount(account);
+  const [A, B] = await Promise.all([d.replica({ name: 'A' }), d.replica({ name: 'B' })]);
+  showOnFailure(A, B);
+  const adm = { A: api(A.url, admin, { timeoutMs: 15_000 }), B: api(B.url, admin, { timeoutMs: 15_000 }) };
+  const w = writers({
+    clients: () => [
+      { name: 'A', api: adm.A },
+      { name: 'B', api: adm.B },
+    ],
+    lookup: () => [adm.B, adm.A],
+    types: ['s2s', 's2s', 'api'],
+    prefix,
+  });
+  return { admin, A, B, adm, w };
+}
+
 async function expectPromisesKept(client: Api, w: Writers): Promise<TokenJson[]> {
   const listed = await client.list();
   expect(listed.status).toBe(200);
@@ -179,19 +197,7 @@ describeWith({}, 'replicas with a synchronous standby: statements go to the prim
         d = await deployment({ cluster: primary, url: (db) => `postgres://postgres@${hosts}/${db}?target_session_attrs=primary` });
         // The standby replays the new database before any replica could ask it anything.
         await standby.caughtUp();
-        const admin = await d.initAccount('sync');
-        const [A, B] = await Promise.all([d.replica({ name: 'A' }), d.replica({ name: 'B' })]);
-        showOnFailure(A, B);
-        const adm = { A: api(A.url, admin, { timeoutMs: 15_000 }), B: api(B.url, admin, { timeoutMs: 15_000 }) };
-        const w = writers({
-          clients: () => [
-            { name: 'A', api: adm.A },
-            { name: 'B', api: adm.B },
-          ],
-          lookup: () => [adm.B, adm.A],
-          types: ['s2s', 's2s', 'api'],
-          prefix: 's',
-        });
+        const { admin, A, B, adm, w } = await writingThroughTwo(d, 'sync', 's');
         await until(async () => w.created.length >= 20, 20_000, '20 creates before the outage');
 
         const stopAt = performance.now();
@@ -254,19 +260,7 @@ describeWith({}, 'abrupt failover under writes', () => {
     try {
       d = await deployment({ cluster: primary, url: (db) => `postgres://postgres@${hosts}/${db}` });
       await standby.caughtUp();
-      const admin = await d.initAccount('failover');
-      const [A, B] = await Promise.all([d.replica({ name: 'A' }), d.replica({ name: 'B' })]);
-      showOnFailure(A, B);
-      const adm = { A: api(A.url, admin, { timeoutMs: 15_000 }), B: api(B.url, admin, { timeoutMs: 15_000 }) };
-      const w = writers({
-        clients: () => [
-          { name: 'A', api: adm.A },
-          { name: 'B', api: adm.B },
-        ],
-        lookup: () => [adm.B, adm.A],
-        types: ['s2s', 's2s', 'api'],
-        prefix: 'f',
-      });
+      const { adm, w } = await writingThroughTwo(d, 'failover', 'f');
       const rounds: string[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         const before = w.created.length;

@@ -3,11 +3,30 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 export const CHROMIUM = process.env.TOKENCTL_CHROMIUM ?? '/usr/bin/chromium';
 export const browserRequired = process.env.TOKENCTL_REQUIRE_BROWSER === '1';
 export const browserMissing: string | null = existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+
+/**
+ * A describe block that needs Chromium: without one it shows as one skipped test saying why, unless the browser is
+ * required (CI), where the block fails before anything else runs.
+ */
+export function describeInBrowser(name: string, body: () => void): void {
+  if (browserMissing !== null && !browserRequired) {
+    describe.skip(name, () => {
+      it(`is skipped: ${browserMissing}`, () => undefined);
+    });
+    return;
+  }
+  describe(name, () => {
+    beforeAll(() => {
+      if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
+    });
+    body();
+  });
+}
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({

@@ -2,18 +2,12 @@
 // own button), copy from a row (a pending token says why first), rename (Save, Cancel, Escape, and a conflict kept at
 // the field with the typed name), delete with the typed phrase; after each, the focus is where it belongs.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { describeInBrowser, clipboardText, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { shoot } from './layout.js';
 
-const skip = browserMissing !== null && !browserRequired;
-
-describe.skipIf(!skip)('the Tokens page with the keyboard alone', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('the Tokens page with the keyboard alone', () => {
+describeInBrowser('the Tokens page with the keyboard alone', () => {
   let browser: Browser;
   let server: TestServer;
   let admin: string;
@@ -21,7 +15,6 @@ describe.skipIf(skip)('the Tokens page with the keyboard alone', () => {
   let page: Page;
 
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
     server = await startTestServer();
     admin = (await server.initAccount()).credential;

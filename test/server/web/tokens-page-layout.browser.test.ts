@@ -5,13 +5,11 @@
 // from the boxes), axe-core finding no violation, and a screenshot for a person to look at (layout.ts: SHOTS_DIR,
 // outside the repository). The focus ring's contrast is computed at every tab stop, in the light and dark schemes.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { manualClock } from '../../../src/core/clock.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { describeInBrowser, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { box, focusRing, overflowReport, rowLines, shoot } from './layout.js';
-
-const skip = browserMissing !== null && !browserRequired;
 
 /** 64 characters, the longest name allowed. */
 const LONG_LINKS = 'campaign-links-for-the-spring-sale-partner-network-and-affiliates'.slice(0, 64);
@@ -52,17 +50,12 @@ async function everyStatus(server: TestServer): Promise<string> {
   return credential;
 }
 
-describe.skipIf(!skip)('the Tokens page, laid out', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('the Tokens page, laid out', () => {
+describeInBrowser('the Tokens page, laid out', () => {
   let browser: Browser;
   let server: TestServer;
   let admin: string;
 
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
     server = await startTestServer({ clock: manualClock('2025-07-01T09:00:00Z') });
     admin = await everyStatus(server);

@@ -2,19 +2,13 @@
 // (Debian's Chromium through playwright-core), against the service on 127.0.0.1 port 0; the same setup as
 // tokens-page.browser.test.ts.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setAccountFeatures } from '../../../src/tokens/principals.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { describeInBrowser, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { signedIn } from './helpers.js';
 
-const skip = browserMissing !== null && !browserRequired;
-
-describe.skipIf(!skip)('the Tokens page and premium features', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('the Tokens page and premium features', () => {
+describeInBrowser('the Tokens page and premium features', () => {
   let browser: Browser;
   let server: TestServer;
   let admin: string;
@@ -22,7 +16,6 @@ describe.skipIf(skip)('the Tokens page and premium features', () => {
   let page: Page;
 
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
     server = await startTestServer();
     // `server init` makes an account without premium features.

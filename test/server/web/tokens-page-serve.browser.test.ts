@@ -5,13 +5,11 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBin, startServe, type Served } from '../../helpers/bin.js';
 import { baseEnv, tempHome } from '../../helpers/env.js';
 import { PAGE_CSP } from '../../../src/server/web/routes.js';
-import { browserMissing, browserRequired, clipboardText, launchBrowser, openPage } from './browser.js';
-
-const skip = browserMissing !== null && !browserRequired;
+import { describeInBrowser, clipboardText, launchBrowser, openPage } from './browser.js';
 
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -21,14 +19,9 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-describe.skipIf(!skip)('the Tokens page of tokenctl serve', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('the Tokens page of tokenctl serve', () => {
+describeInBrowser('the Tokens page of tokenctl serve', () => {
   let browser: Browser;
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
   });
   afterAll(async () => browser?.close());

@@ -4,18 +4,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PAGE_CSP } from '../../../src/server/web/routes.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { describeInBrowser, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 
-const skip = browserMissing !== null && !browserRequired;
-
-describe.skipIf(!skip)('the Tokens page in a browser', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('the Tokens page in a browser', () => {
+describeInBrowser('the Tokens page in a browser', () => {
   let browser: Browser;
   let server: TestServer;
   let admin: string;
@@ -24,7 +18,6 @@ describe.skipIf(skip)('the Tokens page in a browser', () => {
   const MINUTE = 60_000;
 
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
     server = await startTestServer();
     admin = (await server.initAccount()).credential;

@@ -6,20 +6,15 @@
 // 1280x800 and 390x844, in the light and dark schemes: nothing wider than the viewport or its container, axe-core
 // finding no violation, no CSP violation, and screenshots (layout.ts SHOTS_DIR) for a person to look at.
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
-import { browserMissing, browserRequired, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
+import { describeInBrowser, clipboardText, closeDialog, expectAccessible, launchBrowser, openPage, type Watched } from './browser.js';
 import { box, overflowReport, rowLines, shoot } from './layout.js';
 
-const skip = browserMissing !== null && !browserRequired;
 const MIN = 60_000;
 
-describe.skipIf(!skip)('usage and webhooks on the Tokens page', () => {
-  it(`is skipped: ${browserMissing}`, () => undefined);
-});
-
-describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
+describeInBrowser('usage and webhooks on the Tokens page', () => {
   let browser: Browser;
   let server: TestServer;
   let receiver: Receiver;
@@ -30,7 +25,6 @@ describe.skipIf(skip)('usage and webhooks on the Tokens page', () => {
   let eventsId: string;
 
   beforeAll(async () => {
-    if (browserMissing) throw new Error(`TOKENCTL_REQUIRE_BROWSER=1 but ${browserMissing}`);
     browser = await launchBrowser();
     // Loopback allowed for notifications (the receiver is on 127.0.0.1), as `serve --webhook-allow loopback` does.
     server = await startTestServer({ notify: { everyMs: 0, lifecycleEveryMs: 0, allow: ['loopback'], timeoutMs: 2_000 } });
