@@ -11,15 +11,17 @@
 // log on (`--log-level info`, the default; to /dev/null). The figure to trust is the server's CPU time per request
 // (user + system, from /proc): the load generator shares this 2-core machine, so requests per second move with it.
 // Targets (issue 18): for the s2s, never-issued and request-log cases, CPU per introspection at most 1/0.85 of the bare
-// POST handler's (a ratio >= 0.85), and p99 under 5 ms. The cases are interleaved over rounds; every ratio is the
-// median of the per-round ratios. Every answer is checked, under wrk too.
+// POST handler's (a ratio >= 0.85), and p99 under 5 ms. Each round measures the bare POST handler before and after
+// every other case (bare, case, bare, case, ..., bare; the order of the cases alternates from round to round), and a
+// case's ratio in a round is to the mean of the two bare windows beside it; every ratio is the median of the
+// per-round ratios. Every answer is checked, under wrk too.
 // With --drivers both (node:sqlite and better-sqlite3; or a comma-separated list), the s2s and never-issued cases run
 // once per SQLite driver, each on its own copy of the data (TOKENCTL_SQLITE_DRIVER), side by side in the same rounds,
 // and so do writes through the API (create, then delete, one client: each write a transaction on SQLite):
 // on Node.js 22 and 24, where both can run (better-sqlite3 built for it: npm run sqlite-driver). Default: the driver
 // the service uses on this Node.js.
 // Bounded in time (default 5 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, on a quiet machine,
-// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin]
+// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin] [--profile]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { chmodSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +46,13 @@ const DRIVERS = ['node:sqlite', 'better-sqlite3'];
 const pin = process.argv.includes('--pin') && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 /** The command that runs `file args` on one CPU when pinning, else as it is. */
 const onCpu = (cpu, file, args) => (pin ? ['taskset', ['-c', String(cpu), file, ...args]] : [file, args]);
+// --profile: after the rounds, a CPU profile of the s2s case with the request log off and on (Linux perf, sampling with
+// call stacks; the services then run with --perf-basic-prof so that perf can name their JavaScript): what share of the
+// server's CPU is tokenctl's own JavaScript (frames of its bundle, less the response's write that any server does),
+// the kernel's, and the garbage collector's. Shares of one process's samples hold still when the machine's speed moves.
+const profile = process.argv.includes('--profile');
+if (profile && spawnSync('perf', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('--profile needs Linux perf (Debian: apt-get install linux-perf)');
+const perfMap = profile ? ['--perf-basic-prof'] : [];
 const driversArg = process.argv.includes('--drivers') ? process.argv[process.argv.indexOf('--drivers') + 1] ?? '' : '';
 const drivers = driversArg === '' ? [] : driversArg === 'both' ? DRIVERS : driversArg.split(',').map((d) => d.trim());
 for (const d of drivers) if (!DRIVERS.includes(d)) throw new Error(`--drivers: '${d}' is not one of ${DRIVERS.join(', ')} (or both)`);
@@ -222,6 +231,33 @@ function unknownS2s() {
   return head + sum;
 }
 
+/** Frames of the response's write (node:http, the stream, the system call): what any server answering the same bytes does. */
+const WRITE_FRAMES = /_http_outgoing|internal\/streams\/writable|StreamBase|writev/i;
+
+/** One case under load while perf samples its server with call stacks; prints the shares. */
+function profileCase(c) {
+  const file = path.join(home, `perf-${c.pid}.data`);
+  const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2999', '-g', '-p', String(c.pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  const r = wrkLoad(c.port, c.spec, seconds, c.expected);
+  const done = spawnSync('sh', ['-c', `while kill -0 ${rec.pid} 2>/dev/null; do sleep 0.1; done; perf script -i '${file}' 2>/dev/null`], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  let samples = 0;
+  let ours = 0;
+  let kernel = 0;
+  let gc = 0;
+  for (const sample of done.stdout.split('\n\n')) {
+    const frames = sample.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+    if (frames.length === 0) continue;
+    samples++;
+    if (frames[0].includes('kernel.kallsyms')) kernel++;
+    if (frames.some((f) => /Heap::|Scavenge|MarkCompact/.test(f))) gc++;
+    const first = frames.findIndex((f) => f.includes('/dist/chunks/'));
+    if (first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f))) ours++;
+  }
+  rmSync(file, { force: true });
+  const pct = (n) => `${((n / samples) * 100).toFixed(1)} %`;
+  console.log(`${c.name.padEnd(50)} tokenctl's JavaScript ${pct(ours).padStart(6)}   kernel ${pct(kernel).padStart(6)}   GC ${pct(gc).padStart(6)}   (${samples} samples, ${r.n} requests)`);
+}
+
 /**
  * Writes per SQLite driver (with --drivers): one admin client creating an s2s token and deleting it (with the typed
  * phrase) through the API, each write a transaction, WRITE_CYCLES times per driver per round, interleaved: the same
@@ -293,8 +329,8 @@ try {
     {},
     /port (\d+)/,
   );
-  const serve = await startProcess([bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
-  const logged = await startProcess([bin, 'serve', '--data', loggedData, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
+  const serve = await startProcess([...perfMap, bin, 'serve', '--data', data, '--port', '0', '--log-level', 'warn'], {}, listening);
+  const logged = await startProcess([...perfMap, bin, 'serve', '--data', loggedData, '--port', '0'], {}, listening, openSync('/dev/null', 'w'));
   // One service per driver asked for, on a copy of the same data (one serve per data directory), copied before any
   // service runs on it (a running service's directory holds its claim on it).
   const byDriver = [];
@@ -345,13 +381,31 @@ try {
     ]),
   ].map((c) => ({ ...c, check: answers(c.expected) }));
   for (const c of cases) await warmUp(c);
+  const bare = cases.findIndex((c) => c.key === 'bare POST');
   const results = cases.map(() => []);
+  /**
+   * Each round measures the bare POST handler between every two other cases (bare, case, bare, case, ..., bare), so
+   * that every case's ratio is to the bare handler's windows right before and after it, seconds apart: this machine's
+   * speed moves over tens of seconds (every server at once), and a ratio across a whole round caught those moves.
+   * The order of the other cases alternates from round to round.
+   */
+  const bracketing = cases.map(() => []);
+  const others = cases.map((_, i) => i).filter((i) => i !== bare);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round} of ${rounds}`);
-    for (const [i, c] of cases.entries()) {
-      const r = await measure(c);
+    const order = round % 2 ? others : [...others].reverse();
+    let before = await measure(cases[bare]);
+    results[bare].push(before);
+    report(cases[bare].name, before);
+    for (const i of order) {
+      const r = await measure(cases[i]);
       results[i].push(r);
-      report(c.name, r);
+      report(cases[i].name, r);
+      const after = await measure(cases[bare]);
+      results[bare].push(after);
+      report(cases[bare].name, after);
+      bracketing[i].push((before.cpuUs + after.cpuUs) / 2);
+      before = after;
     }
   }
   const med = results.map((rs) => ({
@@ -365,12 +419,12 @@ try {
   console.log(`\nmedians of ${rounds} round(s)`);
   for (const [i, c] of cases.entries()) report(c.name, med[i]);
   console.log('');
-  const bare = cases.findIndex((c) => c.key === 'bare POST');
   const oidc = cases.findIndex((c) => c.key === 'oidc-provider');
   const perRound = (i, j) => results[i].map((x, k) => results[j][k].cpuUs / x.cpuUs);
   for (const [i, c] of cases.entries()) {
     if (i === bare || c.key === 'bare GET') continue;
-    const ratio = perRound(i, bare);
+    // The bare handler's CPU in the windows beside this case's, over this case's.
+    const ratio = results[i].map((x, k) => bracketing[i][k] / x.cpuUs);
     const r = median(ratio);
     const p99 = med[i].p99;
     const vsPeer = c.key === 'oidc-provider' ? '' : `; ${median(perRound(i, oidc)).toFixed(1)}x less CPU than oidc-provider's`;
@@ -380,9 +434,15 @@ try {
         `${med[i].errors ? `; ${med[i].errors} WRONG ANSWERS OR ERRORS` : ''}`,
     );
   }
+  if (profile) {
+    console.log(`\nwhere the server's CPU goes (perf, ${seconds} s per case; shares of the server's samples)`);
+    for (const key of ['s2s', 's2s, request log on', 'never issued']) profileCase(cases.find((c) => c.key === key));
+  }
   if (byDriver.length > 0) await measureWrites(byDriver, auth);
   await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  // --perf-basic-prof's symbol maps.
+  if (profile) for (const c of children) rmSync(path.join(tmpdir(), `perf-${c.pid}.map`), { force: true });
   rmSync(home, { recursive: true, force: true });
 }

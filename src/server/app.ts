@@ -8,7 +8,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { PrincipalCache } from './auth/principals.js';
 import type { TokenIndex } from './memory/token-index.js';
 import { createIntrospection, INTROSPECTION_PATH, isIntrospectionUrl } from './introspection/index.js';
-import { requestLineWriter } from './http/plugins/request-log.js';
+import { requestLineWriter, type LogSink } from './http/plugins/request-log.js';
 import { UsageRecorder } from './usage/recorder.js';
 import { UsageReports } from './usage/usage.js';
 import { createNotifications, type NotificationOptions, type Notifications } from './notify/index.js';
@@ -73,7 +73,7 @@ export interface ServerAppOptions {
   memory: TokenIndex;
   clock: Clock;
   /** Where structured (JSON lines) logs go; none when absent. */
-  logStream?: { write(line: string): void };
+  logStream?: LogSink;
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   limits?: Partial<ServerLimits>;
   authLimit?: Partial<AuthLimiterOptions>;

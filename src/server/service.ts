@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { BackendUnavailableError } from '../core/errors.js';
 import type { ServiceStorage } from '../storage/service-port.js';
 import { buildServerApp } from './app.js';
+import type { LogSink } from './http/plugins/request-log.js';
 import { TokenIndex } from './memory/token-index.js';
 import { lockDataDir, type ServeLock } from './serve-lock.js';
 import { openServiceStorage, whereOf, type StorageChoice } from './storage.js';
@@ -21,8 +22,8 @@ export interface ServiceOptions {
   webhookTimeoutMs?: number;
   clock: Clock;
   env: Record<string, string | undefined>;
-  /** Structured request logs (JSON lines), batched by the caller. */
-  log: { write(line: string): void };
+  /** Structured request logs (JSON lines), batched by the caller (ui/log-writer.ts). */
+  log: LogSink;
   /** Human messages (where it listens, a lost database, shutdown). */
   notice(line: string): void;
 }

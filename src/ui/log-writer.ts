@@ -8,9 +8,24 @@ import type { IO } from './io.js';
  * instead: the log then slows the service down rather than lose lines or grow without bound (such a batch can land
  * before one still being written). Into a terminal, or where stdout cannot be written asynchronously, lines go
  * through `io.out`, in order with the process's other output.
+ *
+ * A batch is bytes, not strings: a string line (pino's) is copied into it as UTF-8, and a writer that makes its lines
+ * as bytes (the introspection door's, http/plugins/request-log.ts) writes them straight into it (`reserve`, then
+ * `commit`): no string, no garbage per line.
  */
 export interface LogWriter {
   write(line: string): void;
+  /**
+   * Room for one line of at most `max` bytes (no more than MAX_RESERVED): afterwards `batch` has at least `max`
+   * bytes free from `used`. The line is written there, then `commit`ted with where it ends.
+   */
+  reserve(max: number): void;
+  /** The batch being filled (replaced once it is sent: read it after `reserve`). */
+  readonly batch: Buffer;
+  /** How many bytes of `batch` are lines already. */
+  readonly used: number;
+  /** The reserved line ends at `end` (at most `used` + the reserved `max`). */
+  commit(end: number): void;
   /** Writes everything waiting; resolves once it is written (at shutdown). */
   flush(): Promise<void>;
   /** Writes what has not started being written, synchronously (the process is exiting: nothing asynchronous runs). */
@@ -25,12 +40,27 @@ export interface LogWriterOptions {
   fd?: number;
 }
 
+/** The most one `reserve` may ask for: a batch always has this much room beyond `maxBytes`. */
+export const MAX_RESERVED = 4096;
+
 export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptions): LogWriter {
   const fs = process.getBuiltinModule('node:fs') as typeof import('node:fs');
   const maxQueued = o.maxQueuedBytes ?? 8 * 1024 * 1024;
   const fd = o.fd ?? 1;
-  let pending: string[] = [];
-  let bytes = 0;
+  // A batch is sent once it holds maxBytes; the room beyond is for the line that crosses it.
+  const capacity = o.maxBytes + MAX_RESERVED;
+  /**
+   * Batches whose write has finished, to fill again: a service logging steadily alternates between two or three, and
+   * allocates none (a new buffer per batch would make V8 collect garbage more often, for its memory outside the heap).
+   */
+  const spare: Buffer[] = [];
+  const newBatch = () => spare.pop() ?? Buffer.allocUnsafeSlow(capacity);
+  /** A batch written (`lines`, the start of it): kept to fill again, a few at most. */
+  const done = (lines: Buffer) => {
+    if (spare.length < 4) spare.push(Buffer.from(lines.buffer, lines.byteOffset, capacity));
+  };
+  let batch = newBatch();
+  let used = 0;
   let timer: NodeJS.Timeout | undefined;
   /** The writes under way, in order, and how many bytes they hold. */
   let chain: Promise<void> = Promise.resolve();
@@ -38,14 +68,15 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
   // Asynchronously only into a file or a pipe.
   let direct = process.platform !== 'win32' && !io.stdoutIsTTY;
 
-  const take = (): string | null => {
+  /** The lines waiting, taken out of the batch (a new one is filled from now on); null when there are none. */
+  const take = (): Buffer | null => {
     clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0) return null;
-    const text = pending.join('');
-    pending = [];
-    bytes = 0;
-    return text;
+    if (used === 0) return null;
+    const lines = batch.subarray(0, used);
+    batch = newBatch();
+    used = 0;
+    return lines;
   };
 
   const writeAsync = (buffer: Buffer): Promise<void> =>
@@ -65,32 +96,74 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       from(0);
     });
 
-  const send = () => {
-    const text = take();
-    if (text === null) return;
-    if (!direct || queued + text.length > maxQueued) return io.out(text);
-    const buffer = Buffer.from(text, 'utf8');
+  /** Writes `buffer`; `batch`: it is one of the batches, to fill again once written. */
+  const sendBytes = (buffer: Buffer, batch: boolean) => {
+    if (!direct || queued + buffer.length > maxQueued) {
+      io.out(buffer.toString('utf8'));
+      if (batch) done(buffer);
+      return;
+    }
     queued += buffer.length;
-    chain = chain.then(() => writeAsync(buffer)).then(() => void (queued -= buffer.length));
+    chain = chain
+      .then(() => writeAsync(buffer))
+      .then(() => {
+        queued -= buffer.length;
+        if (batch) done(buffer);
+      });
+  };
+
+  const send = () => {
+    const lines = take();
+    if (lines !== null) sendBytes(lines, true);
+  };
+
+  /** A line is in the batch: the batch goes once it holds maxBytes, else within maxDelayMs. */
+  const added = () => {
+    if (used >= o.maxBytes) send();
+    else if (timer === undefined) {
+      timer = setTimeout(send, o.maxDelayMs);
+      timer.unref();
+    }
   };
 
   return {
     write(line) {
-      pending.push(line);
-      bytes += line.length;
-      if (bytes >= o.maxBytes) send();
-      else if (timer === undefined) {
-        timer = setTimeout(send, o.maxDelayMs);
-        timer.unref();
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      if (line.length * 3 > capacity - used) {
+        send();
+        if (line.length * 3 > capacity) {
+          // Longer than a batch can hold: on its own, in order after what was waiting.
+          sendBytes(Buffer.from(line, 'utf8'), false);
+          return;
+        }
       }
+      used += batch.write(line, used, 'utf8');
+      added();
+    },
+    reserve(max) {
+      if (max > MAX_RESERVED) throw new RangeError(`a log line reserves at most ${MAX_RESERVED} bytes, not ${max}`);
+      if (max > capacity - used) send();
+    },
+    get batch() {
+      return batch;
+    },
+    get used() {
+      return used;
+    },
+    commit(end) {
+      used = end;
+      added();
     },
     async flush() {
       send();
       await chain;
     },
     flushNow() {
-      const text = take();
-      if (text !== null) io.out(text);
+      const lines = take();
+      if (lines !== null) {
+        io.out(lines.toString('utf8'));
+        done(lines);
+      }
     },
   };
 }

@@ -18,6 +18,7 @@ import { addPrincipal, initServiceAccount } from '../../src/tokens/principals.js
 import type { Role } from '../../src/core/roles.js';
 import type { Feature } from '../../src/core/features.js';
 import type { SigningAlg } from '../../src/core/signing.js';
+import { logLines } from './log-lines.js';
 
 export interface TestServer<S = SqliteStorage> {
   url: string;
@@ -97,7 +98,7 @@ async function listen<S extends SqliteStorage | PostgresStorage>(o: {
   const { storage, memory, clock, serverKey, dataDir } = o;
   const logs: string[] = [];
   const app = await buildServerApp({
-    logStream: { write: (line) => void logs.push(line) },
+    logStream: logLines(logs).sink,
     logLevel: 'info',
     authLimit: { maxFailures: 1000 },
     // Last-used times are written when a test flushes (or at close), never behind its back; notifications are

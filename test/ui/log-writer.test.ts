@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { logWriter } from '../../src/ui/log-writer.js';
+import { logWriter, MAX_RESERVED } from '../../src/ui/log-writer.js';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -63,6 +63,37 @@ describe('the request log writer', () => {
     expect(t.direct).toEqual(['cccc\n']);
     await logs.flush();
     expect(t.read()).toBe('aaaa\nbbbb\n');
+    t.close();
+  });
+
+  it('keeps lines written as bytes (reserve, commit) in order with string lines, across batches, UTF-8 included', async () => {
+    const t = target();
+    const logs = logWriter(t.io, { maxDelayMs: 60_000, maxBytes: 64, fd: t.fd });
+    const bytesLine = (text: string) => {
+      const bytes = Buffer.from(text, 'utf8');
+      logs.reserve(bytes.length);
+      const free = logs.batch.length - logs.used;
+      expect(free).toBeGreaterThanOrEqual(bytes.length);
+      bytes.copy(logs.batch, logs.used);
+      logs.commit(logs.used + bytes.length);
+    };
+    const expected: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const line = i % 3 === 0 ? `bytes ${i} é\n` : i % 3 === 1 ? `string ${i} ☃\n` : `${'long '.repeat(200)}${i}\n`;
+      if (i % 3 === 0) bytesLine(line);
+      else logs.write(line);
+      expected.push(line);
+    }
+    // A string longer than a batch can hold goes on its own, still in order.
+    const huge = `${'x'.repeat(MAX_RESERVED * 2)}\n`;
+    logs.write(huge);
+    expected.push(huge);
+    bytesLine('after\n');
+    expected.push('after\n');
+    await logs.flush();
+    expect(t.read()).toBe(expected.join(''));
+    expect(t.direct).toEqual([]);
+    expect(() => logs.reserve(MAX_RESERVED + 1)).toThrow(RangeError);
     t.close();
   });
 

@@ -4,6 +4,8 @@ import { INTROSPECTORS } from '../../core/roles.js';
 import type { Principal } from '../../tokens/principals.js';
 import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
 import { drainingCacheControl, type IntrospectionAnswer } from './introspector.js';
+import type { IntrospectionLog } from '../http/plugins/request-log.js';
+import { isHeader } from '../http/header-names.js';
 import { SECURITY_HEADERS } from '../http/plugins/security-headers.js';
 import { INTROSPECT_HINT_MAX as HINT_MAX, INTROSPECT_TOKEN_MAX as TOKEN_MAX } from '../http/schemas.js';
 
@@ -34,13 +36,7 @@ export interface IntrospectionHandlerOptions {
   /** An unexpected failure: logged by the caller; the client gets the service's 500. */
   failed(error: unknown): void;
   /** Writes the request log line (null: request logging is off). */
-  logRequest: ((line: IntrospectionLogLine) => void) | null;
-}
-
-export interface IntrospectionLogLine {
-  status: number;
-  ms: number;
-  principal: string | null;
+  logRequest: IntrospectionLog | null;
 }
 
 export const INTROSPECTION_PATH = '/v1/introspect';
@@ -125,10 +121,10 @@ function doorHeaders(raw: readonly string[]): DoorHeaders {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // The first of each, as Node keeps for these.
-    if (name.length === 13 && h.authorization === undefined && name.toLowerCase() === 'authorization') h.authorization = raw[i + 1];
-    else if (name.length === 12 && h.contentType === undefined && name.toLowerCase() === 'content-type') h.contentType = raw[i + 1];
-    else if (name.length === 14 && h.contentLength === undefined && name.toLowerCase() === 'content-length') h.contentLength = raw[i + 1];
-    else if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') h.forwardedFor = h.forwardedFor === undefined ? raw[i + 1] : `${h.forwardedFor}, ${raw[i + 1]}`;
+    if (h.authorization === undefined && isHeader(name, 'authorization', 'Authorization')) h.authorization = raw[i + 1];
+    else if (h.contentType === undefined && isHeader(name, 'content-type', 'Content-Type')) h.contentType = raw[i + 1];
+    else if (h.contentLength === undefined && isHeader(name, 'content-length', 'Content-Length')) h.contentLength = raw[i + 1];
+    else if (isHeader(name, 'x-forwarded-for', 'X-Forwarded-For')) h.forwardedFor = h.forwardedFor === undefined ? raw[i + 1] : `${h.forwardedFor}, ${raw[i + 1]}`;
   }
   return h;
 }
@@ -152,9 +148,6 @@ interface Exchange {
   basicClientId: string | null;
 }
 
-const EXCHANGE = Symbol('tokenctl.introspection');
-type DoorRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
-const ignore = () => undefined;
 
 /** The handler: answers POST /v1/introspect and returns true; returns false (touching nothing) for anything else. */
 export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
@@ -166,7 +159,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     if (extra !== undefined) headers.push(...extra);
     res.writeHead(status, headers);
     res.end(json);
-    if (o.logRequest !== null) o.logRequest({ status, ms: Math.round((performance.now() - started) * 100) / 100, principal: principal?.id ?? null });
+    if (o.logRequest !== null) o.logRequest(status, performance.now() - started, principal?.id ?? null);
   };
 
   /**
@@ -266,9 +259,9 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     respond(x, fields);
   };
 
-  // The body's listeners, made once: what one request needs travels on the request itself (no closures per request).
-  function onData(this: DoorRequest, chunk: Buffer): void {
-    const x = this[EXCHANGE]!;
+  // The body's listeners, one closure each per request: cheaper than carrying the exchange on the request object (a
+  // property added to Node's IncomingMessage changes its shape, on every request).
+  const onData = (x: Exchange, chunk: Buffer): void => {
     if (x.over) return;
     x.size += chunk.length;
     if (x.size > o.bodyLimit) {
@@ -279,12 +272,11 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     }
     if (x.first === null) x.first = chunk;
     else (x.more ??= [x.first]).push(chunk);
-  }
-  function onEnd(this: DoorRequest): void {
-    const x = this[EXCHANGE]!;
+  };
+  const onEnd = (x: Exchange): void => {
     if (x.over) return;
     answer(x, x.more ? Buffer.concat(x.more).toString('utf8') : x.first ? x.first.toString('utf8') : '');
-  }
+  };
 
   /** The content type, the declared length, then the body (read by the listeners above). */
   const readBody = (x: Exchange) => {
@@ -301,10 +293,10 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       req.resume();
       return tooLarge(x);
     }
-    req.on('data', onData);
-    req.on('end', onEnd);
-    // A client gone mid-body: nothing to answer; node:http closes the socket.
-    req.on('error', ignore);
+    req.on('data', (chunk: Buffer) => onData(x, chunk));
+    // A client gone mid-body: nothing to answer; node:http closes the socket, and emits no 'error' on a request that
+    // has no listener for it.
+    req.on('end', () => onEnd(x));
   };
 
   /** After the authentication door (a credential in the Authorization header, or none at all): the body. */
@@ -317,7 +309,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     readBody(x);
   };
 
-  return (req: DoorRequest, res) => {
+  return (req, res) => {
     const url = req.url;
     if (url === undefined || req.method !== 'POST' || !isIntrospectionUrl(url)) return false;
     // Read only for the request log: a clock read costs a tenth of a microsecond.
@@ -344,7 +336,6 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       basicClientId: null,
       address: o.clientAddress(req, headers.forwardedFor) ?? '',
     };
-    req[EXCHANGE] = x;
     // The bearer credential first, exactly as before: what resource servers send on every call costs nothing more.
     const bearer = Authenticator.bearer(authorization);
     let outcome: AuthAnswer | Promise<AuthAnswer>;

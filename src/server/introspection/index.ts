@@ -3,7 +3,8 @@ import proxyAddr from '@fastify/proxy-addr';
 import type { Clock } from '../../core/clock.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { UsageRecorder } from '../usage/recorder.js';
-import { introspectionHandler, type IntrospectionLogLine } from './handler.js';
+import type { IntrospectionLog } from '../http/plugins/request-log.js';
+import { introspectionHandler } from './handler.js';
 import { Introspector } from './introspector.js';
 import type { IntrospectionLookup } from './lookup.js';
 
@@ -37,7 +38,7 @@ export interface IntrospectionOptions {
   /** An unexpected failure, for the service's log. */
   failed(error: unknown): void;
   /** Writes a request line (null: request logging is off). */
-  logRequest: ((line: IntrospectionLogLine) => void) | null;
+  logRequest: IntrospectionLog | null;
   /** The service's public URL: answers name the account's issuer URL (null: its urn). */
   publicUrl: string | null;
 }

@@ -5,6 +5,7 @@ import { BackendUnavailableError, StorageUnavailableError, StoreDataError } from
 import { buildServerApp } from '../../../src/server/app.js';
 import { hashCredential } from '../../../src/secrets/credentials.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
+import { logLines } from '../../helpers/log-lines.js';
 
 /**
  * Every error answer has the documented body {"error":{"kind","message"}}, also for what Node's HTTP parser or
@@ -138,7 +139,7 @@ describe('storage faults', () => {
     const memory = Object.create(server.memory) as typeof server.memory;
     const failingHash = hashCredential('tctl_key_fail');
     memory.principalByCredentialHash = (hash) => (hash.equals(failingHash) ? (failing(), undefined) : server.memory.principalByCredentialHash(hash));
-    app = await buildServerApp({ storage, memory, clock: server.clock, logStream: { write: (l) => void logs.push(l) }, usageFlushMs: 0 });
+    app = await buildServerApp({ storage, memory, clock: server.clock, logStream: logLines(logs).sink, usageFlushMs: 0 });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServerApp } from '../../../src/server/app.js';
 import { mintOpaqueToken } from '../../../src/secrets/opaque.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
+import { logLines } from '../../helpers/log-lines.js';
 
 /**
  * POST /v1/introspect has one door, the handler in front of fastify (src/server/introspection/handler.ts): every
@@ -27,7 +28,7 @@ async function anotherApp(options: Partial<Parameters<typeof buildServerApp>[0]>
     storage: fast.storage,
     memory: fast.memory,
     clock: fast.clock,
-    logStream: { write: (line) => void logs.push(line) },
+    logStream: logLines(logs).sink,
     logLevel: 'info',
     authLimit: AUTH_LIMIT,
     usageFlushMs: 0,
@@ -168,6 +169,35 @@ describe('the introspection door', () => {
     }
     // Not introspection's: another method is the router's (404), as for any path without such a route.
     expect((await send(fast.url, { method: 'GET', headers: { authorization: `Bearer ${creds.service}` } })).status).toBe(404);
+  });
+
+  it('reads header names in any case, and goes on after a client that leaves in the middle of its body', async () => {
+    // Title-Case (as Python's requests sends), lower case, and neither.
+    for (const [auth, type] of [
+      ['Authorization', 'Content-Type'],
+      ['authorization', 'content-type'],
+      ['AUTHORIZATION', 'cOnTeNt-TyPe'],
+    ]) {
+      const answer = await send(fast.url, { headers: { [auth!]: `Bearer ${creds.service}`, [type!]: FORM }, body: `token=${tokens.active}` });
+      expect(answer.status, auth).toBe(200);
+      expect(answer.body, auth).toMatch(/^\{"active":true/);
+    }
+    // Headers and part of a body, then gone: nothing to answer, and no error reaches the process.
+    const closed = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(fast.url).port), '127.0.0.1', () => {
+        socket.write(
+          `POST /v1/introspect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${creds.service}\r\nContent-Type: ${FORM}\r\nContent-Length: 100\r\n\r\ntoken=abc`,
+          () => setImmediate(() => socket.destroy()),
+        );
+      });
+      let got = '';
+      socket.on('data', (d) => (got += String(d)));
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(closed).toBe('');
+    const after = await send(fast.url, form(`token=${tokens.active}`));
+    expect(after.status).toBe(200);
   });
 
   it('refuses a blocked address with 429 even with a valid credential, like every route', async () => {

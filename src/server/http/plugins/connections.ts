@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { errorBody } from './errors.js';
 import { SECURITY_HEADERS } from './security-headers.js';
+import { isHeader } from '../header-names.js';
 
 /**
  * Bounds on what one connection may hold, beyond Node's own timeouts (headers, request, keep-alive, which app.ts
@@ -46,7 +47,7 @@ function onDrain(this: TrackedSocket): void {
 
 /** Whether the raw headers have a Host (read from the raw list: `req.headers` is built only when asked, which costs). */
 function hasHost(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') return true;
+  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'host', 'Host')) return true;
   return false;
 }
 

@@ -1,0 +1,71 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requestLineWriter } from '../../../../src/server/http/plugins/request-log.js';
+import { logWriter } from '../../../../src/ui/log-writer.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+interface Line {
+  level: number;
+  time: number;
+  pid: number;
+  hostname: string;
+  reqId: string;
+  method: string;
+  route: string;
+  status: number;
+  ms: number;
+  principal: string | null;
+  msg: string;
+}
+
+describe("the introspection door's request lines", () => {
+  it('are the JSON lines of the API (pino fields around the request), written as bytes into batches, in order', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tokenctl-request-log-'));
+    const file = path.join(dir, 'log');
+    const fd = openSync(file, 'w');
+    // Small batches: lines land at the end of one batch and the start of the next, again and again.
+    const logs = logWriter({ out: () => expect.unreachable('asynchronous writes into a file'), stdoutIsTTY: false }, { maxDelayMs: 60_000, maxBytes: 500, fd });
+    const log = requestLineWriter(logs);
+    const before = Date.now();
+    const cases: [number, number, string | null, number][] = [
+      [200, 0.004, 'prn_VymLcvjtQIzaBLpq', 0],
+      [200, 12.345678, 'prn_VymLcvjtQIzaBLpq', 12.35],
+      [401, 1234.999, null, 1235],
+      [429, 7, 'prn_other', 7],
+      [503, 0.995, null, 1],
+      [200, 86_400_000.5, 'prn_x', 86_400_000.5],
+    ];
+    for (let i = 0; i < 200; i++) {
+      const [status, ms, principal] = cases[i % cases.length]!;
+      log(status, ms, principal);
+    }
+    // A string line from pino between them stays in its place.
+    logs.write('{"level":50,"msg":"pino"}\n');
+    log(200, 1, 'prn_last');
+    await logs.flush();
+    closeSync(fd);
+    const text = readFileSync(file, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(202);
+    expect(lines[200]).toBe('{"level":50,"msg":"pino"}');
+    const parsed = lines.filter((_, i) => i !== 200).map((l) => JSON.parse(l) as Line);
+    parsed.forEach((line, i) => {
+      const [status, , principal, ms] = i === 200 ? [200, 1, 'prn_last', 1] : cases[i % cases.length]!;
+      expect(Object.keys(line)).toEqual(['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', 'principal', 'msg']);
+      expect(line).toMatchObject({ level: 30, pid: process.pid, hostname: hostname(), reqId: `introspect-${i + 1}`, method: 'POST', route: '/v1/introspect', status, ms, principal, msg: 'request' });
+      expect(line.time).toBeGreaterThanOrEqual(before);
+      expect(line.time).toBeLessThanOrEqual(Date.now());
+    });
+    // Two decimals, as written.
+    expect(lines[0]).toContain('"ms":0.00,');
+    expect(lines[1]).toContain('"ms":12.35,');
+  });
+});
