@@ -235,15 +235,18 @@ function unknownS2s() {
 const WRITE_FRAMES = /_http_outgoing|internal\/streams\/writable|StreamBase|writev/i;
 
 /** One case under load while perf samples its server with call stacks; prints the shares. */
-function profileCase(c) {
+async function profileCase(c) {
   const file = path.join(home, `perf-${c.pid}.data`);
   const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2999', '-g', '-p', String(c.pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  const recorded = new Promise((resolve) => rec.once('exit', resolve));
   const r = wrkLoad(c.port, c.spec, seconds, c.expected);
-  const done = spawnSync('sh', ['-c', `while kill -0 ${rec.pid} 2>/dev/null; do sleep 0.1; done; perf script -i '${file}' 2>/dev/null`], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  await recorded;
+  const done = spawnSync('perf', ['script', '-i', file], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
   let samples = 0;
   let ours = 0;
   let kernel = 0;
   let gc = 0;
+  const where = new Map();
   for (const sample of done.stdout.split('\n\n')) {
     const frames = sample.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
     if (frames.length === 0) continue;
@@ -251,11 +254,20 @@ function profileCase(c) {
     if (frames[0].includes('kernel.kallsyms')) kernel++;
     if (frames.some((f) => /Heap::|Scavenge|MarkCompact/.test(f))) gc++;
     const first = frames.findIndex((f) => f.includes('/dist/chunks/'));
-    if (first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f))) ours++;
+    if (first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f))) {
+      ours++;
+      // The bundle's function (as perf names it: its name, or its place in the bundle) and what it called.
+      const fn = /JS:[*~^]?(\S*)\s+file:\/\/\S*\/dist\/(\S+?)(?:\+0x|\s|$)/.exec(frames[first]);
+      const callee = first === 0 ? '(itself)' : frames[first - 1].replace(/^[0-9a-f]+\s+/, '').replace(/\+0x[0-9a-f]+.*$/, '').replace(/\s+\(.*$/, '');
+      const key = `${fn ? `${fn[1] || '(anonymous)'} ${fn[2]}` : frames[first]} -> ${callee}`.slice(0, 140);
+      where.set(key, (where.get(key) ?? 0) + 1);
+    }
   }
   rmSync(file, { force: true });
   const pct = (n) => `${((n / samples) * 100).toFixed(1)} %`;
   console.log(`${c.name.padEnd(50)} tokenctl's JavaScript ${pct(ours).padStart(6)}   kernel ${pct(kernel).padStart(6)}   GC ${pct(gc).padStart(6)}   (${samples} samples, ${r.n} requests)`);
+  // Where tokenctl's share is: its functions (inlined ones count in their caller) and what they called.
+  for (const [key, n] of [...where].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${pct(n).padStart(6)}  ${key}`);
 }
 
 /**
@@ -436,7 +448,7 @@ try {
   }
   if (profile) {
     console.log(`\nwhere the server's CPU goes (perf, ${seconds} s per case; shares of the server's samples)`);
-    for (const key of ['s2s', 's2s, request log on', 'never issued']) profileCase(cases.find((c) => c.key === key));
+    for (const key of ['s2s', 's2s, request log on', 'never issued']) await profileCase(cases.find((c) => c.key === key));
   }
   if (byDriver.length > 0) await measureWrites(byDriver, auth);
   await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));

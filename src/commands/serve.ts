@@ -71,7 +71,7 @@ export function registerServe(program: Command, deps: Deps): void {
       const { logWriter } = await import('../ui/log-writer.js');
       const notice = (line: string) => deps.io.err(`${line}\n`);
       // Request log lines in batches, written asynchronously; what waits is written when the process ends anyway.
-      const logs = logWriter(deps.io, { maxDelayMs: 100, maxBytes: 16 * 1024 });
+      const logs = logWriter(deps.io, { maxDelayMs: 100, maxBytes: 64 * 1024 });
       process.on('exit', logs.flushNow);
       try {
         const service = await startService({

@@ -96,7 +96,7 @@ export function registerServer(program: Command, deps: Deps): void {
       const publicUrl = publicUrlFrom(undefined, deps.env);
       const { store, where, kind, close } = await openStore(opts, true);
       try {
-        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName, signingAlg }, { now: () => now }, publicUrl);
+        const r = await initServiceAccount(store, { name: opts.account, defaultToken: opts.defaultToken, adminName: opts.adminName, signingAlg }, { now: () => now, nowMs: () => now.getTime() }, publicUrl);
         if (isGitHubActions(deps.env)) deps.io.err(githubAddMaskCommand(r.credential));
         if (globals.json) {
           deps.io.out(

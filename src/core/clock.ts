@@ -1,14 +1,16 @@
 /** Time comes from here, never from Date.now() inside the core, so every rule is testable. */
 export interface Clock {
   now(): Date;
+  /** The same instant in epoch milliseconds, with no Date made (for the paths that run on every request). */
+  nowMs(): number;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = { now: () => new Date(), nowMs: Date.now };
 
 /** A clock that starts at `start` and runs on in real time (TOKENCTL_NOW semantics). */
 export function offsetClock(start: Date, realNow: () => number = Date.now): Clock {
   const offset = start.getTime() - realNow();
-  return { now: () => new Date(realNow() + offset) };
+  return { now: () => new Date(realNow() + offset), nowMs: () => realNow() + offset };
 }
 
 /**
@@ -28,6 +30,7 @@ export function drillClock(start: Date): DrillClock {
   return {
     start,
     now: () => new Date(t),
+    nowMs: () => t,
     waited: (ms) => {
       if (ms > 0) t += ms;
     },
@@ -44,6 +47,7 @@ export function manualClock(at: Date | string): ManualClock {
   let t = new Date(at).getTime();
   return {
     now: () => new Date(t),
+    nowMs: () => t,
     set: (d) => {
       t = new Date(d).getTime();
     },
@@ -81,6 +85,7 @@ export function learnedClock(realNow: () => number = Date.now): LearnedClock {
   let offset = 0;
   return {
     now: () => new Date(realNow() + offset),
+    nowMs: () => realNow() + offset,
     learn: (serviceNow, receivedAt = realNow()) => {
       offset = serviceNow.getTime() - receivedAt;
     },

@@ -63,13 +63,13 @@ export function createIntrospection(o: IntrospectionOptions): {
         clientAddress: clientAddressOf(o.trustProxy),
         closing,
         introspect: (token, principal, address) => {
-          const now = o.clock.now();
+          const now = o.clock.nowMs();
           const result = introspector.introspect(token, principal.accountId, now);
           // Who presented it, from where, and whether it was draining: counted in memory, written in batches.
-          if (result.tokenId !== undefined) o.recorder.recordIntrospection(result.tokenId, now.getTime(), principal, address, result.draining === true);
+          if (result.tokenId !== undefined) o.recorder.recordIntrospection(result.tokenId, now, principal, address, result.draining === true);
           return result;
         },
-        nowMs: () => o.clock.now().getTime(),
+        nowMs: () => o.clock.nowMs(),
         failed: o.failed,
         logRequest: o.logRequest,
       }),

@@ -202,7 +202,7 @@ describe("the service's clock decides, whatever the CLI's (a drill's TOKENCTL_NO
       const io = captureIO({ tty: true, stdin: '' });
       const prompter = scriptedPrompter([]);
       const base = await createDeps(env);
-      const deps: Deps = { ...base, io, clock: { now: () => new Date(server.clock.now().getTime() + 60 * 60_000) }, prompter: () => prompter };
+      const deps: Deps = { ...base, io, clock: { now: () => new Date(server.clock.nowMs() + 60 * 60_000), nowMs: () => server.clock.nowMs() + 60 * 60_000 }, prompter: () => prompter };
       return { code: await runCli(argv, deps), stdout: io.stdout(), stderr: io.stderr(), asked: prompter.asked };
     };
     const listed = await ahead(['list', '--json']);

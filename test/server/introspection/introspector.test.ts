@@ -53,15 +53,15 @@ describe('Introspector', () => {
     const fingerprints = vi.spyOn(store, 'fingerprint');
     const introspector = new Introspector(store);
     const unknown = (await import('../../../src/secrets/opaque.js')).mintOpaqueToken('s2s');
-    for (let i = 0; i < 5; i++) expect(introspector.introspect(unknown, acme.account.id, at(0)).json).toBe('{"active":false}');
+    for (let i = 0; i < 5; i++) expect(introspector.introspect(unknown, acme.account.id, at(0).getTime()).json).toBe('{"active":false}');
     expect(lookups).toHaveBeenCalledTimes(1);
     expect(fingerprints).toHaveBeenCalledTimes(1);
     // Any change (a token created here) makes every remembered answer, unknown ones included, be looked up again.
     await createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
-    expect(introspector.introspect(unknown, acme.account.id, at(0)).json).toBe('{"active":false}');
+    expect(introspector.introspect(unknown, acme.account.id, at(0).getTime()).json).toBe('{"active":false}');
     expect(lookups).toHaveBeenCalledTimes(2);
     // Garbage that is not in the form of a value is refused offline, and never looked up.
-    expect(introspector.introspect('tctl_s2s_not-a-value', acme.account.id, at(0)).json).toBe('{"active":false}');
+    expect(introspector.introspect('tctl_s2s_not-a-value', acme.account.id, at(0).getTime()).json).toBe('{"active":false}');
     expect(lookups).toHaveBeenCalledTimes(2);
   });
 
@@ -69,7 +69,7 @@ describe('Introspector', () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const { token, value } = await createToken(acme.account.id, { type: 's2s', name: 'svc' }, 'test', t0);
     const introspector = new Introspector(store);
-    const ask = (when: Date) => introspector.introspect(value, acme.account.id, when);
+    const ask = (when: Date) => introspector.introspect(value, acme.account.id, when.getTime());
 
     expect(ask(at(0)).json).toBe('{"active":false}'); // pending
     expect(ask(at(29)).json).toBe('{"active":false}');
@@ -91,7 +91,7 @@ describe('Introspector', () => {
     const { value } = await createToken(acme.account.id, { type: 's2s', name: 'mistake' }, 'test', t0);
     const introspector = new Introspector(store);
     await deleteToken(acme.account.id, 'mistake', 'Delete token', 'test', at(5));
-    for (const minutes of [5, 29, 30, 31, 34, 40]) expect(introspector.introspect(value, acme.account.id, at(minutes)).json, `${minutes} min`).toBe('{"active":false}');
+    for (const minutes of [5, 29, 30, 31, 34, 40]) expect(introspector.introspect(value, acme.account.id, at(minutes).getTime()).json, `${minutes} min`).toBe('{"active":false}');
   });
 
   it("answers another account's caller exactly as for an unknown value, even once the value is remembered", async () => {
@@ -99,26 +99,26 @@ describe('Introspector', () => {
     const other = await createAccount({ name: 'other', defaultToken: false }, t0);
     const { value } = await createToken(acme.account.id, { type: 'onelink', name: 'x' }, 'test', t0);
     const introspector = new Introspector(store);
-    expect(introspector.introspect(value, acme.account.id, at(31)).response.active).toBe(true);
-    expect(introspector.introspect(value, other.account.id, at(31))).toEqual(introspector.introspect('tctl_ol_unknown', other.account.id, at(31)));
+    expect(introspector.introspect(value, acme.account.id, at(31).getTime()).response.active).toBe(true);
+    expect(introspector.introspect(value, other.account.id, at(31).getTime())).toEqual(introspector.introspect('tctl_ol_unknown', other.account.id, at(31).getTime()));
   });
 
   it('checks an API token\'s own nbf claim as well as the token\'s times', async () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const { value } = await createToken(acme.account.id, { type: 'api', name: 'jwt' }, 'test', t0);
     const introspector = new Introspector(store);
-    expect(introspector.introspect(value, acme.account.id, at(31)).response).toMatchObject({ active: true, type: 'api' });
+    expect(introspector.introspect(value, acme.account.id, at(31).getTime()).response).toMatchObject({ active: true, type: 'api' });
     // The JWT's nbf is its activation time: before it, inactive even though the value is remembered.
-    expect(introspector.introspect(value, acme.account.id, at(29)).json).toBe('{"active":false}');
+    expect(introspector.introspect(value, acme.account.id, at(29).getTime()).json).toBe('{"active":false}');
   });
 
   it('does not remember values it could not resolve', async () => {
     const acme = await createAccount({ name: 'acme', defaultToken: false }, t0);
     const introspector = new Introspector(store);
-    for (let i = 0; i < 50; i++) introspector.introspect(`tctl_s2s_garbage${i}`, acme.account.id, t0);
+    for (let i = 0; i < 50; i++) introspector.introspect(`tctl_s2s_garbage${i}`, acme.account.id, t0.getTime());
     expect(introspector.remembered).toBe(0);
     const { value } = await createToken(acme.account.id, { type: 's2s', name: 'real' }, 'test', t0);
-    introspector.introspect(value, acme.account.id, at(31));
+    introspector.introspect(value, acme.account.id, at(31).getTime());
     expect(introspector.remembered).toBe(1);
   });
 
@@ -128,13 +128,13 @@ describe('Introspector', () => {
     const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     const introspector = new Introspector(store, 1);
     const lookups = vi.spyOn(store, 'tokenByFingerprint');
-    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id);
-    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
+    expect(introspector.introspect(a.value, acme.account.id, at(31).getTime()).tokenId).toBe(a.token.id);
+    expect(introspector.introspect(b.value, acme.account.id, at(31).getTime()).tokenId).toBe(b.token.id);
     expect(introspector.remembered).toBe(1);
     expect(lookups).toHaveBeenCalledTimes(2);
-    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id); // the newest: remembered
+    expect(introspector.introspect(b.value, acme.account.id, at(31).getTime()).tokenId).toBe(b.token.id); // the newest: remembered
     expect(lookups).toHaveBeenCalledTimes(2);
-    expect(introspector.introspect(a.value, acme.account.id, at(31)).tokenId).toBe(a.token.id); // the oldest went first
+    expect(introspector.introspect(a.value, acme.account.id, at(31).getTime()).tokenId).toBe(a.token.id); // the oldest went first
     expect(lookups).toHaveBeenCalledTimes(3);
   });
 
@@ -144,18 +144,18 @@ describe('Introspector', () => {
     const b = await createToken(acme.account.id, { type: 'onelink', name: 'b' }, 'test', t0);
     const lookups = vi.spyOn(store, 'tokenByFingerprint');
     const introspector = new Introspector(store, 10);
-    introspector.introspect(a.value, acme.account.id, at(31));
-    introspector.introspect(b.value, acme.account.id, at(31));
-    introspector.introspect(b.value, acme.account.id, at(31));
+    introspector.introspect(a.value, acme.account.id, at(31).getTime());
+    introspector.introspect(b.value, acme.account.id, at(31).getTime());
+    introspector.introspect(b.value, acme.account.id, at(31).getTime());
     expect(introspector.remembered).toBe(2);
     expect(lookups).toHaveBeenCalledTimes(2);
     introspector.sweep();
     expect(introspector.remembered).toBe(0);
-    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
+    expect(introspector.introspect(b.value, acme.account.id, at(31).getTime()).tokenId).toBe(b.token.id);
     expect(lookups).toHaveBeenCalledTimes(3);
     // A change to any token: what was read before is not used after it, even before the next sweep.
     await renameToken(acme.account.id, 'a', 'renamed', 'test', at(32));
-    expect(introspector.introspect(b.value, acme.account.id, at(31)).tokenId).toBe(b.token.id);
+    expect(introspector.introspect(b.value, acme.account.id, at(31).getTime()).tokenId).toBe(b.token.id);
     expect(lookups).toHaveBeenCalledTimes(4);
   });
 });

@@ -72,12 +72,12 @@ describe('the typ of API tokens', () => {
     await memory.start();
     try {
       const introspector = new Introspector(memory);
-      expect(introspector.introspect(fresh.value, acme.account.id, later).response).toMatchObject({ active: true, jti: fresh.token.id });
-      expect(introspector.introspect(legacy, acme.account.id, later).response).toMatchObject({ active: true, jti: old.id });
+      expect(introspector.introspect(fresh.value, acme.account.id, later.getTime()).response).toMatchObject({ active: true, jti: fresh.token.id });
+      expect(introspector.introspect(legacy, acme.account.id, later.getTime()).response).toMatchObject({ active: true, jti: old.id });
       // Still the exact value issued: the same claims signed again, under either typ, are not it.
       const [, p, sig] = legacy.split('.') as [string, string, string];
       const retyped = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: decodeProtectedHeader(legacy).kid, typ: API_TOKEN_TYP })).toString('base64url')}.${p}.${sig}`;
-      expect(introspector.introspect(retyped, acme.account.id, later).json).toBe('{"active":false}');
+      expect(introspector.introspect(retyped, acme.account.id, later.getTime()).json).toBe('{"active":false}');
     } finally {
       await memory.close();
     }
