@@ -5,7 +5,7 @@ export interface Clock {
   nowMs(): number;
 }
 
-export const systemClock: Clock = { now: () => new Date(), nowMs: Date.now };
+export const systemClock: Clock = { now: () => new Date(), nowMs: () => Date.now() };
 
 /** A clock that starts at `start` and runs on in real time (TOKENCTL_NOW semantics). */
 export function offsetClock(start: Date, realNow: () => number = Date.now): Clock {

@@ -16,8 +16,9 @@ import type { IO } from './io.js';
 export interface LogWriter {
   write(line: string): void;
   /**
-   * Room for one line of at most `max` bytes (no more than MAX_RESERVED): afterwards `batch` has at least `max`
-   * bytes free from `used`. The line is written there, then `commit`ted with where it ends.
+   * Room for one line of at most `max` bytes (lines reserve at most MAX_RESERVED; a longer one gets a batch of its
+   * own): afterwards `batch` has at least `max` bytes free from `used`. The line is written there, then `commit`ted
+   * with where it ends.
    */
   reserve(max: number): void;
   /** The batch being filled (replaced once it is sent: read it after `reserve`). */
@@ -28,7 +29,10 @@ export interface LogWriter {
   commit(end: number): void;
   /** Writes everything waiting; resolves once it is written (at shutdown). */
   flush(): Promise<void>;
-  /** Writes what has not started being written, synchronously (the process is exiting: nothing asynchronous runs). */
+  /**
+   * Writes what has not started being written (batches sent but waiting behind a write, then the one being filled),
+   * synchronously: the process is exiting, nothing asynchronous runs.
+   */
   flushNow(): void;
 }
 
@@ -40,7 +44,7 @@ export interface LogWriterOptions {
   fd?: number;
 }
 
-/** The most one `reserve` may ask for: a batch always has this much room beyond `maxBytes`. */
+/** What a batch always has room for beyond `maxBytes`: the most a line should `reserve`. */
 export const MAX_RESERVED = 4096;
 
 export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptions): LogWriter {
@@ -96,6 +100,9 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       from(0);
     });
 
+  /** Sent, waiting for the writes before them to finish, in order: what `flushNow` still writes at exit. */
+  const notStarted: Buffer[] = [];
+
   /** Writes `buffer`; `batch`: it is one of the batches, to fill again once written. */
   const sendBytes = (buffer: Buffer, batch: boolean) => {
     if (!direct || queued + buffer.length > maxQueued) {
@@ -104,8 +111,14 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       return;
     }
     queued += buffer.length;
+    notStarted.push(buffer);
     chain = chain
-      .then(() => writeAsync(buffer))
+      .then(() => {
+        // Already written by flushNow (the process is exiting) when it is no longer first in line.
+        if (notStarted[0] !== buffer) return;
+        notStarted.shift();
+        return writeAsync(buffer);
+      })
       .then(() => {
         queued -= buffer.length;
         if (batch) done(buffer);
@@ -141,8 +154,11 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       added();
     },
     reserve(max) {
-      if (max > MAX_RESERVED) throw new RangeError(`a log line reserves at most ${MAX_RESERVED} bytes, not ${max}`);
-      if (max > capacity - used) send();
+      if (max > capacity - used) {
+        send();
+        // A line longer than a batch (none is: lines reserve at most MAX_RESERVED): a batch of its own size, once.
+        if (max > capacity) batch = Buffer.allocUnsafeSlow(max);
+      }
     },
     get batch() {
       return batch;
@@ -159,6 +175,8 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       await chain;
     },
     flushNow() {
+      // The batches sent but not yet being written, then the one being filled; one being written finishes by itself.
+      for (const waiting of notStarted.splice(0)) io.out(waiting.toString('utf8'));
       const lines = take();
       if (lines !== null) {
         io.out(lines.toString('utf8'));

@@ -93,8 +93,38 @@ describe('the request log writer', () => {
     await logs.flush();
     expect(t.read()).toBe(expected.join(''));
     expect(t.direct).toEqual([]);
-    expect(() => logs.reserve(MAX_RESERVED + 1)).toThrow(RangeError);
+    // A line reserving more than a batch holds gets a batch of its own, in order.
+    const big = `${'b'.repeat(MAX_RESERVED + 100)}\n`;
+    bytesLine(big);
+    bytesLine('last\n');
+    await logs.flush();
+    expect(t.read()).toBe([...expected, big, 'last\n'].join(''));
     t.close();
+  });
+
+  it('writes at exit (flushNow) the batches still waiting behind a write, each line once', async () => {
+    const t = target();
+    const logs = logWriter(t.io, { maxDelayMs: 60_000, maxBytes: 8, fd: t.fd });
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${String(i).padStart(2, '0')}\n`);
+    for (const line of lines) logs.write(line); // a batch per line: one being written, the rest waiting behind it
+    logs.write('unsent\n'.slice(0, 3)); // in the batch being filled
+    // Nothing asynchronous has run yet: no write has started, so everything goes through the IO, in order.
+    logs.flushNow();
+    expect(t.direct.join('')).toBe(`${lines.join('')}uns`);
+    await logs.flush(); // the writes queued before find nothing left to write: no line twice
+    expect(t.read()).toBe('');
+    t.close();
+  });
+
+  it('goes on through the IO when the descriptor cannot be written', async () => {
+    const direct: string[] = [];
+    // A descriptor no process has open (EBADF): no other file of this process can be written by mistake.
+    const logs = logWriter({ out: (text) => void direct.push(text), stdoutIsTTY: false }, { maxDelayMs: 60_000, maxBytes: 1, fd: 999_999 });
+    logs.write('kept\n');
+    await logs.flush();
+    logs.write('after\n');
+    await logs.flush();
+    expect(direct.join('')).toBe('kept\nafter\n');
   });
 
   it('goes through the IO on a terminal', async () => {
