@@ -350,6 +350,13 @@ export interface TcpProxy {
   cut(): void;
   /** While on, new connections are reset as soon as they arrive (the database is unreachable for this client). */
   refuse(on: boolean): void;
+  /**
+   * The next `times` connections that send `pattern` (a statement's text, say) are reset at that moment, both sides,
+   * instead of forwarding it: a connection lost in the middle of what the client sends then.
+   */
+  resetOn(pattern: string, times: number): void;
+  /** Connections reset by resetOn so far. */
+  readonly resets: number;
   /** Connections accepted so far. */
   readonly accepted: number;
   close(): Promise<void>;
@@ -363,6 +370,8 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let refusing = false;
   let accepted = 0;
+  let trap: { pattern: Buffer; left: number } | null = null;
+  let resets = 0;
   const server = net.createServer((client) => {
     if (refusing) {
       client.resetAndDestroy();
@@ -380,7 +389,20 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
+    // What the client sends, forwarded (as pipe() would, with its backpressure), unless a trap is set for it.
+    client.on('data', (chunk: Buffer) => {
+      if (trap !== null && trap.left > 0 && chunk.includes(trap.pattern)) {
+        trap.left--;
+        resets++;
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+        return;
+      }
+      if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
+    });
     upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -394,6 +416,10 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
     hostPort: `127.0.0.1:${port}`,
     cut,
     refuse: (on) => void (refusing = on),
+    resetOn: (pattern, times) => void (trap = { pattern: Buffer.from(pattern), left: times }),
+    get resets() {
+      return resets;
+    },
     get accepted() {
       return accepted;
     },

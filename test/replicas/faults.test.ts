@@ -317,6 +317,39 @@ describeWith({}, 'faults replicas on PostgreSQL survive', () => {
     }
   });
 
+  it("connections reset while the database client reads PostgreSQL's types (the first statement on each new connection): the replica stays up and serves again", async () => {
+    const d = await deployment();
+    const proxy = await tcpProxy(d.cluster.port);
+    try {
+      const admin = await d.initAccount('types');
+      const databaseUrl = `postgres://postgres@${proxy.hostPort}/${d.database}`;
+      // At start, the first connection reset as it reads the types: the service says so in one line and exits 8
+      // (as for any database it cannot reach at start), never with a stack trace.
+      proxy.resetOn('pg_catalog.pg_type', 1);
+      const failed = await d.replica({ name: 'A0', databaseUrl }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(failed).toMatch(/exited \(8\) before listening:\nerror: the database cannot be reached; nothing was changed, retry shortly\n*$/);
+      expect(proxy.resets).toBe(1);
+      const A = await d.replica({ name: 'A', databaseUrl });
+      showOnFailure(A);
+      const adm = api(A.url, admin, { timeoutMs: 12_000 });
+      expect((await adm.list()).status).toBe(200);
+      // Then every connection cut, and the next five reset as they read the types again.
+      proxy.resetOn('pg_catalog.pg_type', 5);
+      proxy.cut();
+      const back = await until(async () => (await adm.create('s2s', `t${randomBytes(3).toString('hex')}`).catch(() => null))?.status === 201, 30_000, 'A writes again');
+      expect(proxy.resets, 'connections reset while reading the types, after the cut').toBeGreaterThanOrEqual(4);
+      expect(A.child.exitCode, `replica A is still running:\n${A.stderr()}`).toBeNull();
+      expect(A.stderr()).not.toMatch(/Uncaught|unhandled|ECONNRESET\n\s+at /i);
+      figures.push(`types read cut: ${proxy.resets} connections reset while reading PostgreSQL's types; writing again ${ms(back)} after the cut; the replica never stopped`);
+    } finally {
+      await d.close();
+      await proxy.close();
+    }
+  });
+
   it('the network to PostgreSQL cut under load (connections reset, new ones refused), twice: every request is answered within 10 s, writes 503 with Retry-After; the replica recovers each time', async () => {
     const d = await deployment();
     const proxy = await tcpProxy(d.cluster.port);
