@@ -72,7 +72,7 @@ function put(buf: Buffer, at: number, bytes: Uint8Array): number {
  * Request lines written without pino, for the introspection door (introspection/handler.ts): the same JSON fields
  * as the API's lines (pino's level, time, pid, hostname, reqId and msg around the request's own), written as bytes
  * straight into the log's batch: no string and no garbage per line (resource servers call introspection on every
- * API call they serve, and a line per call is the contract). `ms` is written with two decimals.
+ * API call they serve, and a line per call is the contract). `ms` is written as the API's lines have it.
  */
 export function requestLineWriter(sink: LogSink): IntrospectionLog {
   const os = process.getBuiltinModule('node:os') as typeof import('node:os');
@@ -113,10 +113,13 @@ export function requestLineWriter(sink: LogSink): IntrospectionLog {
     const hundredths = Math.min(Math.round(elapsed * 100), 1e15);
     const whole = Math.floor(hundredths / 100);
     const cents = hundredths - whole * 100;
+    // As JSON writes Math.round(ms * 100) / 100 (the API's lines): no trailing zero, no point for a whole number.
     at = putInteger(buf, at, whole);
-    buf[at++] = 46; // '.'
-    buf[at++] = 48 + Math.floor(cents / 10);
-    buf[at++] = 48 + (cents % 10);
+    if (cents !== 0) {
+      buf[at++] = 46; // '.'
+      buf[at++] = 48 + Math.floor(cents / 10);
+      if (cents % 10 !== 0) buf[at++] = 48 + (cents % 10);
+    }
     at = put(buf, at, principalKey);
     at = put(buf, at, who);
     at = put(buf, at, end);

@@ -64,8 +64,13 @@ describe("the introspection door's request lines", () => {
       expect(line.time).toBeGreaterThanOrEqual(before);
       expect(line.time).toBeLessThanOrEqual(Date.now());
     });
-    // Two decimals, as written.
-    expect(lines[0]).toContain('"ms":0.00,');
-    expect(lines[1]).toContain('"ms":12.35,');
+  });
+
+  it("write ms as the API's lines have it (JSON of Math.round(ms * 100) / 100)", () => {
+    const out: string[] = [];
+    const log = requestLineWriter(logWriter({ out: (text) => void out.push(text), stdoutIsTTY: true }, { maxDelayMs: 60_000, maxBytes: 1 }));
+    const values = [0, 0.004, 0.005, 0.1, 0.25, 0.995, 1, 3.5, 7, 10.25, 12.345678, 99.999, 1234.999, 86_400_000.5];
+    for (const ms of values) log(200, ms, null);
+    expect(out.map((line) => /"ms":([^,]*),/.exec(line)?.[1])).toEqual(values.map((ms) => JSON.stringify(Math.round(ms * 100) / 100)));
   });
 });
