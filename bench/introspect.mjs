@@ -454,7 +454,7 @@ try {
   await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  // --perf-basic-prof's symbol maps.
-  if (profile) for (const c of children) rmSync(path.join(tmpdir(), `perf-${c.pid}.map`), { force: true });
+  // --perf-basic-prof's symbol maps (V8 writes them in /tmp, whatever TMPDIR says).
+  if (profile) for (const c of children) rmSync(`/tmp/perf-${c.pid}.map`, { force: true });
   rmSync(home, { recursive: true, force: true });
 }

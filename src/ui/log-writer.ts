@@ -103,11 +103,11 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
   /** Sent, waiting for the writes before them to finish, in order: what `flushNow` still writes at exit. */
   const notStarted: Buffer[] = [];
 
-  /** Writes `buffer`; `batch`: it is one of the batches, to fill again once written. */
-  const sendBytes = (buffer: Buffer, batch: boolean) => {
+  /** Writes `buffer`; `reusable`: it is one of the batches, to fill again once written. */
+  const sendBytes = (buffer: Buffer, reusable: boolean) => {
     if (!direct || queued + buffer.length > maxQueued) {
       io.out(buffer.toString('utf8'));
-      if (batch) done(buffer);
+      if (reusable) done(buffer);
       return;
     }
     queued += buffer.length;
@@ -121,7 +121,7 @@ export function logWriter(io: Pick<IO, 'out' | 'stdoutIsTTY'>, o: LogWriterOptio
       })
       .then(() => {
         queued -= buffer.length;
-        if (batch) done(buffer);
+        if (reusable) done(buffer);
       });
   };
 

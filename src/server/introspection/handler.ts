@@ -151,7 +151,6 @@ interface Exchange {
   basicClientId: string | null;
 }
 
-
 /** The handler: answers POST /v1/introspect and returns true; returns false (touching nothing) for anything else. */
 export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const [h0, v0, h1, v1, h2, v2] = SECURITY_HEADERS;

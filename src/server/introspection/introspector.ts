@@ -273,8 +273,8 @@ export class Introspector {
     }
   }
 
-  /** `now`: the service's time, epoch ms. */
-  introspect(value: string, callerAccountId: string, now: number): IntrospectionAnswer {
+  /** `t`: the service's time, epoch ms. */
+  introspect(value: string, callerAccountId: string, t: number): IntrospectionAnswer {
     if (value.length === 0 || value.length > MAX_VALUE_LENGTH) return INACTIVE_ANSWER;
     const epoch = this.epoch;
     let r = this.resolved.get(value);
@@ -298,7 +298,6 @@ export class Introspector {
       this.resolved.set(value, fresh);
       r = fresh;
     }
-    const t = now;
     if (r.accountId !== callerAccountId) return INACTIVE_ANSWER;
     if (r.claimsNbfMs > t || (r.claimsExpMs !== null && r.claimsExpMs <= t)) return INACTIVE_ANSWER;
     if (t < r.activatesAtMs) return INACTIVE_ANSWER; // pending, deleted or not
