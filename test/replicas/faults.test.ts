@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { startNginx } from '../helpers/nginx.js';
 import { startCluster } from '../helpers/postgres.js';
-import { api, deployment, describeWith, showOnFailure, sleep, tcpProxy, until, type Answer, type Api, type Deployment, type Replica, type TokenJson } from '../helpers/replicas.js';
+import { api, deployment, describeWith, showOnFailure, sleep, tcpProxy, until, type Answer, type Api, type Deployment, type Replica } from '../helpers/replicas.js';
 
 const figures: string[] = [];
 afterAll(() => console.log(`faults.test.ts figures:\n  ${figures.join('\n  ')}`));
@@ -59,17 +59,39 @@ interface Churn {
 
 /**
  * Writers that create a token, delete it, and go on (a deleted token does not count towards the limit of 2 per type),
- * each on the replicas in turn; a create whose answer was lost is looked up (`lookup`, a replica that lives) and
- * deleted if it was made, so the limit never refuses the next one. `clients()` are the replicas to write to now.
+ * each on the replicas in turn. A create whose answer was lost is looked up (`lookup`, a replica that lives) and
+ * deleted if it was made, so the limit never refuses the next one; while the lookup cannot answer (the database is
+ * down), the writer goes on writing: it deletes that token by name (a 503 while the database is down), so a lost answer
+ * never silences a writer for the length of an outage. `clients()` are the replicas to write to now.
  */
 function churn(o: { clients: () => { name: string; api: Api }[]; lookup: () => Api; types: string[]; prefix: string; pauseMs: number }): Churn {
   const c: Churn = { created: [], deleted: [], unknown: [], log: [], stop: async () => undefined };
   let running = true;
   const worker = async (w: number, type: string) => {
     const leftover: string[] = []; // ids created whose delete was not answered yet
+    const unsettled: Churn['unknown'] = []; // creates without an answer, not yet looked up
+    /** Looks the unsettled creates up once; false if the lookup did not answer. */
+    const settle = async (): Promise<boolean> => {
+      const listed = await o.lookup().list().catch(() => null);
+      if (listed?.status !== 200) return false;
+      for (const u of unsettled.splice(0)) {
+        const found = listed.body.tokens.find((t) => t.name === u.name);
+        u.committed = found !== undefined;
+        if (found && found.deletedAt === null) leftover.push(found.id);
+      }
+      return true;
+    };
     for (let n = 0; running; n++) {
       const clients = o.clients();
       const target = clients[(n + w) % clients.length]!;
+      if (unsettled.length > 0 && !(await settle())) {
+        // The lookup cannot answer: a write that is safe whether or not the create was made (404 if it was not).
+        const u = unsettled[0]!;
+        const r = await record(c.log, target.name, 'delete', () => target.api.remove(u.name), { name: u.name, retry: true });
+        if (r?.status === 200) c.deleted.push({ id: r.body.token.id, via: target.name });
+        await sleep(o.pauseMs);
+        continue;
+      }
       for (const id of leftover.splice(0)) {
         const r = await record(c.log, target.name, 'delete', () => target.api.remove(id), { id, retry: true });
         if (r?.status === 200) c.deleted.push({ id, via: target.name });
@@ -91,20 +113,15 @@ function churn(o: { clients: () => { name: string; api: Api }[]; lookup: () => A
         // No answer from the replica, or one that says the database did not tell whether the change was made (the
         // connection lost during its COMMIT, the database silent until the deadline): the database says (once a
         // replica answers).
-        let found: TokenJson | undefined;
-        for (let i = 0; i < 200; i++) {
-          const listed = await o.lookup().list().catch(() => null);
-          if (listed?.status === 200) {
-            found = listed.body.tokens.find((t) => t.name === name);
-            break;
-          }
-          await sleep(50);
-        }
-        c.unknown.push({ name, via: target.name, committed: found !== undefined });
-        if (found && found.deletedAt === null) leftover.push(found.id);
+        const u = { name, via: target.name, committed: false };
+        c.unknown.push(u);
+        unsettled.push(u);
+        await settle();
       }
       await sleep(o.pauseMs);
     }
+    // Stopped with creates not looked up yet: the database says (once a replica answers), within 10 s.
+    for (let i = 0; unsettled.length > 0 && i < 200; i++) if (!(await settle())) await sleep(50);
   };
   const workers = o.types.map((type, w) => worker(w, type));
   c.stop = async () => {
