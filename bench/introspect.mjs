@@ -24,7 +24,7 @@
 // after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin] [--profile]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { chmodSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -162,8 +162,18 @@ function wrkLoad(port, spec, secs, expected) {
   return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)), p50: ms(pick(/50%\s+([\d.]+\w+)/) ?? 'NaN'), p99: ms(pick(/99%\s+([\d.]+\w+)/) ?? 'NaN'), n, errors };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux); null elsewhere. */
+/**
+ * CPU seconds a process has used, every thread together: from each thread's schedstat (nanoseconds, Linux), else from
+ * /proc/<pid>/stat (user + system in ticks of 10 ms, coarse for windows of a second or two); null elsewhere.
+ */
 function cpuSeconds(pid) {
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    if (ns > 0) return ns / 1e9;
+  } catch {
+    // no schedstat: the ticks below
+  }
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
@@ -231,13 +241,15 @@ function unknownS2s() {
   return head + sum;
 }
 
+/** perf's sampling rate: each sample stands for 1/PERF_HZ s of the server's CPU. */
+const PERF_HZ = 2999;
 /** Frames of the response's write (node:http, the stream, the system call): what any server answering the same bytes does. */
 const WRITE_FRAMES = /_http_outgoing|internal\/streams\/writable|StreamBase|writev/i;
 
 /** One case under load while perf samples its server with call stacks; prints the shares. */
 async function profileCase(c) {
   const file = path.join(home, `perf-${c.pid}.data`);
-  const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2999', '-g', '-p', String(c.pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(PERF_HZ), '-g', '-p', String(c.pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
   const recorded = new Promise((resolve) => rec.once('exit', resolve));
   const r = wrkLoad(c.port, c.spec, seconds, c.expected);
   await recorded;
@@ -246,15 +258,21 @@ async function profileCase(c) {
   let ours = 0;
   let kernel = 0;
   let gc = 0;
+  // Disjoint, for the CPU per request by part: kernel (the leaf in the kernel), GC, tokenctl's (as above), the rest.
+  const part = { kernel: 0, gc: 0, ours: 0, rest: 0 };
   const where = new Map();
   for (const sample of done.stdout.split('\n\n')) {
     const frames = sample.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
     if (frames.length === 0) continue;
     samples++;
-    if (frames[0].includes('kernel.kallsyms')) kernel++;
-    if (frames.some((f) => /Heap::|Scavenge|MarkCompact/.test(f))) gc++;
+    const inKernel = frames[0].includes('kernel.kallsyms');
+    const inGc = frames.some((f) => /Heap::|Scavenge|MarkCompact/.test(f));
+    if (inKernel) kernel++;
+    if (inGc) gc++;
     const first = frames.findIndex((f) => f.includes('/dist/chunks/'));
-    if (first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f))) {
+    const isOurs = first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f));
+    part[inKernel ? 'kernel' : inGc ? 'gc' : isOurs ? 'ours' : 'rest']++;
+    if (isOurs) {
       ours++;
       // The bundle's function (as perf names it: its name, or its place in the bundle) and what it called.
       const fn = /JS:[*~^]?(\S*)\s+file:\/\/\S*\/dist\/(\S+?)(?:\+0x|\s|$)/.exec(frames[first]);
@@ -265,9 +283,32 @@ async function profileCase(c) {
   }
   rmSync(file, { force: true });
   const pct = (n) => `${((n / samples) * 100).toFixed(1)} %`;
-  console.log(`${c.name.padEnd(50)} tokenctl's JavaScript ${pct(ours).padStart(6)}   kernel ${pct(kernel).padStart(6)}   GC ${pct(gc).padStart(6)}   (${samples} samples, ${r.n} requests)`);
-  // Where tokenctl's share is: its functions (inlined ones count in their caller) and what they called.
-  for (const [key, n] of [...where].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${pct(n).padStart(6)}  ${key}`);
+  if (c.key !== 'bare POST') {
+    console.log(`${c.name.padEnd(50)} tokenctl's JavaScript ${pct(ours).padStart(6)}   kernel ${pct(kernel).padStart(6)}   GC ${pct(gc).padStart(6)}   (${samples} samples, ${r.n} requests)`);
+    // Where tokenctl's share is: its functions (inlined ones count in their caller) and what they called.
+    for (const [key, n] of [...where].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${pct(n).padStart(6)}  ${key}`);
+  }
+  // Each sample stands for 1/PERF_HZ s of the server's CPU: the parts in µs per request (absolute, so this window's
+  // speed is in them; compare them with the bare handler's in the windows beside).
+  const us = (n) => (n * (1e6 / PERF_HZ)) / r.n;
+  return { name: c.name, kernel: us(part.kernel), gc: us(part.gc), ours: us(part.ours), rest: us(part.rest) };
+}
+
+/**
+ * The parts of the CPU per request of each profiled case (rows: bare, case, bare, case, ..., bare), then each case's
+ * parts less the mean of the two bare windows beside it: where tokenctl's extra CPU goes.
+ */
+function reportParts(rows) {
+  const f = (x) => x.toFixed(1).padStart(6);
+  const line = (name, x) => `${name.padEnd(50)} ${f(x.kernel)} | ${f(x.gc)} | ${f(x.ours)} | ${f(x.rest)}   = ${f(x.kernel + x.gc + x.ours + x.rest)}`;
+  console.log(`\nthe server's CPU per request by part (µs, from the samples: kernel | GC | tokenctl's JavaScript | the rest, Node's HTTP and V8's own)`);
+  for (const x of rows) console.log(line(x.name, x));
+  console.log(`beyond the bare handler (each case less the mean of the bare windows beside it)`);
+  for (let i = 1; i < rows.length; i += 2) {
+    const [before, x, after] = [rows[i - 1], rows[i], rows[i + 1]];
+    const less = (k) => x[k] - (before[k] + after[k]) / 2;
+    console.log(line(x.name, { kernel: less('kernel'), gc: less('gc'), ours: less('ours'), rest: less('rest') }));
+  }
 }
 
 /**
@@ -361,7 +402,7 @@ try {
   const s2sAnswer = (await request(agent, serve.port, introspect(s2s))).text;
   const answerFile = path.join(home, 'answer.json');
   writeFileSync(answerFile, s2sAnswer);
-  const barePost = await startProcess([path.join(root, 'bench', 'lib', 'bare-server.mjs'), '--mode', 'post', '--answer', answerFile], {}, /port (\d+)/);
+  const barePost = await startProcess([...perfMap, path.join(root, 'bench', 'lib', 'bare-server.mjs'), '--mode', 'post', '--answer', answerFile], {}, /port (\d+)/);
   const peer = await startPeer();
 
   const ACTIVE = '{"active":true';
@@ -448,7 +489,13 @@ try {
   }
   if (profile) {
     console.log(`\nwhere the server's CPU goes (perf, ${seconds} s per case; shares of the server's samples)`);
-    for (const key of ['s2s', 's2s, request log on', 'never issued']) await profileCase(cases.find((c) => c.key === key));
+    // The bare POST handler is profiled before and after each case: where tokenctl's extra CPU per request goes.
+    const rows = [await profileCase(cases[bare])];
+    for (const key of ['s2s', 's2s, request log on', 'never issued']) {
+      rows.push(await profileCase(cases.find((c) => c.key === key)));
+      rows.push(await profileCase(cases[bare]));
+    }
+    reportParts(rows);
   }
   if (byDriver.length > 0) await measureWrites(byDriver, auth);
   await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));
