@@ -63,9 +63,10 @@ describeWith({}, 'notifications from replicas on one PostgreSQL', () => {
         .map((h) => h.delivery.id);
       const killedAt = performance.now();
       await A.kill9();
-      // Released only once the receiver has seen A's connections close: released before, a delivery would be
-      // answered 200 into a dead connection and counted as acknowledged although A never had the answer.
-      await until(async () => !receiver.held().some((h) => inFlightOnA.includes(h.delivery.id)), 10_000, "the receiver sees A's connections closed");
+      // Released only once the receiver has seen A's connections close (every delivery still held is B's): released
+      // before, a delivery would be answered 200 into a dead connection and counted as acknowledged although A never
+      // had the answer.
+      await until(async () => receiver.held().every((h) => ownsPort(B.child.pid!, h.delivery.remotePort)), 10_000, "the receiver sees A's connections closed");
       receiver.hold(false);
       // Every notification arrives, acknowledged: the ones A died with too, from B once their lease ended.
       const expected = names.length * 2;
