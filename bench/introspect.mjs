@@ -20,8 +20,12 @@
 // and so do writes through the API (create, then delete, one client: each write a transaction on SQLite):
 // on Node.js 22 and 24, where both can run (better-sqlite3 built for it: npm run sqlite-driver). Default: the driver
 // the service uses on this Node.js.
+// With --isolation, tokenctl's introspection door runs in three more settings, side by side in the same rounds (the s2s
+// and never-issued cases; bench/lib/door-server.ts, bundled from src/ with esbuild): alone in a process of its own (no
+// fastify loaded), beside the service's fastify app in one process after that app has answered admin requests, and in
+// a worker thread beside that app (an isolate of its own): where the cost beyond the bare handler comes from.
 // Bounded in time (default 5 rounds of 3 s per case, after 1 s of warm-up each). Run on demand, on a quiet machine,
-// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin] [--profile]
+// after `npm run build`:  node bench/introspect.mjs [--seconds 3] [--rounds 5] [--connections 50] [--drivers both] [--pin] [--profile] [--isolation]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,6 +57,8 @@ const onCpu = (cpu, file, args) => (pin ? ['taskset', ['-c', String(cpu), file, 
 const profile = process.argv.includes('--profile');
 if (profile && spawnSync('perf', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('--profile needs Linux perf (Debian: apt-get install linux-perf)');
 const perfMap = profile ? ['--perf-basic-prof'] : [];
+const isolation = process.argv.includes('--isolation');
+const DOOR_MODES = ['alone', 'beside', 'worker'];
 const driversArg = process.argv.includes('--drivers') ? process.argv[process.argv.indexOf('--drivers') + 1] ?? '' : '';
 const drivers = driversArg === '' ? [] : driversArg === 'both' ? DRIVERS : driversArg.split(',').map((d) => d.trim());
 for (const d of drivers) if (!DRIVERS.includes(d)) throw new Error(`--drivers: '${d}' is not one of ${DRIVERS.join(', ')} (or both)`);
@@ -241,6 +247,31 @@ function unknownS2s() {
   return head + sum;
 }
 
+const DOOR_BUNDLE_NAME = 'door-server.mjs';
+
+/**
+ * bench/lib/door-server.ts bundled from src/ (esbuild, a devDependency), into node_modules/.cache so that its native
+ * modules (the SQLite driver) resolve as the service's do.
+ */
+async function bundleDoorServer() {
+  const { build } = await import('esbuild');
+  const { rawText } = await import('../scripts/raw-text.mjs');
+  const outfile = path.join(root, 'node_modules', '.cache', 'tokenctl-bench', DOOR_BUNDLE_NAME);
+  await build({
+    entryPoints: [path.join(root, 'bench', 'lib', 'door-server.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: `node${process.versions.node.split('.')[0]}`,
+    outfile,
+    external: ['better-sqlite3', '@napi-rs/keyring', 'postgres'],
+    plugins: [rawText],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
 /** perf's sampling rate: each sample stands for 1/PERF_HZ s of the server's CPU. */
 const PERF_HZ = 2999;
 /** Frames of the response's write (node:http, the stream, the system call): what any server answering the same bytes does. */
@@ -269,13 +300,13 @@ async function profileCase(c) {
     const inGc = frames.some((f) => /Heap::|Scavenge|MarkCompact/.test(f));
     if (inKernel) kernel++;
     if (inGc) gc++;
-    const first = frames.findIndex((f) => f.includes('/dist/chunks/'));
+    const first = frames.findIndex((f) => f.includes('/dist/chunks/') || f.includes(DOOR_BUNDLE_NAME));
     const isOurs = first >= 0 && !frames.slice(0, first).some((f) => WRITE_FRAMES.test(f));
     part[inKernel ? 'kernel' : inGc ? 'gc' : isOurs ? 'ours' : 'rest']++;
     if (isOurs) {
       ours++;
       // The bundle's function (as perf names it: its name, or its place in the bundle) and what it called.
-      const fn = /JS:[*~^]?(\S*)\s+file:\/\/\S*\/dist\/(\S+?)(?:\+0x|\s|$)/.exec(frames[first]);
+      const fn = /JS:[*~^]?(\S*)\s+file:\/\/\S*\/(?:dist|tokenctl-bench)\/(\S+?)(?:\+0x|\s|$)/.exec(frames[first]);
       const callee = first === 0 ? '(itself)' : frames[first - 1].replace(/^[0-9a-f]+\s+/, '').replace(/\+0x[0-9a-f]+.*$/, '').replace(/\s+\(.*$/, '');
       const key = `${fn ? `${fn[1] || '(anonymous)'} ${fn[2]}` : frames[first]} -> ${callee}`.slice(0, 140);
       where.set(key, (where.get(key) ?? 0) + 1);
@@ -372,7 +403,8 @@ try {
   cpSync(data, loggedData, { recursive: true });
   chmodSync(loggedData, 0o700);
   const driverCopies = drivers.map((driver) => [driver, `${data}-${driver.replace(/\W/g, '-')}`]);
-  for (const [, copy] of driverCopies) {
+  const doorCopies = isolation ? DOOR_MODES.map((mode) => [mode, `${data}-door-${mode}`]) : [];
+  for (const [, copy] of [...driverCopies, ...doorCopies]) {
     cpSync(data, copy, { recursive: true });
     chmodSync(copy, 0o700);
   }
@@ -404,6 +436,11 @@ try {
   writeFileSync(answerFile, s2sAnswer);
   const barePost = await startProcess([...perfMap, path.join(root, 'bench', 'lib', 'bare-server.mjs'), '--mode', 'post', '--answer', answerFile], {}, /port (\d+)/);
   const peer = await startPeer();
+  const doors = [];
+  if (isolation) {
+    const script = await bundleDoorServer();
+    for (const [mode, copy] of doorCopies) doors.push({ mode, ...(await startProcess([...perfMap, script, '--mode', mode, '--data', copy, '--admin', admin], {}, /port (\d+)/)) });
+  }
 
   const ACTIVE = '{"active":true';
   const INACTIVE = '{"active":false}';
@@ -428,6 +465,10 @@ try {
       expected: ACTIVE,
       pid: peer.child.pid,
     },
+    ...doors.flatMap((d) => [
+      { key: `door ${d.mode}: s2s`, name: `door ${d.mode}: s2s, the same value again`, port: d.port, spec: introspect(s2s), expected: ACTIVE, pid: d.child.pid },
+      { key: `door ${d.mode}: never issued`, name: `door ${d.mode}: a value never issued, again`, port: d.port, spec: introspect(unknownS2s()), expected: INACTIVE, pid: d.child.pid },
+    ]),
     ...byDriver.flatMap((d) => [
       { key: `s2s, ${d.driver}`, name: `tokenctl: s2s (${d.driver})`, port: d.port, spec: introspect(s2s), expected: ACTIVE, pid: d.child.pid },
       { key: `never issued, ${d.driver}`, name: `tokenctl: never issued (${d.driver})`, port: d.port, spec: introspect(unknownS2s()), expected: INACTIVE, pid: d.child.pid },
@@ -491,14 +532,14 @@ try {
     console.log(`\nwhere the server's CPU goes (perf, ${seconds} s per case; shares of the server's samples)`);
     // The bare POST handler is profiled before and after each case: where tokenctl's extra CPU per request goes.
     const rows = [await profileCase(cases[bare])];
-    for (const key of ['s2s', 's2s, request log on', 'never issued']) {
+    for (const key of ['s2s', 's2s, request log on', 'never issued', ...(isolation ? ['door alone: s2s', 'door worker: s2s'] : [])]) {
       rows.push(await profileCase(cases.find((c) => c.key === key)));
       rows.push(await profileCase(cases[bare]));
     }
     reportParts(rows);
   }
   if (byDriver.length > 0) await measureWrites(byDriver, auth);
-  await Promise.all([hello, serve, logged, barePost, peer, ...byDriver].map((p) => stop(p.child)));
+  await Promise.all([hello, serve, logged, barePost, peer, ...byDriver, ...doors].map((p) => stop(p.child)));
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   // --perf-basic-prof's symbol maps (V8 writes them in /tmp, whatever TMPDIR says).

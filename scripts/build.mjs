@@ -10,6 +10,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { postgresFixes } from './postgres-fixes.mjs';
+import { rawText } from './raw-text.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -91,16 +92,6 @@ function importedNames(source, id) {
   }
   return found;
 }
-
-// The Tokens page's script is imported as text (`import script from './x.js?raw'`, which vite reads the same way in
-// tests): bundled as a string, so the package needs no file beside the bundle.
-const rawText = {
-  name: 'raw-text',
-  setup(b) {
-    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: path.join(args.resolveDir, args.path.slice(0, -'?raw'.length)), namespace: 'raw-text' }));
-    b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (args) => ({ contents: await readFile(args.path, 'utf8'), loader: 'text' }));
-  },
-};
 
 // CommonJS code in the bundle (the shim esbuild gives `require` calls, packages of the token service) needs a
 // `require`; this gives it one, made on first use (creating one costs every start that loads the chunk, and the chunk
