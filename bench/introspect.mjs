@@ -439,7 +439,7 @@ try {
   const doors = [];
   if (isolation) {
     const script = await bundleDoorServer();
-    for (const [mode, copy] of doorCopies) doors.push({ mode, ...(await startProcess([...perfMap, script, '--mode', mode, '--data', copy, '--admin', admin], {}, /port (\d+)/)) });
+    for (const [mode, copy] of doorCopies) doors.push({ mode, ...(await startProcess([...perfMap, script, '--mode', mode, '--data', copy], { DOOR_SERVER_ADMIN: admin }, /port (\d+)/)) });
   }
 
   const ACTIVE = '{"active":true';

@@ -7,8 +7,8 @@
 //   --mode worker  the same door in a worker thread (an isolate of its own), the fastify app of `beside` in the main
 //                  thread: the design issue 18 proposed for keeping fastify's per-request cost off introspection.
 // The request log is off in all three. Bundled from src/ by bench/introspect.mjs (esbuild); prints "port <n>" on stderr
-// once the door listens. --data <dir>: a service data directory (a copy of its own); --admin <credential>: for the
-// admin requests of `beside` and `worker`.
+// once the door listens. --data <dir>: a service data directory (a copy of its own); DOOR_SERVER_ADMIN: an admin
+// credential for the admin requests of `beside` and `worker` (in the environment: never in a process's arguments).
 import http from 'node:http';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../../src/core/clock.js';
@@ -102,7 +102,11 @@ if (!isMainThread) {
   const mode = arg('--mode');
   const data = arg('--data');
   if (mode !== 'alone' && mode !== 'beside' && mode !== 'worker') throw new Error(`door-server: --mode ${mode}: alone, beside or worker`);
-  if (mode !== 'alone') await serviceBeside(data, arg('--admin'));
+  if (mode !== 'alone') {
+    const admin = process.env.DOOR_SERVER_ADMIN;
+    if (!admin) throw new Error('door-server: DOOR_SERVER_ADMIN (an admin credential) is required for --mode beside and worker');
+    await serviceBeside(data, admin);
+  }
   let port: number;
   if (mode === 'worker') {
     const worker = new Worker(new URL(import.meta.url), { workerData: { data } });
