@@ -29,11 +29,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
-import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unknownS2s } from './lib/values.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'tokenctl.js');
@@ -234,18 +233,6 @@ async function startPeer() {
   });
 }
 
-/** A well-formed s2s value (prefix, base62 body, CRC-32 checksum) that the service never issued. */
-function unknownS2s() {
-  const A = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  const head = 'tctl_s2s_' + Array.from({ length: 28 }, () => A[randomInt(62)]).join('');
-  let v = crc32(head);
-  let sum = '';
-  for (let i = 0; i < 6; i++) {
-    sum = A[v % 62] + sum;
-    v = Math.floor(v / 62);
-  }
-  return head + sum;
-}
 
 const DOOR_BUNDLE_NAME = 'door-server.mjs';
 
