@@ -8,7 +8,7 @@
 // tokenctl's code adds, not what it costs in time. Each server runs under callgrind; after a warm-up of 2n requests
 // (JIT), its counters are zeroed, n requests are sent (50 keep-alive connections, every answer checked), and its
 // counters dumped. Needs valgrind (Debian: apt-get install valgrind) and `npm run build`; about two minutes per server
-// at the default n (at least 2,000: with fewer, the compiler's own work still shows in the count). Run on demand:
+// at the default n (at least 3,000: with fewer, the compiler's own work shows in the count; it still does somewhat at 3,000). Run on demand:
 // node bench/instructions.mjs [--requests 3000]
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
@@ -21,7 +21,7 @@ import { unknownS2s } from './lib/values.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'tokenctl.js');
 const i = process.argv.indexOf('--requests');
-const n = Math.max(2000, Math.min(i > 0 ? Number(process.argv[i + 1]) : 3000, 20_000));
+const n = Math.max(3000, Math.min(i > 0 ? Number(process.argv[i + 1]) : 3000, 20_000));
 if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).error !== undefined) {
   console.error('bench/instructions.mjs needs valgrind: apt-get install valgrind');
   process.exit(2);
@@ -30,15 +30,15 @@ if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).error !== undefine
 const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-bench-instructions-'));
 const data = path.join(home, 'data');
 const env = { ...process.env, TOKENCTL_HOME: home, TOKENCTL_KEYCHAIN: 'off', NO_COLOR: '1' };
-const tk = (args, extra = {}) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...env, ...extra }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const tk = (args) => {
+  const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new Error(`setup failed: tokenctl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 };
 
-function post(port, path_, headers, body) {
+function post(agent, port, path_, headers, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: path_, headers, agent: post.agent }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: path_, headers, agent }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode, text }));
@@ -50,27 +50,41 @@ function post(port, path_, headers, body) {
 
 /** `count` introspections over 50 keep-alive connections; throws on any wrong answer. */
 async function load(port, spec, count) {
-  post.agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   let sent = 0;
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      while (sent < count) {
-        sent++;
-        const r = await post(port, spec.path, spec.headers, spec.body);
-        if (r.status !== 200 || !r.text.startsWith(spec.expected)) throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 80)}`);
-      }
-    }),
-  );
-  post.agent.destroy();
+  try {
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (sent < count) {
+          sent++;
+          const r = await post(agent, port, spec.path, spec.headers, spec.body);
+          if (r.status !== 200 || !r.text.startsWith(spec.expected)) throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 80)}`);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** One server under callgrind: its instructions per request over `n` requests after a warm-up. */
-async function count(name, args, pattern, spec, extraEnv = {}) {
+async function count(name, args, pattern, spec) {
   const out = path.join(home, `callgrind-${name.replace(/\W+/g, '-')}`);
   const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}.%p`, process.execPath, ...args], {
-    env: { ...env, ...extraEnv },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Stopped whatever happens (a server left under valgrind would keep this process, and a CPU, busy).
+  try {
+    return await measure(name, child, pattern, spec, out);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function measure(name, child, pattern, spec, out) {
   const port = await new Promise((resolve, reject) => {
     let text = '';
     // Until it says where it listens; what it writes after (the request log) is read and dropped.
@@ -97,9 +111,6 @@ async function count(name, args, pattern, spec, extraEnv = {}) {
   const dumps = readdirSync(home).filter((f) => f.startsWith(prefix));
   const newest = dumps.map((f) => path.join(home, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   const summary = newest && /^summary:\s+(\d+)/m.exec(readFileSync(newest, 'utf8'));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
   if (!summary) throw new Error(`${name}: no callgrind dump`);
   return Number(summary[1]) / n;
 }
@@ -129,8 +140,7 @@ try {
   const service = tk(['server', 'add-principal', '--data', data, '--account', 'bench', '--role', 'service', '--name', 'gateway']);
   // An s2s token active now: created by a service whose clock says a day ago.
   const past = await plainService({ TOKENCTL_NOW: new Date(Date.now() - 86_400_000).toISOString() });
-  post.agent = new http.Agent();
-  const created = await post(past.port, '/v1/tokens', { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, JSON.stringify({ type: 's2s', name: 'bench' }));
+  const created = await post(undefined, past.port, '/v1/tokens', { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, JSON.stringify({ type: 's2s', name: 'bench' }));
   const s2s = JSON.parse(created.text).value;
   await past.stop();
 
@@ -143,7 +153,7 @@ try {
   // The bare handler answers the service's own bytes: read from a service outside valgrind.
   const answerFile = path.join(home, 'answer.json');
   const probe = await plainService();
-  writeFileSync(answerFile, (await post(probe.port, spec.path, spec.headers, spec.body)).text);
+  writeFileSync(answerFile, (await post(undefined, probe.port, spec.path, spec.headers, spec.body)).text);
   await probe.stop();
 
   console.log(`node ${process.version}; user-space instructions per request under callgrind, ${n} requests after ${2 * n} of warm-up, 50 connections`);
