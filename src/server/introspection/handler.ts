@@ -155,10 +155,19 @@ interface Exchange {
 export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const [h0, v0, h1, v1, h2, v2] = SECURITY_HEADERS;
   const limitDigits = String(o.bodyLimit).length;
-  const send = (res: ServerResponse, status: number, json: string, started: number, principal: Principal | null, extra?: readonly string[], cacheControl: string = v0) => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    json: string,
+    started: number,
+    principal: Principal | null,
+    extra?: readonly string[],
+    cacheControl: string = v0,
+    contentLength: string = String(Buffer.byteLength(json)),
+  ) => {
     // The headers of every answer of the service (plugins/security-headers.ts) and of its JSON answers; an answer
     // that may be kept says for how long. Written out, not spread: this runs on every introspection.
-    const headers = [h0, cacheControl, h1, v1, h2, v2, 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(json))];
+    const headers = [h0, cacheControl, h1, v1, h2, v2, 'content-type', 'application/json; charset=utf-8', 'content-length', contentLength];
     if (extra !== undefined) headers.push(...extra);
     res.writeHead(status, headers);
     res.end(json);
@@ -202,7 +211,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       return send(x.res, 500, INTERNAL, x.started, x.principal);
     }
     const cacheControl = answer.cacheControl ?? drainingCacheControl(answer.rejectedAtMs!, o.nowMs());
-    send(x.res, 200, answer.json, x.started, x.principal, undefined, cacheControl);
+    send(x.res, 200, answer.json, x.started, x.principal, undefined, cacheControl, answer.contentLength);
   };
 
   /** client_secret_post: the credentials of the form, through the authentication door, then the answer. */

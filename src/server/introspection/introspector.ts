@@ -180,6 +180,8 @@ class VerifiedTokenCache {
 export interface IntrospectionAnswer {
   response: IntrospectionResponse;
   json: string;
+  /** Its Content-Length (the bytes of `json`), counted once when the answer is built, not on every request. */
+  contentLength: string;
   tokenId?: string;
   /**
    * How long the caller may keep the answer (Cache-Control): an active token's answer stays true for the drain at
@@ -194,7 +196,13 @@ export interface IntrospectionAnswer {
   draining?: boolean;
 }
 
-const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, json: '{"active":false}', cacheControl: 'no-store' });
+/** The serialized body of an answer and its length in bytes. */
+const body = (response: IntrospectionResponse) => {
+  const json = JSON.stringify(response);
+  return { json, contentLength: String(Buffer.byteLength(json)) };
+};
+
+const INACTIVE_ANSWER: IntrospectionAnswer = Object.freeze({ response: INACTIVE, ...body(INACTIVE), cacheControl: 'no-store' });
 
 /** What a value resolves to, whoever asks and whenever: everything but the checks against the caller and the clock. */
 interface Resolved {
@@ -349,8 +357,8 @@ export class Introspector {
       claimsExpMs: claims && claims.exp !== null ? claims.exp * 1000 : null,
       activatesAtMs: activeFromCreation(token) ? -Infinity : Date.parse(token.activatesAt),
       rejectedAtMs: rejectedAt === null ? null : Date.parse(rejectedAt),
-      active: Object.freeze({ response: active, json: JSON.stringify(active), tokenId: token.id, cacheControl: ACTIVE_CACHE_CONTROL }),
-      draining: draining && Object.freeze({ response: draining, json: JSON.stringify(draining), tokenId: token.id, cacheControl: null, rejectedAtMs: Date.parse(rejectedAt!), draining: true }),
+      active: Object.freeze({ response: active, ...body(active), tokenId: token.id, cacheControl: ACTIVE_CACHE_CONTROL }),
+      draining: draining && Object.freeze({ response: draining, ...body(draining), tokenId: token.id, cacheControl: null, rejectedAtMs: Date.parse(rejectedAt!), draining: true }),
       epoch,
       generation,
     };

@@ -44,6 +44,22 @@ describe('client credentials as the door reads them (RFC 6749 section 2.3.1)', (
     expect(Authenticator.isBasic('Basicabc')).toBe(false);
   });
 
+  it('reads a Bearer header in any case, and takes as a credential only 1 to 256 printable ASCII characters', () => {
+    expect(Authenticator.bearer('Bearer tctl_key_gateway')).toBe('tctl_key_gateway');
+    expect(Authenticator.bearer('bEaReR tctl_key_gateway')).toBe('tctl_key_gateway');
+    for (const notBearer of [undefined, '', 'Bearer', 'Bearertctl_key_gateway', 'Bearex tctl_key_gateway', 'Basic dGN0bDp4', 'Bearer\ttctl_key_gateway', ' Bearer tctl_key_gateway']) {
+      expect(Authenticator.bearer(notBearer), String(notBearer)).toBeNull();
+    }
+    const { auth } = door();
+    const at = (header: string) => reason(sync(auth.check(Authenticator.bearer(header), '10.0.0.9', INTROSPECTORS)));
+    expect(at('Bearer tctl_key_gateway')).toBe('ok');
+    expect(at(`Bearer ${'k'.repeat(256)}`)).toBe('invalid');
+    // Not credentials at all (nothing guessed, nothing counted): empty, too long, a space, a control character, non-ASCII.
+    for (const value of ['', 'k'.repeat(257), ' tctl_key_gateway', 'tctl_key_gateway ', 'tctl_key\x7fgateway', 'tctl_key_gatewäy', 'tctl key']) {
+      expect(at(`Bearer ${value}`), JSON.stringify(value)).toBe('missing');
+    }
+  });
+
   it('accepts a client only with its own id; the right secret under another id is refused', () => {
     const { auth } = door();
     expect(sync(auth.check('tctl_key_gateway', '10.0.0.1', INTROSPECTORS, 'prn_gateway'))).toEqual({ ok: true, principal: gateway });

@@ -50,22 +50,38 @@ export type IntrospectionLog = (status: number, ms: number, principal: string | 
 
 const ascii = (text: string) => Buffer.from(text, 'latin1');
 
-/** `v` (a non-negative integer) in decimal at `at`; returns where it ends. */
-function putInteger(buf: Buffer, at: number, v: number): number {
+/** How many decimal digits `v` (a non-negative integer) has. */
+function digitsOf(v: number): number {
   let digits = 1;
-  for (let m = v; m >= 10; m = Math.floor(m / 10)) digits++;
-  const end = at + digits;
+  if (v < 0x80000000) for (let m = v | 0; m >= 10; m = (m / 10) | 0) digits++;
+  else for (let m = v; m >= 10; m = Math.floor(m / 10)) digits++;
+  return digits;
+}
+
+/**
+ * `v` (a non-negative integer) in decimal at `at`; returns where it ends. Below 2^31 in integer arithmetic, where a
+ * division by 10 compiles to a multiplication; larger values (a clock's milliseconds, a count past two billion) in
+ * floating point, whose divisions cost several times more.
+ */
+export function putInteger(buf: Buffer, at: number, v: number): number {
+  if (v < 0x80000000) {
+    let n = v | 0;
+    const end = at + digitsOf(n);
+    for (let i = end - 1; i >= at; i--) {
+      const q = (n / 10) | 0;
+      buf[i] = 48 + n - q * 10;
+      n = q;
+    }
+    return end;
+  }
+  const end = at + digitsOf(v);
   for (let i = end - 1; i >= at; i--) {
     const q = Math.floor(v / 10);
-    buf[i] = 48 + v - q * 10;
+    // The digit first: 48 + v could be past 2^53, where adding rounds.
+    buf[i] = 48 + (v - q * 10);
     v = q;
   }
   return end;
-}
-
-function put(buf: Buffer, at: number, bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) buf[at + i] = bytes[i]!;
-  return at + bytes.length;
 }
 
 /**
@@ -73,43 +89,57 @@ function put(buf: Buffer, at: number, bytes: Uint8Array): number {
  * as the API's lines (pino's level, time, pid, hostname, reqId and msg around the request's own), written as bytes
  * straight into the log's batch: no string and no garbage per line (resource servers call introspection on every
  * API call they serve, and a line per call is the contract). `ms` is written as the API's lines have it.
+ *
+ * A line is three copies of bytes made beforehand and two numbers: the start up to the request's number (its time
+ * rewritten when the clock's millisecond changes), the number, the route and status up to the milliseconds (one per
+ * status), the milliseconds, and the principal to the end of the line (one per principal).
  */
 export function requestLineWriter(sink: LogSink): IntrospectionLog {
   const os = process.getBuiltinModule('node:os') as typeof import('node:os');
   const start = ascii('{"level":30,"time":');
   const head = Buffer.from(`,"pid":${process.pid},"hostname":${JSON.stringify(os.hostname())},"reqId":"introspect-`, 'utf8');
-  const route = ascii('","method":"POST","route":"/v1/introspect","status":');
-  const ms = ascii(',"ms":');
-  const principalKey = ascii(',"principal":');
-  const end = ascii(',"msg":"request"}\n');
-  const none = ascii('null');
-  /** Principal ids as JSON strings, encoded once (a service has few). */
-  const principals = new Map<string, Buffer>();
-  const principalBytes = (id: string | null): Buffer => {
-    if (id === null) return none;
-    let bytes = principals.get(id);
+  const statusPart = (status: number) => ascii(`","method":"POST","route":"/v1/introspect","status":${status},"ms":`);
+  const tailPart = (principal: string) => Buffer.from(`,"principal":${principal},"msg":"request"}\n`, 'utf8');
+  /** By status (an HTTP status is 100 to 599), made when first written. */
+  const statuses: (Buffer | undefined)[] = new Array<Buffer | undefined>(600).fill(undefined);
+  const anonymous = tailPart('null');
+  /** By principal id (a service has few; at most 1,000 kept). */
+  const tails = new Map<string, Buffer>();
+  const tailOf = (id: string | null): Buffer => {
+    if (id === null) return anonymous;
+    let bytes = tails.get(id);
     if (bytes === undefined) {
-      if (principals.size >= 1_000) principals.clear();
-      bytes = Buffer.from(JSON.stringify(id), 'utf8');
-      principals.set(id, bytes);
+      if (tails.size >= 1_000) tails.clear();
+      bytes = tailPart(JSON.stringify(id));
+      tails.set(id, bytes);
     }
     return bytes;
   };
-  // Everything but the principal: the fixed parts, then at most 16 digits of time, of the count and of the
-  // milliseconds' integer part, 3 of status, 3 for the decimals.
-  const fixed = start.length + head.length + route.length + ms.length + principalKey.length + end.length + 16 * 3 + 3 + 3;
+  let prefixTime = -1;
+  let prefix = Buffer.alloc(0);
+  // The longest line but for the principal: the fixed parts, at most 16 digits of time, of the count and of the
+  // milliseconds' integer part, 3 for the decimals.
+  const fixed = start.length + 16 + head.length + 16 + statusPart(599).length + 16 + 3 + anonymous.length;
   let n = 0;
   return (status, elapsed, principal) => {
-    const who = principalBytes(principal);
-    sink.reserve(fixed + who.length);
+    const tail = tailOf(principal);
+    sink.reserve(fixed + tail.length);
+    const t = Date.now();
+    if (t !== prefixTime) {
+      // The time's digits rewritten in place (made anew only if their count changes: not before the year 2286).
+      const length = start.length + digitsOf(t) + head.length;
+      if (prefix.length !== length) {
+        prefix = Buffer.allocUnsafe(length);
+        put(prefix, 0, start);
+        put(prefix, length - head.length, head);
+      }
+      putInteger(prefix, start.length, t);
+      prefixTime = t;
+    }
     const buf = sink.batch;
-    let at = put(buf, sink.used, start);
-    at = putInteger(buf, at, Date.now());
-    at = put(buf, at, head);
+    let at = put(buf, sink.used, prefix);
     at = putInteger(buf, at, ++n);
-    at = put(buf, at, route);
-    at = putInteger(buf, at, status);
-    at = put(buf, at, ms);
+    at = put(buf, at, statuses[status] ?? (statuses[status] = statusPart(status)));
     const hundredths = Math.min(Math.round(elapsed * 100), 1e15);
     const whole = Math.floor(hundredths / 100);
     const cents = hundredths - whole * 100;
@@ -120,9 +150,13 @@ export function requestLineWriter(sink: LogSink): IntrospectionLog {
       buf[at++] = 48 + Math.floor(cents / 10);
       if (cents % 10 !== 0) buf[at++] = 48 + (cents % 10);
     }
-    at = put(buf, at, principalKey);
-    at = put(buf, at, who);
-    at = put(buf, at, end);
+    at = put(buf, at, tail);
     sink.commit(at);
   };
+}
+
+/** `bytes` copied into `buf` at `at`; returns where they end. */
+function put(buf: Buffer, at: number, bytes: Uint8Array): number {
+  buf.set(bytes, at);
+  return at + bytes.length;
 }

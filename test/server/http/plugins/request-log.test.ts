@@ -1,8 +1,8 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { requestLineWriter } from '../../../../src/server/http/plugins/request-log.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { putInteger, requestLineWriter } from '../../../../src/server/http/plugins/request-log.js';
 import { logWriter } from '../../../../src/ui/log-writer.js';
 
 let dir: string | undefined;
@@ -72,5 +72,32 @@ describe("the introspection door's request lines", () => {
     const values = [0, 0.004, 0.005, 0.1, 0.25, 0.995, 1, 3.5, 7, 10.25, 12.345678, 99.999, 1234.999, 86_400_000.5];
     for (const ms of values) log(200, ms, null);
     expect(out.map((line) => /"ms":([^,]*),/.exec(line)?.[1])).toEqual(values.map((ms) => JSON.stringify(Math.round(ms * 100) / 100)));
+  });
+
+  it('write each line with the time it was written, as the clock moves from one millisecond to the next and back', () => {
+    const out: string[] = [];
+    const log = requestLineWriter(logWriter({ out: (text) => void out.push(text), stdoutIsTTY: true }, { maxDelayMs: 60_000, maxBytes: 1 }));
+    const times = [1_796_639_558_806, 1_796_639_558_806, 1_796_639_558_807, 1_796_639_559_999, 1_796_639_560_000, 1_796_639_558_806, 9_999_999_999_999, 10_000_000_000_000, 1_796_639_558_808];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const t of times) {
+        vi.setSystemTime(t);
+        log(200, 1, 'prn_a');
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(out.map((line) => (JSON.parse(line) as Line).time)).toEqual(times);
+    expect(out.map((line) => (JSON.parse(line) as Line).reqId)).toEqual(times.map((_, i) => `introspect-${i + 1}`));
+  });
+});
+
+describe('putInteger', () => {
+  it('writes integers in decimal, below 2^31 and above it', () => {
+    const buf = Buffer.alloc(32);
+    for (const v of [0, 7, 9, 10, 99, 100, 65_535, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 1_796_639_558_806, 1e15, Number.MAX_SAFE_INTEGER]) {
+      const end = putInteger(buf, 3, v);
+      expect(buf.subarray(3, end).toString('latin1'), String(v)).toBe(String(v));
+    }
   });
 });
