@@ -117,9 +117,9 @@ export function requestLineWriter(sink: LogSink): IntrospectionLog {
   };
   let prefixTime = -1;
   let prefix = Buffer.alloc(0);
-  // The longest line but for the principal: the fixed parts, at most 16 digits of time, of the count and of the
-  // milliseconds' integer part, 3 for the decimals.
-  const fixed = start.length + 16 + head.length + 16 + statusPart(599).length + 16 + 3 + anonymous.length;
+  // The longest line but for its tail (the principal to the end): the fixed parts, at most 16 digits of time, of the
+  // count and of the milliseconds' integer part, 3 for the decimals.
+  const fixed = start.length + 16 + head.length + 16 + statusPart(599).length + 16 + 3;
   let n = 0;
   return (status, elapsed, principal) => {
     const tail = tailOf(principal);
