@@ -75,6 +75,23 @@ function formDecode(text: string): string | null {
  */
 export interface CredentialLookup {
   authenticate(credential: string): Principal | null | Promise<Principal | null>;
+  /** Changes whenever a principal may have changed, as far as this process knows (its own changes, other replicas' as notified). */
+  readonly generation: number;
+}
+
+/**
+ * A success as one connection remembers it (`Authenticator.remember`, `recall`): good for at most this long after the
+ * credential was last looked up, as the lookup's own memory (principals.ts) remembers one.
+ */
+export const REMEMBERED_MS = 5_000;
+
+/** A successful authentication, to be recalled on the connection it was made on (see `Authenticator.recall`). */
+export interface Remembered {
+  readonly answer: AuthAnswer & { ok: true };
+  /** The lookup's generation when the credential was looked up. */
+  readonly generation: number;
+  /** Epoch ms: recalled before this only. */
+  readonly until: number;
 }
 
 export class Authenticator {
@@ -128,6 +145,28 @@ export class Authenticator {
     if (credential === null || !isCredential(credential) || (clientId !== undefined && !CLIENT_ID.test(clientId))) return MISSING;
     const found = this.lookup.authenticate(credential);
     return found instanceof Promise ? found.then((principal) => this.decide(principal, credential, address, roles, clientId)) : this.decide(found, credential, address, roles, clientId);
+  }
+
+  /**
+   * A success to remember on the connection it was made on: a door whose callers keep connections open (introspection:
+   * a gateway sends the same Authorization header on every call of a keep-alive connection) keeps the last one per
+   * connection, and answers the same header on that connection with `recall`, without finding the credential again.
+   */
+  remember(answer: AuthAnswer & { ok: true }, nowMs: number = Date.now()): Remembered {
+    return { answer, generation: this.lookup.generation, until: nowMs + REMEMBERED_MS };
+  }
+
+  /**
+   * A remembered success again, for the same credential presented on the same connection, as `check` would answer it
+   * now: null when it may no longer hold (a principal changed since, or it is older than REMEMBERED_MS: then `check`
+   * looks the credential up), a 429 when the address is blocked, null too when the role is not allowed here (`check`
+   * words the refusal). Failures are never remembered: every guess is counted by `check`.
+   */
+  recall(remembered: Remembered, address: string, roles: readonly Role[], nowMs: number = Date.now()): AuthAnswer | null {
+    if (remembered.generation !== this.lookup.generation || remembered.until <= nowMs) return null;
+    const wait = this.limiter.retryAfterSeconds(address);
+    if (wait > 0) return { ok: false, refusal: tooMany(wait) };
+    return roles.includes(remembered.answer.principal.role) ? remembered.answer : null;
   }
 
   private decide(principal: Principal | null, credential: string, address: string, roles: readonly Role[], clientId: string | undefined): AuthAnswer | Promise<AuthAnswer> {

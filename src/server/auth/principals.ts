@@ -1,9 +1,8 @@
 import { credentialHashMatches, hashCredential } from '../../secrets/credentials.js';
 import type { IndexedPrincipal } from '../../storage/service-port.js';
 import type { Principal } from '../../tokens/principals.js';
-import type { CredentialLookup } from './authenticator.js';
+import { REMEMBERED_MS, type CredentialLookup } from './authenticator.js';
 
-const REMEMBERED_MS = 5_000;
 const REMEMBERED_MAX = 1_000;
 
 /** What finding a principal needs of the service's memory (memory/token-index.ts). */
@@ -26,6 +25,10 @@ export class PrincipalCache implements CredentialLookup {
   private readonly remembered = new Map<string, { principal: Principal; until: number; generation: number }>();
 
   constructor(private readonly source: PrincipalSource) {}
+
+  get generation(): number {
+    return this.source.tokenGeneration;
+  }
 
   authenticate(credential: string, nowMs: number = Date.now()): Principal | null | Promise<Principal | null> {
     const cached = this.remembered.get(credential);

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { parse as parseQueryString } from 'node:querystring';
 import { INTROSPECTORS } from '../../core/roles.js';
 import type { Principal } from '../../tokens/principals.js';
-import { Authenticator, type AuthAnswer, type AuthRefusal } from '../auth/authenticator.js';
+import { Authenticator, type AuthAnswer, type AuthRefusal, type Remembered } from '../auth/authenticator.js';
 import { drainingCacheControl, type IntrospectionAnswer } from './introspector.js';
 import type { IntrospectionLog } from '../http/plugins/request-log.js';
 import { isHeader } from '../http/header-names.js';
@@ -52,6 +53,26 @@ const FORM_UTF8 = /^application\/x-www-form-urlencoded\s*;\s*charset=(?:utf-8|"u
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 /** The body nearly every client sends, with nothing to decode; anything else goes through node:querystring. */
 const PLAIN_TOKEN = /^token=([^&%+]*)$/;
+
+/** The bytes a plain value may have: printable ASCII but `%`, `&` and `+` (1), every other byte 0. */
+const PLAIN_BYTE = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) PLAIN_BYTE[c] = c === 0x25 || c === 0x26 || c === 0x2b ? 0 : 1;
+
+/**
+ * The value of a body that is `token=` and a value in printable ASCII with nothing to decode (no `%`, `+` or `&`),
+ * read from its bytes: what nearly every client sends, answered as PLAIN_TOKEN would, without decoding the body to a
+ * string and matching it (a sequential string, which the lookups hash and compare faster than a regular expression's
+ * capture); null for anything else, which goes the general way.
+ */
+export function plainTokenOf(body: Buffer): string | null {
+  const n = body.length;
+  if (n <= 6 || n > 6 + TOKEN_MAX) return null;
+  // t o k e n =
+  if (body[0] !== 0x74 || body[1] !== 0x6f || body[2] !== 0x6b || body[3] !== 0x65 || body[4] !== 0x6e || body[5] !== 0x3d) return null;
+  for (let i = 6; i < n; i++) if (PLAIN_BYTE[body[i]!] === 0) return null;
+  return body.toString('latin1', 6, n);
+}
+
 /** OAuth error codes this endpoint answers with (RFC 6749 section 5.2, RFC 6750 section 3.1). */
 export type OAuthError = 'invalid_request' | 'invalid_client' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable' | 'server_error';
 
@@ -151,8 +172,23 @@ interface Exchange {
   basicClientId: string | null;
 }
 
+/**
+ * What a connection last authenticated as at this door, kept per connection: a gateway sends the same Authorization
+ * header on every call of its keep-alive connection, and that header again is answered by the authentication door
+ * from this (`Authenticator.recall`: within seconds, before any change to principals, the address's block checked
+ * every time) without finding the credential again. Only successes; only the Authorization header (Bearer, Basic).
+ */
+interface ConnectionMemo {
+  header: string;
+  scheme: Scheme;
+  basicClientId: string | null;
+  remembered: Remembered;
+}
+
 /** The handler: answers POST /v1/introspect and returns true; returns false (touching nothing) for anything else. */
 export function introspectionHandler(o: IntrospectionHandlerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  /** Per connection, gone with it (the keep-alive timeout closes an idle one within seconds). */
+  const memos = new WeakMap<Socket, ConnectionMemo>();
   const [h0, v0, h1, v1, h2, v2] = SECURITY_HEADERS;
   const limitDigits = String(o.bodyLimit).length;
   const send = (
@@ -287,6 +323,10 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
   };
   const onEnd = (x: Exchange): void => {
     if (x.over) return;
+    if (x.more === null && x.first !== null && !x.json && x.scheme !== Scheme.Post) {
+      const token = plainTokenOf(x.first);
+      if (token !== null) return respond(x, { token });
+    }
     answer(x, x.more ? Buffer.concat(x.more).toString('utf8') : x.first ? x.first.toString('utf8') : '');
   };
 
@@ -313,11 +353,18 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     req.on('end', () => onEnd(x));
   };
 
-  /** After the authentication door (a credential in the Authorization header, or none at all): the body. */
-  const proceed = (x: Exchange, outcome: AuthAnswer) => {
+  /**
+   * After the authentication door (a credential in the Authorization header, or none at all): the body. `fresh`: the
+   * door looked the credential up (not recalled from the connection's memo), so a success is remembered.
+   */
+  const proceed = (x: Exchange, outcome: AuthAnswer, fresh: boolean) => {
     if (!outcome.ok) {
       x.req.resume();
       return refuse(x, outcome.refusal, x.scheme !== Scheme.Post);
+    }
+    const header = x.headers.authorization;
+    if (fresh && header !== undefined) {
+      memos.set(x.req.socket, { header, scheme: x.scheme, basicClientId: x.basicClientId, remembered: o.authenticator.remember(outcome) });
     }
     x.principal = outcome.principal;
     readBody(x);
@@ -350,6 +397,19 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       basicClientId: null,
       address: o.clientAddress(req, headers.forwardedFor) ?? '',
     };
+    // The same Authorization header as this connection's last success: the authentication door recalls it.
+    if (authorization !== undefined) {
+      const memo = memos.get(req.socket);
+      if (memo !== undefined && memo.header === authorization) {
+        const again = o.authenticator.recall(memo.remembered, x.address, INTROSPECTORS);
+        if (again !== null) {
+          x.scheme = memo.scheme;
+          x.basicClientId = memo.basicClientId;
+          proceed(x, again, false);
+          return true;
+        }
+      }
+    }
     // The bearer credential first, exactly as before: what resource servers send on every call costs nothing more.
     const bearer = Authenticator.bearer(authorization);
     let outcome: AuthAnswer | Promise<AuthAnswer>;
@@ -380,14 +440,14 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     }
     if (outcome instanceof Promise) {
       outcome.then(
-        (settled) => proceed(x, settled),
+        (settled) => proceed(x, settled, true),
         (error: unknown) => {
           o.failed(error);
           req.resume();
           send(res, 500, INTERNAL, started, null);
         },
       );
-    } else proceed(x, outcome);
+    } else proceed(x, outcome, true);
     return true;
   };
 }

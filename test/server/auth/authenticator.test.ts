@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INTROSPECTORS } from '../../../src/core/roles.js';
-import { Authenticator, type AuthAnswer, type CredentialLookup } from '../../../src/server/auth/authenticator.js';
+import { Authenticator, REMEMBERED_MS, type AuthAnswer, type CredentialLookup } from '../../../src/server/auth/authenticator.js';
 import { FailedAuthLimiter } from '../../../src/server/auth/limiter.js';
 import type { Principal } from '../../../src/tokens/principals.js';
 
@@ -11,7 +11,8 @@ import type { Principal } from '../../../src/tokens/principals.js';
 const gateway: Principal = { id: 'prn_gateway', accountId: 'acc_1', name: 'gateway', role: 'service' };
 const uma: Principal = { id: 'prn_uma', accountId: 'acc_1', name: 'uma', role: 'user' };
 const SECRETS: Record<string, Principal> = { tctl_key_gateway: gateway, tctl_key_uma: uma };
-const lookup: CredentialLookup = { authenticate: (credential) => SECRETS[credential] ?? null };
+/** The fake lookup's generation: a test bumps it as a change to principals would. */
+const lookup: CredentialLookup & { generation: number } = { authenticate: (credential) => SECRETS[credential] ?? null, generation: 0 };
 
 function door(maxFailures = 3) {
   let now = 1_000_000;
@@ -110,5 +111,38 @@ describe('the failed-authentication limit counts guesses', () => {
       advance(61_000);
     }
     expect(limiter.retryAfterSeconds('10.0.0.1')).toBe(0);
+  });
+});
+
+describe('a success remembered on its connection (remember, recall)', () => {
+  it('is answered again as check would answer now, and not after a change to principals, past REMEMBERED_MS, or for a role not allowed', () => {
+    const { auth } = door(3);
+    const found = sync(auth.check('tctl_key_gateway', '10.0.0.1', INTROSPECTORS));
+    if (!found.ok) throw new Error('expected the gateway to authenticate');
+    const t = 5_000_000;
+    const remembered = auth.remember(found, t);
+    expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + 1)).toEqual({ ok: true, principal: gateway });
+    // From another address behind the same connection (a proxy's X-Forwarded-For): still the principal's.
+    expect(auth.recall(remembered, '10.0.0.7', INTROSPECTORS, t + 1)).toEqual({ ok: true, principal: gateway });
+    // As long as the lookup's own memory would keep it, and not a moment longer: then check looks it up again.
+    expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + REMEMBERED_MS - 1)?.ok).toBe(true);
+    expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + REMEMBERED_MS)).toBeNull();
+    // A role this door does not allow: left to check, which words the refusal.
+    expect(auth.recall(remembered, '10.0.0.1', ['admin'], t + 1)).toBeNull();
+    // Any change to principals this process learns of (removed, rotated, another role): never recalled again.
+    lookup.generation += 1;
+    expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + 1)).toBeNull();
+    expect(auth.recall(auth.remember(found, t), '10.0.0.1', INTROSPECTORS, t + 1)?.ok).toBe(true);
+  });
+
+  it('answers a blocked address 429, as check does, even with a success remembered', () => {
+    const { auth } = door(3);
+    const found = sync(auth.check('tctl_key_gateway', '10.0.0.1', INTROSPECTORS));
+    if (!found.ok) throw new Error('expected the gateway to authenticate');
+    const remembered = auth.remember(found);
+    for (let i = 0; i < 3; i++) expect(reason(sync(auth.check(`tctl_key_guess${i}`, '10.0.0.1', INTROSPECTORS)))).toBe('invalid');
+    const blocked = auth.recall(remembered, '10.0.0.1', INTROSPECTORS);
+    expect(blocked?.ok ? null : blocked?.refusal).toMatchObject({ status: 429, reason: 'blocked', retryAfterSeconds: 30 });
+    expect(auth.recall(remembered, '10.0.0.2', INTROSPECTORS)?.ok).toBe(true);
   });
 });

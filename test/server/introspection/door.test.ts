@@ -2,10 +2,14 @@ import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { openRawDatabase } from '../../helpers/sqlite.js';
+import { openRawDatabase, sqliteDriverEnv } from '../../helpers/sqlite.js';
+import { openDataDir } from '../../../src/server/data-dir.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServerApp } from '../../../src/server/app.js';
 import { mintOpaqueToken } from '../../../src/secrets/opaque.js';
+import { Authenticator } from '../../../src/server/auth/authenticator.js';
+import { plainTokenOf } from '../../../src/server/introspection/handler.js';
+import { listPrincipals, removePrincipal } from '../../../src/tokens/principals.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
 import { logLines } from '../../helpers/log-lines.js';
 
@@ -235,6 +239,107 @@ describe('the introspection door behind a trusted proxy (nginx, --trust-proxy)',
       expect((await send(base, via('203.0.113.8', `token=${tokens.active}`))).status).toBe(200);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('the introspection door on a connection kept alive (as gateways keep theirs)', () => {
+  /** Requests over one keep-alive connection: every request on the same socket (counted). */
+  function oneConnection(base: string) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    const post = (opts: { headers: Record<string, string>; body: string }) =>
+      new Promise<Answer>((resolve, reject) => {
+        const req = http.request(new URL('/v1/introspect', base), { method: 'POST', headers: opts.headers, agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body, headers: { 'retry-after': res.headers['retry-after'] } }));
+        });
+        req.on('socket', (socket) => sockets.add(socket));
+        req.on('error', reject);
+        req.end(opts.body);
+      });
+    return { post, sockets: () => sockets.size, close: () => agent.destroy() };
+  }
+
+  it('looks a credential up once per connection, and never answers past a change: another credential, a principal removed, a blocked address', async () => {
+    const server = await startTestServer({ authLimit: AUTH_LIMIT });
+    // Another process on the same data (tokenctl server remove-principal while the service runs).
+    const other = await openDataDir(path.join(server.dataDir, 'data'), { TOKENCTL_SERVER_KEY: server.serverKey, ...sqliteDriverEnv }, { create: false });
+    const c = oneConnection(server.url);
+    const checks = vi.spyOn(Authenticator.prototype, 'check');
+    try {
+      const { credential: admin } = await server.initAccount({ name: 'acme' });
+      const gone = await server.addPrincipal('acme', 'service', 'gone');
+      const stays = await server.addPrincipal('acme', 'service', 'stays');
+      const value = (await call(server, 'POST', '/v1/tokens', { credential: admin, json: { type: 's2s', name: 'kept' } })).body.value as string;
+      server.clock.advance(31 * 60_000);
+      const active = async (credential: string) => {
+        const r = await c.post(form(`token=${value}`, credential));
+        return r.status === 200 && (JSON.parse(r.body) as { active: boolean }).active;
+      };
+
+      checks.mockClear();
+      for (let i = 0; i < 5; i++) expect(await active(gone)).toBe(true);
+      // The same Authorization header again on the same connection: recalled, not checked again.
+      expect(checks).toHaveBeenCalledTimes(1);
+      // Another credential on it is checked: a wrong one refused, as ever (a failure is never remembered, and leaves
+      // the success remembered as it was); a right one remembered in place of the first, which is checked again.
+      expect((await c.post(form('token=x', 'tctl_key_' + 'B'.repeat(40)))).status).toBe(401);
+      expect(await active(gone)).toBe(true);
+      expect(checks).toHaveBeenCalledTimes(2);
+      expect(await active(stays)).toBe(true);
+      expect(await active(stays)).toBe(true);
+      expect(await active(gone)).toBe(true);
+      expect(checks).toHaveBeenCalledTimes(4);
+
+      // client_secret_basic recalled keeps its client id: a form's client_id must still name it.
+      const basic = (clientId: string) => `Basic ${Buffer.from(`${clientId}:${stays}`).toString('base64')}`;
+      const stayingId = (await listPrincipals(server.storage, 'acme')).find((p) => p.name === 'stays')!.id;
+      const viaBasic = (body: string) => c.post({ headers: { 'content-type': FORM, authorization: basic(stayingId) }, body });
+      expect((await viaBasic(`token=${value}`)).status).toBe(200);
+      expect((await viaBasic(`token=${value}&client_id=${stayingId}`)).status).toBe(200);
+      expect((await viaBasic(`token=${value}&client_id=prn_someone_else`)).status).toBe(400);
+
+      // Removed, by another process (tokenctl server remove-principal): refused on this connection, where its success
+      // is remembered, as soon as this service knows, as on a new connection.
+      expect(await active(gone)).toBe(true);
+      await removePrincipal(other, 'acme', 'gone', server.clock);
+      for (let i = 0; (await send(server.url, form('token=x', gone))).status !== 401; i++) {
+        if (i > 500) throw new Error('the removed principal was never refused on a new connection');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const refused = await c.post(form(`token=${value}`, gone));
+      expect(refused.status).toBe(401);
+
+      // An address blocked by guesses from other connections: 429 here too, though this connection's success is remembered.
+      expect(await active(stays)).toBe(true);
+      expect(await active(stays)).toBe(true);
+      // (The wrong credential and the removed one above were guesses already.)
+      for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect([401, 429]).toContain((await send(server.url, form('token=x', `tctl_key_wrong${i}`))).status);
+      expect((await send(server.url, form(`token=${value}`, stays))).status).toBe(429);
+      const blocked = await c.post(form(`token=${value}`, stays));
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      expect(c.sockets()).toBe(1);
+    } finally {
+      checks.mockRestore();
+      c.close();
+      await other.close();
+      await server.close();
+    }
+  });
+
+  it('reads a plain `token=<value>` body from its bytes exactly as the general way reads it; anything else goes the general way', () => {
+    const general = (body: string) => /^token=([^&%+]*)$/.exec(body)?.[1] ?? null;
+    const plain = (body: string) => plainTokenOf(Buffer.from(body, 'utf8'));
+    for (const body of ['token=tctl_s2s_abc', 'token=x', 'token=a=b', `token=${'k'.repeat(8192)}`, `token=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln`, 'token=!~']) {
+      expect(plain(body), body.slice(0, 40)).toBe(general(body));
+    }
+    // The general way's: empty, encoded, more fields, another field first, another case, non-ASCII, spaces and
+    // control characters, longer than a token may be (its error is worded there).
+    for (const body of ['token=', 'token', '', 'token=a%5Fb', 'token=a+b', 'token=a&token_type_hint=x', 'token_type_hint=x&token=a', 'Token=a', 'token=gäte', 'token=a b', 'token=a\x7f', 'token=a\tb', `token=${'k'.repeat(8193)}`]) {
+      expect(plain(body), JSON.stringify(body.slice(0, 40))).toBeNull();
     }
   });
 });
