@@ -80,17 +80,17 @@ export interface CredentialLookup {
 }
 
 /**
- * A success as one connection remembers it (`Authenticator.remember`, `recall`): good for at most this long after the
- * credential was last looked up, as the lookup's own memory (principals.ts) remembers one.
+ * How long a success is remembered: by a connection (`Authenticator.remember`, `recall`), at most this long after the
+ * door checked the credential; by the lookup's own memory (principals.ts), this long after it found it.
  */
 export const REMEMBERED_MS = 5_000;
 
 /** A successful authentication, to be recalled on the connection it was made on (see `Authenticator.recall`). */
 export interface Remembered {
   readonly answer: AuthAnswer & { ok: true };
-  /** The lookup's generation when the credential was looked up. */
+  /** The lookup's generation read before the credential was checked. */
   readonly generation: number;
-  /** Epoch ms: recalled before this only. */
+  /** On the monotonic clock (performance.now(), ms): recalled before this only. */
   readonly until: number;
 }
 
@@ -147,13 +147,20 @@ export class Authenticator {
     return found instanceof Promise ? found.then((principal) => this.decide(principal, credential, address, roles, clientId)) : this.decide(found, credential, address, roles, clientId);
   }
 
+  /** The lookup's generation now: read it before `check`, for `remember` (a change while the check waited is then seen). */
+  get generation(): number {
+    return this.lookup.generation;
+  }
+
   /**
    * A success to remember on the connection it was made on: a door whose callers keep connections open (introspection:
    * a gateway sends the same Authorization header on every call of a keep-alive connection) keeps the last one per
    * connection, and answers the same header on that connection with `recall`, without finding the credential again.
+   * `generation`: `this.generation` as read before the `check` that answered (not after: a check that waited for
+   * memory to catch up may have seen a change land meanwhile, and its answer must not outlive that change).
    */
-  remember(answer: AuthAnswer & { ok: true }, nowMs: number = Date.now()): Remembered {
-    return { answer, generation: this.lookup.generation, until: nowMs + REMEMBERED_MS };
+  remember(answer: AuthAnswer & { ok: true }, generation: number, nowMs: number = performance.now()): Remembered {
+    return { answer, generation, until: nowMs + REMEMBERED_MS };
   }
 
   /**
@@ -162,7 +169,7 @@ export class Authenticator {
    * looks the credential up), a 429 when the address is blocked, null too when the role is not allowed here (`check`
    * words the refusal). Failures are never remembered: every guess is counted by `check`.
    */
-  recall(remembered: Remembered, address: string, roles: readonly Role[], nowMs: number = Date.now()): AuthAnswer | null {
+  recall(remembered: Remembered, address: string, roles: readonly Role[], nowMs: number = performance.now()): AuthAnswer | null {
     if (remembered.generation !== this.lookup.generation || remembered.until <= nowMs) return null;
     const wait = this.limiter.retryAfterSeconds(address);
     if (wait > 0) return { ok: false, refusal: tooMany(wait) };

@@ -170,6 +170,8 @@ interface Exchange {
   scheme: Scheme;
   /** client_secret_basic's client id, which a client_id of the form must equal. */
   basicClientId: string | null;
+  /** The authentication door's generation when the request came, before any check: what a success is remembered at. */
+  generation: number;
 }
 
 /**
@@ -177,6 +179,8 @@ interface Exchange {
  * header on every call of its keep-alive connection, and that header again is answered by the authentication door
  * from this (`Authenticator.recall`: within seconds, before any change to principals, the address's block checked
  * every time) without finding the credential again. Only successes; only the Authorization header (Bearer, Basic).
+ * Forgotten as soon as a request on the connection does not use it (another header, none, or no longer recalled), so
+ * it holds at most the header the client keeps sending.
  */
 interface ConnectionMemo {
   header: string;
@@ -364,7 +368,7 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
     }
     const header = x.headers.authorization;
     if (fresh && header !== undefined) {
-      memos.set(x.req.socket, { header, scheme: x.scheme, basicClientId: x.basicClientId, remembered: o.authenticator.remember(outcome) });
+      memos.set(x.req.socket, { header, scheme: x.scheme, basicClientId: x.basicClientId, remembered: o.authenticator.remember(outcome, x.generation) });
     }
     x.principal = outcome.principal;
     readBody(x);
@@ -396,19 +400,19 @@ export function introspectionHandler(o: IntrospectionHandlerOptions): (req: Inco
       scheme: Scheme.Bearer,
       basicClientId: null,
       address: o.clientAddress(req, headers.forwardedFor) ?? '',
+      generation: o.authenticator.generation,
     };
     // The same Authorization header as this connection's last success: the authentication door recalls it.
-    if (authorization !== undefined) {
-      const memo = memos.get(req.socket);
-      if (memo !== undefined && memo.header === authorization) {
-        const again = o.authenticator.recall(memo.remembered, x.address, INTROSPECTORS);
-        if (again !== null) {
-          x.scheme = memo.scheme;
-          x.basicClientId = memo.basicClientId;
-          proceed(x, again, false);
-          return true;
-        }
+    const memo = memos.get(req.socket);
+    if (memo !== undefined) {
+      const again = memo.header === authorization ? o.authenticator.recall(memo.remembered, x.address, INTROSPECTORS) : null;
+      if (again !== null) {
+        x.scheme = memo.scheme;
+        x.basicClientId = memo.basicClientId;
+        proceed(x, again, false);
+        return true;
       }
+      memos.delete(req.socket);
     }
     // The bearer credential first, exactly as before: what resource servers send on every call costs nothing more.
     const bearer = Authenticator.bearer(authorization);

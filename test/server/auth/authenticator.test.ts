@@ -117,10 +117,11 @@ describe('the failed-authentication limit counts guesses', () => {
 describe('a success remembered on its connection (remember, recall)', () => {
   it('is answered again as check would answer now, and not after a change to principals, past REMEMBERED_MS, or for a role not allowed', () => {
     const { auth } = door(3);
+    const before = auth.generation;
     const found = sync(auth.check('tctl_key_gateway', '10.0.0.1', INTROSPECTORS));
     if (!found.ok) throw new Error('expected the gateway to authenticate');
     const t = 5_000_000;
-    const remembered = auth.remember(found, t);
+    const remembered = auth.remember(found, before, t);
     expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + 1)).toEqual({ ok: true, principal: gateway });
     // From another address behind the same connection (a proxy's X-Forwarded-For): still the principal's.
     expect(auth.recall(remembered, '10.0.0.7', INTROSPECTORS, t + 1)).toEqual({ ok: true, principal: gateway });
@@ -132,14 +133,19 @@ describe('a success remembered on its connection (remember, recall)', () => {
     // Any change to principals this process learns of (removed, rotated, another role): never recalled again.
     lookup.generation += 1;
     expect(auth.recall(remembered, '10.0.0.1', INTROSPECTORS, t + 1)).toBeNull();
-    expect(auth.recall(auth.remember(found, t), '10.0.0.1', INTROSPECTORS, t + 1)?.ok).toBe(true);
+    expect(auth.recall(auth.remember(found, auth.generation, t), '10.0.0.1', INTROSPECTORS, t + 1)?.ok).toBe(true);
+    // A check that waited (memory catching up) while a change landed: remembered at the generation read before it,
+    // so never recalled.
+    const readBefore = auth.generation;
+    lookup.generation += 1;
+    expect(auth.recall(auth.remember(found, readBefore, t), '10.0.0.1', INTROSPECTORS, t + 1)).toBeNull();
   });
 
   it('answers a blocked address 429, as check does, even with a success remembered', () => {
     const { auth } = door(3);
     const found = sync(auth.check('tctl_key_gateway', '10.0.0.1', INTROSPECTORS));
     if (!found.ok) throw new Error('expected the gateway to authenticate');
-    const remembered = auth.remember(found);
+    const remembered = auth.remember(found, auth.generation);
     for (let i = 0; i < 3; i++) expect(reason(sync(auth.check(`tctl_key_guess${i}`, '10.0.0.1', INTROSPECTORS)))).toBe('invalid');
     const blocked = auth.recall(remembered, '10.0.0.1', INTROSPECTORS);
     expect(blocked?.ok ? null : blocked?.refusal).toMatchObject({ status: 429, reason: 'blocked', retryAfterSeconds: 30 });

@@ -7,7 +7,7 @@ import { openDataDir } from '../../../src/server/data-dir.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServerApp } from '../../../src/server/app.js';
 import { mintOpaqueToken } from '../../../src/secrets/opaque.js';
-import { Authenticator } from '../../../src/server/auth/authenticator.js';
+import { Authenticator, REMEMBERED_MS } from '../../../src/server/auth/authenticator.js';
 import { plainTokenOf } from '../../../src/server/introspection/handler.js';
 import { listPrincipals, removePrincipal } from '../../../src/tokens/principals.js';
 import { call, startTestServer, type TestServer } from '../../helpers/server.js';
@@ -283,15 +283,29 @@ describe('the introspection door on a connection kept alive (as gateways keep th
       for (let i = 0; i < 5; i++) expect(await active(gone)).toBe(true);
       // The same Authorization header again on the same connection: recalled, not checked again.
       expect(checks).toHaveBeenCalledTimes(1);
-      // Another credential on it is checked: a wrong one refused, as ever (a failure is never remembered, and leaves
-      // the success remembered as it was); a right one remembered in place of the first, which is checked again.
+      // Another credential on it is checked, and the remembered one forgotten: a wrong one is refused, as ever (a
+      // failure is never remembered); a right one is remembered in its place.
       expect((await c.post(form('token=x', 'tctl_key_' + 'B'.repeat(40)))).status).toBe(401);
       expect(await active(gone)).toBe(true);
-      expect(checks).toHaveBeenCalledTimes(2);
+      expect(checks).toHaveBeenCalledTimes(3);
       expect(await active(stays)).toBe(true);
       expect(await active(stays)).toBe(true);
       expect(await active(gone)).toBe(true);
-      expect(checks).toHaveBeenCalledTimes(4);
+      expect(checks).toHaveBeenCalledTimes(5);
+      // A body sent in two pieces (two reads for the door) is answered the same.
+      const twoPieces = await new Promise<Answer>((resolve, reject) => {
+        const body = `token=${value}`;
+        const req = http.request(new URL('/v1/introspect', server.url), { method: 'POST', headers: form(body, gone).headers, agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text, headers: {} }));
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+        req.write(body.slice(0, 9), () => setTimeout(() => req.end(body.slice(9)), 20));
+      });
+      expect(twoPieces.status).toBe(200);
+      expect(JSON.parse(twoPieces.body)).toMatchObject({ active: true, status: 'active' });
 
       // client_secret_basic recalled keeps its client id: a form's client_id must still name it.
       const basic = (clientId: string) => `Basic ${Buffer.from(`${clientId}:${stays}`).toString('base64')}`;
@@ -304,6 +318,7 @@ describe('the introspection door on a connection kept alive (as gateways keep th
       // Removed, by another process (tokenctl server remove-principal): refused on this connection, where its success
       // is remembered, as soon as this service knows, as on a new connection.
       expect(await active(gone)).toBe(true);
+      const remembered = performance.now();
       await removePrincipal(other, 'acme', 'gone', server.clock);
       for (let i = 0; (await send(server.url, form('token=x', gone))).status !== 401; i++) {
         if (i > 500) throw new Error('the removed principal was never refused on a new connection');
@@ -311,6 +326,8 @@ describe('the introspection door on a connection kept alive (as gateways keep th
       }
       const refused = await c.post(form(`token=${value}`, gone));
       expect(refused.status).toBe(401);
+      // Refused because of the change, not because the remembered success had run out (which would prove nothing).
+      expect(performance.now() - remembered, 'the change took as long as a success is remembered').toBeLessThan(REMEMBERED_MS);
 
       // An address blocked by guesses from other connections: 429 here too, though this connection's success is remembered.
       expect(await active(stays)).toBe(true);
@@ -318,8 +335,10 @@ describe('the introspection door on a connection kept alive (as gateways keep th
       // (The wrong credential and the removed one above were guesses already.)
       for (let i = 0; i < AUTH_LIMIT.maxFailures; i++) expect([401, 429]).toContain((await send(server.url, form('token=x', `tctl_key_wrong${i}`))).status);
       expect((await send(server.url, form(`token=${value}`, stays))).status).toBe(429);
+      checks.mockClear();
       const blocked = await c.post(form(`token=${value}`, stays));
       expect(blocked.status).toBe(429);
+      expect(checks, 'answered from the remembered success, not by check').not.toHaveBeenCalled();
       expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
       expect(c.sockets()).toBe(1);
     } finally {
