@@ -52,7 +52,7 @@ const FORM = 'application/x-www-form-urlencoded';
 const FORM_UTF8 = /^application\/x-www-form-urlencoded\s*;\s*charset=(?:utf-8|"utf-8")$/i;
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 /** The body nearly every client sends, with nothing to decode; anything else goes through node:querystring. */
-const PLAIN_TOKEN = /^token=([^&%+]*)$/;
+export const PLAIN_TOKEN = /^token=([^&%+]*)$/;
 
 /** The bytes a plain value may have: printable ASCII but `%`, `&` and `+` (1), every other byte 0. */
 const PLAIN_BYTE = new Uint8Array(256);
